@@ -1,0 +1,3 @@
+"""The ReAct conversational agent, its tools and its summary memory."""
+
+__all__: list[str] = []

@@ -1,0 +1,297 @@
+"""Typed settings: ``lcelkit.toml`` in the working directory, then ``LCELKIT_*`` env vars.
+
+The environment wins over the file. The short variable names of docs/DESIGN.md
+(``LCELKIT_LLM_PROVIDER``, ``LCELKIT_CHROMA_URL`` ...) map onto the nested
+sections; every other field is reachable as ``LCELKIT_<SECTION>__<FIELD>``, for
+example ``LCELKIT_RETRIEVAL__K=8``. Only the ``lcelkit`` package reads settings;
+the domain packages take explicit arguments.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from lcelkit.errors import ConfigError
+
+__all__ = [
+    "AgentSettings",
+    "EmbeddingsSettings",
+    "IngestSettings",
+    "LLMSettings",
+    "RetrievalSettings",
+    "ServerSettings",
+    "Settings",
+    "SplitSettings",
+    "StoreSettings",
+    "get_settings",
+]
+
+DEFAULT_OLLAMA_MODEL = "llama3.2"
+DEFAULT_OLLAMA_URL = "http://localhost:11434"
+
+
+def _normalize_url(value: str) -> str:
+    value = value.strip().rstrip("/")
+    if value and "://" not in value:
+        value = "http://" + value
+    return value.replace("://0.0.0.0", "://127.0.0.1")
+
+
+def _default_ollama_url() -> str:
+    host = os.environ.get("OLLAMA_HOST", "").strip()
+    return _normalize_url(host) if host else DEFAULT_OLLAMA_URL
+
+
+class LLMSettings(BaseModel):
+    """Which chat model answers, and how much of its window a prompt may use."""
+
+    provider: Literal["ollama", "huggingface"] = "ollama"
+    model: str | None = Field(
+        default=None,
+        description="Ollama model name (default llama3.2) or a local HF folder / model id.",
+    )
+    base_url: str = Field(default_factory=_default_ollama_url)
+    context_window: int | None = Field(
+        default=None, ge=256, description="Override the discovered context window (tokens)."
+    )
+    max_new_tokens: int = Field(default=512, ge=1)
+    temperature: float = Field(default=0.1, ge=0.0, le=2.0)
+    request_timeout: float = Field(default=120.0, gt=0, description="Seconds per LLM request.")
+    keep_alive: str = "5m"
+    adapter: str | None = Field(default=None, description="LoRA/PEFT adapter folder (HF only).")
+    device: str = Field(default="cpu", description="HF pipeline device: cpu, cuda, auto.")
+    dtype: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
+
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return _normalize_url(value) or DEFAULT_OLLAMA_URL
+
+    @property
+    def model_name(self) -> str:
+        """The configured model, with the provider's default filled in."""
+        if self.model:
+            return self.model
+        if self.provider == "ollama":
+            return DEFAULT_OLLAMA_MODEL
+        raise ConfigError(
+            "llm.model is not set for the huggingface provider",
+            hint="set LCELKIT_LLM_MODEL to a local model folder (with config.json and tokenizer)",
+        )
+
+
+class EmbeddingsSettings(BaseModel):
+    """The embedding model: the bundled all-MiniLM-L6-v2 unless a name/path is given."""
+
+    model: str | None = Field(
+        default=None, description="sentence-transformers name or path; empty = bundled MiniLM."
+    )
+    dtype: Literal["auto", "bf16", "fp32"] = Field(
+        default="auto", description="auto: bf16 where the CPU supports it and vectors agree."
+    )
+    device: str = "cpu"
+    batch_size: int = Field(default=64, ge=1)
+
+
+class StoreSettings(BaseModel):
+    """Chroma: embedded under ``home`` by default, or a ``chroma run`` server."""
+
+    url: str = Field(default="", description="http://host:port of a Chroma server; empty = local.")
+    collection: str = Field(default="default", min_length=3, max_length=512)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return _normalize_url(value)
+
+
+class SplitSettings(BaseModel):
+    """Chunk sizes, counted in the embedder's tokens (word pieces for MiniLM)."""
+
+    chunk_size: int = Field(default=256, ge=32)
+    chunk_overlap: int = Field(default=32, ge=0)
+
+
+class IngestSettings(BaseModel):
+    """Limits and strategies for turning files into documents."""
+
+    max_file_mb: float = Field(default=100.0, gt=0, description="Larger files are refused.")
+    pdf_strategy: Literal["auto", "hi_res", "rules"] = Field(
+        default="auto", description="auto: hi_res when unstructured's models are installed."
+    )
+    batch_size: int = Field(default=1024, ge=1, le=5000, description="Chunks per store write.")
+
+
+class RetrievalSettings(BaseModel):
+    """Default retrieval strategy for ``ask``, the RAG chain and the agent's tool."""
+
+    search: Literal["similarity", "mmr", "threshold", "hybrid"] = "hybrid"
+    k: int = Field(default=4, ge=1)
+    fetch_k: int = Field(default=20, ge=1)
+    lambda_mult: float = Field(default=0.5, ge=0.0, le=1.0)
+    score_threshold: float = Field(default=0.3, ge=0.0, le=1.0)
+
+
+class AgentSettings(BaseModel):
+    """The ReAct agent: loop bounds, memory and tool budget."""
+
+    mode: Literal["auto", "text", "native"] = "auto"
+    max_steps: int = Field(default=6, ge=1)
+    max_seconds: float = Field(default=180.0, gt=0)
+    memory_url: str = Field(default="", description="SQLAlchemy URL; empty = SQLite under home.")
+    recent_turns: int = Field(default=6, ge=1)
+    summary_max_tokens: int = Field(default=256, ge=32)
+    observation_max_tokens: int = Field(default=512, ge=32)
+
+
+class ServerSettings(BaseModel):
+    """The HTTP server."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    api_key: str = ""
+    max_body_bytes: int = Field(default=1_000_000, ge=1024)
+    cors_origins: list[str] = Field(default_factory=list)
+    request_timeout: float = Field(default=300.0, gt=0)
+    workers: int = Field(default=1, ge=1)
+
+
+# Short env names from docs/DESIGN.md -> (section, field).
+ENV_ALIASES: dict[str, tuple[str, ...]] = {
+    "LCELKIT_HOME": ("home",),
+    "LCELKIT_LLM_PROVIDER": ("llm", "provider"),
+    "LCELKIT_LLM_MODEL": ("llm", "model"),
+    "LCELKIT_OLLAMA_BASE_URL": ("llm", "base_url"),
+    "LCELKIT_CONTEXT_WINDOW": ("llm", "context_window"),
+    "LCELKIT_MAX_NEW_TOKENS": ("llm", "max_new_tokens"),
+    "LCELKIT_EMBEDDINGS_MODEL": ("embeddings", "model"),
+    "LCELKIT_EMBEDDINGS_DTYPE": ("embeddings", "dtype"),
+    "LCELKIT_CHROMA_URL": ("store", "url"),
+    "LCELKIT_COLLECTION": ("store", "collection"),
+    "LCELKIT_CHUNK_SIZE": ("split", "chunk_size"),
+    "LCELKIT_CHUNK_OVERLAP": ("split", "chunk_overlap"),
+    "LCELKIT_API_KEY": ("server", "api_key"),
+}
+
+
+class _AliasEnvSource(PydanticBaseSettingsSource):
+    """Reads the short ``LCELKIT_*`` names into the nested structure."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        data: dict[str, Any] = {}
+        for env, path in ENV_ALIASES.items():
+            raw = os.environ.get(env)
+            if raw is None or (raw == "" and path[-1] not in {"url", "api_key"}):
+                continue
+            node = data
+            for key in path[:-1]:
+                node = node.setdefault(key, {})
+            node[path[-1]] = raw
+        return data
+
+
+def _deep_merge(low: dict[str, Any], high: dict[str, Any]) -> dict[str, Any]:
+    out = dict(low)
+    for key, value in high.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+class _EnvLayer(PydanticBaseSettingsSource):
+    """Nested-delimiter env vars, then short aliases on top (aliases win)."""
+
+    def __init__(self, settings_cls: type[BaseSettings], *sources: PydanticBaseSettingsSource):
+        super().__init__(settings_cls)
+        self._sources = sources
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        data: dict[str, Any] = {}
+        for source in self._sources:
+            data = _deep_merge(data, source())
+        return data
+
+
+class Settings(BaseSettings):
+    """All of lcelkit's configuration. See docs/DESIGN.md for the table of names."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="LCELKIT_",
+        env_nested_delimiter="__",
+        toml_file="lcelkit.toml",
+        extra="ignore",
+    )
+
+    home: Path = Path(".lcelkit")
+    llm: LLMSettings = Field(default_factory=LLMSettings)
+    embeddings: EmbeddingsSettings = Field(default_factory=EmbeddingsSettings)
+    store: StoreSettings = Field(default_factory=StoreSettings)
+    split: SplitSettings = Field(default_factory=SplitSettings)
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
+    retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
+    agent: AgentSettings = Field(default_factory=AgentSettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Order: explicit arguments, environment (aliases win), ``lcelkit.toml``."""
+        toml_path = Path(os.environ.get("LCELKIT_CONFIG", "lcelkit.toml"))
+        return (
+            init_settings,
+            _EnvLayer(settings_cls, env_settings, _AliasEnvSource(settings_cls)),
+            TomlConfigSettingsSource(settings_cls, toml_file=toml_path),
+        )
+
+    @property
+    def chroma_dir(self) -> Path:
+        """Where the embedded Chroma keeps its files."""
+        return self.home / "chroma"
+
+    @property
+    def record_db_url(self) -> str:
+        """SQLAlchemy URL of the record manager (which source produced which chunks)."""
+        return f"sqlite:///{(self.home / 'records.sqlite').resolve()}"
+
+    @property
+    def memory_db_url(self) -> str:
+        """SQLAlchemy URL of the agent's session memory."""
+        return self.agent.memory_url or f"sqlite:///{(self.home / 'memory.sqlite').resolve()}"
+
+
+def get_settings(**overrides: Any) -> Settings:
+    """Read settings now (file + env + ``overrides``); invalid values raise ConfigError."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(
+            f"invalid settings: {problems}",
+            hint="fix lcelkit.toml or the LCELKIT_* environment variables",
+        ) from None
