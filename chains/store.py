@@ -25,9 +25,10 @@ __all__ = [
     "EMBEDDER_DIM_KEY",
     "EMBEDDER_NAME_KEY",
     "check_embedder",
-    "cosine_relevance",
     "chroma_client",
+    "cosine_relevance",
     "delete_collection",
+    "ensure_embedder",
     "max_batch_size",
     "open_chroma",
 ]
@@ -83,8 +84,8 @@ def check_embedder(
     stored_name = metadata.get(EMBEDDER_NAME_KEY)
     stored_dim = metadata.get(EMBEDDER_DIM_KEY)
     hint = (
-        f"re-index into a new collection (LCELKIT_COLLECTION=<new name> lcelkit ingest ...), "
-        f"or rebuild this one with `lcelkit ingest --rebuild ...`"
+        "re-index into a new collection (LCELKIT_COLLECTION=<new name> lcelkit ingest ...), "
+        "or rebuild this one with `lcelkit ingest --rebuild ...`"
     )
     if stored_name and stored_name != embedder_name:
         raise EmbedderMismatchError(
@@ -98,6 +99,19 @@ def check_embedder(
             f"embedder {embedder_name!r} makes {dimension}",
             hint=hint,
         )
+
+
+def ensure_embedder(collection: Any, embedder_name: str, dimension: int | None) -> None:
+    """Check a Chroma collection's embedder and record name/dimension where missing."""
+    metadata = dict(collection.metadata or {})
+    check_embedder(metadata, collection.name, embedder_name, dimension)
+    missing: dict[str, Any] = {}
+    if EMBEDDER_NAME_KEY not in metadata:
+        missing[EMBEDDER_NAME_KEY] = embedder_name
+    if dimension and EMBEDDER_DIM_KEY not in metadata:
+        missing[EMBEDDER_DIM_KEY] = int(dimension)
+    if missing:
+        collection.modify(metadata={**metadata, **missing})
 
 
 def open_chroma(
@@ -129,9 +143,7 @@ def open_chroma(
             f"cannot open Chroma collection {collection!r}: {exc}",
             hint="collection names are 3-512 characters of [a-zA-Z0-9._-]",
         ) from None
-    check_embedder(existing.metadata, collection, embedder_name, dimension)
-    if dimension and EMBEDDER_DIM_KEY not in (existing.metadata or {}):
-        existing.modify(metadata={**(existing.metadata or {}), **metadata})
+    ensure_embedder(existing, embedder_name, dimension)
     return Chroma(
         client=client,
         collection_name=collection,

@@ -12,13 +12,22 @@ from typing import TYPE_CHECKING
 from lcelkit.settings import Settings
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from langchain_chroma import Chroma
+    from langchain_core.documents import Document
 
     from chains.embeddings import SentenceTransformerEmbeddings
+    from loaders import Splitter
+    from loaders.index import Indexer
 
 __all__ = [
     "make_embeddings",
+    "make_indexer",
+    "make_splitter",
     "make_store",
+    "parse_file",
+    "store_namespace",
 ]
 
 logger = logging.getLogger(__name__)
@@ -63,3 +72,85 @@ def make_store(
         persist_dir=None if settings.store.url else settings.chroma_dir,
         url=settings.store.url,
     )
+
+
+# -- ingestion ------------------------------------------------------------------------
+def store_namespace(settings: Settings) -> str:
+    """Record-manager namespace of the configured collection (store location + name)."""
+    where = settings.store.url or "local"
+    return f"{where}/{settings.store.collection}"
+
+
+def make_splitter(settings: Settings) -> Splitter:
+    """The splitter, counting in the configured embedder's tokens (no weights loaded)."""
+    from chains.embeddings import load_tokenizer
+    from loaders import Splitter
+
+    return Splitter(
+        load_tokenizer(settings.embeddings.model),
+        chunk_size=settings.split.chunk_size,
+        chunk_overlap=settings.split.chunk_overlap,
+    )
+
+
+def parse_file(settings: Settings, path: Path, source: str, splitter: Splitter) -> list[Document]:
+    """One file -> the chunks ``ingest`` would store (raises LoaderError on bad input)."""
+    from loaders import load_and_split
+
+    return load_and_split(
+        path,
+        splitter,
+        source=source,
+        pdf_strategy=settings.ingest.pdf_strategy,
+        max_bytes=int(settings.ingest.max_file_mb * 2**20),
+    )
+
+
+def make_indexer(
+    settings: Settings,
+    *,
+    embeddings: SentenceTransformerEmbeddings | None = None,
+    sinks: list | None = None,
+    rebuild: bool = False,
+) -> Indexer:
+    """The incremental indexer for the configured collection.
+
+    The store is opened without loading the embedder; the embedder's dimension is
+    checked against the collection right before the first write. ``sinks`` default
+    to the hybrid retriever's keyword index, kept in step with every write.
+    ``rebuild=True`` drops the collection and its records first.
+    """
+    from chains.store import chroma_client, delete_collection, ensure_embedder, max_batch_size
+    from loaders.index import FileManifest, Indexer, MirroredStore, make_record_manager
+
+    settings.home.mkdir(parents=True, exist_ok=True)
+    embeddings = embeddings or make_embeddings(settings, show_progress=False)
+    namespace = store_namespace(settings)
+    record_manager = make_record_manager(namespace, settings.record_db_url)
+    manifest = FileManifest(namespace, settings.record_db_url)
+    if sinks is None:
+        sinks = [make_keyword_index(settings)]
+    if rebuild:
+        client = chroma_client(persist_dir=settings.chroma_dir, url=settings.store.url)
+        delete_collection(client, settings.store.collection)
+        for sink in sinks:
+            sink.clear()
+    store = make_store(settings, embeddings, check_dimension=False)
+
+    def check_dimension() -> None:
+        ensure_embedder(store._collection, embeddings.name, embeddings.dimension)
+
+    mirrored = MirroredStore(
+        store, sinks, max_batch=max_batch_size(store), before_write=check_dimension
+    )
+    splitter = make_splitter(settings)
+    indexer = Indexer(
+        mirrored,
+        record_manager,
+        manifest,
+        lambda path, source: parse_file(settings, path, source, splitter),
+        batch_size=settings.ingest.batch_size,
+    )
+    if rebuild:
+        indexer.forget_all()
+    return indexer

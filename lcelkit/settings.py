@@ -216,7 +216,9 @@ def _deep_merge(low: dict[str, Any], high: dict[str, Any]) -> dict[str, Any]:
 class _EnvLayer(PydanticBaseSettingsSource):
     """Nested-delimiter env vars, then short aliases on top (aliases win)."""
 
-    def __init__(self, settings_cls: type[BaseSettings], *sources: PydanticBaseSettingsSource):
+    def __init__(
+        self, settings_cls: type[BaseSettings], *sources: PydanticBaseSettingsSource
+    ) -> None:
         super().__init__(settings_cls)
         self._sources = sources
 

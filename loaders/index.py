@@ -1,0 +1,428 @@
+"""Incremental indexing: files -> chunks -> vector store, embedding only what changed.
+
+Two layers of bookkeeping, both in one SQL database (SQLite under ``home`` by default):
+
+* a **file manifest** (path, size, mtime, SHA-256): an unchanged file is recognised
+  from its size and mtime (or, if those moved, its hash) and is neither parsed nor
+  embedded again;
+* LangChain's **record manager** (``index()`` with ``cleanup="scoped_full"``): which
+  chunk ids each file produced. Chunk ids are content hashes, so a changed file
+  re-embeds only its new chunks and its stale chunks are deleted at the end of
+  the batch.
+
+Crash safety: vectors are upserted under content-hash ids, the record manager is
+updated after the write, stale chunks are deleted after that, and the manifest is
+written last. A run killed at any point (SIGKILL included) and started again
+converges on the same store as one clean run: no duplicates, nothing missing.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from langchain_core.documents import Document
+from langchain_core.indexing import RecordManager, index
+from langchain_core.vectorstores import VectorStore
+
+from lcelkit.errors import LcelkitError, LoaderError, UnreadableFileError
+from loaders.ids import file_digest
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+__all__ = [
+    "FileManifest",
+    "Indexer",
+    "IngestReport",
+    "MirroredStore",
+    "make_record_manager",
+]
+
+logger = logging.getLogger(__name__)
+
+ParseFn = Callable[[Path, str], list[Document]]
+
+
+def make_record_manager(namespace: str, db_url: str) -> RecordManager:
+    """LangChain's SQL record manager (schema created if missing).
+
+    It lives in langchain-classic: langchain-core ships only the interface and an
+    in-memory implementation, and a persistent one is what incremental indexing needs.
+    """
+    from langchain_classic.indexes import SQLRecordManager
+
+    manager = SQLRecordManager(namespace, db_url=db_url)
+    manager.create_schema()
+    return manager
+
+
+class FileManifest:
+    """What each indexed file looked like when it was last indexed (SQL table)."""
+
+    def __init__(self, namespace: str, db_url: str) -> None:
+        from sqlalchemy import Column, Integer, MetaData, String, Table, create_engine
+
+        self.namespace = namespace
+        self._engine: Engine = create_engine(db_url)
+        meta = MetaData()
+        self._table = Table(
+            "lcelkit_files",
+            meta,
+            Column("namespace", String, primary_key=True),
+            Column("path", String, primary_key=True),
+            Column("source", String, nullable=False),
+            Column("digest", String, nullable=False),
+            Column("size", Integer, nullable=False),
+            Column("mtime_ns", Integer, nullable=False),
+            Column("chunks", Integer, nullable=False),
+            Column("indexed_at", Integer, nullable=False),
+        )
+        meta.create_all(self._engine)
+
+    def get(self, path: str) -> dict[str, Any] | None:
+        """The manifest row of ``path`` (absolute), or None."""
+        from sqlalchemy import select
+
+        t = self._table
+        with self._engine.connect() as conn:
+            row = conn.execute(
+                select(t).where(t.c.namespace == self.namespace, t.c.path == path)
+            ).first()
+        return dict(row._mapping) if row else None
+
+    def put(self, rows: Iterable[dict[str, Any]]) -> None:
+        """Insert or replace rows (one transaction)."""
+        from sqlalchemy import delete
+
+        t = self._table
+        rows = [{**r, "namespace": self.namespace, "indexed_at": int(time.time())} for r in rows]
+        if not rows:
+            return
+        with self._engine.begin() as conn:
+            for r in rows:
+                conn.execute(
+                    delete(t).where(t.c.namespace == self.namespace, t.c.path == r["path"])
+                )
+            conn.execute(t.insert(), rows)
+
+    def remove(self, path: str) -> None:
+        """Forget ``path``."""
+        from sqlalchemy import delete
+
+        t = self._table
+        with self._engine.begin() as conn:
+            conn.execute(delete(t).where(t.c.namespace == self.namespace, t.c.path == path))
+
+    def paths(self) -> list[str]:
+        """Every file path this namespace knows."""
+        from sqlalchemy import select
+
+        t = self._table
+        with self._engine.connect() as conn:
+            return [
+                r[0] for r in conn.execute(select(t.c.path).where(t.c.namespace == self.namespace))
+            ]
+
+    def clear(self) -> None:
+        """Forget every file of this namespace."""
+        from sqlalchemy import delete
+
+        t = self._table
+        with self._engine.begin() as conn:
+            conn.execute(delete(t).where(t.c.namespace == self.namespace))
+
+
+class MirroredStore(VectorStore):
+    """A vector store that mirrors every write and delete into extra sinks.
+
+    The hybrid retriever's keyword (BM25) index is such a sink: it stays in step
+    with incremental ingest without any rebuild. ``before_write`` runs once, before
+    the first write (used to check the embedder's dimension lazily).
+    """
+
+    def __init__(
+        self,
+        store: VectorStore,
+        sinks: Sequence[Any] = (),
+        *,
+        max_batch: int = 5000,
+        before_write: Callable[[], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.sinks = list(sinks)
+        self.max_batch = max_batch
+        self._before_write = before_write
+
+    @property
+    def embeddings(self) -> Any:
+        """The wrapped store's embeddings."""
+        return self.store.embeddings
+
+    def add_documents(self, documents: list[Document], **kwargs: Any) -> list[str]:
+        """Write in batches below the store's maximum, then mirror into the sinks."""
+        if self._before_write is not None:
+            self._before_write()
+            self._before_write = None
+        ids = kwargs.pop("ids", None) or [d.id for d in documents]
+        written: list[str] = []
+        for start in range(0, len(documents), self.max_batch):
+            part = documents[start : start + self.max_batch]
+            part_ids = ids[start : start + self.max_batch]
+            written += self.store.add_documents(part, ids=part_ids, **kwargs)
+            for sink in self.sinks:
+                sink.add_documents(part, ids=part_ids)
+        return written
+
+    def add_texts(
+        self, texts: Iterable[str], metadatas: list[dict] | None = None, **kwargs: Any
+    ) -> list[str]:
+        """Add raw texts (wrapped into Documents)."""
+        texts = list(texts)
+        metadatas = metadatas or [{} for _ in texts]
+        docs = [Document(page_content=t, metadata=m) for t, m in zip(texts, metadatas, strict=True)]
+        return self.add_documents(docs, **kwargs)
+
+    def delete(self, ids: list[str] | None = None, **kwargs: Any) -> bool | None:
+        """Delete from the store and every sink."""
+        if not ids:
+            return True
+        for start in range(0, len(ids), self.max_batch):
+            self.store.delete(ids[start : start + self.max_batch], **kwargs)
+        for sink in self.sinks:
+            sink.delete(list(ids))
+        return True
+
+    def similarity_search(self, query: str, k: int = 4, **kwargs: Any) -> list[Document]:
+        """Delegates to the wrapped store."""
+        return self.store.similarity_search(query, k=k, **kwargs)
+
+    @classmethod
+    def from_texts(cls, *args: Any, **kwargs: Any) -> MirroredStore:
+        """Not supported: wrap an existing store instead."""
+        raise NotImplementedError("wrap an existing store: MirroredStore(store, sinks)")
+
+
+@dataclass
+class IngestReport:
+    """What one ``ingest`` run did; ``to_json()`` is the CLI's ``--json`` shape."""
+
+    added: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    pruned: list[str] = field(default_factory=list)
+    chunks_written: int = 0
+    chunks_deleted: int = 0
+    chunks_unchanged: int = 0
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        """True when no file failed."""
+        return not self.failed
+
+    def to_json(self) -> dict[str, Any]:
+        """``{"files": {...}, "chunks": {...}, "errors": [...]}`` as in docs/DESIGN.md."""
+        return {
+            "files": {
+                "added": len(self.added),
+                "unchanged": len(self.unchanged),
+                "updated": len(self.updated),
+                "failed": len(self.failed),
+                "pruned": len(self.pruned),
+            },
+            "chunks": {"written": self.chunks_written, "deleted": self.chunks_deleted},
+            "errors": [{"source": s, "error": e} for s, e in self.failed],
+            "seconds": round(self.seconds, 3),
+        }
+
+
+@dataclass
+class _Pending:
+    path: str
+    source: str
+    digest: str
+    size: int
+    mtime_ns: int
+    chunks: list[Document]
+    status: str  # "added" | "updated"
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, LcelkitError):
+        return str(exc)
+    return f"unexpected {exc.__class__.__name__}: {exc}"
+
+
+class Indexer:
+    """Incremental ingestion of files into a vector store.
+
+    ``parse(path, source)`` turns one file into chunks that carry ``source`` and
+    ``chunk_id`` metadata and raises :class:`~lcelkit.errors.LoaderError` on bad
+    input. One bad file never stops the batch; nothing stored is lost on failure.
+    """
+
+    def __init__(
+        self,
+        store: VectorStore,
+        record_manager: RecordManager,
+        manifest: FileManifest,
+        parse: ParseFn,
+        *,
+        batch_size: int = 1024,
+    ) -> None:
+        self.store = store
+        self.record_manager = record_manager
+        self.manifest = manifest
+        self.parse = parse
+        self.batch_size = batch_size
+
+    # -- public ----------------------------------------------------------------------
+    def ingest(
+        self,
+        files: Sequence[Path],
+        *,
+        prune_roots: Sequence[Path] | None = None,
+        progress: Callable[[str, str], None] | None = None,
+    ) -> IngestReport:
+        """Index ``files`` (already discovered); prune vanished files under ``prune_roots``.
+
+        ``progress(source, status)`` is called once per file.
+        """
+        started = time.perf_counter()
+        report = IngestReport()
+        pending: list[_Pending] = []
+        seen: set[str] = set()
+        for path in files:
+            source = str(path)
+            abs_path = os.path.abspath(path)
+            if abs_path in seen:
+                continue
+            seen.add(abs_path)
+            status = self._prepare(path, source, abs_path, report, pending)
+            if progress:
+                progress(source, status)
+            if sum(len(p.chunks) for p in pending) >= self.batch_size:
+                self._flush(pending, report)
+        self._flush(pending, report)
+        if prune_roots is not None:
+            self._prune(prune_roots, report)
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def forget_all(self) -> None:
+        """Drop every record of this namespace (used when rebuilding a collection)."""
+        keys = self.record_manager.list_keys()
+        if keys:
+            self.record_manager.delete_keys(keys)
+        self.manifest.clear()
+
+    # -- steps -------------------------------------------------------------------------
+    def _prepare(
+        self,
+        path: Path,
+        source: str,
+        abs_path: str,
+        report: IngestReport,
+        pending: list[_Pending],
+    ) -> str:
+        try:
+            stat = path.stat()
+            if path.is_dir():
+                raise UnreadableFileError(source, f"{source} is a folder", hint="pass files")
+        except LoaderError as exc:
+            report.failed.append((source, _describe(exc)))
+            return "failed"
+        except OSError as exc:
+            err = UnreadableFileError(
+                source,
+                f"cannot read {source}: {exc.strerror or exc}",
+                hint="check that the file exists and is readable",
+            )
+            report.failed.append((source, _describe(err)))
+            return "failed"
+        known = self.manifest.get(abs_path)
+        if known and known["size"] == stat.st_size and known["mtime_ns"] == stat.st_mtime_ns:
+            report.unchanged.append(source)
+            report.chunks_unchanged += known["chunks"]
+            return "unchanged"
+        try:
+            digest = file_digest(str(path))
+        except OSError as exc:
+            err = UnreadableFileError(source, f"cannot read {source}: {exc.strerror or exc}")
+            report.failed.append((source, _describe(err)))
+            return "failed"
+        if known and known["digest"] == digest:
+            self.manifest.put([{**known, "mtime_ns": stat.st_mtime_ns, "source": source}])
+            report.unchanged.append(source)
+            report.chunks_unchanged += known["chunks"]
+            return "unchanged"
+        try:
+            chunks = self.parse(path, source)
+        except Exception as exc:  # one bad file never stops the batch
+            if not isinstance(exc, LcelkitError):
+                logger.debug("parsing %s failed", source, exc_info=True)
+            report.failed.append((source, _describe(exc)))
+            return "failed"
+        status = "updated" if known else "added"
+        pending.append(
+            _Pending(abs_path, source, digest, stat.st_size, stat.st_mtime_ns, chunks, status)
+        )
+        return status
+
+    def _flush(self, pending: list[_Pending], report: IngestReport) -> None:
+        if not pending:
+            return
+        group_of = {}
+        docs: list[Document] = []
+        for item in pending:
+            for doc in item.chunks:
+                group_of[doc.metadata["source"]] = item.path
+                docs.append(doc)
+        result = index(
+            docs,
+            self.record_manager,
+            self.store,
+            cleanup="scoped_full",
+            source_id_key=lambda d: group_of[d.metadata["source"]],
+            key_encoder=lambda d: d.metadata["chunk_id"],
+            batch_size=self.batch_size,
+        )
+        report.chunks_written += result["num_added"] + result["num_updated"]
+        report.chunks_deleted += result["num_deleted"]
+        report.chunks_unchanged += result["num_skipped"]
+        self.manifest.put(
+            {
+                "path": p.path,
+                "source": p.source,
+                "digest": p.digest,
+                "size": p.size,
+                "mtime_ns": p.mtime_ns,
+                "chunks": len(p.chunks),
+            }
+            for p in pending
+        )
+        for item in pending:
+            (report.added if item.status == "added" else report.updated).append(item.source)
+        pending.clear()
+
+    def _prune(self, roots: Sequence[Path], report: IngestReport) -> None:
+        prefixes = [os.path.abspath(r) for r in roots]
+        for path in self.manifest.paths():
+            under = any(path == p or path.startswith(p.rstrip(os.sep) + os.sep) for p in prefixes)
+            if not under or os.path.exists(path):
+                continue
+            keys = self.record_manager.list_keys(group_ids=[path])
+            if keys:
+                self.store.delete(keys)
+                self.record_manager.delete_keys(keys)
+            report.chunks_deleted += len(keys)
+            self.manifest.remove(path)
+            report.pruned.append(path)
+            logger.info("pruned %s (%d chunks)", path, len(keys))
