@@ -1,0 +1,151 @@
+"""The real bundled embedder and a real Chroma (embedded and `chroma run` server)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from chains.embeddings import BUNDLED_MODEL_NAME, load_embeddings
+from chains.store import chroma_client, open_chroma
+from lcelkit.errors import EmbedderMismatchError, EmbeddingsError, StoreError
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def embedder():
+    return load_embeddings()
+
+
+def test_bundled_minilm_loads_offline_and_embeds(embedder):
+    assert embedder.name == BUNDLED_MODEL_NAME
+    assert not embedder.loaded  # lazy
+    vec = embedder.embed_query("How much did revenue grow?")
+    assert embedder.loaded and len(vec) == 384 == embedder.dimension
+    assert abs(np.linalg.norm(vec) - 1.0) < 1e-3
+    near, far = embedder.embed_documents(["Revenue grew by 12 percent.", "The cat sleeps."])
+    assert np.dot(vec, near) > np.dot(vec, far) + 0.2
+
+
+def test_bf16_and_fp32_agree_and_fp32_can_be_forced(embedder):
+    fp32 = load_embeddings(dtype="fp32")
+    texts = ["표 3은 지역별 매출을 보여 줍니다.", "Quarterly revenue by region"]
+    a = np.array(fp32.embed_documents(texts))
+    b = np.array(embedder.embed_documents(texts))
+    assert fp32.dtype == "fp32"
+    assert embedder.dtype in {"bf16", "fp32"}
+    assert np.min(np.sum(a * b, axis=1)) > 0.99
+
+
+def test_any_sentence_transformers_folder_works(embedder, tmp_path):
+    embedder.model.save(str(tmp_path / "copy"))
+    other = load_embeddings(str(tmp_path / "copy"), dtype="fp32")
+    assert other.name == str((tmp_path / "copy").resolve())
+    assert len(other.embed_query("hello")) == 384
+
+
+def test_missing_model_folder_is_a_clear_error(tmp_path):
+    with pytest.raises(EmbeddingsError, match="does not exist"):
+        load_embeddings(str(tmp_path / "nope"))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(EmbeddingsError, match="not a sentence-transformers model folder"):
+        load_embeddings(str(tmp_path / "empty"))
+
+
+def test_store_persists_and_refuses_another_embedder(embedder, tmp_path):
+    store = open_chroma(
+        embedder,
+        collection="docs",
+        embedder_name=embedder.name,
+        dimension=384,
+        persist_dir=tmp_path,
+    )
+    store.add_texts(["Revenue grew 12%", "The cat sat"], ids=["a", "b"])
+    hits = store.similarity_search_with_relevance_scores("revenue growth", k=2)
+    assert hits[0][0].id == "a" and 0.0 <= hits[1][1] <= hits[0][1] <= 1.0
+    with pytest.raises(EmbedderMismatchError, match="was built with embedder") as err:
+        open_chroma(embedder, collection="docs", embedder_name="other-model", persist_dir=tmp_path)
+    assert "--rebuild" in str(err.value)
+    with pytest.raises(EmbedderMismatchError, match="384-dimensional"):
+        open_chroma(
+            embedder,
+            collection="docs",
+            embedder_name=embedder.name,
+            dimension=768,
+            persist_dir=tmp_path,
+        )
+    reopened = open_chroma(
+        embedder, collection="docs", embedder_name=embedder.name, persist_dir=tmp_path
+    )
+    assert reopened._collection.count() == 2
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def chroma_server(tmp_path):
+    chroma = shutil.which("chroma", path=str(Path(sys.executable).parent))
+    assert chroma, "the chroma CLI ships with chromadb"
+    port = _free_port()
+    proc = subprocess.Popen(
+        [
+            chroma,
+            "run",
+            "--path",
+            str(tmp_path / "server"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                break
+        except OSError:
+            time.sleep(0.2)
+    try:
+        yield url
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=10)
+
+
+def test_chroma_server_store(embedder, chroma_server):
+    client = chroma_client(url=chroma_server)
+    store = open_chroma(
+        embedder, collection="team", embedder_name=embedder.name, dimension=384, client=client
+    )
+    store.add_texts(["서울 지사의 3분기 매출", "Berlin office headcount"], ids=["ko", "en"])
+    again = open_chroma(embedder, collection="team", embedder_name=embedder.name, url=chroma_server)
+    assert again._collection.count() == 2
+    assert again.similarity_search("Berlin staff", k=1)[0].id == "en"
+
+
+def test_dead_chroma_server_is_a_clear_error():
+    port = _free_port()
+    started = time.monotonic()
+    with pytest.raises(
+        StoreError, match=f"cannot reach the Chroma server at http://127.0.0.1:{port}"
+    ):
+        chroma_client(url=f"http://127.0.0.1:{port}")
+    assert time.monotonic() - started < 10
