@@ -89,11 +89,11 @@ def test_invalid_values_name_the_field(monkeypatch):
     assert "llm.provider" in str(err.value)
     monkeypatch.delenv("LCELKIT_LLM_PROVIDER")
     monkeypatch.setenv("LCELKIT_CHUNK_SIZE", "lots")
-    with pytest.raises(ConfigError, match="split.chunk_size"):
+    with pytest.raises(ConfigError, match=r"split\.chunk_size"):
         get_settings()
 
 
 def test_huggingface_without_model_says_what_to_set(monkeypatch):
     monkeypatch.setenv("LCELKIT_LLM_PROVIDER", "huggingface")
     with pytest.raises(ConfigError, match="LCELKIT_LLM_MODEL"):
-        get_settings().llm.model_name
+        _ = get_settings().llm.model_name
