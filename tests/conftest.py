@@ -1,0 +1,30 @@
+"""Shared pytest fixtures. Append yours with a small edit; keep fixtures cheap and lazy."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.ollama_server import FakeOllamaServer
+
+
+@pytest.fixture
+def ollama_server() -> Iterator[FakeOllamaServer]:
+    """A fake Ollama API on a free loopback port: model ``llama3.2``, context length 2048.
+
+    Script replies with ``ollama_server.queue("text", {"content": ..., "tool_calls": [...]})``
+    or set ``ollama_server.reply = lambda request: ...``; inspect what the client sent
+    with ``ollama_server.last("/api/chat").body``. Add models with ``add_model(ModelSpec(...))``.
+    """
+    with FakeOllamaServer(model="llama3.2", context_length=2048) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def tiny_hf_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Folder of the tiny random GPT-2 + BPE tokenizer with a ChatML template (built once)."""
+    from tests.support.tiny_hf import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("tiny_hf") / "model")
