@@ -1,0 +1,73 @@
+"""Project conventions a user relies on: lint-clean, cheap imports, explicit exports."""
+
+from __future__ import annotations
+
+import ast
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGES = ["lcelkit", "loaders", "chains", "agents", "prompts"]
+
+
+def _modules() -> list[Path]:
+    return sorted(p for pkg in PACKAGES for p in (ROOT / pkg).rglob("*.py"))
+
+
+def test_ruff_is_clean():
+    ruff = shutil.which("ruff", path=str(Path(sys.executable).parent)) or shutil.which("ruff")
+    assert ruff, "ruff is installed by the dev extra"
+    result = subprocess.run([ruff, "check", str(ROOT)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("path", _modules(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_module_declares_all(path):
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names = {
+        t.id
+        for node in tree.body
+        if isinstance(node, (ast.Assign, ast.AnnAssign))
+        for t in (node.targets if isinstance(node, ast.Assign) else [node.target])
+        if isinstance(t, ast.Name)
+    }
+    assert "__all__" in names, f"{path.name} has no __all__"
+
+
+def test_library_code_does_not_print():
+    offenders = []
+    for path in _modules():
+        if "cli" in path.parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "print":
+                offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert not offenders, offenders
+
+
+def test_importing_the_packages_loads_no_heavy_library():
+    code = (
+        "import sys, lcelkit, lcelkit.cli, lcelkit.factories, lcelkit.settings, loaders, chains,"
+        " agents, prompts\n"
+        "heavy = [m for m in ('torch', 'transformers', 'sentence_transformers', 'chromadb',"
+        " 'unstructured', 'kiwipiepy') if m in sys.modules]\n"
+        "print(','.join(heavy))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "", f"imported at import time: {out.stdout.strip()}"
+
+
+def test_committed_notebooks_have_no_outputs():
+    notebooks = sorted((ROOT / "notebooks").glob("*.ipynb"))
+    for nb in notebooks:
+        data = json.loads(nb.read_text(encoding="utf-8"))
+        for cell in data["cells"]:
+            if cell["cell_type"] == "code":
+                assert not cell.get("outputs"), f"{nb.name}: strip outputs (nbstripout)"
+                assert cell.get("execution_count") is None, f"{nb.name}: strip execution counts"
