@@ -1,0 +1,244 @@
+"""Ingestion benchmark: lcelkit vs the naive LangChain recipe, on the same corpus and machine.
+
+Corpus: the SQuAD v1.1 dev articles (one text file per article) plus every table PDF of
+../shared/benchdata/tables. Each pipeline runs in its own process (peak RSS is per
+process). Printed: seconds, chunks, chunks/s, corpus MB/s, peak RSS, dense hit@5 on 300
+SQuAD questions (is an answer string inside one of the top 5 chunks), then lcelkit's
+re-ingest of the unchanged corpus in a fresh process, then table answerability (see
+bench/tables.py). ``--scale-20k`` also indexes a ≥20,000-chunk corpus with lcelkit and
+reports its peak RSS.
+
+    python bench/ingest.py [--benchdata ../shared/benchdata] [--scale-20k] [--questions 300]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_BENCHDATA = ROOT.parent / "shared" / "benchdata"
+
+
+# -- corpus ------------------------------------------------------------------------------
+def build_corpus(benchdata: Path, out: Path, copies: int = 1) -> list[Path]:
+    """SQuAD articles as .txt files (``copies`` times, distinct names) + the table PDFs."""
+    out.mkdir(parents=True, exist_ok=True)
+    articles: dict[str, list[str]] = {}
+    with open(benchdata / "qa/squad_v1.1_dev/passages.jsonl", encoding="utf-8") as fh:
+        for line in fh:
+            row = json.loads(line)
+            articles.setdefault(row["title"], []).append(row["text"])
+    files: list[Path] = []
+    for copy in range(copies):
+        for title, paras in articles.items():
+            name = "".join(c if c.isalnum() else "_" for c in title)[:80]
+            path = out / f"{name}__{copy}.txt"
+            path.write_text(f"{title}\n\n" + "\n\n".join(paras) + "\n", encoding="utf-8")
+            files.append(path)
+    files += sorted((benchdata / "tables").glob("*/pdfs/*.pdf"))
+    return files
+
+
+def load_questions(benchdata: Path, n: int) -> list[dict]:
+    with open(benchdata / "qa/squad_v1.1_dev/questions_sample500_seed13.jsonl") as fh:
+        return [json.loads(line) for line in fh][:n]
+
+
+def hit_at_5(search: Callable[[str], list], questions: list[dict]) -> float:
+    hits = 0
+    for q in questions:
+        texts = [d.page_content.lower() for d in search(q["question"])]
+        hits += any(a.lower() in t for a in q["answers"] for t in texts)
+    return hits / max(1, len(questions))
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+# -- workers (each runs in its own process) ------------------------------------------------
+def worker_naive(files: list[Path], workdir: Path, questions: list[dict]) -> dict:
+    from langchain_chroma import Chroma
+    from langchain_community.document_loaders import PyPDFLoader, TextLoader
+    from langchain_huggingface import HuggingFaceEmbeddings
+    from langchain_text_splitters import RecursiveCharacterTextSplitter
+
+    from chains.embeddings import bundled_model_path
+
+    started = time.perf_counter()
+    docs = []
+    for path in files:
+        loader = PyPDFLoader(str(path)) if path.suffix == ".pdf" else TextLoader(str(path))
+        docs += loader.load()
+    chunks = RecursiveCharacterTextSplitter(chunk_size=1000, chunk_overlap=200).split_documents(
+        docs
+    )
+    embeddings = HuggingFaceEmbeddings(model_name=str(bundled_model_path()))
+    store = Chroma.from_documents(chunks, embeddings, persist_directory=str(workdir / "naive"))
+    seconds = time.perf_counter() - started
+    hit5 = hit_at_5(lambda q: store.similarity_search(q, k=5), questions)
+    return {"seconds": seconds, "chunks": len(chunks), "rss_mb": peak_rss_mb(), "hit@5": hit5}
+
+
+def _lcelkit_settings(workdir: Path) -> Any:
+    from lcelkit.settings import get_settings
+
+    return get_settings(home=workdir / "lcelkit-home")
+
+
+def worker_lcelkit(files: list[Path], workdir: Path, questions: list[dict]) -> dict:
+    from lcelkit.factories import make_embeddings, make_indexer, make_store
+
+    settings = _lcelkit_settings(workdir)
+    started = time.perf_counter()
+    embeddings = make_embeddings(settings)
+    report = make_indexer(settings, embeddings=embeddings).ingest(files)
+    seconds = time.perf_counter() - started
+    store = make_store(settings, embeddings)
+    hit5 = hit_at_5(lambda q: store.similarity_search(q, k=5), questions) if questions else None
+    return {
+        "seconds": seconds,
+        "chunks": report.chunks_written,
+        "failed": report.failed,
+        "rss_mb": peak_rss_mb(),
+        "hit@5": hit5,
+        "dtype": embeddings.dtype,
+    }
+
+
+def worker_reingest(files: list[Path], workdir: Path, questions: list[dict]) -> dict:
+    from lcelkit.factories import make_indexer
+
+    settings = _lcelkit_settings(workdir)
+    started = time.perf_counter()
+    report = make_indexer(settings).ingest(files)
+    return {
+        "seconds": time.perf_counter() - started,
+        "chunks": report.chunks_written,
+        "unchanged": len(report.unchanged),
+        "rss_mb": peak_rss_mb(),
+    }
+
+
+WORKERS = {"naive": worker_naive, "lcelkit": worker_lcelkit, "reingest": worker_reingest}
+
+
+def run_worker(
+    name: str, files: list[Path], workdir: Path, questions: int, benchdata: Path
+) -> dict:
+    spec = {
+        "files": [str(f) for f in files],
+        "workdir": str(workdir),
+        "questions": questions,
+        "benchdata": str(benchdata),
+    }
+    spec_path = workdir / f"{name}.json"
+    spec_path.write_text(json.dumps(spec))
+    wall = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, __file__, "--worker", name, "--spec", str(spec_path)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    if proc.returncode != 0:
+        raise SystemExit(f"{name} worker failed:\n{proc.stderr[-3000:]}")
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    result["process_seconds"] = time.perf_counter() - wall
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--benchdata", type=Path, default=DEFAULT_BENCHDATA)
+    parser.add_argument("--questions", type=int, default=300)
+    parser.add_argument("--scale-20k", action="store_true", help="also a >=20,000-chunk run")
+    parser.add_argument("--skip-tables", action="store_true")
+    parser.add_argument("--worker", choices=sorted(WORKERS), help=argparse.SUPPRESS)
+    parser.add_argument("--spec", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+    if args.worker:
+        import logging
+        import warnings
+
+        logging.disable(logging.WARNING)
+        warnings.filterwarnings("ignore")
+        spec = json.loads(args.spec.read_text())
+        questions = load_questions(Path(spec["benchdata"]), spec["questions"])
+        result = WORKERS[args.worker](
+            [Path(f) for f in spec["files"]], Path(spec["workdir"]), questions
+        )
+        print(json.dumps(result, default=str))
+        return
+
+    with tempfile.TemporaryDirectory(prefix="lcelkit-bench-") as tmp:
+        work = Path(tmp)
+        files = build_corpus(args.benchdata, work / "corpus")
+        mb = sum(f.stat().st_size for f in files) / 2**20
+        print(
+            f"corpus: {len(files)} files, {mb:.1f} MB "
+            f"({sum(f.suffix == '.pdf' for f in files)} PDFs), {args.questions} questions"
+        )
+        naive = run_worker("naive", files, work, args.questions, args.benchdata)
+        ours = run_worker("lcelkit", files, work, args.questions, args.benchdata)
+        again = run_worker("reingest", files, work, 0, args.benchdata)
+
+        rows = [
+            ("naive recipe (PyPDF + RCTS 1000/200 + fp32)", naive),
+            (f"lcelkit first ingest ({ours['dtype']})", ours),
+            ("lcelkit re-ingest, unchanged", again),
+        ]
+        print()
+        print(
+            f"| {'pipeline':46} | {'seconds':>8} | {'chunks':>7} | {'chunks/s':>8} | "
+            f"{'MB/s':>6} | {'peak RSS MB':>11} | {'hit@5':>6} |"
+        )
+        print(f"|{'-' * 48}|{'-' * 10}|{'-' * 9}|{'-' * 10}|{'-' * 8}|{'-' * 13}|{'-' * 8}|")
+        for label, r in rows:
+            cps = r["chunks"] / r["seconds"] if r["seconds"] and r["chunks"] else 0.0
+            hit = f"{r['hit@5']:.3f}" if r.get("hit@5") is not None else "-"
+            print(
+                f"| {label:46} | {r['seconds']:8.1f} | {r['chunks']:7d} | {cps:8.1f} | "
+                f"{mb / r['seconds']:6.3f} | {r['rss_mb']:11.0f} | {hit:>6} |"
+            )
+        print()
+        print(f"throughput vs naive (corpus MB/s): {naive['seconds'] / ours['seconds']:.2f}x")
+        print(
+            f"re-ingest / first ingest time: {100 * again['seconds'] / ours['seconds']:.1f}% "
+            f"({again['unchanged']} files unchanged, {again['chunks']} chunks written)"
+        )
+        if ours["failed"]:
+            print(f"lcelkit failed files: {ours['failed']}")
+
+        if args.scale_20k:
+            big = build_corpus(args.benchdata, work / "corpus20k", copies=6)
+            (work / "big").mkdir()
+            scaled = run_worker("lcelkit", big, work / "big", 0, args.benchdata)
+            print(
+                f"\nscale run: {scaled['chunks']} chunks in {scaled['seconds']:.0f} s, "
+                f"peak RSS {scaled['rss_mb']:.0f} MB"
+            )
+
+    if not args.skip_tables:
+        print()
+        subprocess.run(
+            [sys.executable, str(ROOT / "bench" / "tables.py"), "--benchdata", str(args.benchdata)],
+            check=False,
+        )
+
+
+if __name__ == "__main__":
+    main()
