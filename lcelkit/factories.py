@@ -16,14 +16,18 @@ if TYPE_CHECKING:
 
     from langchain_chroma import Chroma
     from langchain_core.documents import Document
+    from langchain_core.retrievers import BaseRetriever
 
     from chains.embeddings import SentenceTransformerEmbeddings
+    from chains.keyword import KeywordIndex
     from loaders import Splitter
     from loaders.index import Indexer
 
 __all__ = [
     "make_embeddings",
     "make_indexer",
+    "make_keyword_index",
+    "make_retriever",
     "make_splitter",
     "make_store",
     "parse_file",
@@ -154,3 +158,54 @@ def make_indexer(
     if rebuild:
         indexer.forget_all()
     return indexer
+
+
+# -- retrieval ---------------------------------------------------------------------------
+def make_keyword_index(settings: Settings) -> KeywordIndex:
+    """The hybrid retriever's BM25 index of the configured collection (SQLite under home)."""
+    import re
+
+    from chains.keyword import KeywordIndex
+
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", store_namespace(settings)).strip("_")
+    return KeywordIndex(settings.home / "keyword" / f"{slug}.sqlite")
+
+
+def make_retriever(
+    settings: Settings,
+    store: Chroma | None = None,
+    *,
+    embeddings: SentenceTransformerEmbeddings | None = None,
+    search: str | None = None,
+    k: int | None = None,
+    filter: dict | None = None,
+    keyword_index: KeywordIndex | None = None,
+) -> BaseRetriever:
+    """The configured retriever (``settings.retrieval``; arguments override it).
+
+    For hybrid/bm25 the keyword index is opened and, only when its chunk count
+    differs from the store's, brought in step with it (``sync_keyword_index``).
+    """
+    from chains.retrievers import make_retriever as build
+    from chains.retrievers import sync_keyword_index
+
+    cfg = settings.retrieval
+    kind = search or cfg.search
+    k = k or cfg.k
+    if store is None:
+        store = make_store(settings, embeddings)
+    embeddings = embeddings or store.embeddings
+    if kind in ("hybrid", "bm25") and keyword_index is None:
+        keyword_index = make_keyword_index(settings)
+        sync_keyword_index(keyword_index, store)
+    return build(
+        store,
+        search=kind,  # type: ignore[arg-type]
+        k=k,
+        fetch_k=max(cfg.fetch_k, k),
+        lambda_mult=cfg.lambda_mult,
+        score_threshold=cfg.score_threshold,
+        filter=filter,
+        keyword_index=keyword_index,
+        embeddings=embeddings,
+    )

@@ -1,0 +1,363 @@
+"""Retrievers over the Chroma store: similarity, MMR, threshold, BM25 and hybrid.
+
+Every Document a retriever returns carries ``metadata["score"]``:
+
+* dense kinds (``similarity``, ``mmr``, ``threshold``): the cosine similarity of
+  query and chunk in [0, 1] (``chains.store.cosine_relevance``: 1 - cosine
+  distance, negatives clamped to 0). ``threshold`` keeps chunks whose similarity
+  is at least ``score_threshold`` (never Chroma's raw distance).
+* ``bm25``: ``-bm25()`` from SQLite FTS5 (higher is better, unbounded).
+* ``hybrid``: the reciprocal-rank-fusion score ``sum 1 / (rrf_k + rank)`` over the
+  dense list (``fetch_k`` nearest chunks) and the BM25 list (``fetch_k`` best),
+  ``rrf_k = 60``; plus ``dense_rank`` / ``bm25_rank`` (1-based, ``None`` when the
+  chunk was not in that list) and ``dense_score`` / ``bm25_score``.
+
+``filter`` is a Chroma ``where`` filter (``parse_filters`` builds one from
+``KEY=VALUE`` strings); it applies to every kind, to both sides of hybrid.
+Every Document also carries ``metadata["chunk_id"]`` (the store id).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any, Literal
+
+from langchain_core.callbacks import CallbackManagerForRetrieverRun
+from langchain_core.documents import Document
+from langchain_core.embeddings import Embeddings
+from langchain_core.retrievers import BaseRetriever
+from pydantic import ConfigDict, Field
+
+from chains.keyword import KeywordIndex
+from chains.store import cosine_relevance
+from lcelkit.errors import ConfigError, StoreError
+
+if TYPE_CHECKING:
+    from langchain_chroma import Chroma
+
+__all__ = [
+    "RRF_K",
+    "SEARCH_KINDS",
+    "DenseRetriever",
+    "HybridRetriever",
+    "KeywordRetriever",
+    "SearchKind",
+    "make_retriever",
+    "parse_filters",
+    "rrf_fuse",
+    "sync_keyword_index",
+]
+
+logger = logging.getLogger(__name__)
+
+SearchKind = Literal["similarity", "mmr", "threshold", "hybrid", "bm25"]
+SEARCH_KINDS: tuple[str, ...] = ("similarity", "mmr", "threshold", "hybrid", "bm25")
+RRF_K = 60
+
+
+# -- filters ---------------------------------------------------------------------------
+def _coerce(raw: str) -> str | int | float | bool:
+    text = raw.strip()
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+        return text[1:-1]  # quoted: always a string
+    lowered = text.lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def parse_filters(items: Sequence[str] | None) -> dict[str, Any] | None:
+    """``["source=a.pdf", "page_number=3"]`` -> ``{"$and": [{"source": "a.pdf"}, ...]}``.
+
+    Values become int, float or bool when they look like one (quote them to keep a
+    string: ``page_label='3'``). One item gives a plain ``{key: value}``; none, None.
+    """
+    if not items:
+        return None
+    clauses: list[dict[str, Any]] = []
+    for item in items:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ConfigError(
+                f"invalid filter {item!r}",
+                hint="write filters as KEY=VALUE, e.g. --filter source=report.pdf "
+                "--filter page_number=3",
+            )
+        clauses.append({key: _coerce(value)})
+    return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+
+# -- dense search on the Chroma collection ------------------------------------------------
+def _collection(store: Chroma) -> Any:
+    return store._collection  # langchain-chroma exposes no public handle to the collection
+
+
+def _dense_query(
+    store: Chroma,
+    vector: list[float],
+    n: int,
+    where: dict[str, Any] | None,
+    *,
+    with_embeddings: bool = False,
+) -> list[tuple[Document, float, Any]]:
+    """Nearest ``n`` chunks as ``(doc, cosine similarity in [0,1], embedding|None)``."""
+    include = ["documents", "metadatas", "distances"]
+    if with_embeddings:
+        include.append("embeddings")
+    try:
+        res = _collection(store).query(
+            query_embeddings=[vector], n_results=max(1, n), where=where or None, include=include
+        )
+    except Exception as exc:
+        raise StoreError(
+            f"vector search failed: {exc.__class__.__name__}: {exc}",
+            hint="check the --filter keys/values (Chroma where syntax) and that the store "
+            "is reachable",
+        ) from None
+    ids = res["ids"][0] if res.get("ids") else []
+    docs = res["documents"][0] if res.get("documents") else []
+    metas = res["metadatas"][0] if res.get("metadatas") else []
+    dists = res["distances"][0] if res.get("distances") else []
+    embs = res["embeddings"][0] if with_embeddings and res.get("embeddings") is not None else None
+    out: list[tuple[Document, float, Any]] = []
+    for i, cid in enumerate(ids):
+        metadata = dict(metas[i] or {}) if i < len(metas) else {}
+        metadata.setdefault("chunk_id", cid)
+        doc = Document(id=cid, page_content=docs[i] or "", metadata=metadata)
+        out.append((doc, cosine_relevance(dists[i]), embs[i] if embs is not None else None))
+    return out
+
+
+def _with_score(doc: Document, **extra: Any) -> Document:
+    return Document(id=doc.id, page_content=doc.page_content, metadata={**doc.metadata, **extra})
+
+
+class DenseRetriever(BaseRetriever):
+    """Similarity, MMR or threshold search on a Chroma store (cosine similarity scores)."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    store: Any = Field(description="a langchain_chroma.Chroma vector store")
+    embeddings: Any = Field(default=None, description="query embedder; default: the store's")
+    search: Literal["similarity", "mmr", "threshold"] = "similarity"
+    k: int = 4
+    fetch_k: int = 20
+    lambda_mult: float = 0.5
+    score_threshold: float = 0.3
+    filter: dict[str, Any] | None = None
+
+    def _embedder(self) -> Embeddings:
+        emb = self.embeddings or self.store.embeddings
+        if emb is None:
+            raise ConfigError("the store has no embedding function", hint="pass embeddings=")
+        return emb
+
+    def search_vector(self, vector: list[float]) -> list[Document]:
+        """Run the search for an already embedded query."""
+        if self.search == "mmr":
+            import numpy as np
+            from langchain_core.vectorstores.utils import maximal_marginal_relevance
+
+            hits = _dense_query(
+                self.store, vector, max(self.fetch_k, self.k), self.filter, with_embeddings=True
+            )
+            if not hits:
+                return []
+            chosen = maximal_marginal_relevance(
+                np.array(vector, dtype=np.float32),
+                [h[2] for h in hits],
+                lambda_mult=self.lambda_mult,
+                k=self.k,
+            )
+            return [_with_score(hits[i][0], score=hits[i][1]) for i in chosen]
+        hits = _dense_query(self.store, vector, self.k, self.filter)
+        if self.search == "threshold":
+            hits = [h for h in hits if h[1] >= self.score_threshold]
+        return [_with_score(doc, score=score) for doc, score, _ in hits]
+
+    def _get_relevant_documents(
+        self, query: str, *, run_manager: CallbackManagerForRetrieverRun
+    ) -> list[Document]:
+        return self.search_vector(self._embedder().embed_query(query))
+
+
+class KeywordRetriever(BaseRetriever):
+    """BM25 search on a :class:`chains.keyword.KeywordIndex`."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    index: Any = Field(description="a chains.keyword.KeywordIndex")
+    k: int = 4
+    filter: dict[str, Any] | None = None
+
+    def _get_relevant_documents(
+        self, query: str, *, run_manager: CallbackManagerForRetrieverRun
+    ) -> list[Document]:
+        return [
+            _with_score(doc, score=score)
+            for doc, score in self.index.search(query, self.k, filter=self.filter)
+        ]
+
+
+def rrf_fuse(
+    ranked_lists: Sequence[Sequence[Document]], *, k: int, rrf_k: int = RRF_K
+) -> list[tuple[Document, float, list[int | None]]]:
+    """Reciprocal rank fusion: ``score(d) = sum_i 1 / (rrf_k + rank_i(d))`` (ranks 1-based).
+
+    Documents are matched by ``id`` (else ``metadata["chunk_id"]``). Returns the top
+    ``k`` as ``(doc, score, [rank in each list or None])``; ties keep first-list order.
+    """
+    fused: dict[str, list[Any]] = {}
+    order: list[str] = []
+    for li, docs in enumerate(ranked_lists):
+        for rank, doc in enumerate(docs, start=1):
+            key = doc.id or doc.metadata.get("chunk_id") or doc.page_content
+            if key not in fused:
+                fused[key] = [doc, 0.0, [None] * len(ranked_lists)]
+                order.append(key)
+            entry = fused[key]
+            if entry[2][li] is None:
+                entry[1] += 1.0 / (rrf_k + rank)
+                entry[2][li] = rank
+    position = {key: i for i, key in enumerate(order)}
+    best = sorted(order, key=lambda key: (-fused[key][1], position[key]))[:k]
+    return [(fused[key][0], fused[key][1], fused[key][2]) for key in best]
+
+
+_pool: ThreadPoolExecutor | None = None
+
+
+def _executor() -> ThreadPoolExecutor:
+    global _pool
+    if _pool is None:
+        _pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="lcelkit-hybrid")
+    return _pool
+
+
+class HybridRetriever(BaseRetriever):
+    """BM25 + dense, fused by reciprocal rank fusion (both sides see the same filter)."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    store: Any = Field(description="a langchain_chroma.Chroma vector store")
+    index: Any = Field(description="a chains.keyword.KeywordIndex kept in step with the store")
+    embeddings: Any = None
+    k: int = 4
+    fetch_k: int = 20
+    filter: dict[str, Any] | None = None
+    rrf_k: int = RRF_K
+
+    def _get_relevant_documents(
+        self, query: str, *, run_manager: CallbackManagerForRetrieverRun
+    ) -> list[Document]:
+        embedder = self.embeddings or self.store.embeddings
+        n = max(self.fetch_k, self.k)
+        # The BM25 query (SQLite) runs while the query is embedded (torch); both free the GIL.
+        keyword_future = _executor().submit(self.index.search, query, n, filter=self.filter)
+        dense = _dense_query(self.store, embedder.embed_query(query), n, self.filter)
+        keyword = keyword_future.result()
+        dense_score = {d.id: s for d, s, _ in dense}
+        bm25_score = {d.id: s for d, s in keyword}
+        fused = rrf_fuse(
+            [[d for d, _, _ in dense], [d for d, _ in keyword]], k=self.k, rrf_k=self.rrf_k
+        )
+        return [
+            _with_score(
+                doc,
+                score=score,
+                dense_rank=ranks[0],
+                bm25_rank=ranks[1],
+                dense_score=dense_score.get(doc.id),
+                bm25_score=bm25_score.get(doc.id),
+            )
+            for doc, score, ranks in fused
+        ]
+
+
+def sync_keyword_index(index: KeywordIndex, store: Chroma, *, batch_size: int = 2000) -> int:
+    """Bring the keyword index in step with the store when their counts differ.
+
+    Cheap when they agree (two counts). Otherwise adds the chunks the index lacks
+    and deletes the ones the store no longer has; returns how many rows changed.
+    """
+    collection = _collection(store)
+    if collection.count() == index.count():
+        return 0
+    store_ids = set(collection.get(include=[])["ids"])
+    have = index.ids()
+    missing = sorted(store_ids - have)
+    extra = sorted(have - store_ids)
+    index.delete(extra)
+    for start in range(0, len(missing), batch_size):
+        got = collection.get(
+            ids=missing[start : start + batch_size], include=["documents", "metadatas"]
+        )
+        docs = [
+            Document(page_content=text or "", metadata=dict(meta or {}))
+            for text, meta in zip(got["documents"], got["metadatas"], strict=True)
+        ]
+        index.add_documents(docs, list(got["ids"]))
+    if missing or extra:
+        logger.info("keyword index synced with the store: +%d -%d chunks", len(missing), len(extra))
+    return len(missing) + len(extra)
+
+
+def make_retriever(
+    store: Chroma,
+    *,
+    search: SearchKind = "similarity",
+    k: int = 4,
+    fetch_k: int = 20,
+    lambda_mult: float = 0.5,
+    score_threshold: float = 0.3,
+    filter: dict[str, Any] | None = None,
+    keyword_index: KeywordIndex | None = None,
+    embeddings: Embeddings | None = None,
+) -> BaseRetriever:
+    """A retriever of the given kind; see the module docstring for ``metadata["score"]``.
+
+    ``hybrid`` and ``bm25`` need ``keyword_index``. ``filter`` (Chroma ``where``
+    syntax) applies to every kind.
+    """
+    if k < 1:
+        raise ConfigError(f"k must be at least 1, not {k}", hint="pass -k 1 or more")
+    if search in ("similarity", "mmr", "threshold"):
+        return DenseRetriever(
+            store=store,
+            embeddings=embeddings,
+            search=search,
+            k=k,
+            fetch_k=fetch_k,
+            lambda_mult=lambda_mult,
+            score_threshold=score_threshold,
+            filter=filter,
+        )
+    if search in ("hybrid", "bm25"):
+        if keyword_index is None:
+            raise ConfigError(
+                f"{search} search needs a keyword index",
+                hint="pass keyword_index= (lcelkit.factories.make_keyword_index)",
+            )
+        if search == "bm25":
+            return KeywordRetriever(index=keyword_index, k=k, filter=filter)
+        return HybridRetriever(
+            store=store,
+            index=keyword_index,
+            embeddings=embeddings,
+            k=k,
+            fetch_k=fetch_k,
+            filter=filter,
+        )
+    raise ConfigError(
+        f"unknown search kind {search!r}", hint=f"use one of {', '.join(SEARCH_KINDS)}"
+    )
