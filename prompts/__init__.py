@@ -13,7 +13,7 @@ from langchain_core.prompts import BasePromptTemplate
 __all__ = ["MODULES", "all_prompts", "get_prompt"]
 
 # One module per concern; add yours here.
-MODULES: tuple[str, ...] = ()
+MODULES: tuple[str, ...] = ("agent", "memory", "rag", "summarize")
 
 
 def all_prompts() -> dict[str, BasePromptTemplate]:
