@@ -1,0 +1,242 @@
+"""Table answerability: can one chunk answer "what is <column> of <row>"?
+
+For every ground-truth data cell (not in the top row, not in the first column,
+not empty) of the tables in ``/work/shared/benchdata/tables`` (camelot, tabula and
+pdfplumber test PDFs), the cell is *answerable* when ONE chunk of its PDF holds the
+cell's text together with its row label (first column) and its column header (top
+row). Texts are compared with whitespace collapsed, case-insensitively. Empty row
+labels / headers are not required.
+
+Compared: lcelkit (``loaders.load`` + ``Splitter`` with the MiniLM tokenizer,
+chunk_size 256) and the naive recipe (``PyPDFLoader`` + ``RecursiveCharacterTextSplitter(
+chunk_size=1000, chunk_overlap=200)``). Prints one table per dataset plus overall,
+and the parse time per page.
+
+Usage: python bench/tables.py [--data DIR] [--json]
+
+The functions ``load_expected``, ``answerable_cells`` and ``answerability`` are
+reusable (``bench/ingest.py`` imports them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import re
+import sys
+import time
+import warnings
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+__all__ = [
+    "DEFAULT_DATA",
+    "ExpectedTable",
+    "answerability",
+    "answerable_cells",
+    "lcelkit_chunks",
+    "load_expected",
+    "naive_chunks",
+    "normalize",
+]
+
+DEFAULT_DATA = Path("/work/shared/benchdata/tables")
+
+_WS = re.compile(r"\s+")
+
+
+def normalize(text: str) -> str:
+    """Whitespace collapsed to single spaces, case-folded."""
+    return _WS.sub(" ", text).strip().casefold()
+
+
+@dataclass
+class ExpectedTable:
+    """One ground-truth table: its PDF and (row label, column header, cell) triples."""
+
+    dataset: str
+    pdf: Path
+    name: str
+    cells: list[tuple[str, str, str]] = field(default_factory=list)
+
+
+def _triples(rows: list[list[str]]) -> list[tuple[str, str, str]]:
+    if not rows:
+        return []
+    header = rows[0]
+    out = []
+    for row in rows[1:]:
+        for j in range(1, len(row)):
+            cell = row[j].strip()
+            if not cell:
+                continue
+            out.append((row[0], header[j] if j < len(header) else "", cell))
+    return out
+
+
+def _read_csv(path: Path) -> list[list[str]]:
+    with open(path, newline="", encoding="utf-8") as handle:
+        return list(csv.reader(handle))
+
+
+def load_expected(data: Path = DEFAULT_DATA) -> list[ExpectedTable]:
+    """All ground-truth tables of the three datasets."""
+    tables: list[ExpectedTable] = []
+    base = data / "camelot_tests"
+    for entry in json.loads((base / "manifest.json").read_text()):
+        rows = _read_csv(base / entry["expected_csv"])
+        tables.append(
+            ExpectedTable(
+                "camelot", base / entry["pdf"], Path(entry["expected_csv"]).stem, _triples(rows)
+            )
+        )
+    base = data / "tabula_tests"
+    for entry in json.loads((base / "manifest.json").read_text()):
+        rows = _read_csv(base / entry["expected_csv"])
+        tables.append(
+            ExpectedTable(
+                "tabula", base / entry["pdf"], Path(entry["expected_csv"]).stem, _triples(rows)
+            )
+        )
+    base = data / "pdfplumber_tests"
+    for entry in json.loads((base / "assertions.json").read_text()):
+        facts = entry["facts"]
+        pdf = base / entry["pdf"]
+        cells: list[tuple[str, str, str]] = []
+        if "Alabama_col22_value" in facts:  # column names are the test's own, not the PDF's
+            cells += [
+                ("Alabama", "", facts["Alabama_col22_value"]),
+                ("Wyoming", "", facts["Wyoming_col22_value"]),
+            ]
+        if "first_data_row" in facts:
+            header, row = facts["header_row_spaces_removed_in_first3"], facts["first_data_row"]
+            cells += [(row[0], header[j], row[j]) for j in range(1, len(row)) if row[j]]
+        if "last_row_with_correct_spacing" in facts:
+            row = facts["last_row_with_correct_spacing"]
+            cells += [(row[0], "", cell) for cell in row[1:] if cell]
+        tables.append(ExpectedTable("pdfplumber", pdf, pdf.stem, cells))
+    return tables
+
+
+def answerable_cells(chunks: Iterable[str], cells: list[tuple[str, str, str]]) -> int:
+    """How many (row label, header, cell) triples sit together in at least one chunk."""
+    texts = [normalize(c) for c in chunks]
+    hits = 0
+    for row_label, header, cell in cells:
+        needles = [normalize(x) for x in (cell, row_label, header) if normalize(x)]
+        if any(all(n in text for n in needles) for text in texts):
+            hits += 1
+    return hits
+
+
+def answerability(chunks_by_pdf: dict[str, list[str]], expected: list[ExpectedTable]) -> float:
+    """Share of answerable cells over ``expected`` (chunks keyed by ``str(pdf)``)."""
+    total = sum(len(t.cells) for t in expected)
+    if total == 0:
+        return 0.0
+    hits = sum(answerable_cells(chunks_by_pdf.get(str(t.pdf), []), t.cells) for t in expected)
+    return hits / total
+
+
+def lcelkit_chunks(pdf: Path, chunk_size: int = 256) -> list[str]:
+    """Chunks of one PDF by lcelkit: rules strategy, MiniLM token limit."""
+    from chains.embeddings import load_tokenizer
+    from loaders import Splitter, load
+
+    splitter = Splitter(load_tokenizer(), chunk_size=chunk_size, chunk_overlap=32)
+    return [c.page_content for c in splitter.split(load(pdf, pdf_strategy="rules"))]
+
+
+def naive_chunks(pdf: Path) -> list[str]:
+    """Chunks of one PDF by the common tutorial recipe (PyPDFLoader + 1000/200 characters)."""
+    from langchain_community.document_loaders import PyPDFLoader
+    from langchain_text_splitters import RecursiveCharacterTextSplitter
+
+    docs = PyPDFLoader(str(pdf)).load()
+    splitter = RecursiveCharacterTextSplitter(chunk_size=1000, chunk_overlap=200)
+    return [c.page_content for c in splitter.split_documents(docs)]
+
+
+def _page_count(pdf: Path) -> int:
+    from pypdf import PdfReader
+
+    return len(PdfReader(str(pdf)).pages)
+
+
+def _run(
+    recipe: Callable[[Path], list[str]], pdfs: list[Path]
+) -> tuple[dict[str, list[str]], dict[str, float]]:
+    chunks: dict[str, list[str]] = {}
+    seconds: dict[str, float] = {}
+    for pdf in pdfs:
+        start = time.perf_counter()
+        try:
+            chunks[str(pdf)] = recipe(pdf)
+        except Exception as exc:  # a failure scores 0 for that PDF, and is reported
+            print(f"  {pdf.name}: {type(exc).__name__}: {exc}", file=sys.stderr)
+            chunks[str(pdf)] = []
+        seconds[str(pdf)] = time.perf_counter() - start
+    return chunks, seconds
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--json", action="store_true", help="also print the figures as JSON")
+    parser.add_argument("--details", action="store_true", help="per-table scores")
+    args = parser.parse_args(argv)
+    warnings.filterwarnings("ignore")
+
+    expected = load_expected(args.data)
+    pdfs = sorted({t.pdf for t in expected})
+    pages = {str(p): _page_count(p) for p in pdfs}
+    lc_chunks, lc_time = _run(lcelkit_chunks, pdfs)
+    nv_chunks, nv_time = _run(naive_chunks, pdfs)
+
+    results: dict[str, dict[str, float]] = {}
+    groups = [
+        (d, [t for t in expected if t.dataset == d]) for d in ("camelot", "tabula", "pdfplumber")
+    ]
+    groups.append(("overall", expected))
+    for name, tables in groups:
+        files = sorted({str(t.pdf) for t in tables})
+        n_pages = sum(pages[f] for f in files)
+        results[name] = {
+            "tables": len(tables),
+            "cells": sum(len(t.cells) for t in tables),
+            "lcelkit": answerability(lc_chunks, tables),
+            "naive": answerability(nv_chunks, tables),
+            "lcelkit_s_per_page": sum(lc_time[f] for f in files) / max(1, n_pages),
+            "naive_s_per_page": sum(nv_time[f] for f in files) / max(1, n_pages),
+            "pages": n_pages,
+        }
+    for name, row in results.items():
+        print(f"\n## {name}")
+        print("| tables | cells | pages | lcelkit | naive | lcelkit s/page | naive s/page |")
+        print("|---:|---:|---:|---:|---:|---:|---:|")
+        print(
+            f"| {row['tables']} | {row['cells']} | {row['pages']} | {row['lcelkit']:.3f} | "
+            f"{row['naive']:.3f} | {row['lcelkit_s_per_page']:.3f} | "
+            f"{row['naive_s_per_page']:.3f} |"
+        )
+    if args.details:
+        print("\n| dataset | table | cells | lcelkit | naive |")
+        print("|---|---|---:|---:|---:|")
+        for t in expected:
+            print(
+                f"| {t.dataset} | {t.name} | {len(t.cells)} | "
+                f"{answerability(lc_chunks, [t]):.2f} | {answerability(nv_chunks, [t]):.2f} |"
+            )
+    if args.json:
+        print(json.dumps(results, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,321 @@
+"""Files -> elements -> Documents: discovery, checks, sniffing, encodings, dispatch by type."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from lcelkit.errors import (
+    CorruptFileError,
+    EmptyFileError,
+    FileTooLargeError,
+    UnreadableFileError,
+    UnsupportedFileError,
+)
+
+from .elements import element_to_document
+from .pdf import PdfStrategy, parse_pdf
+
+if TYPE_CHECKING:
+    from langchain_core.documents import Document
+    from unstructured.documents.elements import Element
+
+__all__ = [
+    "DEFAULT_MAX_BYTES",
+    "SUPPORTED_EXTENSIONS",
+    "decode_text",
+    "discover",
+    "load",
+    "load_elements",
+    "sniff",
+]
+
+logger = logging.getLogger(__name__)
+
+#: File extensions lcelkit parses (lower case, with the dot).
+SUPPORTED_EXTENSIONS: frozenset[str] = frozenset(
+    {".pdf", ".txt", ".md", ".markdown", ".html", ".htm", ".docx", ".csv"}
+)
+
+#: Files larger than this are refused by default (100 MiB).
+DEFAULT_MAX_BYTES = 100 * 2**20
+
+_TEXT_TYPES = {".txt", ".md", ".markdown", ".html", ".htm", ".csv"}
+
+
+def discover(paths: Sequence[str | Path]) -> list[Path]:
+    """Expand files and folders into the files to load.
+
+    Folders are walked recursively in sorted order, skipping hidden files and folders
+    and keeping only :data:`SUPPORTED_EXTENSIONS`. A file named explicitly is kept
+    whatever its extension (it fails later with a clear reason), and so is a path
+    that does not exist. Duplicates are dropped, first occurrence wins.
+    """
+    found: list[Path] = []
+    seen: set[Path] = set()
+
+    def add(path: Path) -> None:
+        if path not in seen:
+            seen.add(path)
+            found.append(path)
+
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            for root, dirs, files in os.walk(path):
+                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                for name in sorted(files):
+                    if name.startswith("."):
+                        continue
+                    candidate = Path(root) / name
+                    if candidate.suffix.lower() in SUPPORTED_EXTENSIONS:
+                        add(candidate)
+        else:
+            add(path)
+    return found
+
+
+def sniff(head: bytes) -> str:
+    """What the first bytes of a file say it is: 'pdf', 'zip', 'png', ..., 'text' or 'binary'."""
+    if b"%PDF-" in head[:1024]:
+        return "pdf"
+    signatures = {
+        b"PK\x03\x04": "zip",
+        b"\x89PNG": "png",
+        b"\xff\xd8\xff": "jpeg",
+        b"GIF8": "gif",
+        b"\xd0\xcf\x11\xe0": "ole (legacy .doc/.xls)",
+        b"\x1f\x8b": "gzip",
+        b"7z\xbc\xaf": "7z",
+        b"Rar!": "rar",
+    }
+    for magic, kind in signatures.items():
+        if head.startswith(magic):
+            return kind
+    if head.startswith((b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")):
+        return "text"
+    if b"\x00" in head:
+        return "binary"
+    return "text"
+
+
+_DESCRIBE = {
+    "pdf": "a PDF document",
+    "zip": "a ZIP archive",
+    "png": "a PNG image",
+    "jpeg": "a JPEG image",
+    "gif": "a GIF image",
+    "gzip": "a gzip archive",
+    "text": "plain text",
+    "binary": "binary data",
+}
+
+
+def _hangul_share(text: str) -> float:
+    non_ascii = [ch for ch in text if ord(ch) > 127]
+    if not non_ascii:
+        return 0.0
+    hangul = sum(1 for ch in non_ascii if "\uac00" <= ch <= "\ud7a3" or "\u3130" <= ch <= "\u318f")
+    return hangul / len(non_ascii)
+
+
+def decode_text(data: bytes, *, source: str = "") -> tuple[str, str]:
+    """Decode bytes to text; returns (text, encoding).
+
+    Order: BOM (UTF-8/16/32), strict UTF-8, CP949/EUC-KR when the result is mostly
+    Hangul (short Korean files are often mis-detected by generic guessers), then
+    charset-normalizer. Raises CorruptFileError when nothing fits (binary data).
+    """
+    boms = [
+        (b"\xef\xbb\xbf", "utf-8-sig"),
+        (b"\xff\xfe\x00\x00", "utf-32"),
+        (b"\x00\x00\xfe\xff", "utf-32"),
+        (b"\xff\xfe", "utf-16"),
+        (b"\xfe\xff", "utf-16"),
+    ]
+    for bom, encoding in boms:
+        if data.startswith(bom):
+            try:
+                return data.decode(encoding), encoding
+            except UnicodeDecodeError as exc:
+                raise CorruptFileError(
+                    source,
+                    f"{source}: starts with a {encoding} byte-order mark but does not decode",
+                    hint="re-save the file as UTF-8",
+                ) from exc
+    try:
+        return data.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    try:
+        text = data.decode("cp949")
+        if _hangul_share(text) >= 0.5:
+            return text, "cp949"
+    except UnicodeDecodeError:
+        pass
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(data).best()
+    if best is not None and best.encoding:
+        return str(best), best.encoding
+    raise CorruptFileError(
+        source,
+        f"{source}: could not detect the text encoding (binary data?)",
+        hint="re-save the file as UTF-8",
+    )
+
+
+def _check_file(path: Path, source: str, max_bytes: int | None) -> int:
+    """Existence, type, size checks before anything is read. Returns the size."""
+    try:
+        info = path.stat()
+    except FileNotFoundError as exc:
+        raise UnreadableFileError(
+            source, f"{source}: no such file", hint="check the path (it may have been moved)"
+        ) from exc
+    except OSError as exc:
+        raise UnreadableFileError(
+            source, f"{source}: cannot stat the file ({exc.strerror})", hint="check permissions"
+        ) from exc
+    if path.is_dir():
+        raise UnreadableFileError(
+            source,
+            f"{source}: is a directory, not a file",
+            hint="pass folders to discover() / `lcelkit ingest`, which walk them",
+        )
+    suffix = path.suffix.lower()
+    if suffix not in SUPPORTED_EXTENSIONS:
+        supported = ", ".join(sorted(SUPPORTED_EXTENSIONS))
+        raise UnsupportedFileError(
+            source,
+            f"{source}: unsupported file type {suffix or '(no extension)'!r}",
+            hint=f"supported types: {supported}; convert the file to one of them",
+        )
+    if max_bytes is not None and info.st_size > max_bytes:
+        raise FileTooLargeError(
+            source,
+            f"{source}: {info.st_size:,} bytes is over the limit of {max_bytes:,} bytes",
+            hint="raise max_bytes (settings) or split the file",
+        )
+    if info.st_size == 0:
+        raise EmptyFileError(source, f"{source}: the file is empty", hint="nothing to index")
+    return info.st_size
+
+
+def _read_head(path: Path, source: str, size: int = 2048) -> bytes:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(size)
+    except PermissionError as exc:
+        raise UnreadableFileError(
+            source, f"{source}: permission denied", hint="check the file's permissions"
+        ) from exc
+    except FileNotFoundError as exc:
+        raise UnreadableFileError(
+            source, f"{source}: the file vanished while reading", hint="check the path"
+        ) from exc
+    except OSError as exc:
+        raise UnreadableFileError(
+            source, f"{source}: cannot read the file ({exc.strerror})", hint="check the file"
+        ) from exc
+
+
+def _read_bytes(path: Path, source: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise UnreadableFileError(
+            source, f"{source}: cannot read the file ({exc.strerror})", hint="check the file"
+        ) from exc
+
+
+def _check_kind(suffix: str, kind: str, source: str) -> None:
+    """Refuse files whose content contradicts their extension."""
+    expected = {".pdf": "pdf", ".docx": "zip"}.get(suffix, "text")
+    if kind == expected:
+        return
+    what = _DESCRIBE.get(kind, kind)
+    proper = {"pdf": ".pdf", "zip": ".zip/.docx", "text": ".txt"}.get(kind)
+    rename = f"rename it to {proper} if that is what it is, or " if proper else ""
+    raise CorruptFileError(
+        source,
+        f"{source}: the extension says {suffix} but the content is {what}",
+        hint=f"{rename}replace it with a real {suffix} file",
+    )
+
+
+def load_elements(
+    path: str | Path,
+    *,
+    source: str | None = None,
+    pdf_strategy: PdfStrategy = "auto",
+    max_bytes: int | None = DEFAULT_MAX_BYTES,
+) -> list[Element]:
+    """Parse one file into unstructured elements (reading order); see :func:`load`."""
+    from . import formats
+
+    path = Path(path)
+    source = source if source is not None else str(path)
+    _check_file(path, source, max_bytes)
+    suffix = path.suffix.lower()
+    _check_kind(suffix, sniff(_read_head(path, source)), source)
+    if suffix == ".pdf":
+        elements = parse_pdf(path, source=source, strategy=pdf_strategy)
+    elif suffix == ".docx":
+        elements = formats.parse_docx(path, source=source)
+    else:
+        text, encoding = decode_text(_read_bytes(path, source), source=source)
+        logger.debug("%s: decoded as %s", source, encoding)
+        if suffix in (".md", ".markdown"):
+            elements = formats.parse_markdown(text)
+        elif suffix in (".html", ".htm"):
+            elements = formats.parse_html(text)
+        elif suffix == ".csv":
+            elements = formats.parse_csv(text, source=source)
+        else:
+            elements = formats.parse_text(text)
+    elements = [e for e in elements if e.text.strip()]
+    if not elements:
+        raise EmptyFileError(
+            source, f"{source}: no text found in the file", hint="nothing to index"
+        )
+    _assign_ids(elements, source)
+    return elements
+
+
+def _assign_ids(elements: list[Element], source: str) -> None:
+    """Deterministic element ids: hash of source, page, position and text."""
+    for index, element in enumerate(elements):
+        digest = hashlib.sha256(
+            f"{source}\x1f{element.metadata.page_number}\x1f{index}\x1f{element.text}".encode(
+                "utf-8", "surrogatepass"
+            )
+        ).hexdigest()[:32]
+        element._element_id = digest  # unstructured's own id_to_hash ignores the folder
+
+
+def load(
+    path: str | Path,
+    *,
+    source: str | None = None,
+    pdf_strategy: PdfStrategy = "auto",
+    max_bytes: int | None = DEFAULT_MAX_BYTES,
+) -> list[Document]:
+    """Load one file as Documents, one per element, in reading order.
+
+    ``source`` defaults to the path as given. Raises a LoaderError subclass naming
+    the file for anything wrong with it (missing, unreadable, too large, empty,
+    unsupported, corrupt, encrypted, lying about its type).
+    """
+    path = Path(path)
+    source = source if source is not None else str(path)
+    elements = load_elements(path, source=source, pdf_strategy=pdf_strategy, max_bytes=max_bytes)
+    filetype = path.suffix.lower().lstrip(".")
+    return [
+        element_to_document(e, source=source, filename=path.name, filetype=filetype)
+        for e in elements
+    ]

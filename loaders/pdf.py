@@ -1,0 +1,604 @@
+"""Table-aware PDF parsing: pdfplumber rules offline, unstructured ``hi_res`` when available.
+
+The offline ("rules") path builds unstructured elements itself:
+
+* ruled tables: pdfplumber's table finder with the ``lines`` strategy;
+* unruled ("stream") tables: text lines whose words fall into two or more
+  whitespace-separated segments, several in a row, become a table; columns come
+  from clustering the segments' horizontal extents;
+* the rest of the text: lines grouped into paragraphs; a short line in a larger or
+  bold font is a ``Title``, a bulleted line a ``ListItem``;
+* a caption ("Table 3: ...", "표 3") right above or below a table goes with it;
+* pages whose text runs sideways (rotated tables) are turned upright first.
+
+Everything is merged in page reading order (top to bottom).
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import io
+import itertools
+import logging
+import re
+import statistics
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from lcelkit.errors import CorruptFileError, EmptyFileError, EncryptedFileError, LoaderError
+
+from .elements import CAPTION_RE, html_to_table, make_element, make_table, table_to_markdown
+
+if TYPE_CHECKING:
+    from unstructured.documents.elements import Element
+
+__all__ = [
+    "PdfStrategy",
+    "choose_strategy",
+    "hires_available",
+    "parse_pdf",
+    "partition_pdf_hires",
+    "partition_pdf_rules",
+]
+
+logger = logging.getLogger(__name__)
+
+PdfStrategy = Literal["auto", "hi_res", "rules"]
+
+HIRES_HINT = (
+    "install the hi_res extra (pip install 'lcelkit[hires]') and make unstructured's "
+    "layout models available locally, or use pdf_strategy='rules'"
+)
+
+_BULLET_RE = re.compile(r"^\s*([•·▪◦●○■□\-–*]|\(?\d{1,2}[.)]|[a-z][.)])\s+")
+
+
+# --------------------------------------------------------------------------- hi_res
+
+
+@functools.cache
+def hires_available() -> bool:
+    """True when unstructured_inference is importable AND its layout model loads."""
+    if importlib.util.find_spec("unstructured_inference") is None:
+        return False
+    try:
+        from unstructured_inference.models.base import get_model
+
+        get_model()
+    except Exception as exc:  # offline hub, missing weights, broken install
+        logger.info("hi_res PDF strategy unavailable: %s", exc)
+        return False
+    return True
+
+
+def choose_strategy(
+    requested: PdfStrategy, available: Callable[[], bool] = hires_available, *, source: str = ""
+) -> Literal["hi_res", "rules"]:
+    """Resolve ``auto`` / ``hi_res`` / ``rules`` into the strategy that will run.
+
+    ``auto`` takes hi_res when it is available, else the offline rules; ``hi_res``
+    raises a LoaderError when it is not available.
+    """
+    if requested == "rules":
+        return "rules"
+    if requested == "hi_res":
+        if not available():
+            raise LoaderError(
+                source,
+                f"{source}: pdf_strategy='hi_res' needs unstructured's layout models, "
+                "which are not available",
+                hint=HIRES_HINT,
+            )
+        return "hi_res"
+    if requested == "auto":
+        return "hi_res" if available() else "rules"
+    raise LoaderError(
+        source,
+        f"{source}: unknown pdf_strategy {requested!r}",
+        hint="use one of 'auto', 'hi_res', 'rules'",
+    )
+
+
+def partition_pdf_hires(path: Path) -> list[Element]:
+    """unstructured's hi_res partitioning with table structure; tables re-rendered as markdown."""
+    from unstructured.documents.elements import Table
+    from unstructured.partition.pdf import partition_pdf
+
+    elements = partition_pdf(filename=str(path), strategy="hi_res", infer_table_structure=True)
+    for element in elements:
+        if isinstance(element, Table) and element.metadata.text_as_html:
+            rows, caption = html_to_table(element.metadata.text_as_html)
+            if rows:
+                element.text = table_to_markdown(rows, caption)
+    return list(elements)
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def _open_checks(path: Path, source: str) -> None:
+    """Raise EncryptedFileError / CorruptFileError before parsing (pypdf)."""
+    from pypdf import PdfReader
+    from pypdf.errors import PyPdfError
+
+    try:
+        reader = PdfReader(str(path), strict=False)
+        if reader.is_encrypted:
+            try:
+                ok = reader.decrypt("")
+            except Exception:
+                ok = 0
+            if not ok:
+                raise EncryptedFileError(
+                    source,
+                    f"{source}: the PDF is encrypted (password protected)",
+                    hint="decrypt it first (qpdf --decrypt in.pdf out.pdf) and ingest the copy",
+                )
+        if len(reader.pages) == 0:
+            raise CorruptFileError(source, f"{source}: the PDF has no pages", hint="re-export it")
+    except LoaderError:
+        raise
+    except (PyPdfError, ValueError, KeyError, TypeError, OSError) as exc:
+        raise CorruptFileError(
+            source,
+            f"{source}: the PDF is damaged or truncated ({type(exc).__name__}: {exc})",
+            hint="re-download or re-export the file",
+        ) from exc
+
+
+def parse_pdf(path: Path, *, source: str, strategy: PdfStrategy = "auto") -> list[Element]:
+    """Parse a PDF into elements with the chosen strategy; never returns an empty list."""
+    _open_checks(path, source)
+    chosen = choose_strategy(strategy, source=source)
+    if chosen == "hi_res":
+        elements = partition_pdf_hires(path)
+    else:
+        try:
+            elements = partition_pdf_rules(path)
+        except LoaderError:
+            raise
+        except Exception as exc:
+            raise CorruptFileError(
+                source,
+                f"{source}: the PDF could not be parsed ({type(exc).__name__}: {exc})",
+                hint="re-export the file, or try pdf_strategy='hi_res' with the hires extra",
+            ) from exc
+    if not any(e.text.strip() for e in elements):
+        raise EmptyFileError(
+            source,
+            f"{source}: the PDF has no text layer (scanned images?)",
+            hint="OCR needs the hires extra: pip install 'lcelkit[hires]', then "
+            "pdf_strategy='hi_res'; or OCR the file first (e.g. ocrmypdf)",
+        )
+    return elements
+
+
+# --------------------------------------------------------------------------- rules
+
+
+@dataclass
+class _Line:
+    words: list[dict[str, Any]]
+    top: float
+    bottom: float
+    size: float
+    bold: bool
+    segments: list[list[dict[str, Any]]] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        return " ".join(w["text"] for w in self.words)
+
+    @property
+    def x0(self) -> float:
+        return min(w["x0"] for w in self.words)
+
+    @property
+    def x1(self) -> float:
+        return max(w["x1"] for w in self.words)
+
+
+@dataclass
+class _Item:
+    top: float
+    bottom: float
+    kind: Literal["table", "text"]
+    rows: list[list[str]] | None = None
+    header_rows: int = 1
+    lines: list[_Line] | None = None
+    caption: str | None = None
+
+
+def _upright_share(page: Any) -> float:
+    chars = [c for c in page.chars if c["text"].strip()]
+    if not chars:
+        return 1.0
+    return sum(1 for c in chars if c.get("upright", True)) / len(chars)
+
+
+def _rotated_pdf(path: Path, rotations: dict[int, int]) -> bytes:
+    """A copy of the PDF with some pages turned (``/Rotate`` += degrees)."""
+    from pypdf import PdfReader, PdfWriter
+
+    reader = PdfReader(str(path), strict=False)
+    writer = PdfWriter()
+    for index, page in enumerate(reader.pages):
+        if index in rotations:
+            page.rotate(rotations[index])
+        writer.add_page(page)
+    buffer = io.BytesIO()
+    writer.write(buffer)
+    return buffer.getvalue()
+
+
+def _words(page: Any) -> list[dict[str, Any]]:
+    return page.extract_words(
+        x_tolerance=1.5, y_tolerance=2.5, keep_blank_chars=False, extra_attrs=["size", "fontname"]
+    )
+
+
+def _group_lines(words: list[dict[str, Any]]) -> list[_Line]:
+    """Words -> text lines (sorted top to bottom, words left to right)."""
+    lines: list[list[dict[str, Any]]] = []
+    for word in sorted(words, key=lambda w: (round(w["top"], 1), w["x0"])):
+        if lines:
+            last = lines[-1]
+            ref_top = statistics.median(w["top"] for w in last)
+            ref_h = max(1.0, statistics.median(w["bottom"] - w["top"] for w in last))
+            if abs(word["top"] - ref_top) <= 0.45 * ref_h:
+                last.append(word)
+                continue
+        lines.append([word])
+    result: list[_Line] = []
+    for group in lines:
+        group.sort(key=lambda w: w["x0"])
+        sizes = [float(w.get("size") or 0.0) for w in group]
+        size = statistics.median(sizes) if sizes else 0.0
+        bold = all("bold" in str(w.get("fontname", "")).lower() for w in group)
+        line = _Line(
+            words=group,
+            top=min(w["top"] for w in group),
+            bottom=max(w["bottom"] for w in group),
+            size=size or (group[0]["bottom"] - group[0]["top"]),
+            bold=bold,
+        )
+        line.segments = _segments(line)
+        result.append(line)
+    return result
+
+
+def _segments(line: _Line) -> list[list[dict[str, Any]]]:
+    """Split a line where the gap between two words is wider than about one em."""
+    gap_limit = max(0.9 * line.size, 4.0)
+    segments: list[list[dict[str, Any]]] = [[line.words[0]]]
+    for prev, word in zip(line.words, line.words[1:], strict=False):
+        if word["x0"] - prev["x1"] > gap_limit:
+            segments.append([word])
+        else:
+            segments[-1].append(word)
+    return segments
+
+
+def _is_table_line(line: _Line) -> bool:
+    if len(line.segments) < 2:
+        return False
+    lengths = [sum(len(w["text"]) + 1 for w in seg) for seg in line.segments]
+    # two long runs of prose side by side are a two-column layout, not a table row
+    return not (len(lengths) == 2 and min(lengths) > 45)
+
+
+def _stream_blocks(lines: list[_Line]) -> list[tuple[int, int]]:
+    """Index ranges [start, end) of lines that form an unruled table."""
+    blocks: list[tuple[int, int]] = []
+    i = 0
+    n = len(lines)
+    while i < n:
+        if not _is_table_line(lines[i]):
+            i += 1
+            continue
+        start = i
+        end = i + 1
+        multi = 1
+        j = i + 1
+        while j < n:
+            height = max(lines[j - 1].bottom - lines[j - 1].top, 1.0)
+            if lines[j].top - lines[j - 1].bottom > 2.5 * height:
+                break
+            if _is_table_line(lines[j]):
+                multi += 1
+                end = j + 1
+                j += 1
+                continue
+            # allow up to two single-segment lines inside a table (wrapped cells, labels)
+            k = j
+            while k < n and k < j + 2 and not _is_table_line(lines[k]):
+                k += 1
+            if k < n and _is_table_line(lines[k]) and k - j <= 2:
+                h2 = max(lines[k - 1].bottom - lines[k - 1].top, 1.0)
+                if lines[k].top - lines[k - 1].bottom <= 2.5 * h2:
+                    j = k
+                    continue
+            break
+        if multi >= 3:
+            blocks.append((start, end))
+        i = end
+    return blocks
+
+
+def _column_bounds(lines: list[_Line]) -> list[float]:
+    """Cut points between columns from the union of segment extents of table lines."""
+    intervals = sorted(
+        (min(w["x0"] for w in seg), max(w["x1"] for w in seg))
+        for line in lines
+        if _is_table_line(line)
+        for seg in line.segments
+    )
+    if not intervals:
+        return []
+    counts = [len(line.segments) for line in lines if _is_table_line(line)]
+    # segments that span several columns (headers) would glue the projection together:
+    # build columns from the lines with the most common (or higher) segment count first
+    typical = statistics.median_high(counts)
+    base = sorted(
+        (min(w["x0"] for w in seg), max(w["x1"] for w in seg))
+        for line in lines
+        if len(line.segments) >= typical
+        for seg in line.segments
+    )
+    merged: list[list[float]] = []
+    for x0, x1 in base:
+        if merged and x0 <= merged[-1][1] + 1.0:
+            merged[-1][1] = max(merged[-1][1], x1)
+        else:
+            merged.append([x0, x1])
+    return [(a[1] + b[0]) / 2 for a, b in itertools.pairwise(merged)]
+
+
+def _grid(lines: list[_Line], cuts: list[float]) -> list[list[str]]:
+    rows: list[list[str]] = []
+    for line in lines:
+        cells: list[list[str]] = [[] for _ in range(len(cuts) + 1)]
+        for seg in line.segments:
+            for word in seg:
+                center = (word["x0"] + word["x1"]) / 2
+                col = sum(1 for c in cuts if center > c)
+                cells[col].append(word["text"])
+        rows.append([" ".join(c) for c in cells])
+    return rows
+
+
+def _header_rows(rows: list[list[str]]) -> int:
+    """Leading rows before the first row that looks like data (mostly numeric cells)."""
+    limit = min(8, max(1, len(rows) // 2))
+    for index, row in enumerate(rows[:limit]):
+        filled = [c for c in row[1:] if c]
+        numeric = [c for c in filled if any(ch.isdigit() for ch in c)]
+        if index > 0 and row[0] and filled and len(numeric) >= max(1, len(filled) // 2):
+            return index
+    return 1
+
+
+def _inside(word: dict[str, Any], bbox: tuple[float, float, float, float]) -> bool:
+    cx = (word["x0"] + word["x1"]) / 2
+    cy = (word["top"] + word["bottom"]) / 2
+    return bbox[0] - 1 <= cx <= bbox[2] + 1 and bbox[1] - 1 <= cy <= bbox[3] + 1
+
+
+def _ruled_tables(
+    page: Any, words: list[dict[str, Any]]
+) -> list[tuple[tuple[float, float, float, float], list[list[str]]]]:
+    settings = {"vertical_strategy": "lines", "horizontal_strategy": "lines"}
+    found = []
+    for table in page.find_tables(table_settings=settings):
+        rows = table.extract(x_tolerance=1.5, y_tolerance=2.5)
+        if len(rows) < 2 or max((len(r) for r in rows), default=0) < 2:
+            continue
+        if sum(1 for r in rows for c in r if c and c.strip()) < 3:
+            continue
+        if not _ruled_ok(table, words):
+            continue
+        found.append((tuple(table.bbox), rows))
+    return found
+
+
+def _ruled_ok(table: Any, words: list[dict[str, Any]]) -> bool:
+    """Reject a grid whose cells hold several whitespace-separated columns of text.
+
+    Background rectangles (shaded rows) look like rulings to the lines strategy but
+    give one "cell" per row; the text-alignment path does better on those.
+    """
+    filled = 0
+    glued = 0
+    for row in table.rows:
+        for cell in row.cells:
+            if cell is None:
+                continue
+            inside = sorted((w for w in words if _inside(w, cell)), key=lambda w: w["x0"])
+            if not inside:
+                continue
+            filled += 1
+            lines = _group_lines(inside)
+            if any(len(line.segments) >= 3 for line in lines):
+                glued += 1
+    return filled > 0 and glued / filled < 0.1
+
+
+def _paragraphs(lines: list[_Line], body_size: float) -> list[tuple[str, list[_Line]]]:
+    """Group text lines into (category, lines) paragraphs."""
+    groups: list[tuple[str, list[_Line]]] = []
+    for line in lines:
+        text = line.text
+        is_title = (
+            len(text) <= 100
+            and len(text.split()) <= 14
+            and not text.rstrip().endswith((".", ",", ";"))
+            and any(ch.isalpha() for ch in text)
+            and (line.size >= body_size * 1.15 or (line.bold and line.size >= body_size * 0.95))
+        )
+        if is_title:
+            if groups and groups[-1][0] == "Title" and _close(groups[-1][1][-1], line):
+                groups[-1][1].append(line)
+            else:
+                groups.append(("Title", [line]))
+            continue
+        if _BULLET_RE.match(text):
+            groups.append(("ListItem", [line]))
+            continue
+        if (
+            groups
+            and groups[-1][0] in ("NarrativeText", "ListItem")
+            and _close(groups[-1][1][-1], line)
+        ):
+            groups[-1][1].append(line)
+            continue
+        groups.append(("NarrativeText", [line]))
+    return groups
+
+
+def _close(prev: _Line, line: _Line) -> bool:
+    height = max(prev.bottom - prev.top, 1.0)
+    return line.top - prev.bottom <= 0.8 * height and abs(prev.size - line.size) < 1.0
+
+
+def _page_items(page: Any) -> list[_Item]:
+    items: list[_Item] = []
+    words = _words(page)
+    ruled = _ruled_tables(page, words)
+    free = [w for w in words if not any(_inside(w, bbox) for bbox, _ in ruled)]
+    for bbox, rows in ruled:
+        clean = [[(c or "").strip() for c in r] for r in rows]
+        items.append(
+            _Item(
+                top=bbox[1],
+                bottom=bbox[3],
+                kind="table",
+                rows=clean,
+                header_rows=_header_rows(clean),
+            )
+        )
+    lines = _group_lines(free) if free else []
+    used: set[int] = set()
+    for start, end in _stream_blocks(lines):
+        block = lines[start:end]
+        cuts = _column_bounds(block)
+        rows = _grid(block, cuts)
+        caption = None
+        if CAPTION_RE.match(block[0].text):  # "Table 5: ..." aligned like a row
+            caption = block[0].text
+            rows = rows[1:]
+        items.append(
+            _Item(
+                top=block[0].top,
+                bottom=block[-1].bottom,
+                kind="table",
+                rows=rows,
+                header_rows=_header_rows(rows),
+                caption=caption,
+            )
+        )
+        used.update(range(start, end))
+    rest = [line for i, line in enumerate(lines) if i not in used]
+    for line in rest:
+        items.append(_Item(top=line.top, bottom=line.bottom, kind="text", lines=[line]))
+    items.sort(key=lambda it: (it.top, 0 if it.kind == "table" else 1))
+    _attach_captions(items)
+    return items
+
+
+def _attach_captions(items: list[_Item]) -> None:
+    """Move a caption line right above (or else right below) a table into the table."""
+    for index, item in enumerate(items):
+        if item.kind != "table":
+            continue
+        for neighbour in (index - 1, index + 1):
+            if not 0 <= neighbour < len(items):
+                continue
+            other = items[neighbour]
+            if other.kind != "text" or not other.lines:
+                continue
+            text = other.lines[0].text
+            gap = item.top - other.bottom if neighbour < index else other.top - item.bottom
+            height = max(other.bottom - other.top, 1.0)
+            if item.caption is None and CAPTION_RE.match(text) and gap <= 3 * height:
+                item.caption = text
+                other.lines = []
+                break
+
+
+def _page_elements(page: Any, page_number: int, body_size: float) -> list[Element]:
+    elements: list[Element] = []
+    pending: list[_Line] = []
+
+    def flush() -> None:
+        for category, group in _paragraphs(pending, body_size):
+            text = " ".join(line.text for line in group).strip()
+            if not text:
+                continue
+            if category == "ListItem":
+                text = _BULLET_RE.sub("", text, count=1).strip() or text
+            depth = 0 if category == "Title" else None
+            elements.append(
+                make_element(category, text, page_number=page_number, category_depth=depth)
+            )
+        pending.clear()
+
+    for item in _page_items(page):
+        if item.kind == "text":
+            pending.extend(item.lines or [])
+            continue
+        flush()
+        table = make_table(
+            item.rows or [],
+            caption=item.caption,
+            page_number=page_number,
+            header_rows=item.header_rows,
+        )
+        if table is not None:
+            elements.append(table)
+    flush()
+    return elements
+
+
+def partition_pdf_rules(path: Path) -> list[Element]:
+    """Offline, rule-based partitioning of a PDF into unstructured elements (see module doc)."""
+    import pdfplumber
+
+    with pdfplumber.open(str(path)) as pdf:
+        rotations: dict[int, int] = {}
+        for index, page in enumerate(pdf.pages):
+            if _upright_share(page) < 0.5:
+                rotations[index] = _rotation_for(page)
+        sizes = [
+            float(c.get("size") or 0)
+            for page in pdf.pages[:5]
+            for c in page.chars
+            if c["text"].strip()
+        ]
+        body_size = statistics.median(sizes) if sizes else 10.0
+        if not rotations:
+            return _all_pages(pdf, body_size)
+    with pdfplumber.open(io.BytesIO(_rotated_pdf(path, rotations))) as pdf:
+        return _all_pages(pdf, body_size)
+
+
+def _rotation_for(page: Any) -> int:
+    """Degrees to add to ``/Rotate`` so that sideways text reads upright."""
+    votes = 0
+    for char in page.chars:
+        if char.get("upright", True) or not char["text"].strip():
+            continue
+        _a, b, _c, _d, _e, _f = char["matrix"]
+        votes += 1 if b > 0 else -1
+    # text running up the page (b > 0) is read after turning the page clockwise
+    return 90 if votes > 0 else 270
+
+
+def _all_pages(pdf: Any, body_size: float) -> list[Element]:
+    elements: list[Element] = []
+    for number, page in enumerate(pdf.pages, start=1):
+        elements.extend(_page_elements(page, number, body_size))
+        page.flush_cache()
+    return elements

@@ -1,0 +1,278 @@
+"""Token-aware chunking: unstructured's ``chunk_by_title`` for text, row-wise splits for tables.
+
+Lengths are counted in the EMBEDDER's tokens (special tokens included), so no
+chunk is silently truncated by the embedding model. Text runs go through
+``chunk_by_title`` with character limits derived from the run's own
+characters-per-token ratio (Korean packs about 0.5 characters per MiniLM token,
+English about 4.5); anything still over ``chunk_size`` tokens is re-split with a
+recursive splitter measured in tokens, using Korean-aware separators.
+
+Tables are never merged with text. A table that fits stays one chunk; a bigger one
+is split by rows, each piece repeating the caption and the header rows, with its
+own ``text_as_html`` and a markdown ``page_content``.
+
+Chunk categories: a chunk made of one element keeps that element's category; a
+chunk that merges several elements is ``CompositeElement`` (unstructured's name).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lcelkit.errors import ConfigError
+
+from .elements import make_element, parse_table_html, table_to_html, table_to_markdown
+from .ids import chunk_id
+
+if TYPE_CHECKING:
+    from langchain_core.documents import Document
+    from transformers import PreTrainedTokenizerBase
+
+__all__ = ["KOREAN_SEPARATORS", "Splitter", "load_and_split"]
+
+logger = logging.getLogger(__name__)
+
+#: Separators for the recursive re-split, coarse to fine ("다. " ends Korean sentences).
+KOREAN_SEPARATORS = ["\n\n", "\n", "다. ", ". ", "? ", "! ", "。", " ", ""]
+
+_DROP_KEYS = {"text_as_html", "chunk_id"}
+
+
+class Splitter:
+    """Split loaded Documents into chunks of at most ``chunk_size`` embedder tokens."""
+
+    def __init__(
+        self,
+        tokenizer: PreTrainedTokenizerBase | Callable[[str], int],
+        chunk_size: int = 256,
+        chunk_overlap: int = 32,
+    ) -> None:
+        if chunk_size < 16:
+            raise ConfigError(
+                f"chunk_size={chunk_size} is too small", hint="use at least 16 tokens"
+            )
+        if not 0 <= chunk_overlap < chunk_size // 2:
+            raise ConfigError(
+                f"chunk_overlap={chunk_overlap} must be >= 0 and below chunk_size/2",
+                hint=f"use a value between 0 and {chunk_size // 2 - 1}",
+            )
+        self.chunk_size = chunk_size
+        self.chunk_overlap = chunk_overlap
+        if hasattr(tokenizer, "encode"):
+            hf: Any = tokenizer
+
+            def count(text: str) -> int:
+                return len(hf(text, add_special_tokens=True, verbose=False)["input_ids"])
+
+            self._count: Callable[[str], int] = count
+            self._additive = True  # WordPiece splits on whitespace first: lines add up
+        else:
+            self._count = tokenizer  # type: ignore[assignment]
+            self._additive = False
+
+    def count_tokens(self, text: str) -> int:
+        """Length of ``text`` in the tokenizer's tokens (special tokens included)."""
+        return int(self._count(text))
+
+    # ------------------------------------------------------------------ public
+
+    def split(self, docs: list[Document]) -> list[Document]:
+        """Chunks in reading order, each with the source metadata, ``category`` and ``chunk_id``."""
+        chunks: list[Document] = []
+        run: list[Document] = []
+
+        def flush() -> None:
+            if run:
+                chunks.extend(self._split_text_run(run))
+                run.clear()
+
+        for doc in docs:
+            if doc.metadata.get("category") == "Table" and doc.metadata.get("text_as_html"):
+                flush()
+                chunks.extend(self._split_table(doc))
+                continue
+            if run and run[-1].metadata.get("source") != doc.metadata.get("source"):
+                flush()
+            run.append(doc)
+        flush()
+        return chunks
+
+    # ------------------------------------------------------------------ text
+
+    def _split_text_run(self, docs: list[Document]) -> list[Document]:
+        from unstructured.chunking.title import chunk_by_title
+
+        by_id: dict[str, Document] = {}
+        elements = []
+        for index, doc in enumerate(docs):
+            element = make_element(
+                str(doc.metadata.get("category", "NarrativeText")),
+                doc.page_content,
+                page_number=doc.metadata.get("page_number"),
+                category_depth=doc.metadata.get("category_depth"),
+            )
+            key = str(doc.metadata.get("element_id") or f"e{index}")
+            element._element_id = key
+            by_id[key] = doc
+            elements.append(element)
+        sample = "\n\n".join(d.page_content for d in docs)[:20000]
+        ratio = max(0.3, len(sample) / max(1, self.count_tokens(sample)))
+        max_chars = max(40, int(self.chunk_size * ratio * 0.9))
+        raw_chunks = chunk_by_title(
+            elements,
+            max_characters=max_chars,
+            new_after_n_chars=int(max_chars * 0.8),
+            combine_text_under_n_chars=max(20, max_chars // 3),
+            multipage_sections=True,
+            include_orig_elements=True,
+        )
+        out: list[Document] = []
+        for chunk in raw_chunks:
+            origs = chunk.metadata.orig_elements or []
+            first = by_id.get(origs[0].id) if origs else None
+            base = dict(first.metadata) if first is not None else dict(docs[0].metadata)
+            ids = [o.id for o in origs]
+            if len(set(ids)) == 1 and first is not None:
+                base["category"] = first.metadata.get("category", "NarrativeText")
+            else:
+                base["category"] = "CompositeElement"
+                base["element_id"] = hashlib.sha256("\x1f".join(ids).encode()).hexdigest()[:32]
+                base.pop("category_depth", None)
+            for piece in self._fit_text(chunk.text):
+                out.append(self._make_chunk(piece, base))
+        return out
+
+    def _fit_text(self, text: str) -> list[str]:
+        text = text.strip()
+        if not text:
+            return []
+        if self.count_tokens(text) <= self.chunk_size:
+            return [text]
+        from langchain_text_splitters import RecursiveCharacterTextSplitter
+
+        splitter = RecursiveCharacterTextSplitter(
+            separators=KOREAN_SEPARATORS,
+            keep_separator="end",
+            chunk_size=self.chunk_size,
+            chunk_overlap=self.chunk_overlap,
+            length_function=self.count_tokens,
+        )
+        pieces: list[str] = []
+        for piece in splitter.split_text(text):
+            pieces.extend(self._force_fit(piece))
+        return [p for p in pieces if p.strip()]
+
+    def _force_fit(self, text: str) -> list[str]:
+        """Halve a piece (at a space when possible) until every part fits."""
+        if self.count_tokens(text) <= self.chunk_size or len(text) <= 1:
+            return [text]
+        middle = len(text) // 2
+        cut = text.rfind(" ", 0, middle)
+        cut = cut if cut > len(text) // 4 else middle
+        return self._force_fit(text[:cut].strip()) + self._force_fit(text[cut:].strip())
+
+    # ------------------------------------------------------------------ tables
+
+    def _split_table(self, doc: Document) -> list[Document]:
+        base = dict(doc.metadata)
+        if self.count_tokens(doc.page_content) <= self.chunk_size:
+            return [self._make_chunk(doc.page_content, base, html=base.get("text_as_html"))]
+        rows, caption, header_rows = parse_table_html(str(base["text_as_html"]))
+        header_rows = max(1, min(header_rows, len(rows) - 1)) if len(rows) > 1 else len(rows)
+        header, body = rows[:header_rows], rows[header_rows:]
+        # keep the repeated prefix (caption + header) within half the budget
+        # (the top header row matters most: drop the rows below it first, then the caption)
+        limit = self.chunk_size * 3 // 5
+        while header and self.count_tokens(table_to_markdown(header, caption)) > limit:
+            if len(header) > 1:
+                del header[1]
+            elif caption:
+                caption = None
+            else:
+                break
+        out: list[Document] = []
+        for piece_rows, text in self._row_pieces(header, body, caption):
+            html = table_to_html([*header, *piece_rows], caption, len(header))
+            out.append(self._make_chunk(text, base, html=html))
+        return out
+
+    def _row_pieces(
+        self, header: list[list[str]], body: list[list[str]], caption: str | None
+    ) -> list[tuple[list[list[str]], str]]:
+        prefix = table_to_markdown(header, caption)
+        prefix_cost = self.count_tokens(prefix)
+
+        def render(rows: Sequence[list[str]]) -> str:
+            return table_to_markdown([*header, *rows], caption)
+
+        def line_cost(row: list[str]) -> int:
+            return self.count_tokens(render([row])) - prefix_cost
+
+        pieces: list[tuple[list[list[str]], str]] = []
+        current: list[list[str]] = []
+        cost = prefix_cost
+        for row in body:
+            row_cost = line_cost(row)
+            if prefix_cost + row_cost > self.chunk_size:
+                if current:
+                    pieces.append((current, render(current)))
+                    current, cost = [], prefix_cost
+                pieces.extend(self._oversized_row(row, prefix, header))
+                continue
+            if current and cost + row_cost > self.chunk_size:
+                pieces.append((current, render(current)))
+                current, cost = [], prefix_cost
+            current.append(row)
+            cost += row_cost
+        if current:
+            pieces.append((current, render(current)))
+        # the additive estimate is exact for WordPiece; verify anyway for other counters
+        checked: list[tuple[list[list[str]], str]] = []
+        for rows, text in pieces:
+            if self.count_tokens(text) <= self.chunk_size or len(rows) <= 1:
+                checked.append((rows, text))
+            else:
+                half = len(rows) // 2
+                checked.extend(self._row_pieces(header, rows[:half], caption))
+                checked.extend(self._row_pieces(header, rows[half:], caption))
+        return checked
+
+    def _oversized_row(
+        self, row: list[str], prefix: str, header: list[list[str]]
+    ) -> list[tuple[list[list[str]], str]]:
+        """One row too long for a chunk: its markdown line cut into pieces behind the prefix."""
+        line = table_to_markdown([*header, row]).split("\n")[-1] if header else " | ".join(row)
+        budget = max(8, self.chunk_size - self.count_tokens(prefix))
+        inner = Splitter(self._count, chunk_size=max(16, budget), chunk_overlap=0)
+        out = []
+        for part in inner._fit_text(line):
+            text = f"{prefix}\n{part}"
+            for fitted in (
+                self._force_fit(text) if self.count_tokens(text) > self.chunk_size else [text]
+            ):
+                out.append(([row], fitted))
+        return out
+
+    # ------------------------------------------------------------------ common
+
+    def _make_chunk(self, text: str, base: dict[str, Any], html: Any = None) -> Document:
+        from langchain_core.documents import Document
+
+        metadata = {k: v for k, v in base.items() if k not in _DROP_KEYS and v is not None}
+        if html:
+            metadata["text_as_html"] = html
+        source = str(metadata.get("source", ""))
+        page = metadata.get("page_number")
+        metadata["chunk_id"] = chunk_id(source, text, page)
+        return Document(page_content=text, metadata=metadata)
+
+
+def load_and_split(path: str | Path, splitter: Splitter, **load_kwargs: Any) -> list[Document]:
+    """``load(path, **load_kwargs)`` then ``splitter.split``."""
+    from .files import load
+
+    return splitter.split(load(path, **load_kwargs))
