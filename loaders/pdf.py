@@ -30,7 +30,14 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from lcelkit.errors import CorruptFileError, EmptyFileError, EncryptedFileError, LoaderError
 
-from .elements import CAPTION_RE, html_to_table, make_element, make_table, table_to_markdown
+from .elements import (
+    CAPTION_RE,
+    html_to_table,
+    make_element,
+    make_table,
+    parse_table_html,
+    table_to_markdown,
+)
 
 if TYPE_CHECKING:
     from unstructured.documents.elements import Element
@@ -599,6 +606,36 @@ def _rotation_for(page: Any) -> int:
 def _all_pages(pdf: Any, body_size: float) -> list[Element]:
     elements: list[Element] = []
     for number, page in enumerate(pdf.pages, start=1):
-        elements.extend(_page_elements(page, number, body_size))
+        page_elements = _page_elements(page, number, body_size)
+        if elements and page_elements:
+            _continue_table(elements[-1], page_elements[0])
+        elements.extend(page_elements)
         page.flush_cache()
     return elements
+
+
+def _continue_table(previous: Element, first: Element) -> None:
+    """A table that ends a page and one that starts the next with as many columns are one
+    table: the continuation gets the header rows and the caption of the first part."""
+    if previous.category != "Table" or first.category != "Table":
+        return
+    if not (previous.metadata.text_as_html and first.metadata.text_as_html):
+        return
+    prev_rows, caption, header_rows = parse_table_html(previous.metadata.text_as_html)
+    rows, own_caption, _ = parse_table_html(first.metadata.text_as_html)
+    if not prev_rows or not rows or own_caption:
+        return
+    if len(prev_rows[0]) != len(rows[0]):
+        return
+    header = prev_rows[: max(1, header_rows)]
+    if rows[: len(header)] == header:
+        return
+    rebuilt = make_table(
+        [*header, *rows],
+        caption=caption,
+        page_number=first.metadata.page_number,
+        header_rows=len(header),
+    )
+    if rebuilt is not None:
+        first.text = rebuilt.text
+        first.metadata.text_as_html = rebuilt.metadata.text_as_html
