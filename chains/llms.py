@@ -54,6 +54,7 @@ __all__ = [
     "backend_error",
     "check_backend",
     "discover_context_window",
+    "load_hf_tokenizer",
     "make_chat_model",
     "resolve_context_window",
     "supports_native_tools",
@@ -465,6 +466,17 @@ def _load_hf_tokenizer(location: str, model: str) -> Any:
             "tokenizer_config.json (e.g. ChatML)",
         )
     return tokenizer
+
+
+def load_hf_tokenizer(model: str, *, adapter: str | None = None) -> Any:
+    """The tokenizer of a local HF model (or hub-cache id) without its weights: for
+    counting tokens. An adapter folder with its own tokenizer files wins."""
+    if adapter and (Path(adapter).expanduser() / "tokenizer_config.json").is_file():
+        return _load_hf_tokenizer(str(Path(adapter).expanduser()), adapter)
+    folder, location = _hf_location(model)
+    if folder is not None:
+        _check_hf_folder(folder)
+    return _load_hf_tokenizer(location, model)
 
 
 def _torch_dtype(dtype: str, device: str) -> Any:

@@ -16,10 +16,12 @@ if TYPE_CHECKING:
 
     from langchain_chroma import Chroma
     from langchain_core.documents import Document
+    from langchain_core.language_models import BaseChatModel
     from langchain_core.retrievers import BaseRetriever
 
     from chains.embeddings import SentenceTransformerEmbeddings
     from chains.keyword import KeywordIndex
+    from chains.tokens import TokenCounter
     from loaders import Splitter
     from loaders.index import Indexer
 
@@ -27,10 +29,13 @@ __all__ = [
     "make_embeddings",
     "make_indexer",
     "make_keyword_index",
+    "make_llm",
     "make_retriever",
     "make_splitter",
     "make_store",
+    "make_token_counter",
     "parse_file",
+    "resolve_context_window",
     "store_namespace",
 ]
 
@@ -209,3 +214,60 @@ def make_retriever(
         keyword_index=keyword_index,
         embeddings=embeddings,
     )
+
+
+# -- LLM backend, context window, token counting ---------------------------------------
+def resolve_context_window(settings: Settings) -> int:
+    """``llm.context_window`` if set, else the model's own (discovered; capped at
+    ``chains.llms.MAX_AUTO_CONTEXT_WINDOW``), else 4096. Logs which one it is."""
+    from chains.llms import resolve_context_window as resolve
+
+    cfg = settings.llm
+    window, how = resolve(
+        cfg.provider,
+        cfg.model_name,
+        configured=cfg.context_window,
+        base_url=cfg.base_url,
+        timeout=min(5.0, cfg.request_timeout),
+    )
+    logger.info(
+        "context window of %s %s: %d tokens (%s)", cfg.provider, cfg.model_name, window, how
+    )
+    return window
+
+
+def make_llm(settings: Settings) -> BaseChatModel:
+    """The configured chat model (Ollama or a local Hugging Face model)."""
+    from chains.llms import make_chat_model
+
+    cfg = settings.llm
+    return make_chat_model(
+        cfg.provider,
+        cfg.model_name,
+        base_url=cfg.base_url,
+        max_new_tokens=cfg.max_new_tokens,
+        temperature=cfg.temperature,
+        context_window=resolve_context_window(settings),
+        request_timeout=cfg.request_timeout,
+        keep_alive=cfg.keep_alive,
+        adapter=cfg.adapter,
+        device=cfg.device,
+        dtype=cfg.dtype,
+    )
+
+
+def make_token_counter(settings: Settings, llm: BaseChatModel | None = None) -> TokenCounter:
+    """Token counter for the configured backend: the HF model's own tokenizer (from
+    ``llm`` when given, else loaded without weights); for Ollama, tiktoken + margin
+    when available offline, else the conservative estimate."""
+    from chains.tokens import make_counter
+
+    cfg = settings.llm
+    tokenizer = getattr(llm, "tokenizer", None) if llm is not None else None
+    if tokenizer is None and cfg.provider == "huggingface":
+        from chains.llms import load_hf_tokenizer
+
+        tokenizer = load_hf_tokenizer(cfg.model_name, adapter=cfg.adapter)
+    counter = make_counter(cfg.provider, tokenizer=tokenizer)
+    logger.info("token counter: %r", counter)
+    return counter
