@@ -1,3 +1,48 @@
-"""The ReAct conversational agent, its tools and its summary memory."""
+"""The ReAct conversational agent, its tools and its summary memory.
 
-__all__: list[str] = []
+Everything is importable from here; nothing heavy loads at import time.
+"""
+
+from agents.budget import FittedPrompt, PromptBudget, count_prompt
+from agents.memory import MemorySnapshot, SessionInfo, SummaryMemoryStore
+from agents.parser import Action, Finish, ReActOutputParser, ReActParseError, parse_react
+from agents.react import (
+    AgentInput,
+    AgentOutput,
+    AgentStep,
+    ConversationalAgent,
+    supports_tool_calling,
+)
+from agents.tools import (
+    SEARCH_TOOL_NAME,
+    calculator_tool,
+    current_datetime_tool,
+    default_tools,
+    safe_eval,
+    search_documents_tool,
+)
+
+__all__ = [
+    "SEARCH_TOOL_NAME",
+    "Action",
+    "AgentInput",
+    "AgentOutput",
+    "AgentStep",
+    "ConversationalAgent",
+    "Finish",
+    "FittedPrompt",
+    "MemorySnapshot",
+    "PromptBudget",
+    "ReActOutputParser",
+    "ReActParseError",
+    "SessionInfo",
+    "SummaryMemoryStore",
+    "calculator_tool",
+    "count_prompt",
+    "current_datetime_tool",
+    "default_tools",
+    "parse_react",
+    "safe_eval",
+    "search_documents_tool",
+    "supports_tool_calling",
+]

@@ -1,0 +1,489 @@
+"""Persisted summary memory: recent turns verbatim, older turns folded into a summary.
+
+One row per session (its running summary) and one row per recent turn, in any
+SQLAlchemy database (SQLite under ``home`` by default). A turn is the user's input,
+the tool calls with their results, and the reply; turns are evicted whole, so a tool
+message never loses the AI message that called it.
+
+Summarization is incremental: when turns fall out of the recent window (by count, or
+by tokens), only those turns are summarized, together with the previous summary, in
+prompts that fit the model's window. The summary has its own token cap: a summary
+over the cap is compressed once more, then truncated. When the summarizer fails
+(backend down), the turns stay in the recent window and are folded in next time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from langchain_core.messages import (
+    AIMessage,
+    BaseMessage,
+    HumanMessage,
+    ToolMessage,
+    messages_from_dict,
+    messages_to_dict,
+)
+from langchain_core.runnables import Runnable, RunnableConfig
+
+from agents.budget import count_prompt, message_text, truncate_tokens
+from lcelkit.errors import ContextBudgetError, StoreError
+
+__all__ = [
+    "MemorySnapshot",
+    "SessionInfo",
+    "SummaryMemoryStore",
+    "render_turns",
+]
+
+logger = logging.getLogger(__name__)
+
+TokenCounter = Callable[[str], int]
+TOOL_RESULT_TOKENS = 120  # how much of a tool result a summarizer sees
+
+
+def _words(text: str) -> int:
+    return len(text.split())
+
+
+@dataclass
+class MemorySnapshot:
+    """What the agent remembers of a session: the summary and the recent turns."""
+
+    session_id: str
+    summary: str = ""
+    turns: list[list[BaseMessage]] = field(default_factory=list)
+    total_turns: int = 0
+
+
+@dataclass
+class SessionInfo:
+    """One stored session."""
+
+    session_id: str
+    total_turns: int
+    recent_turns: int
+    has_summary: bool
+    updated_at: float
+
+
+def render_turns(
+    turns: Sequence[Sequence[BaseMessage]],
+    counter: TokenCounter,
+    tool_tokens: int = TOOL_RESULT_TOKENS,
+) -> str:
+    """Turns as ``User:`` / ``Assistant:`` lines for the summarizer (tool results trimmed)."""
+    lines: list[str] = []
+    for turn in turns:
+        for message in turn:
+            if isinstance(message, HumanMessage):
+                lines.append(f"User: {message_text(message).strip()}")
+            elif isinstance(message, ToolMessage):
+                result = truncate_tokens(message_text(message).strip(), tool_tokens, counter)
+                lines.append(f"Tool result ({message.name or 'tool'}): {result}")
+            elif isinstance(message, AIMessage):
+                for call in message.tool_calls:
+                    args = json.dumps(call["args"], ensure_ascii=False)
+                    lines.append(f"Assistant called {call['name']}({args})")
+                text = message.content if isinstance(message.content, str) else ""
+                if text.strip():
+                    lines.append(f"Assistant: {text.strip()}")
+    return "\n".join(lines)
+
+
+class SummaryMemoryStore:
+    """Per-session memory persisted with SQLAlchemy.
+
+    ``url``: any SQLAlchemy URL (``sqlite:///path.sqlite`` by default).
+    ``summarizer``: a chat model (or any Runnable from messages to a message/str); when
+    ``None``, evicted turns are folded in by truncation instead of by a model.
+    ``counter``: counts tokens (``str -> int``). ``recent_turns``: turns kept verbatim;
+    ``recent_max_tokens``: also evict while the recent turns exceed this many tokens.
+    ``summary_max_tokens``: the summary's cap. ``prompt_limit``: the most tokens one
+    summarizer prompt may have (``context_window - max_new_tokens``).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        summarizer: Runnable[Any, Any] | None = None,
+        counter: TokenCounter | None = None,
+        recent_turns: int = 6,
+        recent_max_tokens: int | None = None,
+        summary_max_tokens: int = 256,
+        prompt_limit: int = 3584,
+    ) -> None:
+        if recent_turns < 1:
+            raise ValueError("recent_turns must be at least 1")
+        self.url = url
+        self.summarizer = summarizer
+        self.counter: TokenCounter = counter or _words
+        self.recent_turns = recent_turns
+        self.recent_max_tokens = recent_max_tokens
+        self.summary_max_tokens = summary_max_tokens
+        self.prompt_limit = prompt_limit
+        self._locks: dict[str, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+        self._engine, self._sessions, self._turns = self._open(url)
+
+    # -- database ---------------------------------------------------------------------
+    @staticmethod
+    def _open(url: str) -> tuple[Any, Any, Any]:
+        from sqlalchemy import (
+            Column,
+            Float,
+            Index,
+            Integer,
+            MetaData,
+            String,
+            Table,
+            Text,
+            create_engine,
+        )
+        from sqlalchemy.engine import make_url
+
+        try:
+            parsed = make_url(url)
+            if parsed.get_backend_name() == "sqlite" and parsed.database not in (
+                None,
+                "",
+                ":memory:",
+            ):
+                Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            kwargs: dict[str, Any] = {}
+            if parsed.get_backend_name() == "sqlite":
+                kwargs["connect_args"] = {"check_same_thread": False}
+                if parsed.database in (None, "", ":memory:"):
+                    from sqlalchemy.pool import StaticPool
+
+                    kwargs["poolclass"] = StaticPool  # one shared in-memory database
+            engine = create_engine(url, **kwargs)
+            meta = MetaData()
+            sessions = Table(
+                "lcelkit_memory_sessions",
+                meta,
+                Column("session_id", String(255), primary_key=True),
+                Column("summary", Text, nullable=False, default=""),
+                Column("total_turns", Integer, nullable=False, default=0),
+                Column("updated_at", Float, nullable=False),
+            )
+            turns = Table(
+                "lcelkit_memory_turns",
+                meta,
+                Column("id", Integer, primary_key=True, autoincrement=True),
+                Column("session_id", String(255), nullable=False),
+                Column("seq", Integer, nullable=False),
+                Column("messages", Text, nullable=False),
+                Column("tokens", Integer, nullable=False),
+                Index("ix_lcelkit_memory_turns_session", "session_id", "seq"),
+            )
+            meta.create_all(engine)
+        except Exception as exc:
+            raise StoreError(
+                f"cannot open the chat memory database {url}: {exc.__class__.__name__}: {exc}",
+                hint="check agent.memory_url (LCELKIT_AGENT__MEMORY_URL) or that LCELKIT_HOME "
+                "is writable",
+            ) from None
+        return engine, sessions, turns
+
+    def _lock(self, session_id: str) -> threading.Lock:
+        with self._locks_guard:
+            return self._locks.setdefault(session_id, threading.Lock())
+
+    def _rows(self, conn: Any, session_id: str) -> list[Any]:
+        from sqlalchemy import select
+
+        query = (
+            select(self._turns.c.id, self._turns.c.messages, self._turns.c.tokens)
+            .where(self._turns.c.session_id == session_id)
+            .order_by(self._turns.c.seq)
+        )
+        return list(conn.execute(query))
+
+    def _session_row(self, conn: Any, session_id: str) -> Any:
+        from sqlalchemy import select
+
+        query = select(self._sessions).where(self._sessions.c.session_id == session_id)
+        return conn.execute(query).first()
+
+    # -- reading ----------------------------------------------------------------------
+    def load(self, session_id: str) -> MemorySnapshot:
+        """The summary and recent turns of ``session_id`` (empty for a new session)."""
+        with self._engine.connect() as conn:
+            row = self._session_row(conn, session_id)
+            rows = self._rows(conn, session_id)
+        turns = [messages_from_dict(json.loads(r.messages)) for r in rows]
+        return MemorySnapshot(
+            session_id=session_id,
+            summary=row.summary if row else "",
+            turns=turns,
+            total_turns=row.total_turns if row else 0,
+        )
+
+    async def aload(self, session_id: str) -> MemorySnapshot:
+        """Async :meth:`load` (the database call runs in a worker thread)."""
+        return await asyncio.to_thread(self.load, session_id)
+
+    def list_sessions(self) -> list[SessionInfo]:
+        """Every stored session, most recently used first."""
+        from sqlalchemy import func, select
+
+        with self._engine.connect() as conn:
+            counts = dict(
+                conn.execute(
+                    select(self._turns.c.session_id, func.count()).group_by(
+                        self._turns.c.session_id
+                    )
+                ).all()
+            )
+            rows = conn.execute(
+                select(self._sessions).order_by(self._sessions.c.updated_at.desc())
+            ).all()
+        return [
+            SessionInfo(
+                session_id=r.session_id,
+                total_turns=r.total_turns,
+                recent_turns=int(counts.get(r.session_id, 0)),
+                has_summary=bool(r.summary),
+                updated_at=r.updated_at,
+            )
+            for r in rows
+        ]
+
+    def reset(self, session_id: str) -> bool:
+        """Forget ``session_id`` entirely; False when it did not exist."""
+        from sqlalchemy import delete
+
+        with self._lock(session_id), self._engine.begin() as conn:
+            gone = conn.execute(
+                delete(self._sessions).where(self._sessions.c.session_id == session_id)
+            ).rowcount
+            gone += conn.execute(
+                delete(self._turns).where(self._turns.c.session_id == session_id)
+            ).rowcount
+        return bool(gone)
+
+    # -- writing ----------------------------------------------------------------------
+    def _store_turn(self, session_id: str, messages: Sequence[BaseMessage]) -> None:
+        from sqlalchemy import func, insert, select, update
+
+        payload = json.dumps(messages_to_dict(list(messages)), ensure_ascii=False)
+        tokens = count_prompt(self.counter, messages)
+        now = time.time()
+        with self._engine.begin() as conn:
+            row = self._session_row(conn, session_id)
+            if row is None:
+                conn.execute(
+                    insert(self._sessions).values(
+                        session_id=session_id, summary="", total_turns=1, updated_at=now
+                    )
+                )
+            else:
+                conn.execute(
+                    update(self._sessions)
+                    .where(self._sessions.c.session_id == session_id)
+                    .values(total_turns=row.total_turns + 1, updated_at=now)
+                )
+            seq = conn.execute(
+                select(func.coalesce(func.max(self._turns.c.seq), 0)).where(
+                    self._turns.c.session_id == session_id
+                )
+            ).scalar_one()
+            conn.execute(
+                insert(self._turns).values(
+                    session_id=session_id, seq=int(seq) + 1, messages=payload, tokens=tokens
+                )
+            )
+
+    def _evictions(self, session_id: str) -> tuple[str, list[int], list[list[BaseMessage]]]:
+        """The current summary and the oldest turns that must leave the recent window."""
+        with self._engine.connect() as conn:
+            row = self._session_row(conn, session_id)
+            rows = self._rows(conn, session_id)
+        summary = row.summary if row else ""
+        excess = max(0, len(rows) - self.recent_turns)
+        if self.recent_max_tokens is not None:
+            total = sum(r.tokens for r in rows[excess:])
+            while excess < len(rows) - 1 and total > self.recent_max_tokens:
+                total -= rows[excess].tokens
+                excess += 1
+        evicted = rows[:excess]
+        return (
+            summary,
+            [r.id for r in evicted],
+            [messages_from_dict(json.loads(r.messages)) for r in evicted],
+        )
+
+    def _commit_summary(
+        self, session_id: str, old: str, summary: str, evicted_ids: list[int]
+    ) -> bool:
+        """Store the new summary and drop the folded turns, unless another writer won."""
+        from sqlalchemy import delete, update
+
+        with self._engine.begin() as conn:
+            row = self._session_row(conn, session_id)
+            if row is None or row.summary != old:
+                return False
+            conn.execute(
+                update(self._sessions)
+                .where(self._sessions.c.session_id == session_id)
+                .values(summary=summary, updated_at=time.time())
+            )
+            conn.execute(delete(self._turns).where(self._turns.c.id.in_(evicted_ids)))
+        return True
+
+    # -- summarization plan -------------------------------------------------------------
+    def _prompt_tokens(self, messages: Sequence[BaseMessage]) -> int:
+        return count_prompt(self.counter, messages)
+
+    def _max_words(self) -> int:
+        return max(16, int(self.summary_max_tokens * 0.6))
+
+    def _summarize_prompt(self, summary: str, new_lines: str) -> list[BaseMessage]:
+        from prompts.memory import PROMPTS
+
+        return PROMPTS["memory.summarize"].format_messages(
+            summary=summary or "(empty)", new_lines=new_lines, max_words=self._max_words()
+        )
+
+    def _compress_prompt(self, summary: str) -> list[BaseMessage]:
+        from prompts.memory import PROMPTS
+
+        return PROMPTS["memory.compress"].format_messages(
+            summary=summary, max_words=self._max_words()
+        )
+
+    def _batches(self, summary: str, turns: list[list[BaseMessage]]) -> list[str]:
+        """Evicted turns rendered into ``new_lines`` chunks whose prompts fit the limit.
+
+        The summary is at most ``summary_max_tokens`` long, so each batch is sized for
+        a prompt with a full-size summary.
+        """
+        base = self._prompt_tokens(self._summarize_prompt("x", ""))
+        room = self.prompt_limit - base - self.summary_max_tokens - 8
+        if room < 32:
+            raise ContextBudgetError(
+                f"the summary prompt needs {base + self.summary_max_tokens} tokens; the window "
+                f"leaves {self.prompt_limit}",
+                hint="raise LCELKIT_CONTEXT_WINDOW or lower agent.summary_max_tokens",
+            )
+        batches: list[str] = []
+        current: list[str] = []
+        used = 0
+        for turn in turns:
+            text = render_turns([turn], self.counter)
+            cost = self.counter(text) + 1
+            if cost > room:
+                text = truncate_tokens(text, room - 1, self.counter)
+                cost = self.counter(text) + 1
+            if current and used + cost > room:
+                batches.append("\n".join(current))
+                current, used = [], 0
+            current.append(text)
+            used += cost
+        if current:
+            batches.append("\n".join(current))
+        return batches
+
+    @staticmethod
+    def _text(result: Any) -> str:
+        if isinstance(result, BaseMessage):
+            return message_text(result).strip()
+        return str(result).strip()
+
+    def _fold_without_model(self, summary: str, new_lines: str) -> str:
+        merged = f"{summary}\n{new_lines}".strip()
+        # Keep the newest lines: cut from the front.
+        words = merged.split()
+        while words and self.counter(" ".join(words)) > self.summary_max_tokens:
+            words = words[max(1, len(words) // 10) :]
+        return " ".join(words)
+
+    def _cap(self, summary: str) -> str:
+        if self.counter(summary) <= self.summary_max_tokens:
+            return summary
+        return truncate_tokens(summary, self.summary_max_tokens, self.counter)
+
+    def _config(self) -> RunnableConfig:
+        return {"tags": ["lcelkit_memory_summarizer"], "run_name": "summarize_memory"}
+
+    # -- compaction (sync and async) --------------------------------------------------
+    def compact(self, session_id: str) -> int:
+        """Fold turns that left the recent window into the summary; returns how many."""
+        summary, ids, turns = self._evictions(session_id)
+        if not ids:
+            return 0
+        old = summary
+        try:
+            for new_lines in self._batches(summary, turns):
+                if self.summarizer is None:
+                    summary = self._fold_without_model(summary, new_lines)
+                    continue
+                prompt = self._summarize_prompt(summary, new_lines)
+                summary = self._text(self.summarizer.invoke(prompt, self._config()))
+                if self.counter(summary) > self.summary_max_tokens:
+                    summary = self._text(
+                        self.summarizer.invoke(self._compress_prompt(summary), self._config())
+                    )
+                summary = self._cap(summary)
+        except Exception as exc:
+            if isinstance(exc, ContextBudgetError):
+                raise
+            logger.warning("summarizing session %s failed, will retry later: %s", session_id, exc)
+            return 0
+        return len(ids) if self._commit_summary(session_id, old, summary, ids) else 0
+
+    async def acompact(self, session_id: str) -> int:
+        """Async :meth:`compact`."""
+        summary, ids, turns = await asyncio.to_thread(self._evictions, session_id)
+        if not ids:
+            return 0
+        old = summary
+        try:
+            for new_lines in self._batches(summary, turns):
+                if self.summarizer is None:
+                    summary = self._fold_without_model(summary, new_lines)
+                    continue
+                prompt = self._summarize_prompt(summary, new_lines)
+                summary = self._text(await self.summarizer.ainvoke(prompt, self._config()))
+                if self.counter(summary) > self.summary_max_tokens:
+                    summary = self._text(
+                        await self.summarizer.ainvoke(
+                            self._compress_prompt(summary), self._config()
+                        )
+                    )
+                summary = self._cap(summary)
+        except Exception as exc:
+            if isinstance(exc, ContextBudgetError):
+                raise
+            logger.warning("summarizing session %s failed, will retry later: %s", session_id, exc)
+            return 0
+        done = await asyncio.to_thread(self._commit_summary, session_id, old, summary, ids)
+        return len(ids) if done else 0
+
+    def append_turn(self, session_id: str, messages: Sequence[BaseMessage]) -> int:
+        """Store one whole turn, then fold evicted turns into the summary.
+
+        Returns the number of turns folded into the summary.
+        """
+        with self._lock(session_id):
+            self._store_turn(session_id, messages)
+            return self.compact(session_id)
+
+    async def aappend_turn(self, session_id: str, messages: Sequence[BaseMessage]) -> int:
+        """Async :meth:`append_turn`."""
+        await asyncio.to_thread(self._store_turn, session_id, messages)
+        return await self.acompact(session_id)
+
+    def close(self) -> None:
+        """Release the database connections."""
+        self._engine.dispose()

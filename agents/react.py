@@ -1,0 +1,826 @@
+"""The conversational ReAct agent: a LangChain ``Runnable`` with tools, memory and a budget.
+
+Two paths share the tools, the memory and the token budget:
+
+* **text** ReAct for models without tool calling (local HF pipelines, small Ollama
+  models): ``Thought/Action/Action Input/Observation/Final Answer`` with a stop
+  sequence at ``Observation:``, a tolerant parser, one retry with a correction
+  message, then a graceful answer (never an exception);
+* **native** tool calling (``bind_tools``) where the backend supports it.
+
+Input ``{"input": str}``; config ``configurable.session_id``; output
+``{"output": str, "session_id": str, "steps": [...], "stop_reason": str}``. Streaming
+(``astream``/``astream_events`` v2) yields the answer tokens as ``{"output": token}``
+chunks of the agent's own run (``on_chain_stream``); tools emit
+``on_tool_start``/``on_tool_end``. ``agent.chat(...)`` works inside Jupyter's running
+event loop too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import json
+import logging
+import queue
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import (
+    AIMessage,
+    AIMessageChunk,
+    BaseMessage,
+    HumanMessage,
+    SystemMessage,
+    ToolMessage,
+)
+from langchain_core.runnables import Runnable, RunnableConfig
+from langchain_core.runnables.utils import AddableDict, ConfigurableFieldSpec
+from langchain_core.tools import BaseTool
+from pydantic import BaseModel, Field
+
+from agents.budget import PromptBudget, message_text, truncate_tokens
+from agents.memory import SummaryMemoryStore
+from agents.parser import Action, Finish, ReActParseError, cut_observation, parse_react
+from agents.streaming import AnswerStreamer
+from lcelkit.errors import LcelkitError
+
+__all__ = [
+    "STOP_SEQUENCES",
+    "AgentInput",
+    "AgentOutput",
+    "AgentStep",
+    "ConversationalAgent",
+    "supports_tool_calling",
+]
+
+logger = logging.getLogger(__name__)
+
+TokenCounter = Callable[[str], int]
+ErrorMapper = Callable[[BaseException], LcelkitError | None]
+STOP_SEQUENCES = ["\nObservation:", "\nobservation:"]
+APOLOGY = (
+    "Sorry, I could not produce an answer in the expected format. "
+    "Please rephrase the question or try again."
+)
+
+
+class AgentInput(BaseModel):
+    """What the agent takes: the user's message."""
+
+    input: str = Field(..., description="The user's message.")
+
+
+class AgentStep(BaseModel):
+    """One tool use: which tool, with what input, and what it returned."""
+
+    tool: str
+    tool_input: Any = None
+    observation: str = ""
+    thought: str = ""
+    error: bool = False
+    sources: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class AgentOutput(BaseModel):
+    """What the agent returns."""
+
+    output: str = Field(..., description="The answer.")
+    session_id: str = Field(..., description="The memory session the turn was stored in.")
+    steps: list[AgentStep] = Field(default_factory=list, description="Tools used, in order.")
+    stop_reason: str = Field(
+        "", description="answer | max_steps | timeout | parse_error (how the turn ended)"
+    )
+
+
+def supports_tool_calling(llm: Any) -> bool:
+    """Best guess whether ``llm`` can do native tool calling (overrides ``bind_tools``)."""
+    try:
+        from chains.llms import supports_native_tools
+    except ImportError:
+        supports_native_tools = None
+    if supports_native_tools is not None:
+        try:
+            return bool(supports_native_tools(llm))
+        except Exception as exc:  # a probe that fails means "no"
+            logger.debug("supports_native_tools failed: %s", exc)
+            return False
+    bind = getattr(type(llm), "bind_tools", None)
+    return bind is not None and bind is not BaseChatModel.bind_tools
+
+
+def _chunk_text(chunk: Any) -> str:
+    if isinstance(chunk, str):
+        return chunk
+    if isinstance(chunk, BaseMessage):
+        content = chunk.content
+        if isinstance(content, str):
+            return content
+        return "".join(
+            p if isinstance(p, str) else str(p.get("text", ""))
+            for p in content
+            if isinstance(p, str) or p.get("type") == "text"
+        )
+    return str(chunk)
+
+
+def _input_text(value: Any) -> str:
+    if isinstance(value, AgentInput):
+        return value.input
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict):
+        text = value.get("input", value.get("question"))
+        if isinstance(text, str):
+            return text
+    if isinstance(value, BaseMessage):
+        return message_text(value)
+    raise LcelkitError(
+        f"the agent takes {{'input': str}}, got {type(value).__name__}",
+        hint="call agent.invoke({'input': 'your question'})",
+    )
+
+
+def _merge_system(messages: list[BaseMessage]) -> list[BaseMessage]:
+    """One system message first (some chat templates refuse a second one)."""
+    head: list[str] = []
+    rest: list[BaseMessage] = []
+    for message in messages:
+        if isinstance(message, SystemMessage) and not rest:
+            head.append(message_text(message))
+        else:
+            rest.append(message)
+    return ([SystemMessage(content="\n\n".join(head))] if head else []) + rest
+
+
+def _coerce_args(tool: BaseTool, raw: Any) -> dict[str, Any]:
+    """Tool arguments from whatever the model wrote (a string, JSON, a dict)."""
+    names = list(tool.args)
+    if isinstance(raw, dict):
+        if not names or set(raw) <= set(names):
+            return dict(raw)
+        if len(names) == 1 and len(raw) == 1:
+            return {names[0]: next(iter(raw.values()))}
+        return dict(raw)
+    text = "" if raw is None else str(raw).strip()
+    if not names:
+        return {}
+    if text.startswith("{"):
+        try:
+            loaded = json.loads(text)
+        except ValueError:
+            loaded = None
+        if isinstance(loaded, dict):
+            return _coerce_args(tool, loaded)
+    required = [n for n, spec in tool.args.items() if "default" not in spec]
+    return {(required or names)[0]: text}
+
+
+@dataclass
+class _Turn:
+    """State of one agent turn."""
+
+    session_id: str
+    text: str
+    started: float
+    deadline: float
+    steps: list[AgentStep] = field(default_factory=list)
+    scratch: list[list[BaseMessage]] = field(default_factory=list)
+    exchange: list[BaseMessage] = field(default_factory=list)
+    answer: str = ""
+    stop_reason: str = ""
+    llm_calls: int = 0
+
+
+@dataclass
+class _CallResult:
+    text: str = ""
+    message: AIMessage | None = None
+    streamer: AnswerStreamer | None = None
+
+
+class ConversationalAgent(Runnable[dict[str, Any], dict[str, Any]]):
+    """A ReAct agent with tools, persisted summary memory and a per-call token budget.
+
+    ``llm``: a chat model (or any Runnable taking messages). ``tools``: LangChain tools.
+    ``memory``: a :class:`SummaryMemoryStore` (an in-memory SQLite one by default).
+    ``counter``: ``str -> int`` token counter of the backend. ``context_window`` and
+    ``max_new_tokens`` bound every prompt. ``mode``: ``"auto"`` uses native tool calling
+    when the model supports it (``native_tools`` overrides the detection).
+    ``error_mapper`` turns backend exceptions into actionable ``LcelkitError``s.
+    """
+
+    def __init__(
+        self,
+        llm: Runnable[Any, Any],
+        tools: Sequence[BaseTool] = (),
+        *,
+        memory: SummaryMemoryStore | None = None,
+        counter: TokenCounter | None = None,
+        context_window: int = 4096,
+        max_new_tokens: int = 512,
+        mode: Literal["auto", "text", "native"] = "auto",
+        max_steps: int = 6,
+        max_seconds: float = 180.0,
+        observation_max_tokens: int = 512,
+        instructions: str = "",
+        native_tools: bool | None = None,
+        error_mapper: ErrorMapper | None = None,
+        default_session_id: str = "default",
+        name: str = "lcelkit_agent",
+    ) -> None:
+        if max_steps < 1:
+            raise ValueError("max_steps must be at least 1")
+        names = [t.name for t in tools]
+        if len(set(names)) != len(names):
+            raise ValueError(f"duplicate tool names: {names}")
+        self.llm = llm
+        self.tools = list(tools)
+        self.counter: TokenCounter = counter or (lambda text: len(text.split()))
+        self.budget = PromptBudget(
+            counter=self.counter,
+            context_window=context_window,
+            max_new_tokens=max_new_tokens,
+        )
+        self.memory = memory or SummaryMemoryStore(
+            "sqlite://",
+            counter=self.counter,
+            prompt_limit=self.budget.limit,
+        )
+        self.mode = mode
+        self.max_steps = max_steps
+        self.max_seconds = max_seconds
+        self.observation_max_tokens = observation_max_tokens
+        self.instructions = instructions
+        self.native_tools = native_tools
+        self.error_mapper = error_mapper
+        self.default_session_id = default_session_id
+        self.name = name
+        self._by_name = {t.name: t for t in self.tools}
+        self._native_llm: Runnable[Any, Any] | None = None
+        self._tool_schema_tokens: int | None = None
+
+    # -- schemas and config --------------------------------------------------------------
+    @property
+    def InputType(self) -> type[dict[str, Any]]:
+        """Input type: a dict ``{"input": str}``."""
+        return dict
+
+    @property
+    def OutputType(self) -> type[dict[str, Any]]:
+        """Output type: a dict (see :class:`AgentOutput`)."""
+        return dict
+
+    def get_input_schema(self, config: RunnableConfig | None = None) -> type[BaseModel]:
+        """The pydantic input schema (:class:`AgentInput`)."""
+        return AgentInput
+
+    def get_output_schema(self, config: RunnableConfig | None = None) -> type[BaseModel]:
+        """The pydantic output schema (:class:`AgentOutput`)."""
+        return AgentOutput
+
+    @property
+    def config_specs(self) -> list[ConfigurableFieldSpec]:
+        """``configurable.session_id``: which memory session a call belongs to."""
+        return [
+            ConfigurableFieldSpec(
+                id="session_id",
+                annotation=str,
+                name="Session ID",
+                description="Conversation memory key; turns are stored per session.",
+                default=self.default_session_id,
+                is_shared=True,
+            )
+        ]
+
+    @property
+    def resolved_mode(self) -> Literal["text", "native"]:
+        """The path this agent takes (``auto`` resolved against the model)."""
+        if self.mode != "auto":
+            return self.mode
+        if self.native_tools is None:
+            self.native_tools = supports_tool_calling(self.llm)
+        return "native" if self.native_tools and self.tools else "text"
+
+    # -- prompts -----------------------------------------------------------------------
+    def _tool_lines(self) -> str:
+        lines = []
+        for tool in self.tools:
+            args = ", ".join(tool.args) or "no input"
+            lines.append(f"- {tool.name}: {tool.description.strip()} (input: {args})")
+        return "\n".join(lines) or "- (no tools)"
+
+    def _system(self, mode: str) -> SystemMessage:
+        from prompts.agent import PROMPTS
+
+        if mode == "native":
+            text = PROMPTS["agent.native_system"].format(instructions=self.instructions)
+        else:
+            text = PROMPTS["agent.react_system"].format(
+                instructions=self.instructions,
+                tools=self._tool_lines(),
+                tool_names=", ".join(self._by_name) or "none",
+            )
+        return SystemMessage(content=text.strip())
+
+    def _schema_tokens(self) -> int:
+        if self._tool_schema_tokens is None:
+            from langchain_core.utils.function_calling import convert_to_openai_tool
+
+            schemas = [convert_to_openai_tool(t) for t in self.tools]
+            self._tool_schema_tokens = self.counter(json.dumps(schemas, ensure_ascii=False))
+        return self._tool_schema_tokens
+
+    def _history(self, turns: list[list[BaseMessage]], mode: str) -> list[list[BaseMessage]]:
+        if mode == "native":
+            return turns
+        # Text models see the conversation only; tool exchanges stay in memory.
+        rendered = []
+        for turn in turns:
+            kept: list[BaseMessage] = [m for m in turn if isinstance(m, HumanMessage)]
+            finals = [
+                m for m in turn if isinstance(m, AIMessage) and not m.tool_calls and m.content
+            ]
+            rendered.append(kept[:1] + finals[-1:])
+        return rendered
+
+    def _prompt(
+        self,
+        state: _Turn,
+        mode: str,
+        summary: str,
+        turns: list[list[BaseMessage]],
+        extra: list[list[BaseMessage]] | None = None,
+    ) -> list[BaseMessage]:
+        from prompts.agent import PROMPTS
+
+        summary_message = (
+            SystemMessage(content=PROMPTS["agent.summary_context"].format(summary=summary))
+            if summary
+            else None
+        )
+        fitted = self.budget.fit(
+            fixed=[self._system(mode)],
+            current=HumanMessage(content=state.text),
+            summary=summary_message,
+            turns=self._history(turns, mode),
+            scratchpad=state.scratch + (extra or []),
+            extra_fixed_tokens=self._schema_tokens() if mode == "native" else 0,
+        )
+        if fitted.input_truncated:
+            logger.warning("the input was truncated to fit the context window")
+        return _merge_system(fitted.messages)
+
+    # -- model calls ---------------------------------------------------------------------
+    def _native(self) -> Runnable[Any, Any]:
+        if self._native_llm is None:
+            self._native_llm = self.llm.bind_tools(self.tools)  # type: ignore[attr-defined]
+        return self._native_llm
+
+    def _map_error(self, exc: BaseException) -> BaseException:
+        if isinstance(exc, LcelkitError):
+            return exc
+        mapped = self.error_mapper(exc) if self.error_mapper else None
+        if mapped is None:
+            try:
+                from chains.llms import backend_error
+            except ImportError:
+                backend_error = None
+            if backend_error is not None:
+                try:
+                    mapped = backend_error(
+                        exc,
+                        provider=type(self.llm).__name__,
+                        model=getattr(self.llm, "model", None),
+                        base_url=getattr(self.llm, "base_url", None),
+                    )
+                except Exception:  # a mapper must never hide the original error
+                    mapped = None
+        return mapped or exc
+
+    async def _stream_call(
+        self,
+        runnable: Runnable[Any, Any],
+        messages: list[BaseMessage],
+        config: RunnableConfig,
+        state: _Turn,
+        result: _CallResult,
+        *,
+        marker: bool,
+    ) -> AsyncIterator[str]:
+        """Stream one model call; yields answer text; fills ``result``."""
+        state.llm_calls += 1
+        streamer = AnswerStreamer(marker=marker)
+        result.streamer = streamer
+        pieces: list[str] = []
+        aggregate: Any = None
+        remaining = state.deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError
+        call_config: RunnableConfig = {**config, "tags": [*config.get("tags", []), "agent_llm"]}
+        iterator = runnable.astream(messages, call_config).__aiter__()
+        try:
+            while True:
+                remaining = state.deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError
+                try:
+                    async with asyncio.timeout(remaining):  # never spans a yield
+                        chunk = await anext(iterator)
+                except StopAsyncIteration:
+                    break
+                except TimeoutError:
+                    raise
+                except Exception as exc:
+                    raise self._map_error(exc) from exc
+                if isinstance(chunk, AIMessageChunk):
+                    aggregate = chunk if aggregate is None else aggregate + chunk
+                    if chunk.tool_call_chunks and not streamer.emitted:
+                        streamer.block()
+                elif isinstance(chunk, AIMessage):
+                    aggregate = chunk
+                piece = _chunk_text(chunk)
+                pieces.append(piece)
+                out = streamer.feed(piece)
+                if out:
+                    yield out
+        finally:
+            closer = getattr(iterator, "aclose", None)
+            if closer is not None:
+                await closer()
+        result.text = "".join(pieces)
+        if isinstance(aggregate, AIMessageChunk):
+            result.message = AIMessage(
+                content=aggregate.content,
+                tool_calls=aggregate.tool_calls,
+                invalid_tool_calls=aggregate.invalid_tool_calls,
+                id=aggregate.id,
+            )
+        elif isinstance(aggregate, AIMessage):
+            result.message = aggregate
+        else:
+            result.message = AIMessage(content=result.text)
+
+    # -- tools ---------------------------------------------------------------------------
+    async def _run_tool(
+        self, name: str, raw_args: Any, call_id: str, config: RunnableConfig, state: _Turn
+    ) -> tuple[ToolMessage, AgentStep]:
+        tool = self._by_name.get(name)
+        sources: list[dict[str, Any]] = []
+        error = False
+        args: Any = raw_args
+        if tool is None:
+            error = True
+            content = (
+                f"'{name}' is not an available tool. Available tools: "
+                f"{', '.join(self._by_name) or 'none'}. Use one of them, or give your Final Answer."
+            )
+        else:
+            args = _coerce_args(tool, raw_args)
+            remaining = state.deadline - time.monotonic()
+            try:
+                if remaining <= 0:
+                    raise TimeoutError
+                async with asyncio.timeout(remaining):
+                    reply = await tool.ainvoke(
+                        {"type": "tool_call", "name": name, "args": args, "id": call_id}, config
+                    )
+                if isinstance(reply, ToolMessage):
+                    content = message_text(reply)
+                    error = reply.status == "error"
+                    if isinstance(reply.artifact, list):
+                        sources = [s for s in reply.artifact if isinstance(s, dict)]
+                else:
+                    content = str(reply)
+            except TimeoutError:
+                error, content = True, f"{name} did not finish within the time limit."
+                state.stop_reason = "timeout"
+            except Exception as exc:  # a failing tool is an observation, not a crash
+                error = True
+                content = f"{name} failed: {exc.__class__.__name__}: {exc}"
+                logger.info("tool %s failed: %s", name, exc)
+        content = truncate_tokens(
+            content or "(no output)", self.observation_max_tokens, self.counter
+        )
+        message = ToolMessage(content=content, tool_call_id=call_id, name=name)
+        if error:
+            message.status = "error"
+        step = AgentStep(
+            tool=name, tool_input=args, observation=content, error=error, sources=sources
+        )
+        return message, step
+
+    @staticmethod
+    def _invalid_call_messages(bad: list[Any], state: _Turn) -> list[BaseMessage]:
+        """Error observations for malformed native tool calls (ids set by the caller)."""
+        messages: list[BaseMessage] = []
+        for call in bad:
+            content = (
+                f"The call to {call.get('name')} had invalid arguments "
+                f"({call.get('error') or 'not JSON'}). Try again with valid JSON arguments."
+            )
+            messages.append(
+                ToolMessage(
+                    content=content,
+                    tool_call_id=call["id"],
+                    name=str(call.get("name")),
+                    status="error",
+                )
+            )
+            state.steps.append(
+                AgentStep(
+                    tool=str(call.get("name")),
+                    tool_input=call.get("args"),
+                    observation=content,
+                    error=True,
+                )
+            )
+        return messages
+
+    @staticmethod
+    def _answer_invalid_calls(message: AIMessage, bad: list[Any], state: _Turn) -> AIMessage:
+        """The AI message with malformed calls turned into answerable ones (pairing)."""
+        fixed = []
+        for call in bad:
+            call["id"] = call.get("id") or _new_id()
+            fixed.append(
+                {"name": str(call.get("name")), "args": {}, "id": call["id"], "type": "tool_call"}
+            )
+        return message.model_copy(
+            update={"tool_calls": list(message.tool_calls) + fixed, "invalid_tool_calls": []}
+        )
+
+    # -- the loop ------------------------------------------------------------------------
+    def _graceful(self, raw: str) -> str:
+        text = cut_observation(raw).strip()
+        lines = [
+            line
+            for line in text.splitlines()
+            if not line.strip().lower().startswith(("action:", "action input:", "thought:"))
+        ]
+        text = "\n".join(lines).strip()
+        return text or APOLOGY
+
+    def _timeout_answer(self, state: _Turn) -> str:
+        found = next((s.observation for s in reversed(state.steps) if not s.error), "")
+        text = f"I could not finish within the time limit of {self.max_seconds:g} seconds."
+        if found:
+            text += " What I found so far:\n" + truncate_tokens(found, 200, self.counter)
+        return text
+
+    async def _turn(
+        self, state: _Turn, config: RunnableConfig, summary: str, turns: list[list[BaseMessage]]
+    ) -> AsyncIterator[str]:
+        """Run the loop; yields answer text; sets ``state.answer`` and ``stop_reason``."""
+        mode = self.resolved_mode
+        retried = False
+        correction: list[list[BaseMessage]] = []
+        forced = False
+        while True:
+            if len(state.steps) >= self.max_steps and not forced:
+                forced = True
+                from prompts.agent import PROMPTS
+
+                correction = [[HumanMessage(content=PROMPTS["agent.force_final"].format())]]
+            if time.monotonic() >= state.deadline:
+                state.stop_reason = "timeout"
+                break
+            messages = self._prompt(state, mode, summary, turns, correction)
+            result = _CallResult()
+            native_call = mode == "native" and not forced
+            runnable = (
+                self._native()
+                if native_call
+                else self.llm
+                if mode == "native"
+                else self.llm.bind(stop=STOP_SEQUENCES)
+            )
+            separator_due = bool(state.answer)
+            try:
+                async for piece in self._stream_call(
+                    runnable, messages, config, state, result, marker=mode == "text"
+                ):
+                    if separator_due:
+                        piece, separator_due = "\n\n" + piece, False
+                    state.answer += piece
+                    yield piece
+            except TimeoutError:
+                state.stop_reason = "timeout"
+                break
+            assert result.message is not None and result.streamer is not None
+            if mode == "native":
+                message = result.message
+                calls = list(message.tool_calls)
+                bad = list(message.invalid_tool_calls)
+                if native_call and (calls or bad):
+                    step_messages: list[BaseMessage] = [message]
+                    for call in calls:
+                        tool_message, step = await self._run_tool(
+                            call["name"], call["args"], call.get("id") or _new_id(), config, state
+                        )
+                        step.thought = _chunk_text(message)
+                        step_messages.append(tool_message)
+                        state.steps.append(step)
+                    if bad:
+                        step_messages[0] = self._answer_invalid_calls(message, bad, state)
+                        step_messages.extend(self._invalid_call_messages(bad, state))
+                    state.scratch.append(step_messages)
+                    state.exchange.extend(step_messages)
+                    if state.stop_reason == "timeout":
+                        break
+                    continue
+                final = result.streamer.finish(_chunk_text(message).strip())
+                if final:
+                    state.answer += final
+                    yield final
+                if not state.answer.strip():
+                    state.answer = APOLOGY
+                    yield APOLOGY
+                state.stop_reason = "max_steps" if forced else "answer"
+                return
+            # text path
+            try:
+                parsed = parse_react(result.text)
+            except ReActParseError:
+                parsed = None
+            if forced and not isinstance(parsed, Finish):
+                parsed = Finish(output=self._graceful(result.text))
+                state.stop_reason = "max_steps"
+            if isinstance(parsed, Finish):
+                output = parsed.output or self._graceful(result.text)
+                rest = result.streamer.finish(output)
+                if rest:
+                    state.answer += rest
+                    yield rest
+                state.stop_reason = state.stop_reason or "answer"
+                return
+            if parsed is None:
+                if retried:
+                    state.answer = self._graceful(result.text)
+                    state.stop_reason = "parse_error"
+                    yield state.answer
+                    return
+                from prompts.agent import PROMPTS
+
+                retried = True
+                hint = PROMPTS["agent.format_correction"].format(
+                    tool_names=", ".join(self._by_name) or "none"
+                )
+                said = cut_observation(result.text).strip() or "(empty)"
+                correction = [[AIMessage(content=said), HumanMessage(content=hint)]]
+                continue
+            assert isinstance(parsed, Action)
+            retried, correction = False, []
+            call_id = _new_id()
+            tool_message, step = await self._run_tool(
+                parsed.tool, parsed.tool_input, call_id, config, state
+            )
+            step.thought = parsed.thought
+            state.steps.append(step)
+            from prompts.agent import PROMPTS
+
+            observation = PROMPTS["agent.observation"].format(
+                observation=message_text(tool_message)
+            )
+            state.scratch.append([AIMessage(content=parsed.log), HumanMessage(content=observation)])
+            args = (
+                step.tool_input if isinstance(step.tool_input, dict) else {"input": step.tool_input}
+            )
+            call = {"name": parsed.tool, "args": args, "id": call_id, "type": "tool_call"}
+            state.exchange += [AIMessage(content=parsed.thought, tool_calls=[call]), tool_message]
+            if state.stop_reason == "timeout":
+                break
+        # timed out
+        state.stop_reason = "timeout"
+        if not state.answer:
+            state.answer = self._timeout_answer(state)
+            yield state.answer
+
+    async def _atransform(
+        self,
+        inputs: AsyncIterator[dict[str, Any]],
+        run_manager: Any,
+        config: RunnableConfig,
+    ) -> AsyncIterator[AddableDict]:
+        value: Any = None
+        async for item in inputs:
+            value = item
+        text = _input_text(value)
+        session_id = str(
+            (config.get("configurable") or {}).get("session_id") or self.default_session_id
+        )
+        yield AddableDict(session_id=session_id, output="", steps=[])
+        snapshot = await self.memory.aload(session_id)
+        now = time.monotonic()
+        state = _Turn(
+            session_id=session_id, text=text, started=now, deadline=now + self.max_seconds
+        )
+        reported = 0
+        async for piece in self._turn(state, config, snapshot.summary, snapshot.turns):
+            if len(state.steps) > reported:
+                yield AddableDict(steps=[s.model_dump() for s in state.steps[reported:]])
+                reported = len(state.steps)
+            yield AddableDict(output=piece)
+        if len(state.steps) > reported:
+            yield AddableDict(steps=[s.model_dump() for s in state.steps[reported:]])
+        turn = [HumanMessage(content=text), *state.exchange, AIMessage(content=state.answer)]
+        await self.memory.aappend_turn(session_id, turn)
+        yield AddableDict(stop_reason=state.stop_reason)
+
+    # -- Runnable interface ----------------------------------------------------------------
+    async def astream(
+        self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Stream ``{"output": token}`` chunks (plus session_id, steps, stop_reason)."""
+
+        async def _one() -> AsyncIterator[Any]:
+            yield input
+
+        async for chunk in self._atransform_stream_with_config(
+            _one(), self._atransform, config, **kwargs
+        ):
+            yield chunk
+
+    async def ainvoke(
+        self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> dict[str, Any]:
+        """Run one turn; returns ``{"output", "session_id", "steps", "stop_reason"}``."""
+        final: AddableDict | None = None
+        async for chunk in self.astream(input, config, **kwargs):
+            final = chunk if final is None else final + chunk
+        return dict(final or {})
+
+    def stream(
+        self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> Iterator[dict[str, Any]]:
+        """Sync :meth:`astream` (runs the loop in a worker thread)."""
+        channel: queue.Queue[tuple[str, Any]] = queue.Queue()
+
+        async def _pump() -> None:
+            async for chunk in self.astream(input, config, **kwargs):
+                channel.put(("chunk", chunk))
+
+        def _worker() -> None:
+            try:
+                asyncio.run(_pump())
+            except BaseException as exc:
+                channel.put(("error", exc))
+            else:
+                channel.put(("done", None))
+
+        context = contextvars.copy_context()
+        thread = threading.Thread(target=context.run, args=(_worker,), daemon=True)
+        thread.start()
+        while True:
+            kind, payload = channel.get()
+            if kind == "chunk":
+                yield payload
+            elif kind == "error":
+                raise payload
+            else:
+                break
+        thread.join()
+
+    def invoke(
+        self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> dict[str, Any]:
+        """Run one turn synchronously (works inside a running event loop, e.g. Jupyter)."""
+        coro = self.ainvoke(input, config, **kwargs)
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return asyncio.run(coro)
+        context = contextvars.copy_context()
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            return pool.submit(context.run, asyncio.run, coro).result()
+
+    # -- conveniences ----------------------------------------------------------------------
+    def chat(self, message: str, session_id: str | None = None) -> str:
+        """One turn, the answer only; safe to call inside Jupyter's running loop."""
+        result = self.invoke(
+            {"input": message},
+            {"configurable": {"session_id": session_id or self.default_session_id}},
+        )
+        return str(result["output"])
+
+    async def achat(self, message: str, session_id: str | None = None) -> str:
+        """Async :meth:`chat`."""
+        result = await self.ainvoke(
+            {"input": message},
+            {"configurable": {"session_id": session_id or self.default_session_id}},
+        )
+        return str(result["output"])
+
+    def reset(self, session_id: str | None = None) -> bool:
+        """Forget a session's memory."""
+        return self.memory.reset(session_id or self.default_session_id)
+
+
+def _new_id() -> str:
+    return f"call_{uuid.uuid4().hex[:12]}"
