@@ -499,6 +499,18 @@ def _resolve_device(device: str) -> str:
     return device
 
 
+def _require_peft(adapter: str) -> Any:
+    """``peft.PeftModel``, or a ConfigError naming the ``lcelkit[peft]`` extra."""
+    try:
+        from peft import PeftModel
+    except ImportError:
+        raise ConfigError(
+            f"loading the LoRA/PEFT adapter {adapter} needs the peft package",
+            hint="pip install 'lcelkit[peft]' (or pip install peft), or unset the adapter",
+        ) from None
+    return PeftModel
+
+
 def _load_adapter(base: Any, adapter: str) -> Any:
     folder = Path(adapter).expanduser()
     if not (folder / "adapter_config.json").is_file():
@@ -507,15 +519,9 @@ def _load_adapter(base: Any, adapter: str) -> Any:
             hint="point LCELKIT_LLM__ADAPTER at a folder saved by a PEFT model's "
             "save_pretrained(), or unset it",
         )
+    peft_model_cls = _require_peft(adapter)
     try:
-        from peft import PeftModel
-    except ImportError:
-        raise ConfigError(
-            f"loading the adapter {adapter} needs the peft package",
-            hint="pip install 'lcelkit[peft]'",
-        ) from None
-    try:
-        model = PeftModel.from_pretrained(base, str(folder), local_files_only=True)
+        model = peft_model_cls.from_pretrained(base, str(folder), local_files_only=True)
     except Exception as exc:
         raise ModelNotFoundError(
             f"cannot load the adapter {adapter}: {exc.__class__.__name__}: {exc}",
@@ -849,6 +855,8 @@ def _make_huggingface(
             hint="point LCELKIT_LLM__ADAPTER at a folder saved by a PEFT model's "
             "save_pretrained(), or unset it",
         )
+    if adapter:
+        _require_peft(adapter)
     if context_window is None:
         context_window, how = resolve_context_window("huggingface", location)
         logger.info("HF %s: context window %d (%s)", model, context_window, how)
