@@ -44,7 +44,7 @@ SUPPORTED_EXTENSIONS: frozenset[str] = frozenset(
 #: Files larger than this are refused by default (100 MiB).
 DEFAULT_MAX_BYTES = 100 * 2**20
 
-_TEXT_TYPES = {".txt", ".md", ".markdown", ".html", ".htm", ".csv"}
+_WESTERN = ("cp1252", "latin_1", "iso8859_15")
 
 
 def discover(paths: Sequence[str | Path]) -> list[Path]:
@@ -159,8 +159,13 @@ def decode_text(data: bytes, *, source: str = "") -> tuple[str, str]:
         pass
     from charset_normalizer import from_bytes
 
-    best = from_bytes(data).best()
+    matches = from_bytes(data)
+    best = matches.best()
     if best is not None and best.encoding:
+        # equally good single-byte guesses: prefer Western European (cp1252)
+        for match in matches:
+            if match.encoding in _WESTERN and match.chaos <= best.chaos + 0.01:
+                return str(match), match.encoding
         return str(best), best.encoding
     raise CorruptFileError(
         source,

@@ -82,13 +82,16 @@ def hires_available() -> bool:
 
 
 def choose_strategy(
-    requested: PdfStrategy, available: Callable[[], bool] = hires_available, *, source: str = ""
+    requested: PdfStrategy, available: Callable[[], bool] | None = None, *, source: str = ""
 ) -> Literal["hi_res", "rules"]:
     """Resolve ``auto`` / ``hi_res`` / ``rules`` into the strategy that will run.
 
     ``auto`` takes hi_res when it is available, else the offline rules; ``hi_res``
-    raises a LoaderError when it is not available.
+    raises a LoaderError when it is not available. ``available`` defaults to
+    :func:`hires_available`.
     """
+    if available is None:
+        available = hires_available
     if requested == "rules":
         return "rules"
     if requested == "hi_res":
