@@ -1,0 +1,402 @@
+"""The HTTP server: the RAG chain at ``/rag`` and the agent at ``/agent``, LangServe protocol.
+
+Why LangServe's own handler: ``langserve.APIHandler`` (0.3.3) is the reference
+implementation of the wire format that ``RemoteRunnable`` and the playground speak
+(request/response envelopes, config hashes, SSE ``data``/``metadata``/``end``/``error``
+events, the serializer of LangChain objects); it works on langchain-core 1.7 here
+(FACTS.md). Re-implementing that format would only add ways to diverge from it. We
+do NOT use its ``add_routes`` helper, because it hides the two places where the
+server must go beyond LangServe: (1) errors inside a stream, which LangServe always
+reports as ``500 Internal Server Error``; ours carry the real status and the project's
+message + hint (503 backend down, 504 timeout, 422 prompt too long); (2) request
+checks (API key, body size, timeout) that must also cover ``/v1`` and the playground.
+So the routes are registered here, one per LangServe endpoint, each a thin call into
+the handler. LangServe is archived upstream; should it stop installing, this module is
+the only one that imports it.
+
+Models load lazily: building the app opens nothing; the RAG chain and the agent are
+built at their first request (in a worker thread, once), or at startup with
+``preload=True`` (``lcelkit serve --preload``). ``GET /health`` never builds them.
+
+Run it with ``lcelkit serve`` or any ASGI server::
+
+    uvicorn --factory lcelkit.server.app:create_app --host 127.0.0.1 --port 8000
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import re
+import threading
+import uuid
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.responses import JSONResponse, Response
+from langchain_core.runnables import Runnable
+
+from lcelkit import __version__
+from lcelkit.errors import (
+    BackendError,
+    ConfigError,
+    ContextBudgetError,
+    EmbeddingsError,
+    LcelkitError,
+    LoaderError,
+    StoreError,
+)
+from lcelkit.server.runnables import (
+    AgentInput,
+    AgentOutput,
+    RagInput,
+    RagOutput,
+    ServedRunnable,
+    session_spec,
+)
+from lcelkit.server.security import ApiKeyMiddleware, BodyLimitMiddleware, TimeoutMiddleware
+from lcelkit.settings import Settings, get_settings
+
+__all__ = [
+    "RunnableSource",
+    "build_agent",
+    "build_rag",
+    "create_app",
+    "error_status",
+]
+
+logger = logging.getLogger(__name__)
+
+RunnableSource = Runnable | Callable[[], Runnable]
+SESSION_ID = re.compile(r"^[A-Za-z0-9._:@-]{1,128}$")
+HEALTH_TIMEOUT = 5.0  # seconds for each /health probe
+WORKER_THREADS = 64  # sync model calls and retrievers run here, never on the event loop
+
+
+# -- building the served runnables -----------------------------------------------------
+def build_rag(settings: Settings) -> Runnable:
+    """The configured RAG chain (retriever + LLM), as ``lcelkit ask`` uses it."""
+    from lcelkit.factories import make_rag_chain
+
+    return make_rag_chain(settings)
+
+
+def build_agent(settings: Settings) -> Runnable:
+    """The configured agent, with memory in the same store as ``lcelkit chat``."""
+    from lcelkit.factories import make_agent
+
+    return make_agent(settings)
+
+
+def _translator(settings: Settings) -> Callable[[BaseException], BaseException]:
+    """Raw backend failures (httpx, ollama) -> the project's errors, with URL and hint."""
+
+    def translate(exc: BaseException) -> BaseException:
+        if isinstance(exc, LcelkitError):
+            return exc
+        from chains.llms import backend_error
+
+        llm = settings.llm
+        model = llm.model or ("llama3.2" if llm.provider == "ollama" else "")
+        translated = backend_error(exc, provider=llm.provider, model=model, base_url=llm.base_url)
+        return translated if translated is not None else exc
+
+    return translate
+
+
+# -- errors -> HTTP --------------------------------------------------------------------
+def error_status(exc: BaseException) -> tuple[int, str, str | None]:
+    """(HTTP status, message, hint) for an exception a route let through."""
+    if isinstance(exc, LcelkitError):
+        if isinstance(exc, BackendError | StoreError | EmbeddingsError):
+            status = 503
+        elif isinstance(exc, ContextBudgetError | LoaderError):
+            status = 422
+        elif isinstance(exc, ConfigError):
+            status = 500
+        else:
+            status = 500
+        return status, exc.message, exc.hint
+    if isinstance(exc, HTTPException):
+        return exc.status_code, str(exc.detail), None
+    if isinstance(exc, TimeoutError):
+        return 504, "the request timed out", "raise server.request_timeout or ask less"
+    return 500, "internal error (see the server log)", None
+
+
+def _error_payload(exc: BaseException) -> tuple[int, dict[str, Any]]:
+    status, message, hint = error_status(exc)
+    payload: dict[str, Any] = {"detail": message}
+    if hint:
+        payload["hint"] = hint
+    return status, payload
+
+
+async def _sse_with_real_errors(events: AsyncIterator[Any]) -> AsyncIterator[Any]:
+    """LangServe's SSE events, with its generic error event replaced by the real one."""
+    try:
+        async for event in events:
+            if isinstance(event, dict) and event.get("event") == "error":
+                continue  # LangServe re-raises the exception right after; report that
+            yield event
+    except Exception as exc:
+        status, message, hint = error_status(exc)
+        if status >= 500 and status not in (503, 504):
+            logger.exception("stream failed")
+        else:
+            logger.warning("stream failed: %s", exc)
+        data: dict[str, Any] = {"status_code": status, "message": message}
+        if hint:
+            data["hint"] = hint
+        yield {"event": "error", "data": json.dumps(data)}
+
+
+# -- LangServe routes ------------------------------------------------------------------
+def _add_runnable_routes(
+    app: FastAPI,
+    runnable: Runnable,
+    path: str,
+    *,
+    per_req_config_modifier: Callable[[dict[str, Any], Request], dict[str, Any]] | None = None,
+) -> None:
+    """The LangServe endpoints of one runnable under ``path`` (plus config-hash variants)."""
+    from langserve import APIHandler
+
+    handler = APIHandler(
+        runnable,
+        path=path,
+        config_keys=("configurable",),
+        per_req_config_modifier=per_req_config_modifier,
+        enable_feedback_endpoint=False,
+        astream_events_version="v2",
+    )
+    tag = path.strip("/")
+
+    def plain(method: Callable[..., Any]) -> Callable[..., Any]:
+        async def endpoint(request: Request, config_hash: str = "") -> Response:
+            return await method(request, config_hash=config_hash)
+
+        return endpoint
+
+    def streamed(method: Callable[..., Any]) -> Callable[..., Any]:
+        async def endpoint(request: Request, config_hash: str = "") -> Response:
+            response = await method(request, config_hash=config_hash)
+            response.body_iterator = _sse_with_real_errors(response.body_iterator)
+            return response
+
+        return endpoint
+
+    for name in ("invoke", "batch"):
+        endpoint = plain(getattr(handler, name))
+        app.post(f"{path}/{name}", tags=[tag], name=f"{tag} {name}")(endpoint)
+        app.post(f"{path}/c/{{config_hash}}/{name}", include_in_schema=False)(endpoint)
+    for name, method in (
+        ("stream", handler.stream),
+        ("stream_log", handler.stream_log),
+        ("stream_events", handler.astream_events),
+    ):
+        endpoint = streamed(method)
+        app.post(f"{path}/{name}", tags=[tag], name=f"{tag} {name}")(endpoint)
+        app.post(f"{path}/c/{{config_hash}}/{name}", include_in_schema=False)(endpoint)
+    for name in ("input_schema", "output_schema", "config_schema"):
+        endpoint = plain(getattr(handler, name))
+        app.get(f"{path}/{name}", tags=[tag], name=f"{tag} {name}")(endpoint)
+        app.get(f"{path}/c/{{config_hash}}/{name}", include_in_schema=False)(endpoint)
+
+    async def playground(file_path: str, request: Request, config_hash: str = "") -> Any:
+        return await handler.playground(file_path, request, config_hash=config_hash)
+
+    app.get(f"{path}/playground/{{file_path:path}}", include_in_schema=False)(playground)
+    app.get(f"{path}/c/{{config_hash}}/playground/{{file_path:path}}", include_in_schema=False)(
+        playground
+    )
+
+
+def _session_modifier(config: dict[str, Any], request: Request) -> dict[str, Any]:
+    """Give every agent call a valid ``configurable.session_id`` (a new one when absent)."""
+    configurable = dict(config.get("configurable") or {})
+    session_id = configurable.get("session_id") or ""
+    if not session_id:
+        session_id = uuid.uuid4().hex
+    elif not isinstance(session_id, str) or not SESSION_ID.match(session_id):
+        raise HTTPException(
+            422,
+            "configurable.session_id must be 1-128 characters of letters, digits and ._:@-",
+        )
+    configurable["session_id"] = session_id
+    return {**config, "configurable": configurable}
+
+
+# -- health ----------------------------------------------------------------------------
+class _Health:
+    """``GET /health`` probes: the LLM backend and the vector store; never raises."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._client: Any = None
+        self._lock = threading.Lock()
+
+    def backend(self) -> dict[str, Any]:
+        llm = self.settings.llm
+        url = llm.base_url if llm.provider == "ollama" else (llm.model or None)
+        info: dict[str, Any] = {"provider": llm.provider, "url": url, "ok": False, "error": None}
+        try:
+            from chains.llms import check_backend
+
+            check_backend(llm.provider, llm.model_name, base_url=llm.base_url, timeout=3.0)
+            info["ok"] = True
+        except LcelkitError as exc:
+            info["error"] = str(exc)
+        except Exception as exc:
+            info["error"] = f"{type(exc).__name__}: {exc}"
+        return info
+
+    def store(self) -> dict[str, Any]:
+        store = self.settings.store
+        info: dict[str, Any] = {"ok": False, "collection": store.collection, "count": None}
+        try:
+            with self._lock:
+                if self._client is None:
+                    from chains.store import chroma_client
+
+                    self._client = chroma_client(
+                        persist_dir=self.settings.chroma_dir, url=store.url
+                    )
+                client = self._client
+            names = {getattr(c, "name", c) for c in client.list_collections()}
+            info["count"] = (
+                client.get_collection(store.collection).count()
+                if (store.collection in names)
+                else 0
+            )
+            info["ok"] = True
+        except LcelkitError as exc:
+            info["error"] = str(exc)
+        except Exception as exc:
+            info["error"] = f"{type(exc).__name__}: {exc}"
+            with self._lock:
+                self._client = None
+        return info
+
+    async def check(self) -> dict[str, Any]:
+        async def probe(func: Callable[[], dict[str, Any]], fallback: dict[str, Any]) -> dict:
+            try:
+                return await asyncio.wait_for(asyncio.to_thread(func), HEALTH_TIMEOUT)
+            except TimeoutError:
+                return {**fallback, "ok": False, "error": f"no answer in {HEALTH_TIMEOUT:g} s"}
+
+        llm = self.settings.llm
+        backend, store = await asyncio.gather(
+            probe(self.backend, {"provider": llm.provider, "url": llm.base_url}),
+            probe(self.store, {"collection": self.settings.store.collection, "count": None}),
+        )
+        status = "ok" if backend["ok"] and store["ok"] else "degraded"
+        return {"status": status, "backend": backend, "store": store}
+
+
+# -- the app ---------------------------------------------------------------------------
+def create_app(
+    settings: Settings | None = None,
+    *,
+    rag: RunnableSource | None = None,
+    agent: RunnableSource | None = None,
+    preload: bool | None = None,
+    openai_routes: bool = True,
+) -> FastAPI:
+    """The ASGI app (cheap: nothing is loaded until a request, or startup with ``preload``).
+
+    ``rag`` / ``agent``: a Runnable, or a zero-argument function that builds one at
+    first use; default: the configured RAG chain / agent from ``lcelkit.factories``.
+    ``preload`` (default ``server.preload``): build both in the startup hook.
+    Both are served with the typed schemas of :mod:`lcelkit.server.runnables`.
+    """
+    settings = settings or get_settings()
+    if preload is None:
+        preload = settings.server.preload
+    translate = _translator(settings)
+    served_rag = ServedRunnable(
+        rag if rag is not None else (lambda: build_rag(settings)),
+        name="rag",
+        input_model=RagInput,
+        output_model=RagOutput,
+        translate=translate,
+    )
+    served_agent = ServedRunnable(
+        agent if agent is not None else (lambda: build_agent(settings)),
+        name="agent",
+        input_model=AgentInput,
+        output_model=AgentOutput,
+        config_specs=[session_spec()],
+        translate=translate,
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        loop = asyncio.get_running_loop()
+        executor = ThreadPoolExecutor(max_workers=WORKER_THREADS, thread_name_prefix="lcelkit")
+        loop.set_default_executor(executor)
+        if preload:
+            for served in (served_rag, served_agent):
+                try:
+                    await served.aget()
+                except Exception as exc:  # served later: each request retries the build
+                    logger.warning("could not preload %s: %s", served.name, exc)
+        yield
+
+    app = FastAPI(
+        title="lcelkit",
+        version=__version__,
+        description="Local-first RAG and agents over your documents (LangServe protocol).",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.rag = served_rag
+    app.state.agent = served_agent
+
+    @app.exception_handler(LcelkitError)
+    async def _lcelkit_error(request: Request, exc: LcelkitError) -> JSONResponse:
+        status, payload = _error_payload(exc)
+        logger.warning("%s %s -> %d: %s", request.method, request.url.path, status, exc)
+        return JSONResponse(payload, status_code=status)
+
+    @app.exception_handler(TimeoutError)
+    async def _timeout_error(request: Request, exc: TimeoutError) -> JSONResponse:
+        status, payload = _error_payload(exc)
+        return JSONResponse(payload, status_code=status)
+
+    _add_runnable_routes(app, served_rag, "/rag")
+    _add_runnable_routes(app, served_agent, "/agent", per_req_config_modifier=_session_modifier)
+
+    health = _Health(settings)
+
+    @app.get("/health", tags=["health"])
+    async def health_route() -> dict[str, Any]:
+        """Backend and store status; always 200 (``status`` says ``ok`` or ``degraded``)."""
+        return await health.check()
+
+    if openai_routes:
+        from lcelkit.server.openai import add_openai_routes
+
+        add_openai_routes(app, rag=served_rag, agent=served_agent)
+
+    server = settings.server
+    # Middlewares: the last added runs first. Order of a request: CORS, API key,
+    # body limit, timeout, then the route.
+    app.add_middleware(TimeoutMiddleware, seconds=server.request_timeout)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=server.max_body_bytes)
+    if server.api_key:
+        app.add_middleware(ApiKeyMiddleware, api_key=server.api_key)
+    if server.cors_origins:
+        from fastapi.middleware.cors import CORSMiddleware
+
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(server.cors_origins),
+            allow_methods=["GET", "POST", "OPTIONS"],
+            allow_headers=["authorization", "content-type"],
+        )
+    return app

@@ -1,0 +1,238 @@
+"""What the server serves: typed wire schemas and a lazily built, error-translating proxy.
+
+:class:`ServedRunnable` stands in for the real RAG chain or agent. It has fixed, typed
+input/output schemas and config specs, so the LangServe handler can be built (and
+``/input_schema`` answered) without loading a model; the real runnable is built on
+the first call that needs it (in a worker thread, once, under a lock; a failed build
+is retried on the next call). Every call is delegated unchanged (config included), so
+``astream_events`` shows the real chain's events; exceptions are passed through a
+``translate`` function that turns raw backend failures (``httpx.ConnectError`` ...)
+into the project's errors, which the app maps to HTTP statuses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from typing import Any
+
+from langchain_core.runnables import Runnable, RunnableConfig
+from langchain_core.runnables.utils import ConfigurableFieldSpec
+from pydantic import BaseModel, ConfigDict, Field
+
+import agents.react
+import chains.rag
+
+__all__ = [
+    "AgentInput",
+    "AgentOutput",
+    "RagInput",
+    "RagOutput",
+    "ServedRunnable",
+    "Translate",
+    "session_spec",
+]
+
+Translate = Callable[[BaseException], BaseException]
+MAX_TEXT_CHARS = 100_000  # a question / chat turn longer than this is refused (422)
+
+
+class RagInput(chains.rag.RagInput):
+    """Input of ``/rag``: one question (the chain's schema, stricter on the wire)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    question: str = Field(
+        min_length=1, max_length=MAX_TEXT_CHARS, description="The user's question."
+    )
+
+
+class AgentInput(agents.react.AgentInput):
+    """Input of ``/agent``: one chat turn (memory is kept per session on the server)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    input: str = Field(min_length=1, max_length=MAX_TEXT_CHARS, description="The user's message.")
+
+
+RagOutput = chains.rag.RagOutput
+AgentOutput = agents.react.AgentOutput
+
+
+def session_spec() -> ConfigurableFieldSpec:
+    """The ``configurable.session_id`` the agent's memory is keyed by."""
+    return ConfigurableFieldSpec(
+        id="session_id",
+        annotation=str,
+        name="Session ID",
+        description="Conversation id; the server keeps its memory. Empty: a new session.",
+        default="",
+    )
+
+
+def _identity(exc: BaseException) -> BaseException:
+    return exc
+
+
+class ServedRunnable(Runnable[Any, Any]):
+    """A proxy with fixed schemas that builds the real runnable on first use."""
+
+    def __init__(
+        self,
+        build: Runnable | Callable[[], Runnable],
+        *,
+        name: str,
+        input_model: type[BaseModel],
+        output_model: type[BaseModel],
+        config_specs: Sequence[ConfigurableFieldSpec] = (),
+        translate: Translate | None = None,
+    ) -> None:
+        self.name = name
+        self._build = None if isinstance(build, Runnable) else build
+        self._inner: Runnable | None = build if isinstance(build, Runnable) else None
+        self._input_model = input_model
+        self._output_model = output_model
+        self._config_specs = list(config_specs)
+        self._translate = translate or _identity
+        self._lock = threading.Lock()
+
+    # -- schemas --------------------------------------------------------------------
+    @property
+    def InputType(self) -> type[BaseModel]:
+        """The typed input model."""
+        return self._input_model
+
+    @property
+    def OutputType(self) -> type[BaseModel]:
+        """The typed output model."""
+        return self._output_model
+
+    def get_input_schema(self, config: RunnableConfig | None = None) -> type[BaseModel]:
+        """The input model (fixed; does not build the runnable)."""
+        return self._input_model
+
+    def get_output_schema(self, config: RunnableConfig | None = None) -> type[BaseModel]:
+        """The output model (fixed; does not build the runnable)."""
+        return self._output_model
+
+    @property
+    def config_specs(self) -> list[ConfigurableFieldSpec]:
+        """Configurable fields clients may send (the agent: ``session_id``)."""
+        return list(self._config_specs)
+
+    # -- building ---------------------------------------------------------------------
+    @property
+    def built(self) -> bool:
+        """Whether the real runnable exists yet."""
+        return self._inner is not None
+
+    def get(self) -> Runnable:
+        """The real runnable, built now if needed (blocking; thread-safe)."""
+        inner = self._inner
+        if inner is not None:
+            return inner
+        with self._lock:
+            if self._inner is None:
+                assert self._build is not None
+                try:
+                    self._inner = self._build()
+                except Exception as exc:
+                    raise self._translate(exc) from exc
+            return self._inner
+
+    async def aget(self) -> Runnable:
+        """The real runnable; a first build runs in a worker thread."""
+        inner = self._inner
+        if inner is not None:
+            return inner
+        return await asyncio.to_thread(self.get)
+
+    def _fail(self, exc: Exception) -> BaseException:
+        translated = self._translate(exc)
+        return translated
+
+    # -- delegation -----------------------------------------------------------------------
+    def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
+        """Delegate to the real runnable."""
+        try:
+            return self.get().invoke(input, config, **kwargs)
+        except Exception as exc:
+            raise self._fail(exc) from exc
+
+    async def ainvoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
+        """Delegate to the real runnable."""
+        try:
+            inner = await self.aget()
+            return await inner.ainvoke(input, config, **kwargs)
+        except Exception as exc:
+            raise self._fail(exc) from exc
+
+    def batch(
+        self,
+        inputs: list[Any],
+        config: RunnableConfig | list[RunnableConfig] | None = None,
+        *,
+        return_exceptions: bool = False,
+        **kwargs: Any,
+    ) -> list[Any]:
+        """Delegate to the real runnable."""
+        try:
+            return self.get().batch(inputs, config, return_exceptions=return_exceptions, **kwargs)
+        except Exception as exc:
+            raise self._fail(exc) from exc
+
+    async def abatch(
+        self,
+        inputs: list[Any],
+        config: RunnableConfig | list[RunnableConfig] | None = None,
+        *,
+        return_exceptions: bool = False,
+        **kwargs: Any,
+    ) -> list[Any]:
+        """Delegate to the real runnable."""
+        try:
+            inner = await self.aget()
+            return await inner.abatch(inputs, config, return_exceptions=return_exceptions, **kwargs)
+        except Exception as exc:
+            raise self._fail(exc) from exc
+
+    def stream(
+        self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> Iterator[Any]:
+        """Delegate to the real runnable."""
+        try:
+            yield from self.get().stream(input, config, **kwargs)
+        except Exception as exc:
+            raise self._fail(exc) from exc
+
+    async def astream(
+        self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> AsyncIterator[Any]:
+        """Delegate to the real runnable."""
+        try:
+            inner = await self.aget()
+            async for chunk in inner.astream(input, config, **kwargs):
+                yield chunk
+        except Exception as exc:
+            raise self._fail(exc) from exc
+
+    def astream_events(  # type: ignore[override]
+        self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> AsyncIterator[Any]:
+        """Delegate to the real runnable (v1/v2 event streams)."""
+        return self._astream_events(input, config, **kwargs)
+
+    async def _astream_events(
+        self, input: Any, config: RunnableConfig | None, **kwargs: Any
+    ) -> AsyncIterator[Any]:
+        try:
+            inner = await self.aget()
+            async for event in inner.astream_events(input, config, **kwargs):
+                yield event
+        except Exception as exc:
+            raise self._fail(exc) from exc
+
+    def __repr__(self) -> str:
+        state = "built" if self.built else "lazy"
+        return f"ServedRunnable({self.name!r}, {state})"
