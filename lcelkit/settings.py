@@ -164,6 +164,9 @@ class ServerSettings(BaseModel):
     cors_origins: list[str] = Field(default_factory=list)
     request_timeout: float = Field(default=300.0, gt=0)
     workers: int = Field(default=1, ge=1)
+    preload: bool = Field(
+        default=False, description="Build the RAG chain and the agent at startup, not at first use."
+    )
 
 
 # Short env names from docs/DESIGN.md -> (section, field).
