@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import threading
 from collections.abc import AsyncIterator, Iterator, Sequence
 from functools import cache
@@ -492,10 +493,20 @@ def _torch_dtype(dtype: str, device: str) -> Any:
 
 
 def _resolve_device(device: str) -> str:
-    if device == "auto":
-        import torch
+    import torch
 
+    if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(
+            f"device {device!r} was requested but torch sees no CUDA GPU",
+            hint="set LCELKIT_LLM__DEVICE=cpu (or auto)",
+        )
+    if device.startswith("mps") and not torch.backends.mps.is_available():
+        raise ConfigError(
+            f"device {device!r} was requested but MPS is not available",
+            hint="set LCELKIT_LLM__DEVICE=cpu (or auto)",
+        )
     return device
 
 
@@ -548,6 +559,26 @@ def _held_back(text: str, stops: Sequence[str]) -> int:
                 hold = max(hold, n)
                 break
     return hold
+
+
+def _guarded(streamer: Any, model: str | None, timeout: float) -> Iterator[str]:
+    """Iterate a TextIteratorStreamer; a stall past ``timeout`` is a backend error."""
+    import queue
+
+    iterator = iter(streamer)
+    while True:
+        try:
+            piece = next(iterator)
+        except StopIteration:
+            return
+        except queue.Empty:
+            raise BackendUnavailableError(
+                f"model {model} produced no token within {timeout:.0f} s",
+                provider="huggingface",
+                hint="the machine may be overloaded or the model too large for it; raise "
+                "LCELKIT_LLM__REQUEST_TIMEOUT or use a smaller model",
+            ) from None
+        yield piece
 
 
 def _message_text(content: Any) -> str:
@@ -691,7 +722,7 @@ def _hf_class() -> type:
             thread.start()
             text, emitted, stopped = "", 0, False
             try:
-                for piece in streamer:
+                for piece in _guarded(streamer, self.model_id, self.request_timeout):
                     text += piece
                     cut = _stop_cut(text, stops) if stops else None
                     if cut is not None:
@@ -828,6 +859,8 @@ def _make_huggingface(
 ) -> BaseChatModel:
     folder, location = _hf_location(model)
     if folder is not None:
+        # A local folder never needs the hub; keep transformers from asking.
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
         _check_hf_folder(folder)
         # Only an adapter folder given as the model: its base comes from adapter_config.json.
         if (folder / "adapter_config.json").is_file() and not (folder / "config.json").is_file():

@@ -239,3 +239,31 @@ def test_factory_context_window_and_llm_from_settings(ollama_server, monkeypatch
     )
     assert factories.resolve_context_window(pinned) == 6000
     assert factories.make_llm(pinned).num_ctx == 6000
+
+
+def test_requesting_a_gpu_that_is_not_there_is_a_config_error(tiny_hf_model):
+    import torch
+
+    if torch.cuda.is_available():
+        llm = make_chat_model("huggingface", str(tiny_hf_model), device="cuda", max_new_tokens=2)
+        assert llm.llm.pipeline.model.device.type == "cuda"
+    else:
+        with pytest.raises(ConfigError) as info:
+            make_chat_model("huggingface", str(tiny_hf_model), device="cuda")
+        assert "LCELKIT_LLM__DEVICE=cpu" in info.value.hint
+
+
+def test_a_stalled_local_generation_becomes_a_backend_error():
+    import queue
+
+    from chains.llms import _guarded
+
+    class Stalled:
+        def __iter__(self):
+            return self
+
+        def __next__(self):
+            raise queue.Empty
+
+    with pytest.raises(BackendUnavailableError, match="no token within 3 s"):
+        list(_guarded(Stalled(), "tiny", 3.0))
