@@ -200,3 +200,13 @@ def test_standalone_server_process_started_and_stopped_by_pid():
     assert proc.poll() is not None
     with pytest.raises(BackendUnavailableError):
         make_chat_model("ollama", "llama3.2", base_url=url, context_window=2048).invoke("hi")
+
+
+def test_server_stopping_mid_session_is_backend_unavailable():
+    from tests.support.ollama_server import FakeOllamaServer
+
+    with FakeOllamaServer(responses=["first answer"]) as server:
+        llm = make_chat_model("ollama", "llama3.2", base_url=server.url)
+        assert llm.invoke("hi").content == "first answer"  # a pooled keep-alive connection
+    with pytest.raises(BackendUnavailableError, match="not reachable"):
+        llm.invoke("again")

@@ -153,6 +153,42 @@ def _hashed_embedding(text: str, dim: int) -> list[float]:
     return [v / norm for v in vec]
 
 
+class _Server(ThreadingHTTPServer):
+    """ThreadingHTTPServer that also drops its open keep-alive connections on close,
+    so a stopped fake server is as dead to pooled clients as a killed Ollama."""
+
+    daemon_threads = True
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._connections: set[Any] = set()
+        self._conn_lock = threading.Lock()
+        super().__init__(*args, **kwargs)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """Remember the connection, then serve it on its own thread."""
+        with self._conn_lock:
+            self._connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        """Forget a finished connection."""
+        with self._conn_lock:
+            self._connections.discard(request)
+        super().shutdown_request(request)
+
+    def close_connections(self) -> None:
+        """Close every connection still open (idle keep-alive ones included)."""
+        import socket
+
+        with self._conn_lock:
+            connections, self._connections = list(self._connections), set()
+        for conn in connections:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+            with contextlib.suppress(OSError):
+                conn.close()
+
+
 class FakeOllamaServer:
     """The fake Ollama API on 127.0.0.1 (port 0 = a free port); a context manager."""
 
@@ -186,7 +222,7 @@ class FakeOllamaServer:
         self._lock = threading.Lock()
         self._host = host
         self._port = port
-        self._httpd: ThreadingHTTPServer | None = None
+        self._httpd: _Server | None = None
         self._thread: threading.Thread | None = None
 
     # -- lifecycle -------------------------------------------------------------------
@@ -202,11 +238,10 @@ class FakeOllamaServer:
         """Base URL, e.g. ``http://127.0.0.1:40123``."""
         return f"http://{self._host}:{self.port}"
 
-    def bind(self) -> ThreadingHTTPServer:
+    def bind(self) -> _Server:
         """Create and bind the HTTP server (without serving yet)."""
         handler = type("_Handler", (_Handler,), {"fake": self})
-        self._httpd = ThreadingHTTPServer((self._host, self._port), handler)
-        self._httpd.daemon_threads = True
+        self._httpd = _Server((self._host, self._port), handler)
         return self._httpd
 
     def start(self) -> FakeOllamaServer:
@@ -223,6 +258,7 @@ class FakeOllamaServer:
         if self._httpd is not None:
             self._httpd.shutdown()
             self._httpd.server_close()
+            self._httpd.close_connections()
         if self._thread is not None:
             self._thread.join(timeout=5)
         self._thread = None
