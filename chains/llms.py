@@ -654,9 +654,8 @@ def _hf_class() -> type:
         ) -> Iterator[ChatGenerationChunk]:
             from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
 
-            stops = [s for s in (stop or self.stop or []) if s]
-            if isinstance(stops, str):
-                stops = [stops]
+            wanted = stop or self.stop or []
+            stops = [s for s in ([wanted] if isinstance(wanted, str) else wanted) if s]
             max_new = int(kwargs.get("max_new_tokens") or self.max_new_tokens)
             tokenizer = self.tokenizer
             model = self.llm.pipeline.model
