@@ -200,7 +200,7 @@ class _Line:
 
     @property
     def text(self) -> str:
-        return " ".join(w["text"] for w in self.words)
+        return _join(self.words)
 
     @property
     def x0(self) -> float:
@@ -244,10 +244,27 @@ def _rotated_pdf(path: Path, rotations: dict[int, int]) -> bytes:
     return buffer.getvalue()
 
 
+_RTL_RE = re.compile(r"[\u0590-\u08ff\ufb1d-\ufdff\ufe70-\ufeff]")
+
+
 def _words(page: Any) -> list[dict[str, Any]]:
-    return page.extract_words(
+    words = page.extract_words(
         x_tolerance=1.5, y_tolerance=2.5, keep_blank_chars=False, extra_attrs=["size", "fontname"]
     )
+    for word in words:
+        # pdfplumber gives right-to-left scripts (Hebrew, Arabic) in visual order
+        if _RTL_RE.search(word["text"]):
+            word["text"] = word["text"][::-1]
+            word["rtl"] = True
+    return words
+
+
+def _join(words: list[dict[str, Any]]) -> str:
+    """Words left to right as text; a mostly right-to-left run is read right to left."""
+    ordered = sorted(words, key=lambda w: w["x0"])
+    if sum(1 for w in ordered if w.get("rtl")) * 2 > len(ordered):
+        ordered.reverse()
+    return " ".join(w["text"] for w in ordered)
 
 
 def _group_lines(words: list[dict[str, Any]]) -> list[_Line]:
@@ -370,14 +387,26 @@ def _column_bounds(lines: list[_Line]) -> list[float]:
 def _grid(lines: list[_Line], cuts: list[float]) -> list[list[str]]:
     rows: list[list[str]] = []
     for line in lines:
-        cells: list[list[str]] = [[] for _ in range(len(cuts) + 1)]
+        cells: list[list[dict[str, Any]]] = [[] for _ in range(len(cuts) + 1)]
         for seg in line.segments:
             for word in seg:
                 center = (word["x0"] + word["x1"]) / 2
                 col = sum(1 for c in cuts if center > c)
-                cells[col].append(word["text"])
-        rows.append([" ".join(c) for c in cells])
+                cells[col].append(word)
+        rows.append([_join(c) for c in cells])
     return rows
+
+
+def _aligned_header(line: _Line, below: _Line, cuts: list[float]) -> bool:
+    """A line right above a stream table whose words sit inside its columns (a header line)."""
+    if not cuts or CAPTION_RE.match(line.text):
+        return False
+    height = max(line.bottom - line.top, 1.0)
+    if below.top - line.bottom > 1.5 * height:
+        return False
+    if len(line.text) > 120:
+        return False
+    return not any(w["x0"] < c - 1 and w["x1"] > c + 1 for w in line.words for c in cuts)
 
 
 def _header_rows(rows: list[list[str]]) -> int:
@@ -399,7 +428,7 @@ def _inside(word: dict[str, Any], bbox: tuple[float, float, float, float]) -> bo
 
 def _ruled_tables(
     page: Any, words: list[dict[str, Any]]
-) -> list[tuple[tuple[float, float, float, float], list[list[str]]]]:
+) -> list[tuple[tuple[float, float, float, float], list[list[str | None]], set[int]]]:
     settings = {"vertical_strategy": "lines", "horizontal_strategy": "lines"}
     found = []
     for table in page.find_tables(table_settings=settings):
@@ -410,8 +439,64 @@ def _ruled_tables(
             continue
         if not _ruled_ok(table, words):
             continue
-        found.append((tuple(table.bbox), rows))
+        rows, used = _side_columns(table, rows, words)
+        found.append((tuple(table.bbox), _split_stacked_rows(rows), used))
     return found
+
+
+def _side_columns(
+    table: Any, rows: list[list[str | None]], words: list[dict[str, Any]]
+) -> tuple[list[list[str | None]], set[int]]:
+    """Add the unframed first/last column of a grid (row labels left of the rulings)."""
+    x0, top, x1, bottom = table.bbox
+    bands = [row.bbox for row in table.rows]
+    if len(bands) != len(rows):
+        return rows, set()
+    left: list[list[dict[str, Any]]] = [[] for _ in rows]
+    right: list[list[dict[str, Any]]] = [[] for _ in rows]
+    for word in words:
+        cy = (word["top"] + word["bottom"]) / 2
+        if not top <= cy <= bottom:
+            continue
+        for index, band in enumerate(bands):
+            if band[1] <= cy <= band[3]:
+                if word["x1"] <= x0 + 1 and x0 - word["x1"] < 150:
+                    left[index].append(word)
+                elif word["x0"] >= x1 - 1 and word["x0"] - x1 < 150:
+                    right[index].append(word)
+                break
+    need = max(2, len(rows) * 3 // 10)
+    out = [list(r) for r in rows]
+    used: set[int] = set()
+    if sum(1 for cell in left if cell) >= need:
+        out = [[_join(cell), *row] for cell, row in zip(left, out, strict=True)]
+        used.update(id(w) for cell in left for w in cell)
+    if sum(1 for cell in right if cell) >= need:
+        out = [[*row, _join(cell)] for cell, row in zip(right, out, strict=True)]
+        used.update(id(w) for cell in right for w in cell)
+    return out, used
+
+
+def _split_stacked_rows(rows: list[list[str | None]]) -> list[list[str | None]]:
+    """Split a grid row whose cells each stack several lines (a grid with few horizontal
+    rulings: one "cell" holds a whole column of values) into one row per line."""
+    out: list[list[str | None]] = []
+    for index, row in enumerate(rows):
+        parts = [(c or "").split("\n") if c else [] for c in row]
+        counts = [len(p) for p in parts if p]
+        depth = max(counts, default=0)
+        full = sum(1 for n in counts if n == depth)
+        if index == 0 or depth < 3 or full < 2 or full * 2 < len(counts):
+            out.append(row)
+            continue
+        for line in range(depth):
+            out.append(
+                [
+                    (p[line] if len(p) == depth else ("\n".join(p) if line == 0 else ""))
+                    for p in parts
+                ]
+            )
+    return out
 
 
 def _ruled_ok(table: Any, words: list[dict[str, Any]]) -> bool:
@@ -477,8 +562,11 @@ def _page_items(page: Any) -> list[_Item]:
     items: list[_Item] = []
     words = _words(page)
     ruled = _ruled_tables(page, words)
-    free = [w for w in words if not any(_inside(w, bbox) for bbox, _ in ruled)]
-    for bbox, rows in ruled:
+    taken = {i for _, _, used in ruled for i in used}
+    free = [
+        w for w in words if id(w) not in taken and not any(_inside(w, bbox) for bbox, _, _ in ruled)
+    ]
+    for bbox, rows, _ in ruled:
         clean = [[(c or "").strip() for c in r] for r in rows]
         items.append(
             _Item(
@@ -492,8 +580,15 @@ def _page_items(page: Any) -> list[_Item]:
     lines = _group_lines(free) if free else []
     used: set[int] = set()
     for start, end in _stream_blocks(lines):
+        cuts = _column_bounds(lines[start:end])
+        while (
+            start > 0
+            and start - 1 not in used
+            and _aligned_header(lines[start - 1], lines[start], cuts)
+            and end - start < 400
+        ):
+            start -= 1
         block = lines[start:end]
-        cuts = _column_bounds(block)
         rows = _grid(block, cuts)
         caption = None
         if CAPTION_RE.match(block[0].text):  # "Table 5: ..." aligned like a row
