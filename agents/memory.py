@@ -99,6 +99,17 @@ def render_turns(
     return "\n".join(lines)
 
 
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    """WAL + synchronous=NORMAL: durable across crashes of the process, far fewer fsyncs."""
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA busy_timeout=5000")
+    finally:
+        cursor.close()
+
+
 class SummaryMemoryStore:
     """Per-session memory persisted with SQLAlchemy.
 
@@ -167,6 +178,10 @@ class SummaryMemoryStore:
 
                     kwargs["poolclass"] = StaticPool  # one shared in-memory database
             engine = create_engine(url, **kwargs)
+            if parsed.get_backend_name() == "sqlite":
+                from sqlalchemy import event
+
+                event.listen(engine, "connect", _sqlite_pragmas)
             meta = MetaData()
             sessions = Table(
                 "lcelkit_memory_sessions",

@@ -40,6 +40,7 @@ from langchain_core.messages import (
     SystemMessage,
     ToolMessage,
 )
+from langchain_core.messages.ai import add_ai_message_chunks
 from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.runnables.utils import AddableDict, ConfigurableFieldSpec
 from langchain_core.tools import BaseTool
@@ -47,7 +48,14 @@ from pydantic import BaseModel, Field
 
 from agents.budget import PromptBudget, message_text, truncate_tokens
 from agents.memory import SummaryMemoryStore
-from agents.parser import Action, Finish, ReActParseError, cut_observation, parse_react
+from agents.parser import (
+    Action,
+    Finish,
+    ReActParseError,
+    cut_observation,
+    parse_react,
+    strip_thought,
+)
 from agents.streaming import AnswerStreamer
 from lcelkit.errors import LcelkitError
 
@@ -419,6 +427,7 @@ class ConversationalAgent(Runnable[dict[str, Any], dict[str, Any]]):
         streamer = AnswerStreamer(marker=marker)
         result.streamer = streamer
         pieces: list[str] = []
+        message_chunks: list[AIMessageChunk] = []
         aggregate: Any = None
         remaining = state.deadline - time.monotonic()
         if remaining <= 0:
@@ -440,7 +449,8 @@ class ConversationalAgent(Runnable[dict[str, Any], dict[str, Any]]):
                 except Exception as exc:
                     raise self._map_error(exc) from exc
                 if isinstance(chunk, AIMessageChunk):
-                    aggregate = chunk if aggregate is None else aggregate + chunk
+                    if not marker:  # native path: tool calls arrive in chunks
+                        message_chunks.append(chunk)
                     if chunk.tool_call_chunks and not streamer.emitted:
                         streamer.block()
                 elif isinstance(chunk, AIMessage):
@@ -455,6 +465,8 @@ class ConversationalAgent(Runnable[dict[str, Any], dict[str, Any]]):
             if closer is not None:
                 await closer()
         result.text = "".join(pieces)
+        if message_chunks:  # merged once: adding chunk by chunk is quadratic
+            aggregate = add_ai_message_chunks(message_chunks[0], *message_chunks[1:])
         if isinstance(aggregate, AIMessageChunk):
             result.message = AIMessage(
                 content=aggregate.content,
@@ -558,12 +570,13 @@ class ConversationalAgent(Runnable[dict[str, Any], dict[str, Any]]):
 
     # -- the loop ------------------------------------------------------------------------
     def _graceful(self, raw: str) -> str:
-        text = cut_observation(raw).strip()
-        lines = [
-            line
-            for line in text.splitlines()
-            if not line.strip().lower().startswith(("action:", "action input:", "thought:"))
-        ]
+        """The reply as an answer: markers of actions dropped, a ``Thought:`` prefix cut."""
+        lines = []
+        for line in cut_observation(raw).strip().splitlines():
+            lowered = line.strip().lower()
+            if lowered.startswith(("action:", "action input:")):
+                continue
+            lines.append(strip_thought(line) if lowered.startswith("thought") else line)
         text = "\n".join(lines).strip()
         return text or APOLOGY
 

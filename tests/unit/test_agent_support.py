@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
@@ -38,6 +40,7 @@ class ScriptedChatModel(BaseChatModel):
     native_tools: bool = False
     cycle: bool = False
     delay: float = 0.0
+    honor_stop: bool = True
     _prompts: list[list[BaseMessage]] = PrivateAttr(default_factory=list)
     _stops: list[Any] = PrivateAttr(default_factory=list)
     _kwargs: list[dict[str, Any]] = PrivateAttr(default_factory=list)
@@ -60,7 +63,9 @@ class ScriptedChatModel(BaseChatModel):
     def calls(self) -> list[dict[str, Any]]:
         return self._kwargs
 
-    def _next(self, messages: list[BaseMessage], stop: Any, kwargs: dict[str, Any]) -> AIMessage:
+    def _next(
+        self, messages: list[BaseMessage], stop: Any, kwargs: dict[str, Any], sleep: bool = True
+    ) -> AIMessage:
         self._prompts.append(list(messages))
         self._stops.append(stop)
         self._kwargs.append(dict(kwargs))
@@ -70,12 +75,12 @@ class ScriptedChatModel(BaseChatModel):
             self._index = 0
         reply = self.replies[self._index]
         self._index += 1
-        if self.delay:
+        if self.delay and sleep:
             time.sleep(self.delay)
         if callable(reply):
             reply = reply(messages)
         message = reply if isinstance(reply, AIMessage) else AIMessage(content=reply)
-        if stop and isinstance(message.content, str):
+        if stop and self.honor_stop and isinstance(message.content, str):
             cuts = [message.content.find(s) for s in stop if s in message.content]
             if cuts:
                 message = AIMessage(content=message.content[: min(cuts)])
@@ -97,9 +102,10 @@ class ScriptedChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
-        message = self._next(messages, stop, kwargs)
+        no_delay = kwargs.pop("_no_delay", False)
+        message = self._next(messages, stop, kwargs, sleep=not no_delay)
         text = message.content if isinstance(message.content, str) else ""
-        for piece in re.findall(r"\s*\S+|\s+", text):
+        for piece in re.findall(r"\s*\S+|\s+", text) or ([""] if not message.tool_calls else []):
             chunk = ChatGenerationChunk(message=AIMessageChunk(content=piece))
             if run_manager:
                 run_manager.on_llm_new_token(piece, chunk=chunk)
@@ -111,7 +117,7 @@ class ScriptedChatModel(BaseChatModel):
                     tool_call_chunks=[
                         {
                             "name": c["name"],
-                            "args": __import__("json").dumps(c["args"]),
+                            "args": json.dumps(c["args"]),
                             "id": c["id"],
                             "index": i,
                             "type": "tool_call_chunk",
@@ -120,6 +126,21 @@ class ScriptedChatModel(BaseChatModel):
                     ],
                 )
             )
+
+    async def _astream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: Any = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        # In the loop's thread (no executor hop per token), like an async HTTP client.
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        for chunk in self._stream(messages, stop, None, _no_delay=True, **kwargs):
+            if run_manager:
+                await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+            yield chunk
 
     def bind_tools(self, tools: Any, **kwargs: Any) -> Any:
         if not self.native_tools:
