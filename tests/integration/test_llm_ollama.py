@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import time
 
@@ -189,15 +190,24 @@ def test_generate_and_embeddings_clients(ollama_server):
     assert same > other
 
 
-def test_standalone_server_process_started_and_stopped_by_pid():
-    with ollama_server_process(model="llama3.2", context_length=4096, reply="from a process") as (
-        proc,
-        url,
-    ):
+def test_standalone_server_process_started_and_stopped_by_pid(tmp_path):
+    record = tmp_path / "requests.jsonl"
+    with ollama_server_process(
+        model="llama3.2",
+        context_length=4096,
+        reply="from a process",
+        script=["scripted first"],
+        record=record,
+    ) as (proc, url):
         llm = make_chat_model("ollama", "llama3.2", base_url=url)
         assert llm.num_ctx == 4096
-        assert llm.invoke("hi").content == "from a process"
+        assert llm.invoke("hi").content == "scripted first"
+        assert llm.invoke("표 3은?").content == "from a process"
     assert proc.poll() is not None
+    seen = [json.loads(line) for line in record.read_text(encoding="utf-8").splitlines()]
+    chats = [r for r in seen if r["path"] == "/api/chat"]
+    assert [c["body"]["messages"][-1]["content"] for c in chats] == ["hi", "표 3은?"]
+    assert all(c["body"]["options"]["num_ctx"] == 4096 for c in chats)
     with pytest.raises(BackendUnavailableError):
         make_chat_model("ollama", "llama3.2", base_url=url, context_window=2048).invoke("hi")
 

@@ -34,7 +34,8 @@ In-process (a context manager on a background thread)::
 As a process (CLI and HTTP-server integration tests start and stop it by PID)::
 
     python -m tests.support.ollama_server --port 0 --port-file PORTFILE \
-        --model llama3.2 --context-length 2048 --reply "Hello"
+        --model llama3.2 --context-length 2048 --reply "Hello" [--script REPLIES.json] \
+        [--record REQUESTS.jsonl]
 
 or, from Python, ``with ollama_server_process(model=...) as (proc, url): ...``.
 """
@@ -204,6 +205,7 @@ class FakeOllamaServer:
         chunk_delay: float = 0.0,
         host: str = "127.0.0.1",
         port: int = 0,
+        record_path: Path | None = None,
     ) -> None:
         items = [model] if isinstance(model, str | ModelSpec) else list(model)
         self.models: dict[str, ModelSpec] = {}
@@ -218,6 +220,7 @@ class FakeOllamaServer:
         self.reply = reply
         self.default_reply = default_reply
         self.chunk_delay = chunk_delay
+        self.record_path = Path(record_path) if record_path else None
         self.requests: list[RecordedRequest] = []
         self._lock = threading.Lock()
         self._host = host
@@ -314,6 +317,24 @@ class FakeOllamaServer:
     def _record(self, rec: RecordedRequest) -> None:
         with self._lock:
             self.requests.append(rec)
+
+    def _write_record(self, rec: RecordedRequest) -> None:
+        """Append a handled request to ``record_path`` as one JSON line (process mode)."""
+        if self.record_path is None:
+            return
+        line = json.dumps(
+            {
+                "method": rec.method,
+                "path": rec.path,
+                "status": rec.status,
+                "body": rec.body,
+                "prompt_tokens": rec.prompt_tokens,
+                "truncated": rec.truncated,
+            },
+            ensure_ascii=False,
+        )
+        with self._lock, open(self.record_path, "a", encoding="utf-8") as handle:
+            handle.write(line + "\n")
 
 
 # -- request validation -----------------------------------------------------------------
@@ -520,6 +541,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         rec.status = 200
         handler()
+        self.fake._write_record(rec)
 
     def do_POST(self) -> None:
         """``/api/show``, ``/api/chat``, ``/api/generate``, ``/api/embed``, ``/api/embeddings``."""
@@ -550,6 +572,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_error(exc.status, exc.message)
         except (BrokenPipeError, ConnectionResetError):
             pass
+        finally:
+            self.fake._write_record(rec)
 
     # -- GET routes ----------------------------------------------------------------------
     def _root(self) -> None:
@@ -822,12 +846,16 @@ def ollama_server_process(
     capabilities: Sequence[str] = ("completion", "tools"),
     reply: str | None = None,
     script: Sequence[str | dict[str, Any]] | None = None,
+    record: Path | None = None,
     workdir: Path | None = None,
     startup_timeout: float = 20.0,
 ) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
     """Start ``python -m tests.support.ollama_server`` on a free port; yield (process, url).
 
-    The process is terminated (then killed) by its PID on exit.
+    ``record``: a file where every handled request is appended as a JSON line
+    (``method``, ``path``, ``status``, ``body``, ``prompt_tokens``, ``truncated``), so
+    tests of other processes can check what reached the model. The process is
+    terminated (then killed) by its PID on exit.
     """
     import tempfile
 
@@ -845,6 +873,8 @@ def ollama_server_process(
             script_file = Path(tmp) / "script.json"
             script_file.write_text(json.dumps(list(script)), encoding="utf-8")
             cmd += ["--script", str(script_file)]
+        if record is not None:
+            cmd += ["--record", str(record)]
         env = {
             **os.environ,
             "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")]),
@@ -884,6 +914,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--script", type=Path, help="JSON list of replies (str or dict), used in order first"
     )
+    parser.add_argument(
+        "--record", type=Path, help="append every handled request to this JSONL file"
+    )
     args = parser.parse_args(argv)
     capabilities = tuple(c.strip() for c in args.capabilities.split(",") if c.strip())
     responses = json.loads(args.script.read_text(encoding="utf-8")) if args.script else None
@@ -893,6 +926,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         default_reply=args.reply,
         host=args.host,
         port=args.port,
+        record_path=args.record,
     )
     httpd = fake.bind()
     if args.port_file:
