@@ -102,6 +102,11 @@ def backend_error(
     """
     import httpx
 
+    # Callers sometimes pass a class name (``LcelkitChatOllama``): normalize it.
+    lowered = (provider or "").lower()
+    provider = (
+        "ollama" if "ollama" in lowered else "huggingface" if "hugging" in lowered else provider
+    )
     where = f"Ollama at {base_url}" if provider == "ollama" else f"model {model}"
     for item in _chain(exc):
         if isinstance(item, LcelkitError):

@@ -74,6 +74,13 @@ def test_builtin_connection_error_and_chained_cause_are_translated():
     assert isinstance(wrapped, BackendUnavailableError)
 
 
+def test_provider_given_as_a_class_name_is_understood():
+    err = backend_error(httpx.ConnectError("refused"), provider="LcelkitChatOllama",
+                        model="llama3.2", base_url=URL)  # fmt: skip
+    assert isinstance(err, BackendUnavailableError)
+    assert err.provider == "ollama" and "ollama serve" in err.hint
+
+
 def test_missing_model_404_says_ollama_pull():
     exc = ResponseError('{"error":"model \'qwen3\' not found"}', 404)
     err = backend_error(exc, provider="ollama", model="qwen3", base_url=URL)
