@@ -471,6 +471,7 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "Ollama"
     sys_version = ""
     timeout = 60
+    disable_nagle_algorithm = True  # no 40 ms delayed-ACK stalls between small writes
 
     def log_message(self, format: str, *args: Any) -> None:
         logger.debug("fake ollama: " + format, *args)
