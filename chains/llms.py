@@ -200,6 +200,18 @@ def _hf_location(model: str) -> tuple[Path | None, str]:
     return None, model
 
 
+def _adapter_base(folder: Path) -> str | None:
+    """The base model an adapter-only folder names (None for a full model folder)."""
+    config = folder / "adapter_config.json"
+    if not config.is_file() or (folder / "config.json").is_file():
+        return None
+    try:
+        base = json.loads(config.read_text(encoding="utf-8")).get("base_model_name_or_path")
+    except (OSError, ValueError):
+        return None
+    return str(base) if base else None
+
+
 def _hf_config_window(location: str) -> int | None:
     from transformers import AutoConfig
 
@@ -248,6 +260,9 @@ def discover_context_window(
             return None
         if provider == "huggingface":
             folder, location = _hf_location(model)
+            base = _adapter_base(folder) if folder is not None else None
+            if base:  # an adapter folder: the window is its base model's
+                folder, location = _hf_location(base)
             windows = [w for w in (_hf_config_window(location),) if w]
             if folder is not None and (tok := _hf_tokenizer_window(location)):
                 windows.append(tok)
@@ -868,9 +883,7 @@ def _make_huggingface(
         _check_hf_folder(folder)
         # Only an adapter folder given as the model: its base comes from adapter_config.json.
         if (folder / "adapter_config.json").is_file() and not (folder / "config.json").is_file():
-            base = json.loads((folder / "adapter_config.json").read_text(encoding="utf-8")).get(
-                "base_model_name_or_path"
-            )
+            base = _adapter_base(folder)
             if not base:
                 raise ModelNotFoundError(
                     f"adapter {folder} does not name its base model",

@@ -138,6 +138,7 @@ def test_lora_adapter_loads_on_top_and_changes_the_output(llm, tiny_hf_model, lo
         "huggingface", str(lora_adapter), max_new_tokens=MAX_NEW, temperature=0.0
     )
     assert alone.invoke("hello").content == tuned_text
+    assert alone.context_window == 1024  # the base model's n_positions
 
 
 def test_merged_model_folder_just_loads(tiny_hf_model, lora_adapter, tmp_path):
