@@ -402,7 +402,7 @@ def _aligned_header(line: _Line, below: _Line, cuts: list[float]) -> bool:
     if not cuts or CAPTION_RE.match(line.text):
         return False
     height = max(line.bottom - line.top, 1.0)
-    if below.top - line.bottom > 1.5 * height:
+    if below.top - line.bottom > (4.0 if len(line.segments) >= 2 else 1.5) * height:
         return False
     if len(line.text) > 120:
         return False
@@ -558,14 +558,58 @@ def _close(prev: _Line, line: _Line) -> bool:
     return line.top - prev.bottom <= 0.8 * height and abs(prev.size - line.size) < 1.0
 
 
+def _gutter(words: list[dict[str, Any]], width: float) -> float | None:
+    """The x of the gutter of a two-column prose layout, or None.
+
+    A vertical band in the middle of the page that (almost) no word crosses, with
+    prose (long runs of words) on both sides; tables have short cells, so a table's
+    column gap is never taken for a gutter.
+    """
+    if len(words) < 40:
+        return None
+    best: tuple[float, float] | None = None
+    x = width * 0.3
+    while x < width * 0.7:
+        crossing = sum(1 for w in words if w["x0"] < x < w["x1"])
+        if crossing <= max(2, len(words) // 100):
+            gap_left = max((w["x1"] for w in words if w["x1"] <= x), default=0.0)
+            gap_right = min((w["x0"] for w in words if w["x0"] >= x), default=width)
+            gap = gap_right - gap_left
+            if gap >= 8 and (best is None or gap > best[1]):
+                best = ((gap_left + gap_right) / 2, gap)
+        x += 2.0
+    if best is None:
+        return None
+    cut = best[0]
+    sides = (
+        [w for w in words if (w["x0"] + w["x1"]) / 2 < cut],
+        [w for w in words if (w["x0"] + w["x1"]) / 2 >= cut],
+    )
+    if min(len(side) for side in sides) < len(words) * 0.25:
+        return None
+    for side in sides:
+        lengths = [
+            sum(len(w["text"]) + 1 for w in seg)
+            for line in _group_lines(side)
+            for seg in line.segments
+        ]
+        if not lengths or statistics.median(lengths) < 30:
+            return None
+    return cut
+
+
+def _reading_order(items: list[_Item]) -> list[_Item]:
+    return sorted(items, key=lambda it: (it.top, 0 if it.kind == "table" else 1))
+
+
 def _page_items(page: Any) -> list[_Item]:
-    items: list[_Item] = []
     words = _words(page)
     ruled = _ruled_tables(page, words)
     taken = {i for _, _, used in ruled for i in used}
     free = [
         w for w in words if id(w) not in taken and not any(_inside(w, bbox) for bbox, _, _ in ruled)
     ]
+    items: list[_Item] = []
     for bbox, rows, _ in ruled:
         clean = [[(c or "").strip() for c in r] for r in rows]
         items.append(
@@ -577,6 +621,29 @@ def _page_items(page: Any) -> list[_Item]:
                 header_rows=_header_rows(clean),
             )
         )
+    cut = _gutter(free, float(page.width))
+    if cut is None:
+        items = _reading_order(items + _region_items(free))
+    else:  # two prose columns: the left one is read first, then the right one
+        left = _region_items([w for w in free if (w["x0"] + w["x1"]) / 2 < cut])
+        right = _region_items([w for w in free if (w["x0"] + w["x1"]) / 2 >= cut])
+        items = _reading_order(items + left) + _reading_order(right)
+    _attach_captions(items)
+    return items
+
+
+def _prose_like(rows: list[list[str]]) -> bool:
+    """Long runs of words in most cells: wrapped paragraphs side by side, not a table."""
+    cells = [c for row in rows for c in row if c]
+    if not cells:
+        return True
+    words = sum(1 for c in cells for w in c.split() if sum(ch.isalnum() for ch in w) >= 2)
+    return words / len(cells) > 5
+
+
+def _region_items(free: list[dict[str, Any]]) -> list[_Item]:
+    """Stream tables and text lines of one region (the page, or one prose column)."""
+    items: list[_Item] = []
     lines = _group_lines(free) if free else []
     used: set[int] = set()
     for start, end in _stream_blocks(lines):
@@ -590,6 +657,8 @@ def _page_items(page: Any) -> list[_Item]:
             start -= 1
         block = lines[start:end]
         rows = _grid(block, cuts)
+        if _prose_like(rows):
+            continue
         caption = None
         if CAPTION_RE.match(block[0].text):  # "Table 5: ..." aligned like a row
             caption = block[0].text
@@ -605,11 +674,9 @@ def _page_items(page: Any) -> list[_Item]:
             )
         )
         used.update(range(start, end))
-    rest = [line for i, line in enumerate(lines) if i not in used]
-    for line in rest:
-        items.append(_Item(top=line.top, bottom=line.bottom, kind="text", lines=[line]))
-    items.sort(key=lambda it: (it.top, 0 if it.kind == "table" else 1))
-    _attach_captions(items)
+    for index, line in enumerate(lines):
+        if index not in used:
+            items.append(_Item(top=line.top, bottom=line.bottom, kind="text", lines=[line]))
     return items
 
 
