@@ -138,6 +138,7 @@ class SummaryMemoryStore:
         self.url = url
         self.summarizer = summarizer
         self.counter: TokenCounter = counter or _words
+        self._default_counter = counter is None
         self.recent_turns = recent_turns
         self.recent_max_tokens = recent_max_tokens
         self.summary_max_tokens = summary_max_tokens
@@ -145,6 +146,24 @@ class SummaryMemoryStore:
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
         self._engine, self._sessions, self._turns = self._open(url)
+
+    def attach_model(
+        self,
+        summarizer: Runnable[Any, Any],
+        *,
+        counter: TokenCounter | None = None,
+        prompt_limit: int | None = None,
+    ) -> None:
+        """Give a store opened without a model its summarizer, counter and prompt limit.
+
+        A summarizer or counter the store already has is kept; the limit only shrinks.
+        """
+        if self.summarizer is None:
+            self.summarizer = summarizer
+        if counter is not None and self._default_counter:
+            self.counter, self._default_counter = counter, False
+        if prompt_limit is not None:
+            self.prompt_limit = min(self.prompt_limit, prompt_limit)
 
     # -- database ---------------------------------------------------------------------
     @staticmethod

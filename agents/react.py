@@ -19,15 +19,11 @@ event loop too.
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import json
 import logging
-import queue
-import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import AsyncIterator, Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -208,9 +204,56 @@ class _Turn:
 
 @dataclass
 class _CallResult:
+    """What one model call produced."""
+
     text: str = ""
     message: AIMessage | None = None
     streamer: AnswerStreamer | None = None
+    pieces: list[str] = field(default_factory=list)
+    chunks: list[AIMessageChunk] = field(default_factory=list)
+
+
+@dataclass
+class _LLMCall:
+    """Command: stream ``runnable`` on ``messages`` (``marker``: hold back until
+    ``Final Answer:``)."""
+
+    runnable: Runnable[Any, Any]
+    messages: list[BaseMessage]
+    marker: bool
+
+
+@dataclass
+class _ToolCall:
+    """Command: run tool ``name`` with ``args``."""
+
+    name: str
+    args: Any
+    call_id: str
+
+
+@dataclass
+class _Emit:
+    """Command: show ``text`` as part of the answer."""
+
+    text: str
+
+
+_Command = _LLMCall | _ToolCall | _Emit
+
+
+def _send(core: Generator[_Command, Any, None], value: Any) -> _Command | None:
+    try:
+        return core.send(value)
+    except StopIteration:
+        return None
+
+
+def _throw(core: Generator[_Command, Any, None], exc: BaseException) -> _Command | None:
+    try:
+        return core.throw(exc)
+    except StopIteration:
+        return None
 
 
 class ConversationalAgent(Runnable[dict[str, Any], dict[str, Any]]):
@@ -412,28 +455,52 @@ class ConversationalAgent(Runnable[dict[str, Any], dict[str, Any]]):
                     mapped = None
         return mapped or exc
 
-    async def _stream_call(
-        self,
-        runnable: Runnable[Any, Any],
-        messages: list[BaseMessage],
-        config: RunnableConfig,
-        state: _Turn,
-        result: _CallResult,
-        *,
-        marker: bool,
+    # -- one model call: shared chunk handling, sync and async streaming -------------------
+    def _runnable_for(self, mode: str, forced: bool) -> Runnable[Any, Any]:
+        if mode == "native":
+            return self.llm if forced else self._native()
+        return self.llm.bind(stop=STOP_SEQUENCES)
+
+    @staticmethod
+    def _call_config(config: RunnableConfig) -> RunnableConfig:
+        return {**config, "tags": [*config.get("tags", []), "agent_llm"]}
+
+    @staticmethod
+    def _absorb(chunk: Any, call: _LLMCall, result: _CallResult) -> str:
+        """Take one streamed chunk; returns the answer text it releases."""
+        assert result.streamer is not None
+        if isinstance(chunk, AIMessageChunk):
+            if not call.marker:  # native path: tool calls arrive in chunks
+                result.chunks.append(chunk)
+            if chunk.tool_call_chunks and not result.streamer.emitted:
+                result.streamer.block()
+        elif isinstance(chunk, AIMessage):
+            result.message = chunk
+        piece = _chunk_text(chunk)
+        result.pieces.append(piece)
+        return result.streamer.feed(piece)
+
+    @staticmethod
+    def _complete(result: _CallResult) -> None:
+        result.text = "".join(result.pieces)
+        if result.chunks:  # merged once: adding chunk by chunk is quadratic
+            merged = add_ai_message_chunks(result.chunks[0], *result.chunks[1:])
+            result.message = AIMessage(
+                content=merged.content,
+                tool_calls=merged.tool_calls,
+                invalid_tool_calls=merged.invalid_tool_calls,
+                id=merged.id,
+            )
+        elif result.message is None:
+            result.message = AIMessage(content=result.text)
+
+    async def _astream_call(
+        self, call: _LLMCall, config: RunnableConfig, state: _Turn, result: _CallResult
     ) -> AsyncIterator[str]:
-        """Stream one model call; yields answer text; fills ``result``."""
+        """Stream one model call in the running loop; yields answer text."""
         state.llm_calls += 1
-        streamer = AnswerStreamer(marker=marker)
-        result.streamer = streamer
-        pieces: list[str] = []
-        message_chunks: list[AIMessageChunk] = []
-        aggregate: Any = None
-        remaining = state.deadline - time.monotonic()
-        if remaining <= 0:
-            raise TimeoutError
-        call_config: RunnableConfig = {**config, "tags": [*config.get("tags", []), "agent_llm"]}
-        iterator = runnable.astream(messages, call_config).__aiter__()
+        result.streamer = AnswerStreamer(marker=call.marker)
+        iterator = call.runnable.astream(call.messages, self._call_config(config)).__aiter__()
         try:
             while True:
                 remaining = state.deadline - time.monotonic()
@@ -448,85 +515,119 @@ class ConversationalAgent(Runnable[dict[str, Any], dict[str, Any]]):
                     raise
                 except Exception as exc:
                     raise self._map_error(exc) from exc
-                if isinstance(chunk, AIMessageChunk):
-                    if not marker:  # native path: tool calls arrive in chunks
-                        message_chunks.append(chunk)
-                    if chunk.tool_call_chunks and not streamer.emitted:
-                        streamer.block()
-                elif isinstance(chunk, AIMessage):
-                    aggregate = chunk
-                piece = _chunk_text(chunk)
-                pieces.append(piece)
-                out = streamer.feed(piece)
+                out = self._absorb(chunk, call, result)
                 if out:
                     yield out
         finally:
             closer = getattr(iterator, "aclose", None)
             if closer is not None:
                 await closer()
-        result.text = "".join(pieces)
-        if message_chunks:  # merged once: adding chunk by chunk is quadratic
-            aggregate = add_ai_message_chunks(message_chunks[0], *message_chunks[1:])
-        if isinstance(aggregate, AIMessageChunk):
-            result.message = AIMessage(
-                content=aggregate.content,
-                tool_calls=aggregate.tool_calls,
-                invalid_tool_calls=aggregate.invalid_tool_calls,
-                id=aggregate.id,
-            )
-        elif isinstance(aggregate, AIMessage):
-            result.message = aggregate
-        else:
-            result.message = AIMessage(content=result.text)
+        self._complete(result)
+
+    def _stream_call(
+        self, call: _LLMCall, config: RunnableConfig, state: _Turn, result: _CallResult
+    ) -> Iterator[str]:
+        """Stream one model call synchronously; the deadline is checked between chunks."""
+        state.llm_calls += 1
+        result.streamer = AnswerStreamer(marker=call.marker)
+        if state.deadline - time.monotonic() <= 0:
+            raise TimeoutError
+        iterator = iter(call.runnable.stream(call.messages, self._call_config(config)))
+        try:
+            while True:
+                try:
+                    chunk = next(iterator)
+                except StopIteration:
+                    break
+                except Exception as exc:
+                    raise self._map_error(exc) from exc
+                out = self._absorb(chunk, call, result)
+                if out:
+                    yield out
+                if state.deadline - time.monotonic() <= 0:
+                    raise TimeoutError
+        finally:
+            closer = getattr(iterator, "close", None)
+            if closer is not None:
+                closer()
+        self._complete(result)
 
     # -- tools ---------------------------------------------------------------------------
-    async def _run_tool(
-        self, name: str, raw_args: Any, call_id: str, config: RunnableConfig, state: _Turn
-    ) -> tuple[ToolMessage, AgentStep]:
-        tool = self._by_name.get(name)
-        sources: list[dict[str, Any]] = []
-        error = False
-        args: Any = raw_args
+    def _tool_start(self, call: _ToolCall) -> tuple[BaseTool | None, Any, str | None]:
+        tool = self._by_name.get(call.name)
         if tool is None:
-            error = True
-            content = (
-                f"'{name}' is not an available tool. Available tools: "
-                f"{', '.join(self._by_name) or 'none'}. Use one of them, or give your Final Answer."
+            return (
+                None,
+                call.args,
+                f"'{call.name}' is not an available tool. Available tools: "
+                f"{', '.join(self._by_name) or 'none'}. "
+                "Use one of them, or give your Final Answer.",
             )
-        else:
-            args = _coerce_args(tool, raw_args)
-            remaining = state.deadline - time.monotonic()
-            try:
-                if remaining <= 0:
-                    raise TimeoutError
-                async with asyncio.timeout(remaining):
-                    reply = await tool.ainvoke(
-                        {"type": "tool_call", "name": name, "args": args, "id": call_id}, config
-                    )
-                if isinstance(reply, ToolMessage):
-                    content = message_text(reply)
-                    error = reply.status == "error"
-                    if isinstance(reply.artifact, list):
-                        sources = [s for s in reply.artifact if isinstance(s, dict)]
-                else:
-                    content = str(reply)
-            except TimeoutError:
-                error, content = True, f"{name} did not finish within the time limit."
-                state.stop_reason = "timeout"
-            except Exception as exc:  # a failing tool is an observation, not a crash
-                error = True
-                content = f"{name} failed: {exc.__class__.__name__}: {exc}"
-                logger.info("tool %s failed: %s", name, exc)
+        return tool, _coerce_args(tool, call.args), None
+
+    def _tool_end(
+        self, call: _ToolCall, args: Any, reply: Any, error: bool, content: str | None = None
+    ) -> tuple[ToolMessage, AgentStep]:
+        sources: list[dict[str, Any]] = []
+        if content is None:
+            if isinstance(reply, ToolMessage):
+                content = message_text(reply)
+                error = error or reply.status == "error"
+                if isinstance(reply.artifact, list):
+                    sources = [s for s in reply.artifact if isinstance(s, dict)]
+            else:
+                content = str(reply)
         content = truncate_tokens(
             content or "(no output)", self.observation_max_tokens, self.counter
         )
-        message = ToolMessage(content=content, tool_call_id=call_id, name=name)
+        message = ToolMessage(content=content, tool_call_id=call.call_id, name=call.name)
         if error:
             message.status = "error"
         step = AgentStep(
-            tool=name, tool_input=args, observation=content, error=error, sources=sources
+            tool=call.name, tool_input=args, observation=content, error=error, sources=sources
         )
         return message, step
+
+    def _tool_input(self, call: _ToolCall, args: Any) -> dict[str, Any]:
+        return {"type": "tool_call", "name": call.name, "args": args, "id": call.call_id}
+
+    async def _arun_tool(
+        self, call: _ToolCall, config: RunnableConfig, state: _Turn
+    ) -> tuple[ToolMessage, AgentStep]:
+        tool, args, problem = self._tool_start(call)
+        if tool is None:
+            return self._tool_end(call, args, None, True, problem)
+        try:
+            remaining = state.deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError
+            async with asyncio.timeout(remaining):
+                reply = await tool.ainvoke(self._tool_input(call, args), config)
+        except TimeoutError:
+            state.stop_reason = "timeout"
+            return self._tool_end(call, args, None, True, f"{call.name} did not finish in time.")
+        except Exception as exc:  # a failing tool is an observation, not a crash
+            logger.info("tool %s failed: %s", call.name, exc)
+            text = f"{call.name} failed: {exc.__class__.__name__}: {exc}"
+            return self._tool_end(call, args, None, True, text)
+        return self._tool_end(call, args, reply, False)
+
+    def _run_tool(
+        self, call: _ToolCall, config: RunnableConfig, state: _Turn
+    ) -> tuple[ToolMessage, AgentStep]:
+        tool, args, problem = self._tool_start(call)
+        if tool is None:
+            return self._tool_end(call, args, None, True, problem)
+        if state.deadline - time.monotonic() <= 0:
+            state.stop_reason = "timeout"
+            return self._tool_end(call, args, None, True, f"{call.name} did not finish in time.")
+        try:
+            reply = tool.invoke(self._tool_input(call, args), config)
+        except Exception as exc:  # a failing tool is an observation, not a crash
+            logger.info("tool %s failed: %s", call.name, exc)
+            text = f"{call.name} failed: {exc.__class__.__name__}: {exc}"
+            return self._tool_end(call, args, None, True, text)
+        return self._tool_end(call, args, reply, False)
 
     @staticmethod
     def _invalid_call_messages(bad: list[Any], state: _Turn) -> list[BaseMessage]:
@@ -556,7 +657,7 @@ class ConversationalAgent(Runnable[dict[str, Any], dict[str, Any]]):
         return messages
 
     @staticmethod
-    def _answer_invalid_calls(message: AIMessage, bad: list[Any], state: _Turn) -> AIMessage:
+    def _answer_invalid_calls(message: AIMessage, bad: list[Any]) -> AIMessage:
         """The AI message with malformed calls turned into answerable ones (pairing)."""
         fixed = []
         for call in bad:
@@ -587,10 +688,16 @@ class ConversationalAgent(Runnable[dict[str, Any], dict[str, Any]]):
             text += " What I found so far:\n" + truncate_tokens(found, 200, self.counter)
         return text
 
-    async def _turn(
-        self, state: _Turn, config: RunnableConfig, summary: str, turns: list[list[BaseMessage]]
-    ) -> AsyncIterator[str]:
-        """Run the loop; yields answer text; sets ``state.answer`` and ``stop_reason``."""
+    def _core(
+        self, state: _Turn, summary: str, turns: list[list[BaseMessage]]
+    ) -> Generator[_Command, Any, None]:
+        """The agent loop, free of I/O: it yields commands that a driver carries out.
+
+        ``_LLMCall`` is answered with a :class:`_CallResult` (or ``TimeoutError`` thrown
+        in), ``_ToolCall`` with ``(ToolMessage, AgentStep)``, ``_Emit`` with ``None``.
+        """
+        from prompts.agent import PROMPTS
+
         mode = self.resolved_mode
         retried = False
         correction: list[list[BaseMessage]] = []
@@ -598,50 +705,29 @@ class ConversationalAgent(Runnable[dict[str, Any], dict[str, Any]]):
         while True:
             if len(state.steps) >= self.max_steps and not forced:
                 forced = True
-                from prompts.agent import PROMPTS
-
                 correction = [[HumanMessage(content=PROMPTS["agent.force_final"].format())]]
             if time.monotonic() >= state.deadline:
-                state.stop_reason = "timeout"
                 break
             messages = self._prompt(state, mode, summary, turns, correction)
-            result = _CallResult()
-            native_call = mode == "native" and not forced
-            runnable = (
-                self._native()
-                if native_call
-                else self.llm
-                if mode == "native"
-                else self.llm.bind(stop=STOP_SEQUENCES)
-            )
-            separator_due = bool(state.answer)
+            runnable = self._runnable_for(mode, forced)
             try:
-                async for piece in self._stream_call(
-                    runnable, messages, config, state, result, marker=mode == "text"
-                ):
-                    if separator_due:
-                        piece, separator_due = "\n\n" + piece, False
-                    state.answer += piece
-                    yield piece
+                result = yield _LLMCall(runnable, messages, marker=mode == "text")
             except TimeoutError:
-                state.stop_reason = "timeout"
                 break
             assert result.message is not None and result.streamer is not None
             if mode == "native":
                 message = result.message
-                calls = list(message.tool_calls)
-                bad = list(message.invalid_tool_calls)
-                if native_call and (calls or bad):
+                calls, bad = list(message.tool_calls), list(message.invalid_tool_calls)
+                if not forced and (calls or bad):
                     step_messages: list[BaseMessage] = [message]
-                    for call in calls:
-                        tool_message, step = await self._run_tool(
-                            call["name"], call["args"], call.get("id") or _new_id(), config, state
-                        )
+                    for item in calls:
+                        call = _ToolCall(item["name"], item["args"], item.get("id") or _new_id())
+                        tool_message, step = yield call
                         step.thought = _chunk_text(message)
                         step_messages.append(tool_message)
                         state.steps.append(step)
                     if bad:
-                        step_messages[0] = self._answer_invalid_calls(message, bad, state)
+                        step_messages[0] = self._answer_invalid_calls(message, bad)
                         step_messages.extend(self._invalid_call_messages(bad, state))
                     state.scratch.append(step_messages)
                     state.exchange.extend(step_messages)
@@ -650,37 +736,30 @@ class ConversationalAgent(Runnable[dict[str, Any], dict[str, Any]]):
                     continue
                 final = result.streamer.finish(_chunk_text(message).strip())
                 if final:
-                    state.answer += final
-                    yield final
+                    yield _Emit(final)
                 if not state.answer.strip():
-                    state.answer = APOLOGY
-                    yield APOLOGY
+                    yield _Emit(APOLOGY)
                 state.stop_reason = "max_steps" if forced else "answer"
                 return
             # text path
             try:
-                parsed = parse_react(result.text)
+                parsed: Action | Finish | None = parse_react(result.text)
             except ReActParseError:
                 parsed = None
             if forced and not isinstance(parsed, Finish):
                 parsed = Finish(output=self._graceful(result.text))
                 state.stop_reason = "max_steps"
             if isinstance(parsed, Finish):
-                output = parsed.output or self._graceful(result.text)
-                rest = result.streamer.finish(output)
+                rest = result.streamer.finish(parsed.output or self._graceful(result.text))
                 if rest:
-                    state.answer += rest
-                    yield rest
+                    yield _Emit(rest)
                 state.stop_reason = state.stop_reason or "answer"
                 return
             if parsed is None:
                 if retried:
-                    state.answer = self._graceful(result.text)
                     state.stop_reason = "parse_error"
-                    yield state.answer
+                    yield _Emit(self._graceful(result.text))
                     return
-                from prompts.agent import PROMPTS
-
                 retried = True
                 hint = PROMPTS["agent.format_correction"].format(
                     tool_names=", ".join(self._by_name) or "none"
@@ -688,16 +767,11 @@ class ConversationalAgent(Runnable[dict[str, Any], dict[str, Any]]):
                 said = cut_observation(result.text).strip() or "(empty)"
                 correction = [[AIMessage(content=said), HumanMessage(content=hint)]]
                 continue
-            assert isinstance(parsed, Action)
             retried, correction = False, []
-            call_id = _new_id()
-            tool_message, step = await self._run_tool(
-                parsed.tool, parsed.tool_input, call_id, config, state
-            )
+            call = _ToolCall(parsed.tool, parsed.tool_input, _new_id())
+            tool_message, step = yield call
             step.thought = parsed.thought
             state.steps.append(step)
-            from prompts.agent import PROMPTS
-
             observation = PROMPTS["agent.observation"].format(
                 observation=message_text(tool_message)
             )
@@ -705,45 +779,133 @@ class ConversationalAgent(Runnable[dict[str, Any], dict[str, Any]]):
             args = (
                 step.tool_input if isinstance(step.tool_input, dict) else {"input": step.tool_input}
             )
-            call = {"name": parsed.tool, "args": args, "id": call_id, "type": "tool_call"}
-            state.exchange += [AIMessage(content=parsed.thought, tool_calls=[call]), tool_message]
+            tool_call = {"name": parsed.tool, "args": args, "id": call.call_id, "type": "tool_call"}
+            state.exchange += [
+                AIMessage(content=parsed.thought, tool_calls=[tool_call]),
+                tool_message,
+            ]
             if state.stop_reason == "timeout":
                 break
-        # timed out
         state.stop_reason = "timeout"
         if not state.answer:
-            state.answer = self._timeout_answer(state)
-            yield state.answer
+            yield _Emit(self._timeout_answer(state))
+
+    async def _adrive(
+        self, core: Generator[_Command, Any, None], config: RunnableConfig, state: _Turn
+    ) -> AsyncIterator[str]:
+        """Carry out the loop's commands in the running event loop; yields answer text."""
+        command = next(core, None)
+        while command is not None:
+            reply: Any = None
+            try:
+                if isinstance(command, _Emit):
+                    state.answer += command.text
+                    yield command.text
+                elif isinstance(command, _LLMCall):
+                    reply = _CallResult()
+                    separate = bool(state.answer)
+                    async for piece in self._astream_call(command, config, state, reply):
+                        if separate:
+                            piece, separate = "\n\n" + piece, False
+                        state.answer += piece
+                        yield piece
+                else:
+                    reply = await self._arun_tool(command, config, state)
+            except TimeoutError as exc:
+                command = _throw(core, exc)
+                continue
+            command = _send(core, reply)
+
+    def _drive(
+        self, core: Generator[_Command, Any, None], config: RunnableConfig, state: _Turn
+    ) -> Iterator[str]:
+        """Carry out the loop's commands synchronously (no event loop); yields answer text."""
+        command = next(core, None)
+        while command is not None:
+            reply: Any = None
+            try:
+                if isinstance(command, _Emit):
+                    state.answer += command.text
+                    yield command.text
+                elif isinstance(command, _LLMCall):
+                    reply = _CallResult()
+                    separate = bool(state.answer)
+                    for piece in self._stream_call(command, config, state, reply):
+                        if separate:
+                            piece, separate = "\n\n" + piece, False
+                        state.answer += piece
+                        yield piece
+                else:
+                    reply = self._run_tool(command, config, state)
+            except TimeoutError as exc:
+                command = _throw(core, exc)
+                continue
+            command = _send(core, reply)
+
+    # -- one turn: memory in, loop, memory out ------------------------------------------------
+    def _start(self, inputs: Any, config: RunnableConfig) -> tuple[str, str]:
+        text = _input_text(inputs)
+        session_id = str(
+            (config.get("configurable") or {}).get("session_id") or self.default_session_id
+        )
+        return text, session_id
+
+    def _new_turn(self, text: str, session_id: str) -> _Turn:
+        now = time.monotonic()
+        return _Turn(session_id=session_id, text=text, started=now, deadline=now + self.max_seconds)
+
+    @staticmethod
+    def _record(state: _Turn) -> list[BaseMessage]:
+        return [HumanMessage(content=state.text), *state.exchange, AIMessage(content=state.answer)]
 
     async def _atransform(
         self,
-        inputs: AsyncIterator[dict[str, Any]],
+        inputs: AsyncIterator[Any],
         run_manager: Any,
         config: RunnableConfig,
     ) -> AsyncIterator[AddableDict]:
         value: Any = None
         async for item in inputs:
             value = item
-        text = _input_text(value)
-        session_id = str(
-            (config.get("configurable") or {}).get("session_id") or self.default_session_id
-        )
+        text, session_id = self._start(value, config)
         yield AddableDict(session_id=session_id, output="", steps=[])
         snapshot = await self.memory.aload(session_id)
-        now = time.monotonic()
-        state = _Turn(
-            session_id=session_id, text=text, started=now, deadline=now + self.max_seconds
-        )
+        state = self._new_turn(text, session_id)
+        core = self._core(state, snapshot.summary, snapshot.turns)
         reported = 0
-        async for piece in self._turn(state, config, snapshot.summary, snapshot.turns):
+        async for piece in self._adrive(core, config, state):
             if len(state.steps) > reported:
                 yield AddableDict(steps=[s.model_dump() for s in state.steps[reported:]])
                 reported = len(state.steps)
             yield AddableDict(output=piece)
         if len(state.steps) > reported:
             yield AddableDict(steps=[s.model_dump() for s in state.steps[reported:]])
-        turn = [HumanMessage(content=text), *state.exchange, AIMessage(content=state.answer)]
-        await self.memory.aappend_turn(session_id, turn)
+        await self.memory.aappend_turn(session_id, self._record(state))
+        yield AddableDict(stop_reason=state.stop_reason)
+
+    def _transform(
+        self,
+        inputs: Iterator[Any],
+        run_manager: Any,
+        config: RunnableConfig,
+    ) -> Iterator[AddableDict]:
+        value: Any = None
+        for item in inputs:
+            value = item
+        text, session_id = self._start(value, config)
+        yield AddableDict(session_id=session_id, output="", steps=[])
+        snapshot = self.memory.load(session_id)
+        state = self._new_turn(text, session_id)
+        core = self._core(state, snapshot.summary, snapshot.turns)
+        reported = 0
+        for piece in self._drive(core, config, state):
+            if len(state.steps) > reported:
+                yield AddableDict(steps=[s.model_dump() for s in state.steps[reported:]])
+                reported = len(state.steps)
+            yield AddableDict(output=piece)
+        if len(state.steps) > reported:
+            yield AddableDict(steps=[s.model_dump() for s in state.steps[reported:]])
+        self.memory.append_turn(session_id, self._record(state))
         yield AddableDict(stop_reason=state.stop_reason)
 
     # -- Runnable interface ----------------------------------------------------------------
@@ -772,46 +934,20 @@ class ConversationalAgent(Runnable[dict[str, Any], dict[str, Any]]):
     def stream(
         self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
     ) -> Iterator[dict[str, Any]]:
-        """Sync :meth:`astream` (runs the loop in a worker thread)."""
-        channel: queue.Queue[tuple[str, Any]] = queue.Queue()
-
-        async def _pump() -> None:
-            async for chunk in self.astream(input, config, **kwargs):
-                channel.put(("chunk", chunk))
-
-        def _worker() -> None:
-            try:
-                asyncio.run(_pump())
-            except BaseException as exc:
-                channel.put(("error", exc))
-            else:
-                channel.put(("done", None))
-
-        context = contextvars.copy_context()
-        thread = threading.Thread(target=context.run, args=(_worker,), daemon=True)
-        thread.start()
-        while True:
-            kind, payload = channel.get()
-            if kind == "chunk":
-                yield payload
-            elif kind == "error":
-                raise payload
-            else:
-                break
-        thread.join()
+        """Sync streaming with the model's sync API: no event loop is created, so it
+        works inside Jupyter's running loop and keeps one HTTP client per model."""
+        yield from self._transform_stream_with_config(
+            iter([input]), self._transform, config, **kwargs
+        )
 
     def invoke(
         self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
     ) -> dict[str, Any]:
         """Run one turn synchronously (works inside a running event loop, e.g. Jupyter)."""
-        coro = self.ainvoke(input, config, **kwargs)
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            return asyncio.run(coro)
-        context = contextvars.copy_context()
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            return pool.submit(context.run, asyncio.run, coro).result()
+        final: AddableDict | None = None
+        for chunk in self.stream(input, config, **kwargs):
+            final = chunk if final is None else final + chunk
+        return dict(final or {})
 
     # -- conveniences ----------------------------------------------------------------------
     def chat(self, message: str, session_id: str | None = None) -> str:

@@ -7,20 +7,28 @@ every ``BaseTool`` the same way on the text and the native tool-calling paths.
 from __future__ import annotations
 
 import ast
+import asyncio
 import logging
 import math
 import operator
+import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
+from langchain_core.callbacks import (
+    AsyncCallbackManagerForRetrieverRun,
+    CallbackManagerForRetrieverRun,
+)
 from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from langchain_core.tools import BaseTool, StructuredTool, ToolException
+from pydantic import PrivateAttr
 
 __all__ = [
     "SEARCH_TOOL_NAME",
     "CalculatorError",
+    "LazyRetriever",
     "calculator_tool",
     "current_datetime_tool",
     "default_tools",
@@ -61,6 +69,34 @@ def trim_to_tokens(text: str, max_tokens: int, counter: TokenCounter, marker: st
 
 
 # -- search_documents ------------------------------------------------------------------
+class LazyRetriever(BaseRetriever):
+    """A retriever built on first use (opening the index can load embedding weights)."""
+
+    factory: Callable[[], BaseRetriever]
+    _built: BaseRetriever | None = PrivateAttr(default=None)
+    _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+
+    @property
+    def retriever(self) -> BaseRetriever:
+        """The real retriever (built now if needed)."""
+        if self._built is None:
+            with self._lock:
+                if self._built is None:
+                    self._built = self.factory()
+        return self._built
+
+    def _get_relevant_documents(
+        self, query: str, *, run_manager: CallbackManagerForRetrieverRun
+    ) -> list[Document]:
+        return self.retriever.invoke(query, {"callbacks": run_manager.get_child()})
+
+    async def _aget_relevant_documents(
+        self, query: str, *, run_manager: AsyncCallbackManagerForRetrieverRun
+    ) -> list[Document]:
+        retriever = await asyncio.to_thread(lambda: self.retriever)
+        return await retriever.ainvoke(query, {"callbacks": run_manager.get_child()})
+
+
 def format_passages(
     docs: Sequence[Document], *, max_tokens: int, counter: TokenCounter | None = None
 ) -> str:

@@ -19,6 +19,8 @@ if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
     from langchain_core.retrievers import BaseRetriever
 
+    from agents.memory import SummaryMemoryStore
+    from agents.react import ConversationalAgent
     from chains.embeddings import SentenceTransformerEmbeddings
     from chains.keyword import KeywordIndex
     from chains.tokens import TokenCounter
@@ -26,10 +28,12 @@ if TYPE_CHECKING:
     from loaders.index import Indexer
 
 __all__ = [
+    "make_agent",
     "make_embeddings",
     "make_indexer",
     "make_keyword_index",
     "make_llm",
+    "make_memory_store",
     "make_retriever",
     "make_splitter",
     "make_store",
@@ -271,3 +275,91 @@ def make_token_counter(settings: Settings, llm: BaseChatModel | None = None) -> 
     counter = make_counter(cfg.provider, tokenizer=tokenizer)
     logger.info("token counter: %r", counter)
     return counter
+
+
+# -- agent ------------------------------------------------------------------------------
+def make_memory_store(
+    settings: Settings,
+    *,
+    llm: BaseChatModel | None = None,
+    counter: TokenCounter | None = None,
+    context_window: int | None = None,
+) -> SummaryMemoryStore:
+    """The agent's session memory (``agent.memory_url``, else SQLite under ``home``).
+
+    ``llm`` summarizes evicted turns; without one the store is opened for listing and
+    resetting sessions, and :func:`make_agent` attaches its model to it.
+    """
+    from agents.memory import SummaryMemoryStore
+
+    cfg = settings.agent
+    prompt_limit = None
+    if context_window is not None:
+        prompt_limit = context_window - settings.llm.max_new_tokens
+    return SummaryMemoryStore(
+        settings.memory_db_url,
+        summarizer=llm,
+        counter=counter,
+        recent_turns=cfg.recent_turns,
+        recent_max_tokens=prompt_limit // 3 if prompt_limit else None,
+        summary_max_tokens=cfg.summary_max_tokens,
+        prompt_limit=prompt_limit or 4096 - settings.llm.max_new_tokens,
+    )
+
+
+def make_agent(
+    settings: Settings,
+    *,
+    session_store: SummaryMemoryStore | None = None,
+    llm: BaseChatModel | None = None,
+    retriever: BaseRetriever | None = None,
+    tools: list | None = None,
+) -> ConversationalAgent:
+    """The configured ReAct agent: LLM, ``search_documents`` over the index, calculator,
+    current_datetime, persisted memory, and a budget of the model's window.
+
+    ``session_store`` shares one memory between agents (the HTTP server); ``tools``
+    replaces the default tools; ``retriever`` replaces the configured one.
+    """
+    from functools import partial
+
+    from agents.react import ConversationalAgent
+    from agents.tools import LazyRetriever, default_tools
+    from chains.llms import backend_error, supports_native_tools
+
+    cfg = settings.agent
+    window = resolve_context_window(settings)
+    llm = llm or make_llm(settings)
+    counter = make_token_counter(settings, llm)
+    if tools is None:
+        # Opened at the first search: a chat that never searches loads no embedder.
+        retriever = retriever or LazyRetriever(factory=partial(make_retriever, settings))
+        tools = default_tools(
+            retriever, counter=counter, observation_max_tokens=cfg.observation_max_tokens
+        )
+    memory = session_store or make_memory_store(
+        settings, llm=llm, counter=counter, context_window=window
+    )
+    memory.attach_model(llm, counter=counter, prompt_limit=window - settings.llm.max_new_tokens)
+    native = None
+    if cfg.mode == "auto":
+        native = supports_native_tools(llm)
+    return ConversationalAgent(
+        llm,
+        tools,
+        memory=memory,
+        counter=counter,
+        context_window=window,
+        max_new_tokens=settings.llm.max_new_tokens,
+        mode=cfg.mode,
+        max_steps=cfg.max_steps,
+        max_seconds=cfg.max_seconds,
+        observation_max_tokens=cfg.observation_max_tokens,
+        native_tools=native,
+        error_mapper=partial(
+            backend_error,
+            provider=settings.llm.provider,
+            model=settings.llm.model_name,
+            base_url=settings.llm.base_url if settings.llm.provider == "ollama" else None,
+        ),
+    )
