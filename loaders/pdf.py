@@ -505,6 +505,8 @@ def _ruled_ok(table: Any, words: list[dict[str, Any]]) -> bool:
     Background rectangles (shaded rows) look like rulings to the lines strategy but
     give one "cell" per row; the text-alignment path does better on those.
     """
+    x0, top, x1, bottom = table.bbox
+    words = [w for w in words if _inside(w, (x0, top, x1, bottom))]
     filled = 0
     glued = 0
     for row in table.rows:
@@ -738,22 +740,35 @@ def partition_pdf_rules(path: Path) -> list[Element]:
     """Offline, rule-based partitioning of a PDF into unstructured elements (see module doc)."""
     import pdfplumber
 
+    pages: dict[int, list[Element]] = {}
+    rotations: dict[int, int] = {}
     with pdfplumber.open(str(path)) as pdf:
-        rotations: dict[int, int] = {}
+        count = len(pdf.pages)
         for index, page in enumerate(pdf.pages):
             if _upright_share(page) < 0.5:
                 rotations[index] = _rotation_for(page)
-        sizes = [
-            float(c.get("size") or 0)
-            for page in pdf.pages[:5]
-            for c in page.chars
-            if c["text"].strip()
-        ]
-        body_size = statistics.median(sizes) if sizes else 10.0
-        if not rotations:
-            return _all_pages(pdf, body_size)
-    with pdfplumber.open(io.BytesIO(_rotated_pdf(path, rotations))) as pdf:
-        return _all_pages(pdf, body_size)
+            else:
+                pages[index] = _page_elements(page, index + 1, _body_size(page))
+            page.flush_cache()
+    if rotations:
+        with pdfplumber.open(io.BytesIO(_rotated_pdf(path, rotations))) as pdf:
+            for index in rotations:
+                page = pdf.pages[index]
+                pages[index] = _page_elements(page, index + 1, _body_size(page))
+                page.flush_cache()
+    elements: list[Element] = []
+    for index in range(count):
+        page_elements = pages.get(index, [])
+        if elements and page_elements:
+            _continue_table(elements[-1], page_elements[0])
+        elements.extend(page_elements)
+    return elements
+
+
+def _body_size(page: Any) -> float:
+    """The page's most common font size (median over its characters)."""
+    sizes = [float(c.get("size") or 0) for c in page.chars if c["text"].strip()]
+    return statistics.median(sizes) if sizes else 10.0
 
 
 def _rotation_for(page: Any) -> int:
@@ -766,17 +781,6 @@ def _rotation_for(page: Any) -> int:
         votes += 1 if b > 0 else -1
     # text running up the page (b > 0) is read after turning the page clockwise
     return 90 if votes > 0 else 270
-
-
-def _all_pages(pdf: Any, body_size: float) -> list[Element]:
-    elements: list[Element] = []
-    for number, page in enumerate(pdf.pages, start=1):
-        page_elements = _page_elements(page, number, body_size)
-        if elements and page_elements:
-            _continue_table(elements[-1], page_elements[0])
-        elements.extend(page_elements)
-        page.flush_cache()
-    return elements
 
 
 def _continue_table(previous: Element, first: Element) -> None:
