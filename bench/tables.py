@@ -42,6 +42,7 @@ __all__ = [
     "answerable_cells",
     "lcelkit_chunks",
     "load_expected",
+    "logical_order",
     "naive_chunks",
     "normalize",
 ]
@@ -129,14 +130,37 @@ def load_expected(data: Path = DEFAULT_DATA) -> list[ExpectedTable]:
     return tables
 
 
+_RTL = re.compile(r"[\u0590-\u08ff\ufb1d-\ufdff\ufe70-\ufeff]")
+
+
+def logical_order(text: str) -> str:
+    """Visual-order right-to-left text (as camelot's ground truth stores Arabic) in
+    logical order: RTL words reversed, and the word order of a mostly-RTL line too."""
+    lines = []
+    for line in text.split("\n"):
+        words = [w[::-1] if _RTL.search(w) else w for w in line.split()]
+        if sum(1 for w in words if _RTL.search(w)) * 2 > len(words):
+            words.reverse()
+        lines.append(" ".join(words))
+    return "\n".join(lines)
+
+
 def answerable_cells(chunks: Iterable[str], cells: list[tuple[str, str, str]]) -> int:
-    """How many (row label, header, cell) triples sit together in at least one chunk."""
+    """How many (row label, header, cell) triples sit together in at least one chunk.
+
+    Ground-truth strings with right-to-left script match in visual or logical order.
+    """
     texts = [normalize(c) for c in chunks]
     hits = 0
-    for row_label, header, cell in cells:
-        needles = [normalize(x) for x in (cell, row_label, header) if normalize(x)]
-        if any(all(n in text for n in needles) for text in texts):
-            hits += 1
+    for triple in cells:
+        variants = [triple]
+        if any(_RTL.search(x) for x in triple):
+            variants.append(tuple(logical_order(x) for x in triple))  # type: ignore[arg-type]
+        for variant in variants:
+            needles = [normalize(x) for x in variant if normalize(x)]
+            if any(all(n in text for n in needles) for text in texts):
+                hits += 1
+                break
     return hits
 
 

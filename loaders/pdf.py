@@ -432,16 +432,49 @@ def _ruled_tables(
     settings = {"vertical_strategy": "lines", "horizontal_strategy": "lines"}
     found = []
     for table in page.find_tables(table_settings=settings):
-        rows = table.extract(x_tolerance=1.5, y_tolerance=2.5)
+        rows, glued = _cell_texts(table, words)
         if len(rows) < 2 or max((len(r) for r in rows), default=0) < 2:
             continue
-        if sum(1 for r in rows for c in r if c and c.strip()) < 3:
+        filled = sum(1 for r in rows for c in r if c and c.strip())
+        if filled < 3:
             continue
-        if not _ruled_ok(table, words):
+        # background rectangles (shaded rows) look like rulings to the lines strategy but
+        # give one "cell" per row that holds several columns: the text path does better
+        if glued * 10 >= filled:
             continue
         rows, used = _side_columns(table, rows, words)
         found.append((tuple(table.bbox), _split_stacked_rows(rows), used))
     return found
+
+
+def _cell_texts(table: Any, words: list[dict[str, Any]]) -> tuple[list[list[str | None]], int]:
+    """Text of each grid cell from the page's words (lines joined by newlines), and the
+    number of cells whose text falls into three or more whitespace-separated runs.
+
+    ``None`` marks a cell covered by a merged neighbour, as pdfplumber's extract does.
+    """
+    inside = [w for w in words if _inside(w, table.bbox)]
+    rows: list[list[str | None]] = []
+    glued = 0
+    for row in table.rows:
+        band = [
+            w for w in inside if row.bbox[1] - 1 <= (w["top"] + w["bottom"]) / 2 <= row.bbox[3] + 1
+        ]
+        cells: list[str | None] = []
+        for cell in row.cells:
+            if cell is None:
+                cells.append(None)
+                continue
+            mine = [w for w in band if _inside(w, cell)]
+            if not mine:
+                cells.append("")
+                continue
+            lines = _group_lines(mine)
+            if any(len(line.segments) >= 3 for line in lines):
+                glued += 1
+            cells.append("\n".join(line.text for line in lines))
+        rows.append(cells)
+    return rows, glued
 
 
 def _side_columns(
@@ -497,30 +530,6 @@ def _split_stacked_rows(rows: list[list[str | None]]) -> list[list[str | None]]:
                 ]
             )
     return out
-
-
-def _ruled_ok(table: Any, words: list[dict[str, Any]]) -> bool:
-    """Reject a grid whose cells hold several whitespace-separated columns of text.
-
-    Background rectangles (shaded rows) look like rulings to the lines strategy but
-    give one "cell" per row; the text-alignment path does better on those.
-    """
-    x0, top, x1, bottom = table.bbox
-    words = [w for w in words if _inside(w, (x0, top, x1, bottom))]
-    filled = 0
-    glued = 0
-    for row in table.rows:
-        for cell in row.cells:
-            if cell is None:
-                continue
-            inside = sorted((w for w in words if _inside(w, cell)), key=lambda w: w["x0"])
-            if not inside:
-                continue
-            filled += 1
-            lines = _group_lines(inside)
-            if any(len(line.segments) >= 3 for line in lines):
-                glued += 1
-    return filled > 0 and glued / filled < 0.1
 
 
 def _paragraphs(lines: list[_Line], body_size: float) -> list[tuple[str, list[_Line]]]:
