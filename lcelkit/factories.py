@@ -156,13 +156,15 @@ def make_indexer(
     mirrored = MirroredStore(
         store, sinks, max_batch=max_batch_size(store), before_write=check_dimension
     )
-    splitter = make_splitter(settings)
+    splitter: list[Splitter] = []  # built at the first parse: unchanged files need no tokenizer
+
+    def parse(path: Path, source: str) -> list[Document]:
+        if not splitter:
+            splitter.append(make_splitter(settings))
+        return parse_file(settings, path, source, splitter[0])
+
     indexer = Indexer(
-        mirrored,
-        record_manager,
-        manifest,
-        lambda path, source: parse_file(settings, path, source, splitter),
-        batch_size=settings.ingest.batch_size,
+        mirrored, record_manager, manifest, parse, batch_size=settings.ingest.batch_size
     )
     if rebuild:
         indexer.forget_all()

@@ -44,13 +44,10 @@ def _configure_logging(verbosity: int) -> None:
         for noisy in ("httpx", "chromadb", "sentence_transformers", "urllib3", "pdfminer"):
             logging.getLogger(noisy).setLevel(logging.WARNING if verbosity else logging.ERROR)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    try:
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.disable_progress_bar()
-        hf_logging.set_verbosity_error()
-    except ImportError:  # pragma: no cover
-        pass
+    if verbosity < 2:
+        # Read by transformers / huggingface_hub when (and only if) they are imported.
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

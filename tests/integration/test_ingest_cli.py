@@ -55,11 +55,14 @@ def ingest_json(capsys, *args: str) -> tuple[int, dict]:
     return code, json.loads(out[-1])
 
 
-def collection_count(home: Path) -> int:
-    import chromadb
+def collection(home: Path):
+    from chains.store import chroma_client
 
-    client = chromadb.PersistentClient(path=str(home / "chroma"))
-    return client.get_collection("default").count()
+    return chroma_client(persist_dir=home / "chroma").get_collection("default")
+
+
+def collection_count(home: Path) -> int:
+    return collection(home).count()
 
 
 def test_ingest_is_incremental_and_prunes(env, capsys):
@@ -85,9 +88,7 @@ def test_ingest_is_incremental_and_prunes(env, capsys):
     (docs / "offices.csv").unlink()
     code, pruned = ingest_json(capsys, str(docs), "--prune")
     assert pruned["files"]["pruned"] == 1 and pruned["chunks"]["deleted"] >= 1
-    import chromadb
-
-    col = chromadb.PersistentClient(path=str(tmp / "home" / "chroma")).get_collection("default")
+    col = collection(tmp / "home")
     sources = {m["source"] for m in col.get(include=["metadatas"])["metadatas"]}
     assert not any(s.endswith("offices.csv") for s in sources)
     assert any(s.endswith("report_ko.txt") for s in sources)
@@ -153,10 +154,7 @@ def test_changed_embedder_is_refused_until_rebuild(env, capsys, tmp_path):
 
 
 def _store_snapshot(home: Path) -> dict[str, str]:
-    import chromadb
-
-    col = chromadb.PersistentClient(path=str(home / "chroma")).get_collection("default")
-    got = col.get(include=["documents"])
+    got = collection(home).get(include=["documents"])
     return dict(zip(got["ids"], got["documents"], strict=True))
 
 
@@ -179,7 +177,7 @@ def test_sigkill_mid_ingest_then_rerun_equals_one_clean_run(tmp_path):
     while time.monotonic() < deadline and proc.poll() is None:
         try:
             with sqlite3.connect(records) as db:
-                if db.execute("select count(*) from upsert_record").fetchone()[0] > 0:
+                if db.execute("select count(*) from upsertion_record").fetchone()[0] > 0:
                     break
         except sqlite3.Error:
             pass
