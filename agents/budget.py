@@ -16,8 +16,10 @@ before any model call.
 from __future__ import annotations
 
 import json
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage
 
@@ -26,8 +28,10 @@ from lcelkit.errors import ContextBudgetError
 
 __all__ = [
     "MESSAGE_OVERHEAD",
+    "CachedCounter",
     "FittedPrompt",
     "PromptBudget",
+    "cached_counter",
     "count_message",
     "count_prompt",
     "message_text",
@@ -37,6 +41,48 @@ __all__ = [
 
 TokenCounter = Callable[[str], int]
 TRIMMED = "[older observation trimmed to fit the context window]"
+
+
+class CachedCounter:
+    """Memoizes a token counter: agent prompts re-count the same history every call.
+
+    Bounded (``maxsize`` texts, oldest dropped first); thread-safe enough for counting
+    (a lost race only counts a text twice).
+    """
+
+    def __init__(self, counter: TokenCounter, maxsize: int = 4096) -> None:
+        self.counter = counter
+        self.maxsize = maxsize
+        self._cache: dict[str, int] = {}
+
+    def __call__(self, text: str) -> int:
+        """Tokens of ``text`` (cached)."""
+        cached = self._cache.get(text)
+        if cached is None:
+            cached = self.counter(text)
+            if len(self._cache) >= self.maxsize:
+                self._cache.pop(next(iter(self._cache)))
+            self._cache[text] = cached
+        return cached
+
+    def __repr__(self) -> str:
+        return f"CachedCounter({self.counter!r})"
+
+
+_SHARED: weakref.WeakKeyDictionary[Any, CachedCounter] = weakref.WeakKeyDictionary()
+
+
+def cached_counter(counter: TokenCounter, maxsize: int = 4096) -> TokenCounter:
+    """``counter`` memoized; the agent and its memory given the same counter share a cache."""
+    if isinstance(counter, CachedCounter):
+        return counter
+    try:
+        shared = _SHARED.get(counter)
+        if shared is None:
+            shared = _SHARED[counter] = CachedCounter(counter, maxsize)
+        return shared
+    except TypeError:  # not weak-referenceable (a builtin)
+        return CachedCounter(counter, maxsize)
 
 
 def message_text(message: BaseMessage) -> str:

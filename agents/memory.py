@@ -34,7 +34,7 @@ from langchain_core.messages import (
 )
 from langchain_core.runnables import Runnable, RunnableConfig
 
-from agents.budget import count_prompt, message_text, truncate_tokens
+from agents.budget import cached_counter, count_prompt, message_text, truncate_tokens
 from lcelkit.errors import ContextBudgetError, StoreError
 
 __all__ = [
@@ -48,6 +48,7 @@ logger = logging.getLogger(__name__)
 
 TokenCounter = Callable[[str], int]
 TOOL_RESULT_TOKENS = 120  # how much of a tool result a summarizer sees
+_Plan = tuple[str, list[int], list[list[BaseMessage]]]  # summary, evicted ids, their turns
 
 
 def _words(text: str) -> int:
@@ -137,12 +138,13 @@ class SummaryMemoryStore:
             raise ValueError("recent_turns must be at least 1")
         self.url = url
         self.summarizer = summarizer
-        self.counter: TokenCounter = counter or _words
+        self.counter: TokenCounter = cached_counter(counter or _words)
         self._default_counter = counter is None
         self.recent_turns = recent_turns
         self.recent_max_tokens = recent_max_tokens
         self.summary_max_tokens = summary_max_tokens
         self.prompt_limit = prompt_limit
+        self._parsed: dict[tuple[int, int], list[BaseMessage]] = {}  # (row id, payload hash)
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
         self._engine, self._sessions, self._turns = self._open(url)
@@ -161,7 +163,7 @@ class SummaryMemoryStore:
         if self.summarizer is None:
             self.summarizer = summarizer
         if counter is not None and self._default_counter:
-            self.counter, self._default_counter = counter, False
+            self.counter, self._default_counter = cached_counter(counter), False
         if prompt_limit is not None:
             self.prompt_limit = min(self.prompt_limit, prompt_limit)
 
@@ -243,6 +245,17 @@ class SummaryMemoryStore:
         )
         return list(conn.execute(query))
 
+    def _messages(self, row: Any) -> list[BaseMessage]:
+        """A turn row's messages, parsed once (keyed by id and payload: ids can be reused)."""
+        key = (row.id, hash(row.messages))
+        cached = self._parsed.get(key)
+        if cached is None:
+            cached = messages_from_dict(json.loads(row.messages))
+            if len(self._parsed) >= 1024:
+                self._parsed.pop(next(iter(self._parsed)))
+            self._parsed[key] = cached
+        return list(cached)
+
     def _session_row(self, conn: Any, session_id: str) -> Any:
         from sqlalchemy import select
 
@@ -255,7 +268,7 @@ class SummaryMemoryStore:
         with self._engine.connect() as conn:
             row = self._session_row(conn, session_id)
             rows = self._rows(conn, session_id)
-        turns = [messages_from_dict(json.loads(r.messages)) for r in rows]
+        turns = [self._messages(r) for r in rows]
         return MemorySnapshot(
             session_id=session_id,
             summary=row.summary if row else "",
@@ -307,8 +320,9 @@ class SummaryMemoryStore:
         return bool(gone)
 
     # -- writing ----------------------------------------------------------------------
-    def _store_turn(self, session_id: str, messages: Sequence[BaseMessage]) -> None:
-        from sqlalchemy import func, insert, select, update
+    def _store_turn(self, session_id: str, messages: Sequence[BaseMessage]) -> _Plan:
+        """Insert the turn; in the same transaction, find the turns it pushes out."""
+        from sqlalchemy import insert, select, update
 
         payload = json.dumps(messages_to_dict(list(messages)), ensure_ascii=False)
         tokens = count_prompt(self.counter, messages)
@@ -327,35 +341,60 @@ class SummaryMemoryStore:
                     .where(self._sessions.c.session_id == session_id)
                     .values(total_turns=row.total_turns + 1, updated_at=now)
                 )
-            seq = conn.execute(
-                select(func.coalesce(func.max(self._turns.c.seq), 0)).where(
-                    self._turns.c.session_id == session_id
-                )
-            ).scalar_one()
-            conn.execute(
-                insert(self._turns).values(
-                    session_id=session_id, seq=int(seq) + 1, messages=payload, tokens=tokens
+            metas = list(
+                conn.execute(
+                    select(self._turns.c.id, self._turns.c.seq, self._turns.c.tokens)
+                    .where(self._turns.c.session_id == session_id)
+                    .order_by(self._turns.c.seq)
                 )
             )
+            seq = (metas[-1].seq if metas else 0) + 1
+            conn.execute(
+                insert(self._turns).values(
+                    session_id=session_id, seq=seq, messages=payload, tokens=tokens
+                )
+            )
+            sizes = [(m.id, m.tokens) for m in metas] + [(-1, tokens)]
+            evicted = self._excess(sizes)
+            turns = self._fetch(conn, evicted)
+        return (row.summary if row else ""), evicted, turns
 
-    def _evictions(self, session_id: str) -> tuple[str, list[int], list[list[BaseMessage]]]:
+    def _excess(self, sizes: list[tuple[int, int]]) -> list[int]:
+        """Ids of the oldest turns beyond the recent window (by count, then by tokens)."""
+        excess = max(0, len(sizes) - self.recent_turns)
+        if self.recent_max_tokens is not None:
+            total = sum(t for _, t in sizes[excess:])
+            while excess < len(sizes) - 1 and total > self.recent_max_tokens:
+                total -= sizes[excess][1]
+                excess += 1
+        return [i for i, _ in sizes[:excess]]
+
+    def _fetch(self, conn: Any, ids: list[int]) -> list[list[BaseMessage]]:
+        from sqlalchemy import select
+
+        if not ids:
+            return []
+        rows = conn.execute(
+            select(self._turns.c.id, self._turns.c.messages)
+            .where(self._turns.c.id.in_(ids))
+            .order_by(self._turns.c.seq)
+        )
+        return [self._messages(r) for r in rows]
+
+    def _evictions(self, session_id: str) -> _Plan:
         """The current summary and the oldest turns that must leave the recent window."""
+        from sqlalchemy import select
+
         with self._engine.connect() as conn:
             row = self._session_row(conn, session_id)
-            rows = self._rows(conn, session_id)
-        summary = row.summary if row else ""
-        excess = max(0, len(rows) - self.recent_turns)
-        if self.recent_max_tokens is not None:
-            total = sum(r.tokens for r in rows[excess:])
-            while excess < len(rows) - 1 and total > self.recent_max_tokens:
-                total -= rows[excess].tokens
-                excess += 1
-        evicted = rows[:excess]
-        return (
-            summary,
-            [r.id for r in evicted],
-            [messages_from_dict(json.loads(r.messages)) for r in evicted],
-        )
+            metas = conn.execute(
+                select(self._turns.c.id, self._turns.c.tokens)
+                .where(self._turns.c.session_id == session_id)
+                .order_by(self._turns.c.seq)
+            )
+            evicted = self._excess([(m.id, m.tokens) for m in metas])
+            turns = self._fetch(conn, evicted)
+        return (row.summary if row else ""), evicted, turns
 
     def _commit_summary(
         self, session_id: str, old: str, summary: str, evicted_ids: list[int]
@@ -451,9 +490,9 @@ class SummaryMemoryStore:
         return {"tags": ["lcelkit_memory_summarizer"], "run_name": "summarize_memory"}
 
     # -- compaction (sync and async) --------------------------------------------------
-    def compact(self, session_id: str) -> int:
+    def compact(self, session_id: str, plan: _Plan | None = None) -> int:
         """Fold turns that left the recent window into the summary; returns how many."""
-        summary, ids, turns = self._evictions(session_id)
+        summary, ids, turns = plan or self._evictions(session_id)
         if not ids:
             return 0
         old = summary
@@ -476,9 +515,9 @@ class SummaryMemoryStore:
             return 0
         return len(ids) if self._commit_summary(session_id, old, summary, ids) else 0
 
-    async def acompact(self, session_id: str) -> int:
+    async def acompact(self, session_id: str, plan: _Plan | None = None) -> int:
         """Async :meth:`compact`."""
-        summary, ids, turns = await asyncio.to_thread(self._evictions, session_id)
+        summary, ids, turns = plan or await asyncio.to_thread(self._evictions, session_id)
         if not ids:
             return 0
         old = summary
@@ -510,13 +549,12 @@ class SummaryMemoryStore:
         Returns the number of turns folded into the summary.
         """
         with self._lock(session_id):
-            self._store_turn(session_id, messages)
-            return self.compact(session_id)
+            return self.compact(session_id, self._store_turn(session_id, messages))
 
     async def aappend_turn(self, session_id: str, messages: Sequence[BaseMessage]) -> int:
         """Async :meth:`append_turn`."""
-        await asyncio.to_thread(self._store_turn, session_id, messages)
-        return await self.acompact(session_id)
+        plan = await asyncio.to_thread(self._store_turn, session_id, messages)
+        return await self.acompact(session_id, plan)
 
     def close(self) -> None:
         """Release the database connections."""

@@ -42,7 +42,7 @@ from langchain_core.runnables.utils import AddableDict, ConfigurableFieldSpec
 from langchain_core.tools import BaseTool
 from pydantic import BaseModel, Field
 
-from agents.budget import PromptBudget, message_text, truncate_tokens
+from agents.budget import PromptBudget, cached_counter, message_text, truncate_tokens
 from agents.memory import SummaryMemoryStore
 from agents.parser import (
     Action,
@@ -293,7 +293,7 @@ class ConversationalAgent(Runnable[dict[str, Any], dict[str, Any]]):
             raise ValueError(f"duplicate tool names: {names}")
         self.llm = llm
         self.tools = list(tools)
-        self.counter: TokenCounter = counter or (lambda text: len(text.split()))
+        self.counter: TokenCounter = cached_counter(counter or (lambda text: len(text.split())))
         self.budget = PromptBudget(
             counter=self.counter,
             context_window=context_window,

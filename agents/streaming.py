@@ -15,6 +15,7 @@ from agents.parser import ACTION_RE, FINAL_RE, OBSERVATION_RE
 __all__ = ["AnswerStreamer"]
 
 _OBS_WORD = "observation:"
+_LOOKBACK = 32  # longest marker with its decoration
 
 
 class AnswerStreamer:
@@ -38,11 +39,12 @@ class AnswerStreamer:
 
     def feed(self, piece: str) -> str:
         """Add model text; returns the answer text that can be shown now."""
+        scanned = max(0, len(self.buffer) - _LOOKBACK)  # markers can span pieces
         self.buffer += piece
         if self._blocked:
             return ""
         if not self._started:
-            found = FINAL_RE.search(self.buffer)
+            found = FINAL_RE.search(self.buffer, scanned)
             if not found:
                 return ""
             before = self.buffer[: found.start()]
@@ -50,18 +52,18 @@ class AnswerStreamer:
                 self._blocked = True
                 return ""
             self._started, self._start = True, found.end()
-        answer = self.buffer[self._start :]
-        obs = OBSERVATION_RE.search(answer)
+            scanned = self._start
+        obs = OBSERVATION_RE.search(self.buffer, max(self._start, scanned - 1))
+        end = obs.start() if obs else len(self.buffer)
         if obs:
-            answer = answer[: obs.start()]
             self._blocked = True
         else:
-            newline = answer.rfind("\n")
+            newline = self.buffer.rfind("\n", self._start)
             if newline != -1:
-                tail = answer[newline + 1 :].lstrip(" \t>*_#").lower().replace(" ", "")
-                if _OBS_WORD.startswith(tail) and tail:
-                    answer = answer[:newline]
-        safe = answer.lstrip().rstrip()
+                tail = self.buffer[newline + 1 :].lstrip(" \t>*_#").lower().replace(" ", "")
+                if tail and _OBS_WORD.startswith(tail):
+                    end = newline
+        safe = self.buffer[self._start : end].strip()
         if not safe.startswith(self.emitted):
             return ""
         new = safe[len(self.emitted) :]
