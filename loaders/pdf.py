@@ -432,7 +432,7 @@ def _ruled_tables(
     settings = {"vertical_strategy": "lines", "horizontal_strategy": "lines"}
     found = []
     for table in page.find_tables(table_settings=settings):
-        rows, glued = _cell_texts(table, words)
+        rows, glued, assigned = _cell_texts(table, words)
         if len(rows) < 2 or max((len(r) for r in rows), default=0) < 2:
             continue
         filled = sum(1 for r in rows for c in r if c and c.strip())
@@ -443,38 +443,55 @@ def _ruled_tables(
         if glued * 10 >= filled:
             continue
         rows, used = _side_columns(table, rows, words)
-        found.append((tuple(table.bbox), _split_stacked_rows(rows), used))
+        found.append((tuple(table.bbox), _split_stacked_rows(rows), used | assigned))
     return found
 
 
-def _cell_texts(table: Any, words: list[dict[str, Any]]) -> tuple[list[list[str | None]], int]:
-    """Text of each grid cell from the page's words (lines joined by newlines), and the
-    number of cells whose text falls into three or more whitespace-separated runs.
+def _cell_texts(
+    table: Any, words: list[dict[str, Any]]
+) -> tuple[list[list[str | None]], int, set[int]]:
+    """Text of each grid cell from the page's words (lines joined by newlines), the
+    number of cells whose text falls into three or more whitespace-separated runs, and
+    the ids of the words used.
 
     ``None`` marks a cell covered by a merged neighbour, as pdfplumber's extract does.
+    A word inside the table's box but in no cell (a ruling missing at the edge) joins
+    the nearest cell of its row.
     """
     inside = [w for w in words if _inside(w, table.bbox)]
     rows: list[list[str | None]] = []
+    assigned: set[int] = set()
     glued = 0
     for row in table.rows:
         band = [
             w for w in inside if row.bbox[1] - 1 <= (w["top"] + w["bottom"]) / 2 <= row.bbox[3] + 1
         ]
+        groups: list[list[dict[str, Any]] | None] = [
+            None if cell is None else [w for w in band if _inside(w, cell)] for cell in row.cells
+        ]
+        placed = {id(w) for g in groups if g for w in g}
+        boxes = [(i, c) for i, c in enumerate(row.cells) if c is not None]
+        for word in band:
+            if id(word) in placed or id(word) in assigned or not boxes:
+                continue
+            cx = (word["x0"] + word["x1"]) / 2
+            index, _ = min(boxes, key=lambda ic: min(abs(cx - ic[1][0]), abs(cx - ic[1][2])))
+            groups[index].append(word)  # type: ignore[union-attr]
         cells: list[str | None] = []
-        for cell in row.cells:
-            if cell is None:
+        for group in groups:
+            if group is None:
                 cells.append(None)
                 continue
-            mine = [w for w in band if _inside(w, cell)]
-            if not mine:
+            assigned.update(id(w) for w in group)
+            if not group:
                 cells.append("")
                 continue
-            lines = _group_lines(mine)
+            lines = _group_lines(group)
             if any(len(line.segments) >= 3 for line in lines):
                 glued += 1
             cells.append("\n".join(line.text for line in lines))
         rows.append(cells)
-    return rows, glued
+    return rows, glued, assigned
 
 
 def _side_columns(
@@ -617,9 +634,7 @@ def _page_items(page: Any) -> list[_Item]:
     words = _words(page)
     ruled = _ruled_tables(page, words)
     taken = {i for _, _, used in ruled for i in used}
-    free = [
-        w for w in words if id(w) not in taken and not any(_inside(w, bbox) for bbox, _, _ in ruled)
-    ]
+    free = [w for w in words if id(w) not in taken]
     items: list[_Item] = []
     for bbox, rows, _ in ruled:
         clean = [[(c or "").strip() for c in r] for r in rows]
