@@ -459,6 +459,8 @@ def _cell_texts(
     the nearest cell of its row.
     """
     inside = [w for w in words if _inside(w, table.bbox)]
+    all_cells = [c for row in table.rows for c in row.cells if c is not None]
+    orphans = {id(w) for w in inside if not any(_inside(w, c) for c in all_cells)}
     rows: list[list[str | None]] = []
     assigned: set[int] = set()
     glued = 0
@@ -469,10 +471,9 @@ def _cell_texts(
         groups: list[list[dict[str, Any]] | None] = [
             None if cell is None else [w for w in band if _inside(w, cell)] for cell in row.cells
         ]
-        placed = {id(w) for g in groups if g for w in g}
         boxes = [(i, c) for i, c in enumerate(row.cells) if c is not None]
         for word in band:
-            if id(word) in placed or id(word) in assigned or not boxes:
+            if id(word) not in orphans or id(word) in assigned or not boxes:
                 continue
             cx = (word["x0"] + word["x1"]) / 2
             index, _ = min(boxes, key=lambda ic: min(abs(cx - ic[1][0]), abs(cx - ic[1][2])))
