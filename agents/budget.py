@@ -15,6 +15,7 @@ before any model call.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import weakref
 from collections.abc import Callable, Sequence
@@ -61,7 +62,8 @@ class CachedCounter:
         if cached is None:
             cached = self.counter(text)
             if len(self._cache) >= self.maxsize:
-                self._cache.pop(next(iter(self._cache)))
+                with contextlib.suppress(RuntimeError, KeyError, StopIteration):
+                    self._cache.pop(next(iter(self._cache)))  # another thread may race
             self._cache[text] = cached
         return cached
 

@@ -15,6 +15,7 @@ over the cap is compressed once more, then truncated. When the summarizer fails
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import threading
@@ -252,7 +253,8 @@ class SummaryMemoryStore:
         if cached is None:
             cached = messages_from_dict(json.loads(row.messages))
             if len(self._parsed) >= 1024:
-                self._parsed.pop(next(iter(self._parsed)))
+                with contextlib.suppress(RuntimeError, KeyError, StopIteration):
+                    self._parsed.pop(next(iter(self._parsed)))  # another thread may race
             self._parsed[key] = cached
         return list(cached)
 

@@ -12,8 +12,16 @@ Input ``{"input": str}``; config ``configurable.session_id``; output
 ``{"output": str, "session_id": str, "steps": [...], "stop_reason": str}``. Streaming
 (``astream``/``astream_events`` v2) yields the answer tokens as ``{"output": token}``
 chunks of the agent's own run (``on_chain_stream``); tools emit
-``on_tool_start``/``on_tool_end``. ``agent.chat(...)`` works inside Jupyter's running
-event loop too.
+``on_tool_start``/``on_tool_end``. On the native path, text a model writes before a
+tool call is shown as it streams and stays part of the answer.
+
+The loop itself (``_core``) does no I/O: it yields commands (call the model, run a
+tool, show text) that a sync or an async driver carries out. The sync entry points
+(``invoke``, ``stream``, ``chat``) use the model's sync API and create no event loop,
+so they work inside Jupyter's running loop and keep one HTTP client per model; the
+async ones (``ainvoke``, ``astream``, ``astream_events``, ``achat``) run in the
+caller's loop. ``max_seconds`` interrupts an async model call; a sync call is checked
+between streamed chunks.
 """
 
 from __future__ import annotations

@@ -171,6 +171,9 @@ def test_lcelkit_chat_scripted_through_stdin(tmp_path):
     assert "what is 6*7?" in last and "what did I ask?" in last  # memory survived
     s2 = json.dumps(chats[-2]["body"]["messages"])
     assert "6*7" not in s2  # sessions are isolated
+    listed = _chat(home, "http://127.0.0.1:9", "", "--list-sessions")  # no backend needed
+    assert listed.returncode == 0, listed.stderr
+    assert sorted(listed.stdout.splitlines()) == ["s1\t3 turns", "s2\t1 turns"]
 
 
 def test_lcelkit_chat_with_a_dead_backend_exits_3(tmp_path):
