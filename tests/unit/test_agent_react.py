@@ -155,6 +155,19 @@ def test_the_time_limit_stops_the_loop():
     assert len(llm.prompts) < 6
 
 
+def test_the_time_limit_interrupts_a_slow_async_model_call():
+    llm = ScriptedChatModel(replies=["Final Answer: too late"], delay=5.0)
+    agent = _agent(llm, max_seconds=0.3)
+
+    async def ask():
+        return await agent.ainvoke({"input": "slow"}, {"configurable": {"session_id": "t"}})
+
+    result = asyncio.run(ask())
+    assert result["stop_reason"] == "timeout"
+    assert "too late" not in result["output"]
+    assert "time limit" in result["output"]
+
+
 def test_the_budget_error_comes_before_any_model_call():
     llm = ScriptedChatModel(replies=["Final Answer: x"])
     agent = _agent(llm, context_window=300, max_new_tokens=200)
