@@ -668,12 +668,45 @@ def _prose_like(rows: list[list[str]]) -> bool:
     return words / len(cells) > 5
 
 
+def _gap(upper: _Line, lower: _Line) -> float:
+    return lower.top - upper.bottom
+
+
+def _wrap_gap(block: list[_Line]) -> float:
+    """The largest vertical gap that still means "the same row, wrapped text".
+
+    Only meaningful when rows are clearly spaced apart (median gap of 3 pt or more);
+    wrapped lines then sit much closer than rows do. Returns -inf otherwise.
+    """
+    gaps = [_gap(a, b) for a, b in itertools.pairwise(block)]
+    positive = [g for g in gaps if g > 0]
+    if len(positive) < 2:
+        return float("-inf")
+    row_gap = statistics.median(positive)
+    if row_gap < 3.0:
+        return float("-inf")
+    return 0.35 * row_gap
+
+
+def _merge_wrapped(block: list[_Line], rows: list[list[str]], tight: float) -> list[list[str]]:
+    """Join lines that sit closer than ``tight`` to the line above into its row."""
+    merged: list[list[str]] = []
+    for index, row in enumerate(rows):
+        if merged and index > 0 and _gap(block[index - 1], block[index]) <= tight:
+            merged[-1] = [f"{a} {b}".strip() for a, b in zip(merged[-1], row, strict=True)]
+        else:
+            merged.append(list(row))
+    return merged
+
+
 def _region_items(free: list[dict[str, Any]]) -> list[_Item]:
     """Stream tables and text lines of one region (the page, or one prose column)."""
     items: list[_Item] = []
     lines = _group_lines(free) if free else []
     used: set[int] = set()
-    for start, end in _stream_blocks(lines):
+    blocks = _stream_blocks(lines)
+    claimed = {i for start, end in blocks for i in range(start, end)}
+    for start, end in blocks:
         cuts = _column_bounds(lines[start:end])
         while (
             start > 0
@@ -682,14 +715,18 @@ def _region_items(free: list[dict[str, Any]]) -> list[_Item]:
             and end - start < 400
         ):
             start -= 1
+        tight = _wrap_gap(lines[start:end])
+        # wrapped cell text right under the last row belongs to the table
+        while end < len(lines) and end not in claimed and _gap(lines[end - 1], lines[end]) <= tight:
+            end += 1
         block = lines[start:end]
-        rows = _grid(block, cuts)
-        if _prose_like(rows):
-            continue
         caption = None
         if CAPTION_RE.match(block[0].text):  # "Table 5: ..." aligned like a row
             caption = block[0].text
-            rows = rows[1:]
+            block = block[1:]
+        rows = _merge_wrapped(block, _grid(block, cuts), tight)
+        if _prose_like(rows):
+            continue
         items.append(
             _Item(
                 top=block[0].top,
