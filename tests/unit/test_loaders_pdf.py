@@ -151,3 +151,49 @@ def test_pdf_with_zero_pages_is_corrupt(tmp_path: Path):
     path.write_bytes(PdfBuilder().build())
     with pytest.raises(CorruptFileError, match="no pages"):
         load(path)
+
+
+def test_unruled_table_wrapped_cells_join_their_row(tmp_path: Path):
+    pdf = PdfBuilder()
+    page = pdf.page()
+    page.text(72, 60, "Table 3: Animal sounds", 10)
+    rows = [("Animal", "Action", "Result"), ("Cat", "Says", "Meow"), ("Dog", "Says", "Woof")]
+    top = 80.0
+    for animal, action, result in rows:
+        page.text(72, top, animal, 9)
+        page.text(200, top, action, 9)
+        page.text(300, top, result, 9)
+        top += 20
+    page.text(72, top, "Fox", 9)
+    page.text(200, top, "Says", 9)
+    page.text(300, top, "Ring-ding-ding-", 9)
+    page.text(300, top + 10, "dingeringeding", 9)  # wrapped: much closer than rows
+    path = tmp_path / "animals.pdf"
+    path.write_bytes(pdf.build())
+    docs = load(path, pdf_strategy="rules")
+    assert [d.metadata["category"] for d in docs] == ["Table"]
+    assert docs[0].page_content.split("\n") == [
+        "Table 3: Animal sounds",
+        "| Animal | Action | Result |",
+        "|---|---|---|",
+        "| Cat | Says | Meow |",
+        "| Dog | Says | Woof |",
+        "| Fox | Says | Ring-ding-ding- dingeringeding |",
+    ]
+
+
+def test_two_column_prose_is_read_column_by_column(tmp_path: Path):
+    pdf = PdfBuilder()
+    page = pdf.page()
+    left = "Left column sentence number {} talks about the first topic in detail."
+    right = "Right column sentence number {} covers a different second topic here."
+    for i in range(12):
+        page.text(40, 80 + i * 13, left.format(i)[:52], 9)
+        page.text(320, 80 + i * 13, right.format(i)[:52], 9)
+    path = tmp_path / "columns.pdf"
+    path.write_bytes(pdf.build())
+    text = "\n".join(d.page_content for d in load(path, pdf_strategy="rules"))
+    assert "Table" not in text
+    assert text.index("Left column sentence number 11") < text.index(
+        "Right column sentence number 0"
+    )
