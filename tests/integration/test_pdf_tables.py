@@ -133,3 +133,36 @@ def test_samples_are_reproducible(tmp_path: Path):
     subprocess.run([sys.executable, str(script)], check=True)
     assert (copy / "report.pdf").read_bytes() == (SAMPLES / "report.pdf").read_bytes()
     assert (copy / "hr_policy_ko.txt").read_bytes() == (SAMPLES / "hr_policy_ko.txt").read_bytes()
+
+
+def test_sideways_table_is_turned_upright(tmp_path: Path):
+    from tests.support.make_docs import REGIONS, PdfBuilder
+
+    pdf = PdfBuilder()
+    page = pdf.page(sideways=True)
+    page.text(72, 50, "Table 6: Revenue by region, landscape", 10)
+    page.ruled_table(72, 70, [160, 90, 90, 90, 90], REGIONS)
+    path = tmp_path / "landscape.pdf"
+    path.write_bytes(pdf.build())
+    import pdfplumber
+
+    with pdfplumber.open(str(path)) as check:  # the text really runs sideways
+        assert not any(c["upright"] for c in check.pages[0].chars if c["text"].strip())
+    docs = load(path, pdf_strategy="rules")
+    tables = [d for d in docs if d.metadata["category"] == "Table"]
+    assert len(tables) == 1
+    rows, caption, _ = parse_table_html(tables[0].metadata["text_as_html"])
+    assert caption == "Table 6: Revenue by region, landscape"
+    assert rows == REGIONS
+
+
+def test_pdf_with_only_an_owner_password_loads(tmp_path: Path):
+    from pypdf import PdfReader, PdfWriter
+
+    plain = report_pdf(tmp_path / "plain.pdf")
+    writer = PdfWriter(clone_from=PdfReader(str(plain)))
+    writer.encrypt(user_password="", owner_password="owner", algorithm="AES-128")
+    path = tmp_path / "restricted.pdf"
+    writer.write(str(path))
+    docs = load(path)
+    assert any("| North | 12.1 | 13.4 | 15.2 | 16.0 |" in d.page_content for d in docs)

@@ -42,6 +42,7 @@ class PdfPage:
     height: float
     ops: list[str] = field(default_factory=list)
     image: tuple[int, int, bytes, tuple[float, float, float, float]] | None = None
+    sideways: bool = False  # drawn on a landscape canvas, printed turned onto a portrait page
 
     def text(self, x: float, top: float, text: str, size: float = 10, bold: bool = False) -> None:
         """Draw one line of text whose top edge is ``top`` points below the page top."""
@@ -129,9 +130,13 @@ class PdfBuilder:
         self.width, self.height = width, height
         self.pages: list[PdfPage] = []
 
-    def page(self) -> PdfPage:
-        """Start a new page."""
-        page = PdfPage(self.width, self.height)
+    def page(self, *, sideways: bool = False) -> PdfPage:
+        """Start a new page; ``sideways`` draws a landscape page turned 90 degrees onto a
+        portrait sheet (its text runs up the page, like a rotated table in a report)."""
+        if sideways:
+            page = PdfPage(self.height, self.width, sideways=True)
+        else:
+            page = PdfPage(self.width, self.height)
         self.pages.append(page)
         return page
 
@@ -154,7 +159,10 @@ class PdfBuilder:
         )
         kids = []
         for page in self.pages:
-            content = zlib.compress("\n".join(page.ops).encode("latin-1"))
+            ops = "\n".join(page.ops)
+            if page.sideways:  # (x, y) -> (width - y, x): a quarter turn counter-clockwise
+                ops = f"q 0 1 -1 0 {self.width} 0 cm\n{ops}\nQ"
+            content = zlib.compress(ops.encode("latin-1"))
             content_id = add(
                 b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(content)
                 + content
