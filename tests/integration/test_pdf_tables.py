@@ -132,7 +132,8 @@ def test_samples_are_reproducible(tmp_path: Path):
     script.write_text(text)
     subprocess.run([sys.executable, str(script)], check=True)
     assert (copy / "report.pdf").read_bytes() == (SAMPLES / "report.pdf").read_bytes()
-    assert (copy / "hr_policy_ko.txt").read_bytes() == (SAMPLES / "hr_policy_ko.txt").read_bytes()
+    for name in ("hr_policy_ko.txt", "handbook.md", "faq.html", "travel_policy.docx"):
+        assert (copy / name).read_bytes() == (SAMPLES / name).read_bytes(), name
 
 
 def test_sideways_table_is_turned_upright(tmp_path: Path):

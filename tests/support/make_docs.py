@@ -313,5 +313,24 @@ def write_docx(path: Path, *, with_page_break: bool = True) -> Path:
         table.cell(r, 0).text = city
         table.cell(r, 1).text = amount
     document.add_paragraph("Allowances are reviewed every year.")
-    document.save(str(path))
+    import datetime as dt
+
+    fixed = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)  # reproducible bytes
+    document.core_properties.created = fixed
+    document.core_properties.modified = fixed
+    document.core_properties.last_printed = fixed
+    buffer = io.BytesIO()
+    document.save(buffer)
+    _fixed_zip_times(buffer.getvalue(), path)
     return path
+
+
+def _fixed_zip_times(data: bytes, path: Path) -> None:
+    """Rewrite a zip (DOCX) with fixed entry timestamps, so the bytes are reproducible."""
+    import zipfile
+
+    with zipfile.ZipFile(io.BytesIO(data)) as source, zipfile.ZipFile(path, "w") as target:
+        for info in source.infolist():
+            fixed = zipfile.ZipInfo(info.filename, date_time=(2024, 1, 1, 0, 0, 0))
+            fixed.compress_type = zipfile.ZIP_DEFLATED
+            target.writestr(fixed, source.read(info.filename))
