@@ -159,6 +159,9 @@ class _Server(ThreadingHTTPServer):
     so a stopped fake server is as dead to pooled clients as a killed Ollama."""
 
     daemon_threads = True
+    # Listen backlog: the stdlib default of 5 resets connections (httpx ReadError) when
+    # many clients connect at once; the real Ollama (Go) listens with the OS maximum.
+    request_queue_size = 128
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._connections: set[Any] = set()
