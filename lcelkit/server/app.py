@@ -38,6 +38,8 @@ from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
+from langchain_core.language_models import BaseChatModel
+from langchain_core.retrievers import BaseRetriever
 from langchain_core.runnables import Runnable
 
 from lcelkit import __version__
@@ -78,18 +80,72 @@ WORKER_THREADS = 64  # sync model calls and retrievers run here, never on the ev
 
 
 # -- building the served runnables -----------------------------------------------------
-def build_rag(settings: Settings) -> Runnable:
-    """The configured RAG chain (retriever + LLM), as ``lcelkit ask`` uses it."""
-    from lcelkit.factories import make_rag_chain
+def build_rag(
+    settings: Settings, *, llm: BaseChatModel | None = None, retriever: BaseRetriever | None = None
+) -> Runnable:
+    """The configured RAG chain: retriever + LLM, budgeted to the model's window (as ``ask``)."""
+    from chains.rag import make_rag_chain
+    from lcelkit.factories import (
+        make_llm,
+        make_retriever,
+        make_token_counter,
+        resolve_context_window,
+    )
 
-    return make_rag_chain(settings)
+    llm = llm or make_llm(settings)
+    return make_rag_chain(
+        retriever or make_retriever(settings),
+        llm,
+        counter=make_token_counter(settings, llm),
+        context_window=resolve_context_window(settings),
+        max_new_tokens=settings.llm.max_new_tokens,
+    )
 
 
-def build_agent(settings: Settings) -> Runnable:
-    """The configured agent, with memory in the same store as ``lcelkit chat``."""
+def build_agent(
+    settings: Settings, *, llm: BaseChatModel | None = None, retriever: BaseRetriever | None = None
+) -> Runnable:
+    """The configured agent, its memory in the same store as ``lcelkit chat`` (under home)."""
     from lcelkit.factories import make_agent
 
-    return make_agent(settings)
+    return make_agent(settings, llm=llm, retriever=retriever)
+
+
+class _SharedParts:
+    """One LLM and one retriever for both /rag and /agent (an HF model loads once)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._lock = threading.Lock()
+        self._llm: BaseChatModel | None = None
+        self._retriever: BaseRetriever | None = None
+
+    def llm(self) -> BaseChatModel:
+        with self._lock:
+            if self._llm is None:
+                from lcelkit.factories import make_llm
+
+                self._llm = make_llm(self.settings)
+            return self._llm
+
+    def retriever(self) -> BaseRetriever:
+        with self._lock:
+            if self._retriever is None:
+                from lcelkit.factories import make_retriever
+
+                self._retriever = make_retriever(self.settings)
+            return self._retriever
+
+    def rag(self) -> Runnable:
+        return build_rag(self.settings, llm=self.llm(), retriever=self.retriever())
+
+    def agent(self) -> Runnable:
+        from agents.tools import LazyRetriever
+
+        # The agent opens the index at its first search only.
+        return build_agent(
+            self.settings, llm=self.llm(), retriever=LazyRetriever(factory=self.retriever)
+        )
 
 
 def _translator(settings: Settings) -> Callable[[BaseException], BaseException]:
@@ -101,8 +157,12 @@ def _translator(settings: Settings) -> Callable[[BaseException], BaseException]:
         from chains.llms import backend_error
 
         llm = settings.llm
-        model = llm.model or ("llama3.2" if llm.provider == "ollama" else "")
-        translated = backend_error(exc, provider=llm.provider, model=model, base_url=llm.base_url)
+        try:
+            model = llm.model_name
+        except ConfigError:
+            model = ""
+        base_url = llm.base_url if llm.provider == "ollama" else None
+        translated = backend_error(exc, provider=llm.provider, model=model, base_url=base_url)
         return translated if translated is not None else exc
 
     return translate
@@ -128,6 +188,16 @@ def error_status(exc: BaseException) -> tuple[int, str, str | None]:
     return 500, "internal error (see the server log)", None
 
 
+def _cause(exc: BaseException) -> str:
+    """The chain of underlying exceptions, for the server log (never sent to clients)."""
+    parts, seen, current = [], set(), exc.__cause__ or exc.__context__
+    while current is not None and id(current) not in seen and len(parts) < 5:
+        seen.add(id(current))
+        parts.append(f"{type(current).__name__}: {current}")
+        current = current.__cause__ or current.__context__
+    return " <- ".join(parts) or "-"
+
+
 def _error_payload(exc: BaseException) -> tuple[int, dict[str, Any]]:
     status, message, hint = error_status(exc)
     payload: dict[str, Any] = {"detail": message}
@@ -148,7 +218,7 @@ async def _sse_with_real_errors(events: AsyncIterator[Any]) -> AsyncIterator[Any
         if status >= 500 and status not in (503, 504):
             logger.exception("stream failed")
         else:
-            logger.warning("stream failed: %s", exc)
+            logger.warning("stream failed: %s (cause: %s)", exc, _cause(exc))
         data: dict[str, Any] = {"status_code": status, "message": message}
         if hint:
             data["hint"] = hint
@@ -318,15 +388,16 @@ def create_app(
     if preload is None:
         preload = settings.server.preload
     translate = _translator(settings)
+    parts = _SharedParts(settings)
     served_rag = ServedRunnable(
-        rag if rag is not None else (lambda: build_rag(settings)),
+        rag if rag is not None else parts.rag,
         name="rag",
         input_model=RagInput,
         output_model=RagOutput,
         translate=translate,
     )
     served_agent = ServedRunnable(
-        agent if agent is not None else (lambda: build_agent(settings)),
+        agent if agent is not None else parts.agent,
         name="agent",
         input_model=AgentInput,
         output_model=AgentOutput,
@@ -360,7 +431,8 @@ def create_app(
     @app.exception_handler(LcelkitError)
     async def _lcelkit_error(request: Request, exc: LcelkitError) -> JSONResponse:
         status, payload = _error_payload(exc)
-        logger.warning("%s %s -> %d: %s", request.method, request.url.path, status, exc)
+        path, cause = request.url.path, _cause(exc)
+        logger.warning("%s %s -> %d: %s (cause: %s)", request.method, path, status, exc, cause)
         return JSONResponse(payload, status_code=status)
 
     @app.exception_handler(TimeoutError)
