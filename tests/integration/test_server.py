@@ -354,8 +354,8 @@ def test_memory_survives_a_restart_and_backend_down_is_503(
 
         backend.stop()  # the LLM backend dies
         down = httpx.post(
-            f"{again.url}/rag/invoke",
-            json={"input": {"question": "How many vacation days?"}},
+            f"{again.url}/agent/invoke",
+            json={"input": {"input": "still there?"}},
             headers=AUTH,
             timeout=60,
         )
