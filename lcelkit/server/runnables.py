@@ -13,6 +13,7 @@ into the project's errors, which the app maps to HTTP statuses.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import Any
@@ -135,10 +136,8 @@ class ServedRunnable(Runnable[Any, Any]):
         with self._lock:
             if self._inner is None:
                 assert self._build is not None
-                try:
+                with self._translating():
                     self._inner = self._build()
-                except Exception as exc:
-                    raise self._translate(exc) from exc
             return self._inner
 
     async def aget(self) -> Runnable:
@@ -148,25 +147,28 @@ class ServedRunnable(Runnable[Any, Any]):
             return inner
         return await asyncio.to_thread(self.get)
 
-    def _fail(self, exc: Exception) -> BaseException:
-        translated = self._translate(exc)
-        return translated
+    @contextlib.contextmanager
+    def _translating(self) -> Iterator[None]:
+        """Re-raise failures as the project's errors (unchanged when there is none)."""
+        try:
+            yield
+        except Exception as exc:
+            translated = self._translate(exc)
+            if translated is exc:
+                raise
+            raise translated from exc
 
     # -- delegation -----------------------------------------------------------------------
     def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
         """Delegate to the real runnable."""
-        try:
+        with self._translating():
             return self.get().invoke(input, config, **kwargs)
-        except Exception as exc:
-            raise self._fail(exc) from exc
 
     async def ainvoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
         """Delegate to the real runnable."""
-        try:
+        with self._translating():
             inner = await self.aget()
             return await inner.ainvoke(input, config, **kwargs)
-        except Exception as exc:
-            raise self._fail(exc) from exc
 
     def batch(
         self,
@@ -177,10 +179,8 @@ class ServedRunnable(Runnable[Any, Any]):
         **kwargs: Any,
     ) -> list[Any]:
         """Delegate to the real runnable."""
-        try:
+        with self._translating():
             return self.get().batch(inputs, config, return_exceptions=return_exceptions, **kwargs)
-        except Exception as exc:
-            raise self._fail(exc) from exc
 
     async def abatch(
         self,
@@ -191,31 +191,25 @@ class ServedRunnable(Runnable[Any, Any]):
         **kwargs: Any,
     ) -> list[Any]:
         """Delegate to the real runnable."""
-        try:
+        with self._translating():
             inner = await self.aget()
             return await inner.abatch(inputs, config, return_exceptions=return_exceptions, **kwargs)
-        except Exception as exc:
-            raise self._fail(exc) from exc
 
     def stream(
         self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
     ) -> Iterator[Any]:
         """Delegate to the real runnable."""
-        try:
+        with self._translating():
             yield from self.get().stream(input, config, **kwargs)
-        except Exception as exc:
-            raise self._fail(exc) from exc
 
     async def astream(
         self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
     ) -> AsyncIterator[Any]:
         """Delegate to the real runnable."""
-        try:
+        with self._translating():
             inner = await self.aget()
             async for chunk in inner.astream(input, config, **kwargs):
                 yield chunk
-        except Exception as exc:
-            raise self._fail(exc) from exc
 
     def astream_events(  # type: ignore[override]
         self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
@@ -226,12 +220,10 @@ class ServedRunnable(Runnable[Any, Any]):
     async def _astream_events(
         self, input: Any, config: RunnableConfig | None, **kwargs: Any
     ) -> AsyncIterator[Any]:
-        try:
+        with self._translating():
             inner = await self.aget()
             async for event in inner.astream_events(input, config, **kwargs):
                 yield event
-        except Exception as exc:
-            raise self._fail(exc) from exc
 
     def __repr__(self) -> str:
         state = "built" if self.built else "lazy"
