@@ -459,11 +459,8 @@ def _cell_texts(
     the nearest cell of its row.
     """
     inside = [w for w in words if _inside(w, table.bbox)]
-    all_cells = [c for row in table.rows for c in row.cells if c is not None]
-    orphans = {id(w) for w in inside if not any(_inside(w, c) for c in all_cells)}
-    rows: list[list[str | None]] = []
-    assigned: set[int] = set()
-    glued = 0
+    per_row: list[tuple[list[dict[str, Any]], list[list[dict[str, Any]] | None], Any]] = []
+    placed: set[int] = set()
     for row in table.rows:
         band = [
             w for w in inside if row.bbox[1] - 1 <= (w["top"] + w["bottom"]) / 2 <= row.bbox[3] + 1
@@ -471,19 +468,25 @@ def _cell_texts(
         groups: list[list[dict[str, Any]] | None] = [
             None if cell is None else [w for w in band if _inside(w, cell)] for cell in row.cells
         ]
+        placed.update(id(w) for g in groups if g for w in g)
+        per_row.append((band, groups, row))
+    rows: list[list[str | None]] = []
+    assigned: set[int] = set(placed)
+    glued = 0
+    for band, groups, row in per_row:
         boxes = [(i, c) for i, c in enumerate(row.cells) if c is not None]
         for word in band:
-            if id(word) not in orphans or id(word) in assigned or not boxes:
+            if id(word) in assigned or not boxes:
                 continue
             cx = (word["x0"] + word["x1"]) / 2
             index, _ = min(boxes, key=lambda ic: min(abs(cx - ic[1][0]), abs(cx - ic[1][2])))
             groups[index].append(word)  # type: ignore[union-attr]
+            assigned.add(id(word))
         cells: list[str | None] = []
         for group in groups:
             if group is None:
                 cells.append(None)
                 continue
-            assigned.update(id(w) for w in group)
             if not group:
                 cells.append("")
                 continue
