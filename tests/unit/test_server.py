@@ -24,7 +24,10 @@ from lcelkit.errors import BackendUnavailableError, ContextBudgetError
 from lcelkit.server.app import create_app
 from lcelkit.settings import get_settings
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:langserve.*")
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::DeprecationWarning:langserve.*"),
+    pytest.mark.filterwarnings("ignore:astream_log is deprecated"),
+]
 
 
 class EchoChat(BaseChatModel):
@@ -147,6 +150,7 @@ def test_rag_invoke_batch_stream_and_schemas(tmp_path):
         out["events"] = await client.post(
             "/rag/stream_events", json={"input": {"question": "Capital?"}}
         )
+        out["log"] = await client.post("/rag/stream_log", json={"input": {"question": "Q?"}})
         out["input_schema"] = await client.get("/rag/input_schema")
         out["output_schema"] = await client.get("/rag/output_schema")
         out["config_schema"] = await client.get("/agent/config_schema")
@@ -173,6 +177,11 @@ def test_rag_invoke_batch_stream_and_schemas(tmp_path):
     stream_events = [p for n, p in sse_events(r["events"].text) if n == "data"]
     names = {e["event"] for e in stream_events}
     assert {"on_chain_start", "on_chat_model_stream", "on_chain_end"} <= names
+
+    # stream_log (what the playground uses) patches the run state up to the final output.
+    ops = [op for n, d in sse_events(r["log"].text) if n == "data" for op in d["ops"]]
+    assert any(op["path"] == "/final_output" for op in ops)
+    assert any(op["path"].startswith("/logs/") for op in ops)
 
     schema = r["input_schema"].json()
     assert schema["properties"]["question"]["type"] == "string"
