@@ -549,3 +549,27 @@ def test_health_needs_no_model(tmp_path, path):
     assert body["backend"]["ok"] is False and "127.0.0.1:9" in body["backend"]["error"]
     assert body["backend"]["provider"] == "ollama"
     assert body["store"] == {"ok": True, "collection": "default", "count": 0}
+
+
+def test_preload_builds_both_at_startup_and_survives_a_failing_build(tmp_path):
+    from fastapi.testclient import TestClient
+
+    built: list[str] = []
+
+    def build_rag() -> Any:
+        built.append("rag")
+        return rag_chain()
+
+    def build_agent() -> Any:
+        built.append("agent")
+        raise BackendUnavailableError("Ollama at http://x is not reachable", provider="ollama")
+
+    app = create_app(settings(tmp_path), rag=build_rag, agent=build_agent, preload=True)
+    assert built == []
+    with TestClient(app) as client:
+        assert built == ["rag", "agent"]  # at startup, before any request
+        answer = client.post("/rag/invoke", json={"input": {"question": "q"}})
+        assert answer.status_code == 200 and built == ["rag", "agent"]
+        # The agent's failed build is retried by the next request (still down: 503).
+        assert client.post("/agent/invoke", json={"input": {"input": "hi"}}).status_code == 503
+        assert built == ["rag", "agent", "agent"]
