@@ -14,6 +14,7 @@ from chains.retrievers import (
     RRF_K,
     make_retriever,
     parse_filters,
+    relative_fuse,
     rrf_fuse,
     sync_keyword_index,
 )
@@ -123,8 +124,8 @@ def test_filter_applies_to_every_strategy(store, index, search):
     assert _ids(docs2) == ["r3"]
 
 
-def test_hybrid_scores_are_rrf_of_both_ranks(store, index):
-    docs = make_retriever(store, search="hybrid", k=5, keyword_index=index).invoke(
+def test_hybrid_rrf_scores_are_rrf_of_both_ranks(store, index):
+    docs = make_retriever(store, search="hybrid", k=5, keyword_index=index, fusion="rrf").invoke(
         "revenue region table"
     )
     assert _ids(docs)[0] == "r3"  # first in both lists
@@ -136,6 +137,54 @@ def test_hybrid_scores_are_rrf_of_both_ranks(store, index):
     # A chunk sharing no keyword with the query has no BM25 rank.
     cafeteria = [d for d in docs if d.metadata["chunk_id"] == "c1"]
     assert cafeteria and cafeteria[0].metadata["bm25_rank"] is None
+
+
+def test_hybrid_default_is_relative_score_fusion(store, index):
+    docs = make_retriever(store, search="hybrid", k=5, keyword_index=index).invoke(
+        "revenue region table"
+    )
+    dense = {
+        d.metadata["chunk_id"]: d.metadata["score"]
+        for d in make_retriever(store, search="similarity", k=20).invoke("revenue region table")
+    }
+    bm25 = {d.id: s for d, s in index.search("revenue region table", 20)}
+
+    def norm(scores, key):
+        if key not in scores:
+            return 0.0
+        lo, hi = min(scores.values()), max(scores.values())
+        return (scores[key] - lo) / (hi - lo) if hi > lo else 1.0
+
+    assert _ids(docs)[0] == "r3"
+    for doc in docs:
+        cid = doc.metadata["chunk_id"]
+        expected = 0.5 * norm(dense, cid) + 0.5 * norm(bm25, cid)
+        assert doc.metadata["score"] == pytest.approx(expected, abs=1e-6)
+        assert 0.0 <= doc.metadata["score"] <= 1.0
+    assert docs[0].metadata["score"] == pytest.approx(1.0)  # best in both lists
+    scores = [d.metadata["score"] for d in docs]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_relative_fuse_hand_computed():
+    a, b, c = (Document(id=x, page_content=x) for x in "abc")
+    fused = relative_fuse([[(a, 0.9), (b, 0.5), (c, 0.1)], [(c, 8.0), (b, 4.0)]], [0.5, 0.5], k=3)
+    # a: 0.5*1 + 0; b: 0.5*0.5 + 0.5*0 ; c: 0.5*0 + 0.5*1
+    got = {d.id: (score, ranks) for d, score, ranks in fused}
+    assert got["a"] == (pytest.approx(0.5), [1, None])
+    assert got["b"] == (pytest.approx(0.25), [2, 2])
+    assert got["c"] == (pytest.approx(0.5), [3, 1])
+    assert [d.id for d, _, _ in fused] == ["a", "c", "b"]  # tie a/c: first seen first
+
+
+def test_filtered_dense_search_post_filters_exactly(store, monkeypatch):
+    import chains.retrievers as retrievers
+
+    where = parse_filters(["source=b.pdf"])
+    fast = make_retriever(store, search="similarity", k=2, filter=where).invoke("revenue")
+    monkeypatch.setattr(retrievers, "POSTFILTER_FETCH", 0)  # force Chroma's where search
+    slow = make_retriever(store, search="similarity", k=2, filter=where).invoke("revenue")
+    assert _ids(fast) == _ids(slow) and {d.metadata["source"] for d in fast} == {"b.pdf"}
 
 
 def test_rrf_fuse_hand_computed():
