@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -283,6 +284,12 @@ def load_elements(
             elements = formats.parse_csv(text, source=source)
         else:
             elements = formats.parse_text(text)
+    for element in elements:  # decomposed Hangul / accents (common in PDFs, macOS files) -> NFC
+        element.text = unicodedata.normalize("NFC", element.text)
+        if element.metadata.text_as_html:
+            element.metadata.text_as_html = unicodedata.normalize(
+                "NFC", element.metadata.text_as_html
+            )
     elements = [e for e in elements if e.text.strip()]
     if not elements:
         raise EmptyFileError(

@@ -192,3 +192,17 @@ def test_extension_that_lies(tmp_path: Path, name: str, content: bytes, what: st
 def test_every_loader_error_is_a_loader_error():
     for cls in (CorruptFileError, EmptyFileError, FileTooLargeError, UnreadableFileError):
         assert issubclass(cls, LoaderError)
+
+
+def test_decomposed_hangul_is_normalized_to_nfc(tmp_path: Path):
+    import unicodedata
+
+    path = tmp_path / "nfd.md"
+    decomposed = unicodedata.normalize(
+        "NFD", "# 휴가 정책\n\n| 항목 | 일수 |\n|---|---|\n| 연차 | 15 |\n"
+    )
+    path.write_text(decomposed, encoding="utf-8")
+    docs = load(path)
+    assert docs[0].page_content == "휴가 정책"
+    assert "| 연차 | 15 |" in docs[1].page_content
+    assert "<td>연차</td>" in docs[1].metadata["text_as_html"]
