@@ -136,12 +136,23 @@ class _SharedParts:
                 self._retriever = make_retriever(self.settings)
             return self._retriever
 
+    def check_backend(self) -> None:
+        """Refuse to build while the backend is down (BackendUnavailableError, retried later):
+        what is discovered at build time (context window, native tool calling) would
+        otherwise be guessed and kept for the life of the process."""
+        from chains.llms import check_backend
+
+        llm = self.settings.llm
+        check_backend(llm.provider, llm.model_name, base_url=llm.base_url, timeout=5.0)
+
     def rag(self) -> Runnable:
+        self.check_backend()
         return build_rag(self.settings, llm=self.llm(), retriever=self.retriever())
 
     def agent(self) -> Runnable:
         from agents.tools import LazyRetriever
 
+        self.check_backend()
         # The agent opens the index at its first search only.
         return build_agent(
             self.settings, llm=self.llm(), retriever=LazyRetriever(factory=self.retriever)

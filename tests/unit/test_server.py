@@ -573,3 +573,24 @@ def test_preload_builds_both_at_startup_and_survives_a_failing_build(tmp_path):
         # The agent's failed build is retried by the next request (still down: 503).
         assert client.post("/agent/invoke", json={"input": {"input": "hi"}}).status_code == 503
         assert built == ["rag", "agent", "agent"]
+
+
+def test_default_agent_is_not_built_while_the_backend_is_down(tmp_path):
+    from tests.support.ollama_server import FakeOllamaServer
+
+    probe = FakeOllamaServer(model="llama3.2").start()
+    url, port = probe.url, probe.port
+    probe.stop()  # nothing listens there now
+    app = create_app(get_settings(home=tmp_path / "home", llm={"base_url": url}))
+    body = {"input": {"input": "hello"}, "config": {"configurable": {"session_id": "s"}}}
+
+    down = run(app, lambda c: c.post("/agent/invoke", json=body))
+    assert down.status_code == 503 and url in down.json()["detail"]
+    assert app.state.agent.built is False  # nothing guessed and kept while it was down
+
+    with FakeOllamaServer(model="llama3.2", port=port, responses=["Hello from the model."]) as up:
+        answer = run(app, lambda c: c.post("/agent/invoke", json=body))
+        assert answer.status_code == 200
+        assert answer.json()["output"]["output"] == "Hello from the model."
+        # Built against the live backend: it advertises tools, so the native path is used.
+        assert up.last("/api/chat").body.get("tools")
