@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from langchain_core.documents import Document
     from langchain_core.language_models import BaseChatModel
     from langchain_core.retrievers import BaseRetriever
+    from langchain_core.runnables import Runnable
 
     from agents.memory import SummaryMemoryStore
     from agents.react import ConversationalAgent
@@ -34,6 +35,7 @@ __all__ = [
     "make_keyword_index",
     "make_llm",
     "make_memory_store",
+    "make_rag_chain",
     "make_retriever",
     "make_splitter",
     "make_store",
@@ -219,6 +221,33 @@ def make_retriever(
         filter=filter,
         keyword_index=keyword_index,
         embeddings=embeddings,
+    )
+
+
+def make_rag_chain(
+    settings: Settings,
+    retriever: BaseRetriever | None = None,
+    *,
+    llm: BaseChatModel | None = None,
+    prompt: str = "rag.answer",
+    conversational: bool = False,
+) -> Runnable:
+    """The configured RAG chain (``chains.rag``): retriever + LLM within the model's window.
+
+    ``conversational=True`` gives the chain that condenses follow-ups with chat history.
+    """
+    from chains.rag import make_conversational_rag_chain
+    from chains.rag import make_rag_chain as build
+
+    llm = llm or make_llm(settings)
+    factory = make_conversational_rag_chain if conversational else build
+    return factory(
+        retriever or make_retriever(settings),
+        llm,
+        counter=make_token_counter(settings, llm),
+        context_window=resolve_context_window(settings),
+        max_new_tokens=settings.llm.max_new_tokens,
+        prompt=prompt,
     )
 
 
