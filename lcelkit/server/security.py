@@ -87,12 +87,15 @@ class ApiKeyMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Check the key, then call the app (or answer 401)."""
         if (
-            scope["type"] != "http"
+            scope["type"] not in ("http", "websocket")
             or scope.get("method") == "OPTIONS"
             or scope.get("path") in self._open
             or self._authorized(scope)
         ):
             await self.app(scope, receive, send)
+            return
+        if scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 1008})  # policy violation
             return
         await json_error(
             send,
