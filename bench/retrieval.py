@@ -1,0 +1,304 @@
+"""Retrieval benchmark: quality per search kind on SQuAD v1.1 dev, latency at >= 20k chunks.
+
+Quality: the 2,067 SQuAD dev paragraphs are the corpus (one chunk each), the fixed
+500-question sample the queries. hit@k = one of the top k chunks contains one of
+the gold answers (case-insensitive) or is the gold paragraph; MRR@10 = mean of
+1 / rank of the first hit. Build time: embedding + Chroma insert (dense kinds),
+keyword index insert (bm25), both (hybrid). ``hybrid`` is relative score fusion
+(the default), ``hybrid-rrf`` reciprocal rank fusion with k=60.
+
+Latency: the paragraphs are padded past 20,000 chunks with copies (distinct ids,
+same text and metadata, the paragraph's vector plus small Gaussian noise,
+renormalized: no extra embedding); p50/p95 of
+``retriever.invoke`` over 200 questions, query embedding included, no LLM;
+"filtered" adds ``--filter title=<the question's article>`` (about 1/48 of the chunks).
+
+Also printed: the Korean tokenizer check (BM25 MRR@10, bigrams vs kiwi), and
+whether a BEIR-format benchmark is available offline under the benchdata folder.
+
+Usage: python bench/retrieval.py [--data DIR] [--queries N] [--latency-queries N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from langchain_core.documents import Document  # noqa: E402
+from langchain_core.retrievers import BaseRetriever  # noqa: E402
+
+from chains.embeddings import load_embeddings  # noqa: E402
+from chains.keyword import KeywordIndex  # noqa: E402
+from chains.retrievers import make_retriever  # noqa: E402
+from chains.store import max_batch_size, open_chroma  # noqa: E402
+
+DEFAULT_DATA = Path("/work/shared/benchdata/qa/squad_v1.1_dev")
+KINDS = ("bm25", "similarity", "mmr", "threshold", "hybrid")
+ROWS = (*KINDS, "hybrid-rrf")
+
+
+def load_jsonl(path: Path) -> list[dict]:
+    with path.open(encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle if line.strip()]
+
+
+def passage_docs(passages: list[dict]) -> tuple[list[Document], list[str]]:
+    docs = [
+        Document(
+            page_content=p["text"],
+            metadata={"source": f"{p['title']}.txt", "title": p["title"], "passage_id": p["_id"]},
+        )
+        for p in passages
+    ]
+    return docs, [p["_id"] for p in passages]
+
+
+def pad_with_copies(store: Any, index: KeywordIndex, target: int, seed: int = 13) -> int:
+    """Pad ``store`` (holding the paragraphs) past ``target`` chunks with jittered copies.
+
+    Copy ``c`` of a paragraph gets id ``<id>-copy<c>``, the same text and metadata,
+    and the paragraph's vector plus Gaussian noise, renormalized (cosine to the
+    original about 0.9), so every copy is a distinct point for the HNSW index and
+    no extra embedding is computed. Returns the number of chunks in the store.
+    """
+    import numpy as np
+
+    got = store._collection.get(include=["embeddings", "documents", "metadatas"])
+    base = np.asarray(got["embeddings"], dtype=np.float32)
+    rng = np.random.default_rng(seed)
+    copies = -(-target // len(got["ids"])) - 1
+    batch = max_batch_size(store)
+    for c in range(1, copies + 1):
+        noisy = base + rng.normal(0.0, 0.025, size=base.shape).astype(np.float32)
+        noisy /= np.linalg.norm(noisy, axis=1, keepdims=True)
+        ids = [f"{i}-copy{c}" for i in got["ids"]]
+        for start in range(0, len(ids), batch):
+            store._collection.add(
+                ids=ids[start : start + batch],
+                embeddings=noisy[start : start + batch],
+                documents=got["documents"][start : start + batch],
+                metadatas=got["metadatas"][start : start + batch],
+            )
+        index.add_documents(
+            [
+                Document(page_content=t, metadata=m)
+                for t, m in zip(got["documents"], got["metadatas"], strict=True)
+            ],
+            ids,
+        )
+    return store._collection.count()
+
+
+def add_all(
+    store: Any, index: KeywordIndex, docs: list[Document], ids: list[str]
+) -> tuple[float, float]:
+    """Write into Chroma (embedding included) and the keyword index; seconds for each."""
+    batch = max_batch_size(store)
+    started = time.perf_counter()
+    for start in range(0, len(docs), batch):
+        store.add_documents(docs[start : start + batch], ids=ids[start : start + batch])
+    dense_s = time.perf_counter() - started
+    started = time.perf_counter()
+    for start in range(0, len(docs), 5000):
+        index.add_documents(docs[start : start + 5000], ids[start : start + 5000])
+    return dense_s, time.perf_counter() - started
+
+
+def is_hit(doc: Document, question: dict) -> bool:
+    if doc.metadata.get("passage_id") == question["passage_id"]:
+        return True
+    text = doc.page_content.lower()
+    return any(a.lower() in text for a in question["answers"])
+
+
+def quality(retriever: BaseRetriever, questions: list[dict]) -> dict[str, float]:
+    hit1 = hit5 = mrr = 0.0
+    for q in questions:
+        docs = retriever.invoke(q["question"])
+        ranks = [i for i, d in enumerate(docs[:10], 1) if is_hit(d, q)]
+        first = ranks[0] if ranks else None
+        hit1 += first == 1
+        hit5 += first is not None and first <= 5
+        mrr += 1.0 / first if first else 0.0
+    n = len(questions)
+    return {"hit@1": hit1 / n, "hit@5": hit5 / n, "mrr@10": mrr / n}
+
+
+def latency(
+    retriever_for: Callable[[dict | None], BaseRetriever],
+    questions: list[dict],
+    titles: dict[str, str],
+) -> tuple[float, ...]:
+    out: list[float] = []
+    for filtered in (False, True):
+        times: list[float] = []
+        for q in questions:
+            where = {"title": titles[q["passage_id"]]} if filtered else None
+            retriever = retriever_for(where)
+            started = time.perf_counter()
+            retriever.invoke(q["question"])
+            times.append((time.perf_counter() - started) * 1000)
+        times.sort()
+        out += [statistics.median(times), times[int(0.95 * (len(times) - 1))]]
+    return tuple(out)
+
+
+def korean_check() -> dict[str, float]:
+    from tests.unit.test_keyword_korean import korean_mrr
+
+    return {mode: korean_mrr(mode) for mode in ("bigram", "kiwi")}
+
+
+def beir_available(data_root: Path) -> list[str]:
+    return sorted(
+        str(p.parent)
+        for p in data_root.rglob("corpus.jsonl")
+        if (p.parent / "queries.jsonl").exists() and (p.parent / "qrels").is_dir()
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--queries", type=int, default=500, help="quality questions (max 500)")
+    parser.add_argument("--latency-queries", type=int, default=200)
+    parser.add_argument("--target-chunks", type=int, default=20_000)
+    parser.add_argument("--rrf-sweep", action="store_true", help="also try other RRF k values")
+    args = parser.parse_args()
+
+    passages = load_jsonl(args.data / "passages.jsonl")
+    questions = load_jsonl(args.data / "questions_sample500_seed13.jsonl")[: args.queries]
+    titles = {p["_id"]: p["title"] for p in passages}
+    embeddings = load_embeddings()
+    embeddings.embed_query("warm up")
+    work = Path(tempfile.mkdtemp(prefix="lcelkit-bench-retrieval-"))
+    print(f"embedder {embeddings.name} ({embeddings.dtype}); work dir {work}", file=sys.stderr)
+
+    # -- quality on the 2,067 paragraphs -------------------------------------------------
+    store = open_chroma(
+        embeddings, collection="squad-dev", embedder_name=embeddings.name, persist_dir=work / "q"
+    )
+    index = KeywordIndex(work / "q-keyword.sqlite")
+    docs, ids = passage_docs(passages)
+    dense_s, bm25_s = add_all(store, index, docs, ids)
+    build = {"bm25": bm25_s, "hybrid": dense_s + bm25_s, "hybrid-rrf": dense_s + bm25_s}
+    rows: dict[str, dict[str, float]] = {}
+    for kind in ROWS:
+        retriever = make_retriever(
+            store,
+            search="hybrid" if kind == "hybrid-rrf" else kind,  # type: ignore[arg-type]
+            k=10,
+            fetch_k=20,
+            keyword_index=index,
+            fusion="rrf" if kind == "hybrid-rrf" else "relative",
+        )
+        rows[kind] = quality(retriever, questions)
+        rows[kind]["build_s"] = build.get(kind, dense_s)
+        print(f"quality {kind}: {rows[kind]}", file=sys.stderr)
+    sweep: dict[int, float] = {}
+    if args.rrf_sweep:
+        for rrf_k in (5, 20, 60, 120):
+            retriever = make_retriever(
+                store, search="hybrid", k=10, fetch_k=20, keyword_index=index
+            )
+            retriever.rrf_k = rrf_k
+            sweep[rrf_k] = quality(retriever, questions)["mrr@10"]
+            print(f"rrf_k={rrf_k}: MRR@10 {sweep[rrf_k]:.4f}", file=sys.stderr)
+
+    # -- latency at >= 20k chunks --------------------------------------------------------
+    big_store = open_chroma(
+        embeddings, collection="squad-20k", embedder_name=embeddings.name, persist_dir=work / "l"
+    )
+    big_index = KeywordIndex(work / "l-keyword.sqlite")
+    got = store._collection.get(include=["embeddings", "documents", "metadatas"])
+    big_store._collection.add(
+        ids=got["ids"],
+        embeddings=got["embeddings"],
+        documents=got["documents"],
+        metadatas=got["metadatas"],
+    )
+    big_index.add_documents(
+        [
+            Document(page_content=t, metadata=m)
+            for t, m in zip(got["documents"], got["metadatas"], strict=True)
+        ],
+        got["ids"],
+    )
+    started = time.perf_counter()
+    n_big = pad_with_copies(big_store, big_index, args.target_chunks)
+    pad_s = time.perf_counter() - started
+    print(f"{n_big} chunks (padding {pad_s:.1f} s)", file=sys.stderr)
+    lat_questions = questions[: args.latency_queries]
+    for kind in ROWS:
+
+        def retriever_for(where: dict | None, kind: str = kind) -> BaseRetriever:
+            return make_retriever(
+                big_store,
+                search="hybrid" if kind == "hybrid-rrf" else kind,  # type: ignore[arg-type]
+                k=4,
+                fetch_k=20,
+                filter=where,
+                keyword_index=big_index,
+                fusion="rrf" if kind == "hybrid-rrf" else "relative",
+            )
+
+        for q in lat_questions[:10]:  # warm-up
+            retriever_for(None).invoke(q["question"])
+        rows[kind]["lat"] = latency(retriever_for, lat_questions, titles)
+
+    # -- the table ------------------------------------------------------------------------------
+    print()
+    print(
+        f"Retrieval on SQuAD v1.1 dev: {len(passages)} paragraphs, {len(questions)} questions "
+        f"(quality, k=10); latency over {len(lat_questions)} questions at {n_big} chunks "
+        "(k=4, fetch_k=20, query embedding included)"
+    )
+    header = (
+        "| search | hit@1 | hit@5 | MRR@10 | build s (2,067) | p50 ms | p95 ms "
+        "| p50 ms filtered | p95 ms filtered |"
+    )
+    print(header)
+    print("|---" * (header.count("|") - 1) + "|")
+    for kind in ROWS:
+        r = rows[kind]
+        p50, p95, fp50, fp95 = r["lat"]
+        print(
+            f"| {kind} | {r['hit@1']:.3f} | {r['hit@5']:.3f} | {r['mrr@10']:.3f} "
+            f"| {r['build_s']:.1f} | {p50:.1f} | {p95:.1f} | {fp50:.1f} | {fp95:.1f} |"
+        )
+    print()
+    print(
+        f"Latency corpus: the {len(passages)} paragraphs + jittered copies = {n_big} chunks "
+        f"(padding without embedding {pad_s:.1f} s); filtered = title of the question's article"
+    )
+    load = Path("/proc/loadavg").read_text().split()[:3] if Path("/proc/loadavg").exists() else []
+    print(f"CPU load average during the run (1/5/15 min): {' '.join(load)}")
+    if sweep:
+        print(
+            "hybrid RRF k sweep, MRR@10: " + ", ".join(f"k={k}: {v:.3f}" for k, v in sweep.items())
+        )
+    ko = korean_check()
+    print(
+        f"Korean check (BM25 MRR@10, 40 passages / 34 queries): bigram {ko['bigram']:.3f}, "
+        f"kiwi {ko['kiwi']:.3f}"
+    )
+    found = beir_available(args.data.parents[1] if len(args.data.parents) > 1 else args.data)
+    print(
+        "BEIR-format benchmark offline: "
+        + (", ".join(found) if found else "none under the benchdata folder (nDCG@10 not run)")
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
