@@ -16,6 +16,7 @@ Everything is merged in page reading order (top to bottom).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib.util
 import io
@@ -23,7 +24,7 @@ import itertools
 import logging
 import re
 import statistics
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -129,8 +130,25 @@ def partition_pdf_hires(path: Path) -> list[Element]:
 # --------------------------------------------------------------------------- checks
 
 
+@contextlib.contextmanager
+def _quiet_pypdf() -> Iterator[None]:
+    """pypdf logs a WARNING for every repaired xref entry; keep that out of the user's way."""
+    pypdf_logger = logging.getLogger("pypdf")
+    level = pypdf_logger.level
+    pypdf_logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        pypdf_logger.setLevel(level)
+
+
 def _open_checks(path: Path, source: str) -> None:
     """Raise EncryptedFileError / CorruptFileError before parsing (pypdf)."""
+    with _quiet_pypdf():
+        _pypdf_checks(path, source)
+
+
+def _pypdf_checks(path: Path, source: str) -> None:
     from pypdf import PdfReader
     from pypdf.errors import PyPdfError
 
@@ -164,7 +182,17 @@ def parse_pdf(path: Path, *, source: str, strategy: PdfStrategy = "auto") -> lis
     _open_checks(path, source)
     chosen = choose_strategy(strategy, source=source)
     if chosen == "hi_res":
-        elements = partition_pdf_hires(path)
+        try:
+            elements = partition_pdf_hires(path)
+        except LoaderError:
+            raise
+        except Exception as exc:  # missing poppler/tesseract, model errors, damaged file
+            raise LoaderError(
+                source,
+                f"{source}: hi_res parsing failed ({type(exc).__name__}: {exc})",
+                hint="check the hires extra's system packages (poppler, tesseract), or use "
+                "pdf_strategy='rules'",
+            ) from exc
     else:
         try:
             elements = partition_pdf_rules(path)
@@ -816,7 +844,9 @@ def partition_pdf_rules(path: Path) -> list[Element]:
                 pages[index] = _page_elements(page, index + 1, _body_size(page))
             page.flush_cache()
     if rotations:
-        with pdfplumber.open(io.BytesIO(_rotated_pdf(path, rotations))) as pdf:
+        with _quiet_pypdf():
+            turned = _rotated_pdf(path, rotations)
+        with pdfplumber.open(io.BytesIO(turned)) as pdf:
             for index in rotations:
                 page = pdf.pages[index]
                 pages[index] = _page_elements(page, index + 1, _body_size(page))

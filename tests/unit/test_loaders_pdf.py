@@ -197,3 +197,17 @@ def test_two_column_prose_is_read_column_by_column(tmp_path: Path):
     assert text.index("Left column sentence number 11") < text.index(
         "Right column sentence number 0"
     )
+
+
+def test_hires_runtime_failure_is_a_loader_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    module = types.ModuleType("unstructured.partition.pdf")
+
+    def broken(**kwargs):
+        raise RuntimeError("poppler not installed")
+
+    module.partition_pdf = broken
+    monkeypatch.setitem(sys.modules, "unstructured.partition.pdf", module)
+    monkeypatch.setattr(pdf_mod, "hires_available", lambda: True)
+    with pytest.raises(LoaderError) as info:
+        load(report_pdf(tmp_path / "r.pdf"), pdf_strategy="hi_res")
+    assert "poppler" in str(info.value) and "rules" in info.value.hint
