@@ -57,12 +57,8 @@ class Script:
         self.barrier: threading.Barrier | None = None
 
     def __call__(self, request: dict[str, Any]) -> dict[str, Any]:
-        users = [str(m.get("content") or "") for m in request.get("messages", [])]
-        users = [
-            u
-            for u, m in zip(users, request.get("messages", []), strict=True)
-            if m["role"] == "user"
-        ]
+        messages = request.get("messages", [])
+        users = [str(m.get("content") or "") for m in messages if m["role"] == "user"]
         last = users[-1] if users else ""
         token = re.search(r"\bstream-q\d\d\b", last)
         if token and self.barrier is not None:
@@ -70,6 +66,10 @@ class Script:
             # a server that serialized them would break it (and the test fails).
             self.barrier.wait(timeout=30)
             return {"content": f"Streamed answer for {token.group()} [1]."}
+        if "calc-please" in last:  # native tool call, then the answer from its result
+            if messages[-1]["role"] == "tool":
+                return {"content": f"The result is {messages[-1]['content']}."}
+            return {"tool_calls": [{"name": "calculator", "arguments": {"expression": "6*7"}}]}
         if "Question:" in last:  # the RAG prompt (prompts/rag.py)
             return {"content": "Employees get 25 days of paid vacation [1]."}
         return {"content": "heard: " + " | ".join(users)}
@@ -274,6 +274,29 @@ def test_agent_remote_runnable_and_session_isolation(server: Server, backend):
     assert batch[0]["session_id"] != batch[1]["session_id"]
     # Bob's prompts never carried Alice's words.
     assert all("turquoise" not in p for p in user_prompts(backend, "streaming turn"))
+
+
+def test_agent_stream_events_show_tool_calls_and_answer_tokens(server: Server):
+    body = {
+        "input": {"input": "calc-please: what is 6 times 7?"},
+        "config": {"configurable": {"session_id": "tools-1"}},
+    }
+    raw = httpx.post(f"{server.url}/agent/stream_events", json=body, headers=AUTH, timeout=60)
+    events = [d for n, d in sse(raw) if n == "data"]
+    starts = [e for e in events if e["event"] == "on_tool_start"]
+    ends = [e for e in events if e["event"] == "on_tool_end"]
+    assert [e["name"] for e in starts] == ["calculator"]
+    assert starts[0]["data"]["input"] == {"expression": "6*7"}
+    assert "42" in str(ends[0]["data"]["output"])
+    answer = "".join(
+        e["data"]["chunk"].get("output", "")
+        for e in events
+        if e["event"] == "on_chain_stream"
+        and isinstance(e["data"].get("chunk"), dict)
+        and not e.get("parent_ids")
+    )
+    assert answer == "The result is 42."
+    assert sse(raw)[-1][0] == "end"
 
 
 def test_malformed_input_is_422_and_oversized_body_413(server: Server):
