@@ -69,12 +69,14 @@ __all__ = [
     "build_rag",
     "create_app",
     "error_status",
+    "new_session_id",
 ]
 
 logger = logging.getLogger(__name__)
 
 RunnableSource = Runnable | Callable[[], Runnable]
 SESSION_ID = re.compile(r"^[A-Za-z0-9._:@-]{1,128}$")
+AUTO_SESSION_PREFIX = "auto-"  # session ids the server made for calls that sent none
 HEALTH_TIMEOUT = 5.0  # seconds for each /health probe
 WORKER_THREADS = 64  # sync model calls and retrievers run here, never on the event loop
 
@@ -297,12 +299,33 @@ def _add_runnable_routes(
     )
 
 
+def new_session_id() -> str:
+    """A server-made session id (for calls that sent none)."""
+    return f"{AUTO_SESSION_PREFIX}{uuid.uuid4().hex}"
+
+
+def _split_auto_sessions(configs: list[Any]) -> list[Any]:
+    """A batch sent with one config and no session id: one new session per input."""
+    seen: set[str] = set()
+    out = []
+    for config in configs:
+        configurable = dict((config or {}).get("configurable") or {})
+        session_id = str(configurable.get("session_id") or "")
+        if session_id.startswith(AUTO_SESSION_PREFIX):
+            if session_id in seen:
+                configurable["session_id"] = new_session_id()
+                config = {**config, "configurable": configurable}
+            seen.add(session_id)
+        out.append(config)
+    return out
+
+
 def _session_modifier(config: dict[str, Any], request: Request) -> dict[str, Any]:
     """Give every agent call a valid ``configurable.session_id`` (a new one when absent)."""
     configurable = dict(config.get("configurable") or {})
     session_id = configurable.get("session_id") or ""
     if not session_id:
-        session_id = uuid.uuid4().hex
+        session_id = new_session_id()
     elif not isinstance(session_id, str) or not SESSION_ID.match(session_id):
         raise HTTPException(
             422,
@@ -414,6 +437,7 @@ def create_app(
         output_model=AgentOutput,
         config_specs=[session_spec()],
         translate=translate,
+        batch_configs=_split_auto_sessions,
     )
 
     @contextlib.asynccontextmanager

@@ -119,9 +119,9 @@ def add_openai_routes(app: FastAPI, *, rag: Runnable, agent: Runnable) -> None:
         text = _last_user_text(body)
         extra: dict[str, Any] = {}
         if body.model == AGENT_MODEL:
-            from lcelkit.server.app import SESSION_ID
+            from lcelkit.server.app import SESSION_ID, new_session_id
 
-            session_id = body.user or request.headers.get("x-session-id") or uuid.uuid4().hex
+            session_id = body.user or request.headers.get("x-session-id") or new_session_id()
             if not SESSION_ID.match(session_id):
                 raise HTTPException(422, "user / X-Session-Id must be 1-128 of [A-Za-z0-9._:@-]")
             runnable, payload, key = agent, {"input": text}, "output"

@@ -77,7 +77,11 @@ def _identity(exc: BaseException) -> BaseException:
 
 
 class ServedRunnable(Runnable[Any, Any]):
-    """A proxy with fixed schemas that builds the real runnable on first use."""
+    """A proxy with fixed schemas that builds the real runnable on first use.
+
+    ``batch_configs``: a hook that may rewrite the list of per-input configs of
+    ``abatch`` (the agent gives each input of a batch without a session id its own).
+    """
 
     def __init__(
         self,
@@ -88,8 +92,10 @@ class ServedRunnable(Runnable[Any, Any]):
         output_model: type[BaseModel],
         config_specs: Sequence[ConfigurableFieldSpec] = (),
         translate: Translate | None = None,
+        batch_configs: Callable[[list[RunnableConfig]], list[RunnableConfig]] | None = None,
     ) -> None:
         self.name = name
+        self._batch_configs = batch_configs
         self._build = None if isinstance(build, Runnable) else build
         self._inner: Runnable | None = build if isinstance(build, Runnable) else None
         self._input_model = input_model
@@ -190,7 +196,9 @@ class ServedRunnable(Runnable[Any, Any]):
         return_exceptions: bool = False,
         **kwargs: Any,
     ) -> list[Any]:
-        """Delegate to the real runnable."""
+        """Delegate to the real runnable (``batch_configs`` may adjust the per-input configs)."""
+        if self._batch_configs is not None and isinstance(config, list):
+            config = self._batch_configs(config)
         with self._translating():
             inner = await self.aget()
             return await inner.abatch(inputs, config, return_exceptions=return_exceptions, **kwargs)

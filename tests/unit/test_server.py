@@ -478,6 +478,17 @@ def test_agent_memory_is_per_session_and_a_new_session_when_none_given(tmp_path)
     # Without a session id each call gets a fresh one (returned, so a client can go on).
     s1, s2 = anon1.json()["output"]["session_id"], anon2.json()["output"]["session_id"]
     assert s1 and s2 and s1 != s2
+    # ... and so does each input of a batch sent with one config and no session id.
+    batch = run(
+        app,
+        lambda c: c.post(
+            "/agent/batch",
+            json={"inputs": [{"input": "one"}, {"input": "two"}, {"input": "three"}], "config": {}},
+        ),
+    ).json()["output"]
+    assert len({b["session_id"] for b in batch}) == 3
+    assert [b["output"].count("heard") for b in batch] == [1, 1, 1]
+    assert "one" not in batch[1]["output"] and "two" not in batch[2]["output"]
     assert "hello" not in anon2.json()["output"]["output"].replace("hello again", "")
 
 
