@@ -5,13 +5,14 @@ implementation of the wire format that ``RemoteRunnable`` and the playground spe
 (request/response envelopes, config hashes, SSE ``data``/``metadata``/``end``/``error``
 events, the serializer of LangChain objects); it works on langchain-core 1.7 here
 (FACTS.md). Re-implementing that format would only add ways to diverge from it. We
-do NOT use its ``add_routes`` helper, because it hides the two places where the
-server must go beyond LangServe: (1) errors inside a stream, which LangServe always
-reports as ``500 Internal Server Error``; ours carry the real status and the project's
-message + hint (503 backend down, 504 timeout, 422 prompt too long); (2) request
-checks (API key, body size, timeout) that must also cover ``/v1`` and the playground.
-So the routes are registered here, one per LangServe endpoint, each a thin call into
-the handler. LangServe is archived upstream; should it stop installing, this module is
+do NOT use its ``add_routes`` helper: it gives no hook on the streamed responses,
+and that is where the server must go beyond LangServe. LangServe reports any error
+inside a stream as ``500 Internal Server Error``; ours carry the real status and the
+project's message + hint (503 backend down, 504 timeout, 422 prompt too long), which
+``RemoteRunnable`` raises as ``httpx.HTTPStatusError`` with that status. So the routes
+are registered here, the same paths as ``add_routes`` (config-hash variants included),
+each a thin call into the handler. Auth, body limit, timeout and CORS are ASGI
+middlewares, so they cover every route (``/v1`` and the playground too). LangServe is archived upstream; should it stop installing, this module is
 the only one that imports it.
 
 Models load lazily: building the app opens nothing; the RAG chain and the agent are
@@ -221,11 +222,15 @@ def _error_payload(exc: BaseException) -> tuple[int, dict[str, Any]]:
 
 async def _sse_with_real_errors(events: AsyncIterator[Any]) -> AsyncIterator[Any]:
     """LangServe's SSE events, with its generic error event replaced by the real one."""
+    generic: Any = None
     try:
         async for event in events:
             if isinstance(event, dict) and event.get("event") == "error":
-                continue  # LangServe re-raises the exception right after; report that
+                generic = event  # LangServe re-raises the exception next; report that one
+                continue
             yield event
+        if generic is not None:  # it did not re-raise: pass its event on unchanged
+            yield generic
     except Exception as exc:
         status, message, hint = error_status(exc)
         if status >= 500 and status not in (503, 504):
