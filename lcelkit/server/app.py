@@ -12,8 +12,9 @@ project's message + hint (503 backend down, 504 timeout, 422 prompt too long), w
 ``RemoteRunnable`` raises as ``httpx.HTTPStatusError`` with that status. So the routes
 are registered here, the same paths as ``add_routes`` (config-hash variants included),
 each a thin call into the handler. Auth, body limit, timeout and CORS are ASGI
-middlewares, so they cover every route (``/v1`` and the playground too). LangServe is archived upstream; should it stop installing, this module is
-the only one that imports it.
+middlewares, so they cover every route (``/v1`` and the playground too). LangServe
+is archived upstream; should it stop installing, this module is the only one that
+imports it.
 
 Models load lazily: building the app opens nothing; the RAG chain and the agent are
 built at their first request (in a worker thread, once), or at startup with
