@@ -279,6 +279,15 @@ def _words(page: Any) -> list[dict[str, Any]]:
     words = page.extract_words(
         x_tolerance=1.5, y_tolerance=2.5, keep_blank_chars=False, extra_attrs=["size", "fontname"]
     )
+    # text printed twice at (almost) the same spot (fake bold, shadows) reads "FROM FROM"
+    seen: set[tuple[str, int, int]] = set()
+    unique = []
+    for word in words:
+        key = (word["text"], round(word["x0"]), round(word["top"]))
+        if key not in seen:
+            seen.add(key)
+            unique.append(word)
+    words = unique
     for word in words:
         # pdfplumber gives right-to-left scripts (Hebrew, Arabic) in visual order
         if _RTL_RE.search(word["text"]):
