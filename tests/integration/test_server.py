@@ -392,6 +392,15 @@ def test_memory_survives_a_restart_and_backend_down_is_503(
         )
         name, data = sse(stream)[-1]
         assert name == "error" and data["status_code"] == 503 and backend.url in data["message"]
+        # RemoteRunnable clients see the same status (invoke and mid-stream alike).
+        client = remote(again, "/agent")
+        with pytest.raises(httpx.HTTPStatusError) as invoke_error:
+            client.invoke({"input": "hello?"})
+        assert invoke_error.value.response.status_code == 503
+        with pytest.raises(httpx.HTTPStatusError) as stream_error:
+            list(client.stream({"input": "hello?"}))
+        assert stream_error.value.response.status_code == 503
+        assert backend.url in str(stream_error.value)
         health = httpx.get(f"{again.url}/health").json()
         assert health["status"] == "degraded" and health["backend"]["ok"] is False
         assert "Traceback" not in again.log.read_text()
