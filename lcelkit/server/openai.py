@@ -13,7 +13,8 @@ lcelkit with ``base_url=http://host:port/v1``. Two models:
 ``"stream": true`` gives SSE ``data: {chat.completion.chunk}`` lines and a final
 ``data: [DONE]``. An error after the stream started is sent as one
 ``data: {"error": {...}}`` line, without ``[DONE]``. Sampling options (temperature,
-max_tokens, ...) are accepted and ignored: the server's settings decide.
+max_tokens, ...) are accepted and ignored: the server's settings decide. No ``usage``
+is reported (the chain and the agent do not expose token counts per call).
 """
 
 from __future__ import annotations
@@ -148,7 +149,6 @@ def add_openai_routes(app: FastAPI, *, rag: Runnable, agent: Runnable) -> None:
                             "finish_reason": "stop",
                         }
                     ],
-                    "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
                     **extra,
                 }
             )
