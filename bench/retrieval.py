@@ -42,7 +42,9 @@ from chains.keyword import KeywordIndex  # noqa: E402
 from chains.retrievers import make_retriever  # noqa: E402
 from chains.store import max_batch_size, open_chroma  # noqa: E402
 
-DEFAULT_DATA = Path("/work/shared/benchdata/qa/squad_v1.1_dev")
+DEFAULT_DATA = (
+    Path(__file__).resolve().parents[2] / "shared" / "benchdata" / "qa" / "squad_v1.1_dev"
+)
 KINDS = ("bm25", "similarity", "mmr", "threshold", "hybrid")
 ROWS = (*KINDS, "hybrid-rrf")
 

@@ -47,7 +47,7 @@ __all__ = [
     "normalize",
 ]
 
-DEFAULT_DATA = Path("/work/shared/benchdata/tables")
+DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "benchdata" / "tables"
 
 _WS = re.compile(r"\s+")
 
