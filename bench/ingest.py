@@ -235,7 +235,12 @@ def main() -> None:
     if not args.skip_tables:
         print()
         subprocess.run(
-            [sys.executable, str(ROOT / "bench" / "tables.py"), "--benchdata", str(args.benchdata)],
+            [
+                sys.executable,
+                str(ROOT / "bench" / "tables.py"),
+                "--data",
+                str(args.benchdata / "tables"),
+            ],
             check=False,
         )
 
