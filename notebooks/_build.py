@@ -670,7 +670,7 @@ if HAVE_LLM:
             print(f"\\n[tool {event['name']} <- {event['data'].get('input')}]")
         elif event["event"] == "on_tool_end":
             output = event["data"].get("output")
-            print(f"[tool {event['name']} -> {getattr(output, 'content', output)!s:.200}]")
+            print(f"[tool {event['name']} -> {getattr(output, 'content', output)!s:.400}]")
         elif event["event"] == "on_chain_stream" and not event["parent_ids"]:
             piece = event["data"]["chunk"].get("output")
             if piece:

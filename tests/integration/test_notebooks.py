@@ -164,10 +164,10 @@ def test_03_agent_chat(notebook_env: Path, tmp_path: Path):
     assert "tools: ['search_documents', 'calculator', 'current_datetime']; mode: text" in text
     assert re.search(r"answer \((answer|parse_error|max_steps)\): \S", text)
     assert re.search(r"\((\d+) streamed pieces\)", text)
-    turns = re.findall(r"^turn\s+(\d+) \[(\w+)\] '(.+)'$", text, re.M)
+    turns = re.findall(r"^turn\s+(\d+) \[(\w+)\] ['\"](.+)['\"]$", text, re.M)
     assert [int(t[0]) for t in turns] == list(range(1, 16)), "an answer for each of 15 turns"
     assert all(answer.strip() for _, _, answer in turns)
-    stored = re.search(r"(\d+) turns stored, (\d+) kept verbatim\nstored summary:\n(.+)", text)
+    stored = re.search(r"(\d+) turns stored, (\d+) kept verbatim\nstored summary:\n\s*(\S.*)", text)
     assert stored, "the summary is shown"
     assert int(stored.group(1)) == 15 and int(stored.group(2)) < 15
     assert stored.group(3).strip(), "older turns were folded into a non-empty summary"
