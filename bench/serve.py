@@ -1,6 +1,6 @@
 """HTTP server benchmark: what ``lcelkit serve`` adds on top of calling the RAG chain in-process.
 
-The server runs in its own process (uvicorn, 1 worker) with the BENCH-ONLY factory
+The server runs in its own process (uvicorn; 1 and 2 workers by default) with the BENCH-ONLY factory
 ``lcelkit.server.benchapp:create_bench_app``: the real app, middlewares, LangServe
 handler and ``chains.rag.make_rag_chain``, over a fake chat model and a fixed
 retriever (so the figures are the server's and the chain's, not a model's). The client
@@ -13,7 +13,7 @@ Printed, one table:
 - time from the backend's first token to the client receiving it as an SSE event on
   ``/rag/stream`` (the fake model's first token is its own ``time.time()``).
 
-    python bench/serve.py [--requests 600] [--streams 100]
+    python bench/serve.py [--requests 600] [--streams 100] [--workers 1,2]
 """
 
 from __future__ import annotations
@@ -141,6 +141,32 @@ async def load(url: str, total: int, concurrency: int) -> tuple[list[float], flo
         return latencies, time.perf_counter() - start, errors
 
 
+async def paired(
+    url: str, n: int
+) -> tuple[tuple[list[float], float], tuple[list[float], float, int]]:
+    """Concurrency 1, alternating in-process ``ainvoke`` and ``POST /rag/invoke``."""
+    sys.path.insert(0, str(ROOT))
+    from lcelkit.server.benchapp import make_bench_rag_chain
+
+    chain = make_bench_rag_chain()
+    local: list[float] = []
+    remote: list[float] = []
+    errors = 0
+    async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+        for _ in range(20):
+            await chain.ainvoke(QUESTION)
+            await client.post("/rag/invoke", json={"input": QUESTION})
+        for _ in range(n):
+            start = time.perf_counter()
+            await chain.ainvoke(QUESTION)
+            local.append(time.perf_counter() - start)
+            start = time.perf_counter()
+            response = await client.post("/rag/invoke", json={"input": QUESTION})
+            remote.append(time.perf_counter() - start)
+            errors += 0 if response.status_code == 200 else 1
+    return (local, sum(local)), (remote, sum(remote), errors)
+
+
 async def first_token_delays(url: str, n: int) -> tuple[list[float], int]:
     """Seconds from the fake model's first token to its SSE event at the client."""
     delays: list[float] = []
@@ -167,50 +193,65 @@ async def first_token_delays(url: str, n: int) -> tuple[list[float], int]:
     return delays, errors
 
 
+def measure(workers: int, requests: int, streams: int) -> dict:
+    """One server with ``workers`` processes; in-process runs next to each HTTP run."""
+    port = free_port()
+    with tempfile.TemporaryDirectory() as home:
+        proc = start_server(port, Path(home), workers)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            # Concurrency 1: in-process and HTTP calls alternate, so both see the same
+            # machine load; 8 and 32: the two runs back to back.
+            local_1, http_1 = asyncio.run(paired(url, requests))
+            local, runs = {1: local_1}, {1: http_1}
+            for c in (8, 32):
+                local[c] = asyncio.run(in_process(requests, c))
+                runs[c] = asyncio.run(load(url, requests, c))
+            delays, stream_errors = asyncio.run(first_token_delays(url, streams))
+        finally:
+            stop_server(proc)
+    return {"local": local, "runs": runs, "delays": delays, "stream_errors": stream_errors}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=600, help="invokes per concurrency")
     parser.add_argument("--streams", type=int, default=100, help="streams for first-token")
-    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    parser.add_argument(
+        "--workers", default="1,2", help="uvicorn worker counts to measure (comma separated)"
+    )
     args = parser.parse_args()
-
-    levels = (1, 8, 32)
-    local = {c: asyncio.run(in_process(args.requests, c)) for c in levels}
-    port = free_port()
-    with tempfile.TemporaryDirectory() as home:
-        proc = start_server(port, Path(home), args.workers)
-        url = f"http://127.0.0.1:{port}"
-        try:
-            runs = {c: asyncio.run(load(url, args.requests, c)) for c in levels}
-            delays, stream_errors = asyncio.run(first_token_delays(url, args.streams))
-        finally:
-            stop_server(proc)
+    counts = [int(w) for w in args.workers.split(",")]
+    results = {w: measure(w, args.requests, args.streams) for w in counts}
 
     ms = 1000.0
     p50 = statistics.median
-    print(f"\nlcelkit serve benchmark: {os.cpu_count()} CPUs, uvicorn workers {args.workers}, "
-          "fake model + fixed retriever, real chain\n")  # fmt: skip
-    print(f"| {'path':<28} | conc | {'p50 ms':>7} | {'p95 ms':>7} | {'req/s':>6} | errors |")
-    print(f"|{'-' * 30}|------|---------|---------|--------|--------|")
-    rows = [("in-process chain.ainvoke", c, lat, wall, 0) for c, (lat, wall) in local.items()]
-    rows += [("POST /rag/invoke", c, lat, wall, err) for c, (lat, wall, err) in runs.items()]
-    for name, conc, lat, wall, err in rows:
+    print(f"\nlcelkit serve benchmark: {os.cpu_count()} CPUs, load avg {os.getloadavg()[0]:.1f}; "
+          "fake model + fixed retriever, real chain and server\n")  # fmt: skip
+    print(f"| {'path':<30} | workers | conc | {'p50 ms':>7} | {'p95 ms':>7} | {'req/s':>6} | err |")
+    print(f"|{'-' * 32}|---------|------|---------|---------|--------|-----|")
+
+    def row(name: str, workers: str, conc: int, lat: list[float], rps: str, err: int) -> None:
         print(
-            f"| {name:<28} | {conc:>4} | {p50(lat) * ms:7.2f} | {pct(lat, 0.95) * ms:7.2f} | "
-            f"{len(lat) / wall:6.0f} | {err:>6} |"
+            f"| {name:<30} | {workers:>7} | {conc:>4} | {p50(lat) * ms:7.2f} | "
+            f"{pct(lat, 0.95) * ms:7.2f} | {rps:>6} | {err:>3} |"
         )
-    first = "/rag/stream first token->event"
-    print(
-        f"| {first:<28} | {1:>4} | {p50(delays) * ms:7.2f} | {pct(delays, 0.95) * ms:7.2f} | "
-        f"{'':>6} | {stream_errors:>6} |"
-    )
-    overhead = (p50(runs[1][0]) - p50(local[1][0])) * ms
-    rps = len(runs[32][0]) / runs[32][1]
-    print(f"\nserver overhead per /rag/invoke, concurrency 1 (p50): {overhead:.2f} ms "
-          "(target <= 5)")  # fmt: skip
-    print(f"requests/s at concurrency 32: {rps:.0f} (target >= 200)")
-    print(f"first streamed event after the backend's first token (p50): {p50(delays) * ms:.2f} ms "
-          "(target <= 50)")  # fmt: skip
+
+    for w, res in results.items():
+        for c, (lat, wall) in res["local"].items():
+            row("in-process chain.ainvoke", "-", c, lat, f"{len(lat) / wall:.0f}", 0)
+        for c, (lat, wall, err) in res["runs"].items():
+            row("POST /rag/invoke", str(w), c, lat, f"{len(lat) / wall:.0f}", err)
+        row("/rag/stream token -> event", str(w), 1, res["delays"], "", res["stream_errors"])
+    print()
+    for w, res in results.items():
+        overhead = (p50(res["runs"][1][0]) - p50(res["local"][1][0])) * ms
+        lat32, wall32, _ = res["runs"][32]
+        print(
+            f"workers {w}: overhead per /rag/invoke at concurrency 1 {overhead:.2f} ms "
+            f"(target <= 5); {len(lat32) / wall32:.0f} req/s at concurrency 32 (target >= 200); "
+            f"first event {p50(res['delays']) * ms:.2f} ms after the first token (target <= 50)"
+        )
     return 0
 
 
