@@ -45,7 +45,7 @@ class RagInput(chains.rag.RagInput):
     model_config = ConfigDict(extra="forbid")
 
     question: str = Field(
-        min_length=1, max_length=MAX_TEXT_CHARS, description="The user's question."
+        min_length=1, max_length=MAX_TEXT_CHARS, pattern=r"\S", description="The user's question."
     )
 
 
@@ -54,7 +54,9 @@ class AgentInput(agents.react.AgentInput):
 
     model_config = ConfigDict(extra="forbid")
 
-    input: str = Field(min_length=1, max_length=MAX_TEXT_CHARS, description="The user's message.")
+    input: str = Field(
+        min_length=1, max_length=MAX_TEXT_CHARS, pattern=r"\S", description="The user's message."
+    )
 
 
 RagOutput = chains.rag.RagOutput

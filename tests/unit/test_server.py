@@ -198,6 +198,7 @@ def test_malformed_input_is_422_with_the_reason(tmp_path):
     async def scenario(client: httpx.AsyncClient) -> list[httpx.Response]:
         return [
             await client.post("/rag/invoke", json={"input": {"question": ""}}),
+            await client.post("/agent/invoke", json={"input": {"input": " \n "}}),
             await client.post("/rag/invoke", json={"input": {"query": "wrong field"}}),
             await client.post("/rag/invoke", json={"input": {"question": 12}}),
             await client.post(
@@ -213,8 +214,8 @@ def test_malformed_input_is_422_with_the_reason(tmp_path):
             ),
         ]
 
-    empty, wrong_field, wrong_type, bad_json, stream_bad, bad_session = run(app, scenario)
-    for response in (empty, wrong_field, wrong_type, bad_json, stream_bad, bad_session):
+    empty, blank, wrong_field, wrong_type, bad_json, stream_bad, bad_session = run(app, scenario)
+    for response in (empty, blank, wrong_field, wrong_type, bad_json, stream_bad, bad_session):
         assert response.status_code == 422, response.text
     assert "question" in empty.text and "at least 1 character" in empty.text
     assert "question" in wrong_field.text
