@@ -100,9 +100,7 @@ INGEST_CELL = """\
 from lcelkit.factories import make_embeddings, make_indexer, make_store
 from loaders import discover
 
-# samples/README.md lists the sample questions; leave it out so that it does not
-# compete with the documents that hold the answers.
-files = [p for p in discover([SAMPLES]) if p.name != "README.md"]
+files = discover([SAMPLES])  # every supported file under samples/, recursively
 embeddings = make_embeddings(settings)  # the bundled all-MiniLM-L6-v2, loaded at first use
 report = make_indexer(settings, embeddings=embeddings).ingest(files)
 summary = report.to_json()
@@ -275,24 +273,19 @@ else:
         "md",
         """\
 ## lcelkit's RAG chain: budget and citations
-`chains.rag.make_rag_chain` adds what the hand-made chain lacks: the passages are packed
+`make_rag_chain(settings, retriever)` (from `lcelkit.factories`; the chain itself is
+`chains.rag.make_rag_chain`) adds what the hand-made chain lacks: the passages are packed
 into `context_window - max_new_tokens` tokens (counted with the backend's tokenizer), the
 answer cites passages as `[n]`, and `sources[n-1]` says where passage `[n]` comes from.""",
     ),
     (
         "code",
         """\
-from chains.rag import cited_indices, make_rag_chain
-from lcelkit.factories import make_token_counter, resolve_context_window
+from chains.rag import cited_indices
+from lcelkit.factories import make_rag_chain
 
 if HAVE_LLM:
-    rag = make_rag_chain(
-        retrievers["hybrid"],
-        llm,
-        counter=make_token_counter(settings, llm),
-        context_window=resolve_context_window(settings),
-        max_new_tokens=settings.llm.max_new_tokens,
-    )
+    rag = make_rag_chain(settings, retrievers["hybrid"], llm=llm)
     result = rag.invoke({"question": QUESTION})
     print("Answer:", result["answer"].strip())
     print("Cited passages:", cited_indices(result["answer"]) or "none")
@@ -463,8 +456,7 @@ cited table.""",
     (
         "code",
         """\
-from chains.rag import make_rag_chain
-from lcelkit.factories import make_llm, make_retriever, make_token_counter, resolve_context_window
+from lcelkit.factories import make_rag_chain, make_retriever
 
 # (question, row label, column header, expected cell)
 QA = [
@@ -482,14 +474,7 @@ QA = [
 ]
 retriever = make_retriever(settings, store, embeddings=embeddings, search="hybrid", k=4)
 if HAVE_LLM:
-    llm = make_llm(settings)
-    rag = make_rag_chain(
-        retriever,
-        llm,
-        counter=make_token_counter(settings, llm),
-        context_window=resolve_context_window(settings),
-        max_new_tokens=settings.llm.max_new_tokens,
-    )
+    rag = make_rag_chain(settings, retriever)  # the configured LLM, within its window
 for question, _row, _column, expected in QA[:4] + [("해외 출장의 일비는 얼마인가요?", "", "", "")]:
     print(f"Q: {question}" + (f"   (expected: {expected})" if expected else ""))
     if HAVE_LLM:
