@@ -87,23 +87,10 @@ WORKER_THREADS = 64  # sync model calls and retrievers run here, never on the ev
 def build_rag(
     settings: Settings, *, llm: BaseChatModel | None = None, retriever: BaseRetriever | None = None
 ) -> Runnable:
-    """The configured RAG chain: retriever + LLM, budgeted to the model's window (as ``ask``)."""
-    from chains.rag import make_rag_chain
-    from lcelkit.factories import (
-        make_llm,
-        make_retriever,
-        make_token_counter,
-        resolve_context_window,
-    )
+    """The configured RAG chain (``lcelkit.factories.make_rag_chain``, as ``ask`` uses)."""
+    from lcelkit.factories import make_rag_chain
 
-    llm = llm or make_llm(settings)
-    return make_rag_chain(
-        retriever or make_retriever(settings),
-        llm,
-        counter=make_token_counter(settings, llm),
-        context_window=resolve_context_window(settings),
-        max_new_tokens=settings.llm.max_new_tokens,
-    )
+    return make_rag_chain(settings, retriever, llm=llm)
 
 
 def build_agent(
