@@ -1,9 +1,10 @@
 """``lcelkit serve`` end to end: a real uvicorn process, the real chain and agent, real index.
 
 The server is started by the test as ``lcelkit serve`` in its own process group and
-stopped by PID. The LLM backend is the loopback Ollama-protocol fake (in this process,
-so the test can read every prompt the server sent); the index is a temp LCELKIT_HOME
-filled by ``lcelkit ingest`` with the real embedder.
+stopped by PID. The LLM backend is the loopback Ollama-protocol fake: in this process
+for most tests (scripted replies, and a barrier that only concurrent calls pass), and
+as its own process (``--record``) for the restart test, where it is killed by PID.
+The index is a temp LCELKIT_HOME filled by ``lcelkit ingest`` with the real embedder.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import httpx
 import pytest
 
 from lcelkit.cli import main
-from tests.support.ollama_server import FakeOllamaServer
+from tests.support.ollama_server import FakeOllamaServer, ollama_server_process
 
 pytestmark = [
     pytest.mark.integration,
@@ -358,51 +359,70 @@ def test_twenty_concurrent_streams_all_complete(server: Server, script: Script):
     assert texts == [f"Streamed answer for stream-q{i:02d} [1]." for i in range(n)]
 
 
-def test_memory_survives_a_restart_and_backend_down_is_503(
-    server: Server, home: Path, backend: FakeOllamaServer, tmp_path
-):
-    agent = remote(server, "/agent")
-    config = {"configurable": {"session_id": "restart-me"}}
-    agent.invoke({"input": "remember the word pineapple"}, config)
-    server.stop()
+def _chat_requests(record: Path) -> list[list[dict[str, Any]]]:
+    """The messages of every /api/chat request the backend process recorded."""
+    rows = [json.loads(line) for line in record.read_text().splitlines() if line.strip()]
+    return [r["body"]["messages"] for r in rows if r["path"] == "/api/chat"]
 
-    again = Server(home, backend.url, tmp_path / "server2.log")
-    try:
-        after = remote(again, "/agent").invoke({"input": "what word?"}, config)
-        assert "pineapple" in after["output"]
-        stranger = remote(again, "/agent").invoke(
-            {"input": "any words?"}, {"configurable": {"session_id": "stranger"}}
-        )
-        assert "pineapple" not in stranger["output"]
 
-        backend.stop()  # the LLM backend dies
-        down = httpx.post(
-            f"{again.url}/agent/invoke",
-            json={"input": {"input": "still there?"}},
-            headers=AUTH,
-            timeout=60,
-        )
-        assert down.status_code == 503
-        assert backend.url in down.json()["detail"] and down.json()["hint"]
-        stream = httpx.post(
-            f"{again.url}/agent/stream",
-            json={"input": {"input": "hello?"}},
-            headers=AUTH,
-            timeout=60,
-        )
-        name, data = sse(stream)[-1]
-        assert name == "error" and data["status_code"] == 503 and backend.url in data["message"]
-        # RemoteRunnable clients see the same status (invoke and mid-stream alike).
-        client = remote(again, "/agent")
-        with pytest.raises(httpx.HTTPStatusError) as invoke_error:
-            client.invoke({"input": "hello?"})
-        assert invoke_error.value.response.status_code == 503
-        with pytest.raises(httpx.HTTPStatusError) as stream_error:
-            list(client.stream({"input": "hello?"}))
-        assert stream_error.value.response.status_code == 503
-        assert backend.url in str(stream_error.value)
-        health = httpx.get(f"{again.url}/health").json()
-        assert health["status"] == "degraded" and health["backend"]["ok"] is False
-        assert "Traceback" not in again.log.read_text()
-    finally:
-        again.stop()
+def _sent_with(record: Path, user_text: str) -> str:
+    """Everything sent in the chat request whose last user message is ``user_text``."""
+    for messages in _chat_requests(record):
+        users = [m["content"] for m in messages if m["role"] == "user"]
+        if users and users[-1] == user_text:
+            return json.dumps(messages)
+    raise AssertionError(f"no chat request ended with {user_text!r}")
+
+
+def test_memory_survives_a_restart_and_a_killed_backend_is_503(home: Path, tmp_path):
+    record = tmp_path / "requests.jsonl"
+    alice = {"configurable": {"session_id": "restart-alice"}}
+    with ollama_server_process(
+        model="llama3.2", context_length=4096, reply="Noted.", record=record
+    ) as (backend, url):
+        first = Server(home, url, tmp_path / "server1.log")
+        try:
+            reply = remote(first, "/agent").invoke({"input": "remember the word pineapple"}, alice)
+            assert reply["output"] == "Noted."
+        finally:
+            first.stop()
+
+        again = Server(home, url, tmp_path / "server2.log")  # same home: same memory store
+        try:
+            agent = remote(again, "/agent")
+            agent.invoke({"input": "what word did I give you?"}, alice)
+            agent.invoke({"input": "any words?"}, {"configurable": {"session_id": "stranger"}})
+            assert "pineapple" in _sent_with(record, "what word did I give you?")
+            assert "pineapple" not in _sent_with(record, "any words?")
+
+            backend.kill()  # the LLM backend process dies
+            backend.wait(timeout=10)
+            down = httpx.post(
+                f"{again.url}/agent/invoke",
+                json={"input": {"input": "still there?"}},
+                headers=AUTH,
+                timeout=60,
+            )
+            assert down.status_code == 503
+            assert url in down.json()["detail"] and down.json()["hint"]
+            stream = httpx.post(
+                f"{again.url}/agent/stream",
+                json={"input": {"input": "hello?"}},
+                headers=AUTH,
+                timeout=60,
+            )
+            name, data = sse(stream)[-1]
+            assert name == "error" and data["status_code"] == 503 and url in data["message"]
+            # RemoteRunnable clients see the same status (invoke and mid-stream alike).
+            with pytest.raises(httpx.HTTPStatusError) as invoke_error:
+                agent.invoke({"input": "hello?"})
+            assert invoke_error.value.response.status_code == 503
+            with pytest.raises(httpx.HTTPStatusError) as stream_error:
+                list(agent.stream({"input": "hello?"}))
+            assert stream_error.value.response.status_code == 503
+            assert url in str(stream_error.value)
+            health = httpx.get(f"{again.url}/health").json()
+            assert health["status"] == "degraded" and health["backend"]["ok"] is False
+            assert "Traceback" not in again.log.read_text()
+        finally:
+            again.stop()
