@@ -394,6 +394,13 @@ def test_memory_survives_a_restart_and_a_killed_backend_is_503(home: Path, tmp_p
             agent.invoke({"input": "any words?"}, {"configurable": {"session_id": "stranger"}})
             assert "pineapple" in _sent_with(record, "what word did I give you?")
             assert "pineapple" not in _sent_with(record, "any words?")
+            # The same store `lcelkit chat` opens (memory.sqlite under home) holds the turns.
+            from lcelkit.factories import make_memory_store
+            from lcelkit.settings import Settings
+
+            store = make_memory_store(Settings(home=home))
+            turns = store.load("restart-alice").turns
+            assert "pineapple" in str(turns[0]) and "what word" in str(turns[1])
 
             backend.kill()  # the LLM backend process dies
             backend.wait(timeout=10)
