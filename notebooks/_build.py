@@ -475,6 +475,8 @@ QA = [
 retriever = make_retriever(settings, store, embeddings=embeddings, search="hybrid", k=4)
 if HAVE_LLM:
     rag = make_rag_chain(settings, retriever)  # the configured LLM, within its window
+else:
+    print("skipped: no LLM backend; the retrieved sources only\\n")
 for question, _row, _column, expected in QA[:4] + [("해외 출장의 일비는 얼마인가요?", "", "", "")]:
     print(f"Q: {question}" + (f"   (expected: {expected})" if expected else ""))
     if HAVE_LLM:
