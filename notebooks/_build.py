@@ -570,6 +570,7 @@ in async cells.""",
     ("code", setup_cell("nb03")),
     ("md", BACKEND_MD),
     ("code", BACKEND_CELL),
+    ("code", SHOW_TABLE),
     (
         "md",
         """\
@@ -700,7 +701,8 @@ else:
 ## A long conversation: summary memory and the token budget
 Fifteen turns in a fresh session. Older turns are folded into a running summary by the
 model; every prompt the agent sends is counted with the backend's tokenizer and stays
-under the limit. A callback records the size of each prompt.""",
+under the limit. A callback records the size of each prompt the agent sends (the
+summarizer's own calls are budgeted the same way but not counted here).""",
     ),
     (
         "code",
@@ -763,14 +765,22 @@ else:
 import matplotlib.pyplot as plt
 
 if sizes is not None and sizes.calls:
+    turns = sorted({turn for turn, _ in sizes.calls})
+    per_turn = {t: [tokens for turn, tokens in sizes.calls if turn == t] for t in turns}
+    show_table(
+        ["turn", "model calls", "largest prompt", "tokens sent"],
+        [[t, len(per_turn[t]), max(per_turn[t]), sum(per_turn[t])] for t in turns],
+    )
     fig, ax = plt.subplots(figsize=(7, 3.5))
-    ax.bar(range(1, len(sizes.calls) + 1), [tokens for _, tokens in sizes.calls],
-           color=[f"C{turn % 10}" for turn, _ in sizes.calls])
+    ax.bar(turns, [sum(per_turn[t]) for t in turns], color="C0", alpha=0.35,
+           label="tokens sent in the turn (all calls)")
+    ax.bar(turns, [max(per_turn[t]) for t in turns], color="C0", label="largest prompt")
     ax.axhline(agent.budget.limit, color="red", linestyle="--", label="prompt limit")
-    ax.set_xlabel("model call (colour = turn)")
-    ax.set_ylabel("prompt tokens")
-    ax.set_title("Tokens sent per model call")
-    ax.legend()
+    ax.set_xlabel("turn")
+    ax.set_ylabel("tokens")
+    ax.set_xticks(turns)
+    ax.set_title("Tokens sent per turn")
+    ax.legend(fontsize="small")
     plt.show()
     print(f"largest prompt: {max(t for _, t in sizes.calls)} tokens; limit {agent.budget.limit}")
 else:

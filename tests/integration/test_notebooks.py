@@ -224,6 +224,9 @@ def test_03_agent_chat_with_ollama_uses_tools_and_fits_the_window(
     turns = re.findall(r"^turn\s+(\d+) \[answer\] 'It is in the report \[1\]\.'$", text, re.M)
     assert len(turns) == 15
     assert "stored summary:\nSummary: the user asked about revenue" in text
+    # tokens per turn: a search call and an answer call in each of the 15 turns
+    per_turn = re.findall(r"^(\d+)\s+(\d+)\s+(\d+)\s+(\d+)$", text, re.M)
+    assert [(int(t), int(calls)) for t, calls, _, _ in per_turn] == [(t, 2) for t in range(1, 16)]
     assert len(_images(nb)) == 1
     chats = fake_ollama.requests_to("/api/chat")
     assert any("running summary" in json.dumps(r.body["messages"]) for r in chats)
