@@ -87,7 +87,7 @@ def _json_source(src: dict[str, Any]) -> dict[str, Any]:
     return {key: src.get(key) for key in ("source", "page", "chunk_id", "score", "text")}
 
 
-def _print_sources(sources: list[dict[str, Any]]) -> None:
+def _print_sources(sources: list[dict[str, Any]], *, with_text: bool = False) -> None:
     if not sources:
         print("No passages found.")
         return
@@ -96,6 +96,13 @@ def _print_sources(sources: list[dict[str, Any]]) -> None:
         page = f" p.{src['page']}" if src.get("page") is not None else ""
         score = f" ({src['score']:.3f})" if src.get("score") is not None else ""
         print(f"[{src['index']}] {src.get('source') or 'unknown source'}{page}{score}")
+        if with_text and src.get("text"):
+            # No answer to read: show what each passage says (table rows kept as lines).
+            lines = [line.strip() for line in str(src["text"]).splitlines() if line.strip()]
+            for line in lines[:8]:
+                print(f"    {line[:160]}")
+            if len(lines) > 8:
+                print(f"    ... ({len(lines) - 8} more lines)")
 
 
 def _backend_failure(exc: Exception, settings: Settings) -> LcelkitError | None:
@@ -168,7 +175,7 @@ def run_ask(args: argparse.Namespace) -> int:
             payload = {"answer": None, "sources": [_json_source(s) for s in retrieved]}
             print(json.dumps(payload, ensure_ascii=False))
         else:
-            _print_sources(retrieved)
+            _print_sources(retrieved, with_text=True)
         return EXIT_OK
 
     try:
@@ -189,7 +196,7 @@ def run_ask(args: argparse.Namespace) -> int:
             print(json.dumps(payload, ensure_ascii=False))
         else:
             print("The retrieved passages (no answer: the LLM backend is unavailable):")
-            _print_sources(retrieved)
+            _print_sources(retrieved, with_text=True)
         return EXIT_BACKEND_DOWN
 
     if args.json:
