@@ -537,8 +537,8 @@ show_table(
 import matplotlib.pyplot as plt
 
 fig, ax = plt.subplots(figsize=(6, 3.5))
-for kind in KINDS:
-    ax.plot(KS, hit_at[kind], marker="o", label=kind)
+for i, kind in enumerate(KINDS):  # shrinking markers: identical curves stay visible
+    ax.plot(KS, hit_at[kind], marker="osD^v"[i], markersize=11 - 2 * i, alpha=0.8, label=kind)
 ax.set_xlabel("k (chunks retrieved)")
 ax.set_ylabel("hit@k")
 ax.set_xticks(KS)
@@ -771,7 +771,7 @@ if sizes is not None and sizes.calls:
         ["turn", "model calls", "largest prompt", "tokens sent"],
         [[t, len(per_turn[t]), max(per_turn[t]), sum(per_turn[t])] for t in turns],
     )
-    fig, ax = plt.subplots(figsize=(7, 3.5))
+    fig, ax = plt.subplots(figsize=(9, 3.5))
     ax.bar(turns, [sum(per_turn[t]) for t in turns], color="C0", alpha=0.35,
            label="tokens sent in the turn (all calls)")
     ax.bar(turns, [max(per_turn[t]) for t in turns], color="C0", label="largest prompt")
@@ -780,7 +780,8 @@ if sizes is not None and sizes.calls:
     ax.set_ylabel("tokens")
     ax.set_xticks(turns)
     ax.set_title("Tokens sent per turn")
-    ax.legend(fontsize="small")
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    fig.tight_layout()
     plt.show()
     print(f"largest prompt: {max(t for _, t in sizes.calls)} tokens; limit {agent.budget.limit}")
 else:
