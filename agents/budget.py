@@ -232,9 +232,11 @@ class PromptBudget:
         beside the messages (tool schemas on the native path).
         """
         result = FittedPrompt(messages=[], tokens=0, limit=self.limit)
+        # The counter's own template overhead where it knows it (HF chat templates).
+        overhead = getattr(self.counter, "message_overhead", MESSAGE_OVERHEAD)
         fixed_tokens = self.count(fixed) + extra_fixed_tokens  # includes the reply priming
         input_tokens = count_message(self.counter, current)
-        min_input = min(input_tokens, self.min_input_tokens + MESSAGE_OVERHEAD)
+        min_input = min(input_tokens, self.min_input_tokens + overhead)
         if fixed_tokens + min_input > self.limit:
             raise ContextBudgetError(
                 f"the system prompt and tool descriptions need {fixed_tokens} tokens; with the "
@@ -253,7 +255,7 @@ class PromptBudget:
         if input_tokens > input_cap:
             text = message_text(current)
             current = _with_content(
-                current, truncate_middle(text, input_cap - MESSAGE_OVERHEAD, self.counter)
+                current, truncate_middle(text, input_cap - overhead, self.counter)
             )
             input_tokens = count_message(self.counter, current)
             result.input_truncated = True
@@ -278,7 +280,7 @@ class PromptBudget:
         if steps and total > room:
             last = steps[-1]
             others = self._cost(last[:-1])
-            budget = room - others - MESSAGE_OVERHEAD
+            budget = room - others - overhead
             if budget < 8:
                 raise ContextBudgetError(
                     f"the newest agent step alone needs {total} tokens; only {room} are left",
@@ -308,8 +310,8 @@ class PromptBudget:
             cost = count_message(self.counter, summary)
             if cost <= room:
                 summary_messages = [summary]
-            elif room - MESSAGE_OVERHEAD >= 24:
-                cut = truncate_tokens(message_text(summary), room - MESSAGE_OVERHEAD, self.counter)
+            elif room - overhead >= 24:
+                cut = truncate_tokens(message_text(summary), room - overhead, self.counter)
                 summary_messages = [_with_content(summary, cut)]
                 result.summary_truncated = True
             else:

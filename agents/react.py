@@ -61,7 +61,7 @@ from agents.parser import (
     strip_thought,
 )
 from agents.streaming import AnswerStreamer
-from lcelkit.errors import LcelkitError
+from lcelkit.errors import ContextBudgetError, LcelkitError
 
 __all__ = [
     "STOP_SEQUENCES",
@@ -696,6 +696,13 @@ class ConversationalAgent(Runnable[dict[str, Any], dict[str, Any]]):
             text += " What I found so far:\n" + truncate_tokens(found, 200, self.counter)
         return text
 
+    def _budget_answer(self, state: _Turn) -> str:
+        found = next((s.observation for s in reversed(state.steps) if not s.error), "")
+        text = "The model's context window is full, so I stopped here."
+        if found:
+            text += " What I found so far:\n" + truncate_tokens(found, 200, self.counter)
+        return text
+
     def _core(
         self, state: _Turn, summary: str, turns: list[list[BaseMessage]]
     ) -> Generator[_Command, Any, None]:
@@ -716,7 +723,17 @@ class ConversationalAgent(Runnable[dict[str, Any], dict[str, Any]]):
                 correction = [[HumanMessage(content=PROMPTS["agent.force_final"].format())]]
             if time.monotonic() >= state.deadline:
                 break
-            messages = self._prompt(state, mode, summary, turns, correction)
+            try:
+                messages = self._prompt(state, mode, summary, turns, correction)
+            except ContextBudgetError:
+                if not state.steps:
+                    raise  # nothing done yet: the caller gets the clear error, before any call
+                # Mid-turn, the newest tool output leaves no room for another call: end the
+                # turn with what was found instead of failing it.
+                logger.warning("context window full after %d tool steps", len(state.steps))
+                state.stop_reason = "budget"
+                yield _Emit(self._budget_answer(state))
+                return
             runnable = self._runnable_for(mode, forced)
             try:
                 result = yield _LLMCall(runnable, messages, marker=mode == "text")

@@ -43,6 +43,7 @@ __all__ = [
     "MESSAGE_OVERHEAD",
     "OLLAMA_TIKTOKEN_MARGIN",
     "REPLY_PRIMING",
+    "TEMPLATE_SAFETY",
     "EstimateCounter",
     "HFTokenCounter",
     "TiktokenCounter",
@@ -84,13 +85,45 @@ class TokenCounter(Protocol):
 
 
 class HFTokenCounter:
-    """Exact counts with a Hugging Face tokenizer (no special tokens added)."""
+    """Exact counts with a Hugging Face tokenizer (no special tokens added).
+
+    Its chat template's cost (per message, before the first message, and for the reply
+    header) is measured from the template itself, once, the first time a chat prompt
+    is counted; :func:`count_messages` uses it instead of the generic constants.
+    """
 
     exact = True
 
     def __init__(self, tokenizer: Any) -> None:
         self.tokenizer = tokenizer
         self.name = f"hf:{getattr(tokenizer, 'name_or_path', type(tokenizer).__name__)}"
+        self._template: tuple[int, int, int] | None = None
+
+    @property
+    def template_overhead(self) -> tuple[int, int, int]:
+        """``(per_message, reply_priming, prompt_overhead)`` tokens of the chat template."""
+        if self._template is None:
+            self._template = _measure_template(self.tokenizer, self) or (
+                TEMPLATE_FALLBACK_MESSAGE,
+                TEMPLATE_FALLBACK_PRIMING,
+                0,
+            )
+        return self._template
+
+    @property
+    def message_overhead(self) -> int:
+        """Template tokens around one message (role, start/end markers), with a margin."""
+        return self.template_overhead[0]
+
+    @property
+    def reply_priming(self) -> int:
+        """Template tokens of the assistant header a reply starts with."""
+        return self.template_overhead[1]
+
+    @property
+    def prompt_overhead(self) -> int:
+        """Template tokens before the first message (BOS, preambles such as a date)."""
+        return self.template_overhead[2]
 
     def __call__(self, text: str) -> int:
         """Tokens of ``text`` as the model sees it."""
@@ -155,6 +188,45 @@ class EstimateCounter:
 
     def __repr__(self) -> str:
         return f"EstimateCounter(margin={self.margin}, cjk={self.cjk_tokens_per_char})"
+
+
+TEMPLATE_SAFETY = 2  # per message: role names and whitespace differ slightly between roles
+TEMPLATE_FALLBACK_MESSAGE = 16  # when the template cannot be rendered for measuring
+TEMPLATE_FALLBACK_PRIMING = 8
+
+
+def _measure_template(tokenizer: Any, count: TokenCounter) -> tuple[int, int, int] | None:
+    """Measure a chat template's overhead by rendering tiny conversations with it."""
+    if not getattr(tokenizer, "chat_template", None) or not hasattr(
+        tokenizer, "apply_chat_template"
+    ):
+        return None
+
+    def n(messages: list[dict[str, str]], generation: bool = False) -> int:
+        ids = tokenizer.apply_chat_template(
+            messages, tokenize=True, add_generation_prompt=generation
+        )
+        if hasattr(ids, "keys"):
+            ids = ids["input_ids"]
+        return len(ids)
+
+    text = "x"
+    user, assistant = {"role": "user", "content": text}, {"role": "assistant", "content": text}
+    try:
+        one = n([user])
+        three = n([user, assistant, user])
+        per_message = math.ceil((three - one - 2 * count(text)) / 2)
+        try:
+            system_cost = n([{"role": "system", "content": text}, user]) - one - count(text)
+        except Exception:  # templates that refuse a system role
+            system_cost = per_message
+        per_message = max(per_message, system_cost, 0)
+        priming = max(0, n([user], True) - one)
+        prompt = max(0, one - count(text) - per_message)
+    except Exception as exc:
+        logger.info("could not measure the chat template of %s: %s", tokenizer, exc)
+        return None
+    return per_message + TEMPLATE_SAFETY, priming, prompt
 
 
 def hf_counter(tokenizer: Any) -> TokenCounter:
@@ -233,13 +305,20 @@ def _content_text(content: Any) -> str:
 
 
 def count_messages(counter: TokenCounter, messages: Sequence[BaseMessage]) -> int:
-    """Tokens a chat prompt takes: every message's text, :data:`MESSAGE_OVERHEAD` per
-    message (role and template markers), its tool calls (name + JSON arguments), and
-    :data:`REPLY_PRIMING` for the assistant header the reply starts with."""
-    total = REPLY_PRIMING if messages else 0
+    """Tokens a chat prompt takes: every message's text, the per-message template
+    overhead (role and markers), its tool calls (name + JSON arguments), the reply
+    header and anything the template puts before the first message.
+
+    The overheads are the counter's own where it knows them (an HF tokenizer's chat
+    template, measured), else :data:`MESSAGE_OVERHEAD` and :data:`REPLY_PRIMING`."""
+    if not messages:
+        return 0
+    per_message = getattr(counter, "message_overhead", MESSAGE_OVERHEAD)
+    total = getattr(counter, "reply_priming", REPLY_PRIMING)
+    total += getattr(counter, "prompt_overhead", 0)
     for message in messages:
-        total += MESSAGE_OVERHEAD + counter(_content_text(message.content))
+        total += per_message + counter(_content_text(message.content))
         for call in getattr(message, "tool_calls", None) or []:
             args = json.dumps(call.get("args", {}), ensure_ascii=False)
-            total += MESSAGE_OVERHEAD + counter(f"{call.get('name', '')} {args}")
+            total += per_message + counter(f"{call.get('name', '')} {args}")
     return total

@@ -174,3 +174,34 @@ def test_factories_build_the_hf_backend_from_settings(tiny_hf_model, monkeypatch
     without_llm = factories.make_token_counter(settings)  # tokenizer only, no weights
     exact = len(chat.tokenizer(text, add_special_tokens=False)["input_ids"])
     assert from_llm(text) == without_llm(text) == exact
+
+
+def test_counted_chat_prompt_never_undercounts_the_rendered_template(tiny_hf_model):
+    from transformers import AutoTokenizer
+
+    from chains.tokens import count_messages, hf_counter
+
+    tok = AutoTokenizer.from_pretrained(tiny_hf_model)
+    counter = hf_counter(tok)
+    roles = {"system": "system", "human": "user", "ai": "assistant"}
+    conversations = [
+        [HumanMessage("hi")],
+        [SystemMessage("You answer briefly."), HumanMessage("What is 2+2?")],
+        [
+            SystemMessage("Use the tools."),
+            HumanMessage("서울 지사의 3분기 매출은?"),
+            AIMessage("152억 원입니다."),
+            HumanMessage("And Berlin?"),
+            AIMessage("I do not know."),
+            HumanMessage("ok " * 50),
+        ],
+    ]
+    for messages in conversations:
+        rendered = tok.apply_chat_template(
+            [{"role": roles[m.type], "content": m.content} for m in messages],
+            tokenize=True,
+            add_generation_prompt=True,
+        )["input_ids"]
+        counted = count_messages(counter, messages)
+        assert counted >= len(rendered), (counted, len(rendered))
+        assert counted <= len(rendered) + 4 * len(messages) + 8  # close, not wildly over

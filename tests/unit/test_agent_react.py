@@ -405,3 +405,24 @@ def test_200_long_turns_never_overflow_and_summarize_only_evicted_turns(tmp_path
     assert len(system) == 1  # summary merged into the one system message
     assert isinstance(llm.prompts[-1][-1], HumanMessage | ToolMessage)
     assert json.dumps  # keeps the json import used for readers of the recorded prompts
+
+
+def test_a_full_window_mid_turn_ends_the_turn_with_what_was_found():
+    # The model's own step (a long thought) leaves no room for another call.
+    long_thought = "Thought: " + "ponder " * 330 + "\nAction: calculator\nAction Input: 6*7"
+    llm = ScriptedChatModel(replies=[long_thought, "Final Answer: never reached"])
+    agent = _agent(llm, context_window=512, max_new_tokens=64)
+    result = _run(agent, "what is 6*7?")
+    assert result["stop_reason"] == "budget"
+    assert "context window is full" in result["output"]
+    assert "42" in result["output"]  # what the tool found is kept
+    assert len(llm.prompts) == 1
+    assert all(prompt_tokens(p) <= 512 - 64 for p in llm.prompts)
+
+
+def test_a_first_prompt_that_cannot_fit_is_an_error_before_any_call():
+    llm = ScriptedChatModel(replies=["Final Answer: no"])
+    agent = _agent(llm, context_window=256, max_new_tokens=200)
+    with pytest.raises(ContextBudgetError):
+        _run(agent, "hello")
+    assert llm.prompts == []
