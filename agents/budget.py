@@ -67,6 +67,12 @@ class CachedCounter:
             self._cache[text] = cached
         return cached
 
+    def __getattr__(self, name: str) -> Any:
+        # The wrapped counter's facts (e.g. its chat template's message_overhead).
+        if name == "counter":
+            raise AttributeError(name)
+        return getattr(self.counter, name)
+
     def __repr__(self) -> str:
         return f"CachedCounter({self.counter!r})"
 

@@ -113,3 +113,24 @@ def test_when_the_system_prompt_cannot_fit_it_refuses():
         budget.fit(fixed=SYSTEM, current=HumanMessage(content="hello"))
     assert "LCELKIT_CONTEXT_WINDOW" in info.value.hint
     assert "40" in info.value.message  # names the limit it could not meet
+
+
+def test_cached_counter_keeps_the_counters_template_overhead():
+    from langchain_core.messages import HumanMessage
+
+    from agents.budget import cached_counter
+    from chains.tokens import count_messages
+
+    class TemplateCounter:
+        message_overhead = 11
+        reply_priming = 7
+        prompt_overhead = 5
+
+        def __call__(self, text: str) -> int:
+            return len(text.split())
+
+    counter = TemplateCounter()
+    cached = cached_counter(counter)
+    messages = [HumanMessage("one two three")]
+    assert cached.message_overhead == 11
+    assert count_messages(cached, messages) == count_messages(counter, messages) == 3 + 11 + 7 + 5
