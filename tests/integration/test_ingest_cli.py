@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from lcelkit.cli import main
+from tests.support.make_docs import encrypted_pdf, scanned_pdf
 
 pytestmark = pytest.mark.integration
 
@@ -105,14 +106,30 @@ def test_bad_files_fail_alone_with_reasons(env, capsys):
     (bad / "fake.pdf").write_text("this is not a pdf at all", encoding="utf-8")
     (bad / "truncated.pdf").write_bytes(b"%PDF-1.7\n1 0 obj\n<< /Type /Catalog")
     (bad / "image.xyz").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 64)
+    encrypted_pdf(bad / "locked.pdf")
+    scanned_pdf(bad / "scan.pdf")
+    with open(bad / "huge.txt", "wb") as fh:  # 200 MB, sparse: the size is refused unread
+        fh.truncate(200 * 2**20)
     good = bad / "good.txt"
     good.write_text("A fine file about quarterly budgets.", encoding="utf-8")
-    paths = [str(bad / n) for n in ("empty.txt", "fake.pdf", "truncated.pdf", "image.xyz")]
+    names = (
+        "empty.txt",
+        "fake.pdf",
+        "truncated.pdf",
+        "image.xyz",
+        "locked.pdf",
+        "scan.pdf",
+        "huge.txt",
+    )
+    paths = [str(bad / n) for n in names]
     code, report = ingest_json(capsys, *paths, str(good), str(bad / "missing.md"))
     assert code == 1
-    assert report["files"]["added"] == 1 and report["files"]["failed"] == 5
+    assert report["files"]["added"] == 1 and report["files"]["failed"] == len(names) + 1
     errors = {Path(e["source"]).name: e["error"] for e in report["errors"]}
-    assert set(errors) == {"empty.txt", "fake.pdf", "truncated.pdf", "image.xyz", "missing.md"}
+    assert set(errors) == {*names, "missing.md"}
+    assert "decrypt" in errors["locked.pdf"].lower()
+    assert "ocr" in errors["scan.pdf"].lower()
+    assert "MB" in errors["huge.txt"] or "bytes" in errors["huge.txt"]
     for name, message in errors.items():
         assert name in message, f"the reason names the file: {message}"
         assert "\n" not in message
