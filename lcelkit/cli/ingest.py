@@ -94,7 +94,7 @@ def run_ingest(args: argparse.Namespace) -> int:
             f"(collection {settings.store.collection!r})"
         )
         for source, error in report.failed:
-            print(f"  FAILED {source}: {error}")
+            print(f"  FAILED {source}: {error.removeprefix(source + ': ')}")
     return 0 if report.ok else 1
 
 
