@@ -286,15 +286,16 @@ class Indexer:
     # -- public ----------------------------------------------------------------------
     def ingest(
         self,
-        files: Sequence[Path],
+        paths: Sequence[str | Path],
         *,
-        prune_roots: Sequence[Path] | None = None,
+        prune_roots: Sequence[str | Path] | None = None,
         progress: Callable[[str, str], None] | None = None,
     ) -> IngestReport:
-        """Index ``files`` (already discovered); prune vanished files under ``prune_roots``.
+        """Index files and folders (walked recursively); prune vanished files under
+        ``prune_roots``. ``progress(source, status)`` is called once per file."""
+        from loaders.files import discover
 
-        ``progress(source, status)`` is called once per file.
-        """
+        files = discover(paths)
         started = time.perf_counter()
         report = IngestReport()
         pending: list[_Pending] = []
@@ -312,7 +313,7 @@ class Indexer:
                 self._flush(pending, report)
         self._flush(pending, report)
         if prune_roots is not None:
-            self._prune(prune_roots, report)
+            self._prune([Path(p) for p in prune_roots], report)
         report.seconds = time.perf_counter() - started
         return report
 

@@ -182,3 +182,14 @@ def test_mirrored_store_splits_writes_below_max_batch(tmp_path):
     store.add_documents(docs, ids=[f"id{i}" for i in range(12)])
     assert inner.sizes == [5, 5, 2]
     assert len(inner.store) == 12
+
+
+def test_folders_and_strings_are_accepted(setup):
+    make, store, _embeddings, _sink, docs = setup
+    write(docs / "a.txt", "from a")
+    (docs / "sub").mkdir()
+    write(docs / "sub" / "b.md", "from b")
+    (docs / "notes.xyz").write_text("not a document type")
+    report = make().ingest([str(docs)])
+    assert sorted(Path(s).name for s in report.added) == ["a.txt", "b.md"]
+    assert store_texts(store) == {"from a", "from b"}
