@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Literal
 
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
@@ -309,16 +308,6 @@ def relative_fuse(
     return [(fused[key][0], fused[key][1], fused[key][2]) for key in best]
 
 
-_pool: ThreadPoolExecutor | None = None
-
-
-def _executor() -> ThreadPoolExecutor:
-    global _pool
-    if _pool is None:
-        _pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="lcelkit-hybrid")
-    return _pool
-
-
 class HybridRetriever(BaseRetriever):
     """BM25 + dense, fused (relative score fusion or RRF); both sides see the same filter."""
 
@@ -339,10 +328,11 @@ class HybridRetriever(BaseRetriever):
     ) -> list[Document]:
         embedder = self.embeddings or self.store.embeddings
         n = max(self.fetch_k, self.k)
-        # The BM25 query (SQLite) runs while the query is embedded (torch); both free the GIL.
-        keyword_future = _executor().submit(self.index.search, query, n, filter=self.filter)
+        # Sequential on purpose: run beside the query embedding (torch on every core), the
+        # SQLite query only contends for the CPU. Measured at 20,670 chunks on 2 cores:
+        # p95 28.7 ms in a thread vs 23.8 ms in sequence.
+        keyword = self.index.search(query, n, filter=self.filter)
         dense = _dense_query(self.store, embedder.embed_query(query), n, self.filter)
-        keyword = keyword_future.result()
         dense_score = {d.id: s for d, s, _ in dense}
         bm25_score = {d.id: s for d, s in keyword}
         if self.fusion == "rrf":

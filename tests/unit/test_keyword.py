@@ -126,3 +126,23 @@ def test_query_without_terms_returns_nothing():
 def test_mismatched_lengths_are_refused():
     with pytest.raises(ValueError):
         KeywordIndex(None).add_documents([Document(page_content="x")], ["a", "b"])
+
+
+def test_very_common_query_terms_are_pruned_only_in_large_indexes():
+    from langchain_core.documents import Document
+
+    from chains.keyword import PRUNE_MIN_DOCS, KeywordIndex
+
+    index = KeywordIndex()
+    n = PRUNE_MIN_DOCS + 200
+    docs = [Document(page_content=f"quarterly report filler {i}") for i in range(n)]
+    docs.append(Document(page_content="quarterly report about zebras in Kenya"))
+    index.add_documents(docs, [f"d{i}" for i in range(len(docs))])
+    assert index._prune(["quarterly", "zebras"]) == ["zebras"]
+    top = index.search("quarterly zebras", k=3)
+    assert top[0][0].id == f"d{n}"
+    # A query of common terms only keeps them (never an empty query).
+    assert len(index.search("quarterly report", k=5)) == 5
+    small = KeywordIndex()
+    small.add_documents(docs[:50], [f"s{i}" for i in range(50)])
+    assert small._prune(["quarterly", "zebras"]) == ["quarterly", "zebras"]
