@@ -245,19 +245,25 @@ def make_rag_chain(
         retriever or make_retriever(settings),
         llm,
         counter=make_token_counter(settings, llm),
-        context_window=resolve_context_window(settings),
+        context_window=resolve_context_window(settings, llm),
         max_new_tokens=settings.llm.max_new_tokens,
         prompt=prompt,
     )
 
 
 # -- LLM backend, context window, token counting ---------------------------------------
-def resolve_context_window(settings: Settings) -> int:
+def resolve_context_window(settings: Settings, llm: BaseChatModel | None = None) -> int:
     """``llm.context_window`` if set, else the model's own (discovered; capped at
-    ``chains.llms.MAX_AUTO_CONTEXT_WINDOW``), else 4096. Logs which one it is."""
+    ``chains.llms.MAX_AUTO_CONTEXT_WINDOW``), else 4096. Logs which one it is.
+
+    Given the chat model ``make_llm`` built, the window it was built with is reused, so
+    the backend is not asked twice (one ``/api/show`` per process, not one per part)."""
     from chains.llms import resolve_context_window as resolve
 
     cfg = settings.llm
+    built_with = getattr(llm, "context_window", None) or getattr(llm, "num_ctx", None)
+    if cfg.context_window is None and isinstance(built_with, int) and built_with > 0:
+        return built_with
     window, how = resolve(
         cfg.provider,
         cfg.model_name,
@@ -359,8 +365,8 @@ def make_agent(
     from chains.llms import backend_error, supports_native_tools
 
     cfg = settings.agent
-    window = resolve_context_window(settings)
     llm = llm or make_llm(settings)
+    window = resolve_context_window(settings, llm)
     counter = make_token_counter(settings, llm)
     if tools is None:
         # Opened at the first search: a chat that never searches loads no embedder.

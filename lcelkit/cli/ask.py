@@ -132,7 +132,7 @@ def _answer(
         RunnableLambda(lambda _question: docs, name="retrieved"),
         llm,
         counter=make_token_counter(settings, llm),
-        context_window=resolve_context_window(settings),
+        context_window=resolve_context_window(settings, llm),
         max_new_tokens=cfg.max_new_tokens,
     )
     answer: list[str] = []

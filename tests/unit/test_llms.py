@@ -248,6 +248,22 @@ def test_factory_context_window_and_llm_from_settings(ollama_server, monkeypatch
     assert factories.make_llm(pinned).num_ctx == 6000
 
 
+def test_the_built_model_s_window_is_reused_without_asking_the_backend_again(
+    ollama_server, monkeypatch
+):
+    for var in ("LCELKIT_CONTEXT_WINDOW", "LCELKIT_LLM_MODEL", "LCELKIT_MAX_NEW_TOKENS"):
+        monkeypatch.delenv(var, raising=False)
+    settings = get_settings(llm={"provider": "ollama", "base_url": ollama_server.url})
+    llm = factories.make_llm(settings)
+    shows = len(ollama_server.requests_to("/api/show"))
+    assert factories.resolve_context_window(settings, llm) == 2048
+    assert len(ollama_server.requests_to("/api/show")) == shows
+    pinned = get_settings(
+        llm={"provider": "ollama", "base_url": ollama_server.url, "context_window": 1000}
+    )
+    assert factories.resolve_context_window(pinned, llm) == 1000  # a setting still wins
+
+
 def test_requesting_a_gpu_that_is_not_there_is_a_config_error(tiny_hf_model):
     import torch
 
