@@ -147,8 +147,13 @@ class SummaryMemoryStore:
         self.prompt_limit = prompt_limit
         self._parsed: dict[tuple[int, int], list[BaseMessage]] = {}  # (row id, payload hash)
         self._locks: dict[str, threading.Lock] = {}
+        self._db_lock: Any = contextlib.nullcontext()  # an RLock for in-memory SQLite
         self._locks_guard = threading.Lock()
         self._engine, self._sessions, self._turns = self._open(url)
+        if type(self._engine.pool).__name__ == "StaticPool":
+            # One shared in-memory connection: serialise its transactions across threads
+            # (per-session locks alone let two sessions' transactions collide).
+            self._db_lock = threading.RLock()
 
     def attach_model(
         self,
@@ -267,7 +272,7 @@ class SummaryMemoryStore:
     # -- reading ----------------------------------------------------------------------
     def load(self, session_id: str) -> MemorySnapshot:
         """The summary and recent turns of ``session_id`` (empty for a new session)."""
-        with self._engine.connect() as conn:
+        with self._db_lock, self._engine.connect() as conn:
             row = self._session_row(conn, session_id)
             rows = self._rows(conn, session_id)
         turns = [self._messages(r) for r in rows]
@@ -286,7 +291,7 @@ class SummaryMemoryStore:
         """Every stored session, most recently used first."""
         from sqlalchemy import func, select
 
-        with self._engine.connect() as conn:
+        with self._db_lock, self._engine.connect() as conn:
             counts = dict(
                 conn.execute(
                     select(self._turns.c.session_id, func.count()).group_by(
@@ -312,7 +317,7 @@ class SummaryMemoryStore:
         """Forget ``session_id`` entirely; False when it did not exist."""
         from sqlalchemy import delete
 
-        with self._lock(session_id), self._engine.begin() as conn:
+        with self._lock(session_id), self._db_lock, self._engine.begin() as conn:
             gone = conn.execute(
                 delete(self._sessions).where(self._sessions.c.session_id == session_id)
             ).rowcount
@@ -329,7 +334,7 @@ class SummaryMemoryStore:
         payload = json.dumps(messages_to_dict(list(messages)), ensure_ascii=False)
         tokens = count_prompt(self.counter, messages)
         now = time.time()
-        with self._engine.begin() as conn:
+        with self._db_lock, self._engine.begin() as conn:
             row = self._session_row(conn, session_id)
             if row is None:
                 conn.execute(
@@ -387,7 +392,7 @@ class SummaryMemoryStore:
         """The current summary and the oldest turns that must leave the recent window."""
         from sqlalchemy import select
 
-        with self._engine.connect() as conn:
+        with self._db_lock, self._engine.connect() as conn:
             row = self._session_row(conn, session_id)
             metas = conn.execute(
                 select(self._turns.c.id, self._turns.c.tokens)
@@ -404,7 +409,7 @@ class SummaryMemoryStore:
         """Store the new summary and drop the folded turns, unless another writer won."""
         from sqlalchemy import delete, update
 
-        with self._engine.begin() as conn:
+        with self._db_lock, self._engine.begin() as conn:
             row = self._session_row(conn, session_id)
             if row is None or row.summary != old:
                 return False

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
@@ -25,6 +26,9 @@ def words(text: str) -> int:
 
 
 Reply = str | AIMessage | Callable[[list[BaseMessage]], "str | AIMessage"]
+
+
+_SCRIPT_LOCK = threading.RLock()
 
 
 class ScriptedChatModel(BaseChatModel):
@@ -66,15 +70,16 @@ class ScriptedChatModel(BaseChatModel):
     def _next(
         self, messages: list[BaseMessage], stop: Any, kwargs: dict[str, Any], sleep: bool = True
     ) -> AIMessage:
-        self._prompts.append(list(messages))
-        self._stops.append(stop)
-        self._kwargs.append(dict(kwargs))
-        if self._index >= len(self.replies):
-            if not self.cycle:
-                raise AssertionError(f"script exhausted after {len(self.replies)} replies")
-            self._index = 0
-        reply = self.replies[self._index]
-        self._index += 1
+        with _SCRIPT_LOCK:  # batch() calls the model from several threads
+            self._prompts.append(list(messages))
+            self._stops.append(stop)
+            self._kwargs.append(dict(kwargs))
+            if self._index >= len(self.replies):
+                if not self.cycle:
+                    raise AssertionError(f"script exhausted after {len(self.replies)} replies")
+                self._index = 0
+            reply = self.replies[self._index]
+            self._index += 1
         if self.delay and sleep:
             time.sleep(self.delay)
         if callable(reply):

@@ -182,3 +182,20 @@ def test_async_append_and_load(tmp_path):
     snapshot = asyncio.run(run())
     assert snapshot.summary == "summary-v2"
     assert [message_text(t[0]) for t in snapshot.turns] == ["question-2"]
+
+
+def test_concurrent_sessions_on_an_in_memory_store_do_not_collide():
+    from concurrent.futures import ThreadPoolExecutor
+
+    store = SummaryMemoryStore("sqlite://", recent_turns=50)
+
+    def chat(session: int) -> None:
+        for i in range(15):
+            store.append_turn(f"s{session}", [HumanMessage(f"q{i}"), AIMessage(f"a{i}")])
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        list(pool.map(chat, range(6)))
+    for session in range(6):
+        turns = store.load(f"s{session}").turns
+        assert len(turns) == 15
+        assert message_text(turns[-1][0]) == "q14"
