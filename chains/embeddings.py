@@ -30,7 +30,9 @@ if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
 
 __all__ = [
+    "ACCELERATOR_BATCH_SIZE",
     "BUNDLED_MODEL_NAME",
+    "CPU_BATCH_SIZE",
     "SentenceTransformerEmbeddings",
     "bf16_supported",
     "bundled_model_path",
@@ -48,6 +50,8 @@ _PROBES = [
     "| Region | Q1 | Q2 |\n|---|---|---|\n| North | 10 | 12 |",
     "How do I reset my password?",
 ]
+CPU_BATCH_SIZE = 16  # passages per forward pass on a CPU (fastest of 8/16/32/64 here)
+ACCELERATOR_BATCH_SIZE = 64
 BF16_MIN_COSINE = 0.99  # bf16 is used only when it keeps every probe within 1e-2 cosine.
 
 
@@ -112,6 +116,9 @@ class SentenceTransformerEmbeddings(Embeddings):
 
     ``dtype``: ``"auto"`` picks bf16 when the CPU supports it and every probe
     vector stays within 1e-2 cosine of fp32; ``"bf16"``/``"fp32"`` force one.
+    ``batch_size``: ``None`` picks :data:`CPU_BATCH_SIZE` on a CPU (small batches of
+    length-sorted passages are fastest there: 16 embeds ~10% more passages/s than 64,
+    measured by bench/ingest.py) and :data:`ACCELERATOR_BATCH_SIZE` on a GPU.
     """
 
     def __init__(
@@ -120,12 +127,14 @@ class SentenceTransformerEmbeddings(Embeddings):
         *,
         dtype: Literal["auto", "bf16", "fp32"] = "auto",
         device: str = "cpu",
-        batch_size: int = 64,
+        batch_size: int | None = None,
         show_progress: bool = False,
     ) -> None:
         self.name, self.location = resolve_model(model)
         self.requested_dtype = dtype
         self.device = device
+        if batch_size is None:
+            batch_size = CPU_BATCH_SIZE if device == "cpu" else ACCELERATOR_BATCH_SIZE
         self.batch_size = batch_size
         self.show_progress = show_progress
         self.dtype: str | None = None  # what is actually used, known after loading
@@ -238,7 +247,7 @@ def load_embeddings(
     *,
     dtype: Literal["auto", "bf16", "fp32"] = "auto",
     device: str = "cpu",
-    batch_size: int = 64,
+    batch_size: int | None = None,
     show_progress: bool = False,
 ) -> SentenceTransformerEmbeddings:
     """Build the embedder (weights load at first use). ``model=None``: the bundled MiniLM."""

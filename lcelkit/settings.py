@@ -100,7 +100,9 @@ class EmbeddingsSettings(BaseModel):
         default="auto", description="auto: bf16 where the CPU supports it and vectors agree."
     )
     device: str = "cpu"
-    batch_size: int = Field(default=64, ge=1)
+    batch_size: int | None = Field(
+        default=None, ge=1, description="Passages per forward pass; empty = 16 on CPU, 64 on GPU."
+    )
 
 
 class StoreSettings(BaseModel):
