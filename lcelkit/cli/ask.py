@@ -55,7 +55,8 @@ def register(subparsers: Any) -> None:
         "--json",
         action="store_true",
         help='print {"answer": str|null, "sources": [{"source", "page", "chunk_id", '
-        '"score", "text"}]}',
+        '"score", "text"}], "cited": [n, ...]} ("cited": the source numbers the answer '
+        "cites; only when there is an answer)",
     )
     parser.add_argument(
         "--no-llm", action="store_true", help="retrieve only; print the sources (answer null)"
@@ -85,6 +86,28 @@ def _open_store(settings: Settings) -> tuple[Any, Any]:
 
 def _json_source(src: dict[str, Any]) -> dict[str, Any]:
     return {key: src.get(key) for key in ("source", "page", "chunk_id", "score", "text")}
+
+
+def _print_source_lines(sources: list[dict[str, Any]]) -> None:
+    for src in sources:
+        page = f" p.{src['page']}" if src.get("page") is not None else ""
+        score = f" ({src['score']:.3f})" if src.get("score") is not None else ""
+        print(f"[{src['index']}] {src.get('source') or 'unknown source'}{page}{score}")
+
+
+def _print_cited(sources: list[dict[str, Any]], cited: list[int]) -> None:
+    """The sources the answer cites, then (apart) the other passages the model was given."""
+    by_index = {src["index"]: src for src in sources}
+    used = [by_index[n] for n in cited if n in by_index]
+    if not used:
+        _print_sources(sources)
+        return
+    print("Sources:")
+    _print_source_lines(used)
+    others = [src for src in sources if src["index"] not in cited]
+    if others:
+        print("Also in the context, not cited:")
+        _print_source_lines(others)
 
 
 def _print_sources(sources: list[dict[str, Any]], *, with_text: bool = False) -> None:
@@ -199,9 +222,16 @@ def run_ask(args: argparse.Namespace) -> int:
             _print_sources(retrieved, with_text=True)
         return EXIT_BACKEND_DOWN
 
+    from chains.rag import cited_indices
+
+    cited = [n for n in cited_indices(answer) if any(s["index"] == n for s in sources)]
     if args.json:
-        payload = {"answer": answer, "sources": [_json_source(s) for s in sources]}
+        payload = {
+            "answer": answer,
+            "sources": [_json_source(s) for s in sources],
+            "cited": cited,
+        }
         print(json.dumps(payload, ensure_ascii=False))
     else:
-        _print_sources(sources)
+        _print_cited(sources, cited)
     return EXIT_OK

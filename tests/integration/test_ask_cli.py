@@ -135,6 +135,18 @@ def test_ask_answers_with_citations_through_ollama(env, capsys, monkeypatch, oll
     out = json.loads(capsys.readouterr().out)
     assert out["answer"] == "Trains for trips under 500 km [1]."
     assert "500 km" in out["sources"][0]["text"]
+    assert out["cited"] == [1]
+
+
+def test_ask_lists_cited_sources_apart_from_the_rest(env, capsys, monkeypatch, ollama_server):
+    monkeypatch.setenv("LCELKIT_OLLAMA_BASE_URL", ollama_server.url)
+    # the model cites passage 2 only (and a passage 9 that it was never given)
+    ollama_server.queue("See the travel rules [2][9].")
+    assert main(["ask", "vacation days and trains?", "-k", "3"]) == 0
+    out = capsys.readouterr().out
+    cited, _, rest = out.partition("Also in the context, not cited:")
+    assert "Sources:\n[2] " in cited and "[1] " not in cited.split("Sources:")[1]
+    assert "[1] " in rest and "[2] " not in rest and "[9]" not in rest
 
 
 def test_ask_on_empty_index_says_to_ingest(tmp_path, monkeypatch, capsys):
