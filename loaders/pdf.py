@@ -12,6 +12,10 @@ The offline ("rules") path builds unstructured elements itself:
 * pages whose text runs sideways (rotated tables) are turned upright first.
 
 Everything is merged in page reading order (top to bottom).
+
+Glyphs and rulings are read with pdfium (:mod:`loaders._pdfium`, several times
+faster than pdfminer) into pdfplumber's page objects; ``reader="pdfminer"`` keeps
+pdfplumber's own reader, and any page pdfium cannot read falls back to it.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from lcelkit.errors import CorruptFileError, EmptyFileError, EncryptedFileError, LoaderError
 
+from . import _pdfium
 from .elements import (
     CAPTION_RE,
     html_to_table,
@@ -44,6 +49,7 @@ if TYPE_CHECKING:
     from unstructured.documents.elements import Element
 
 __all__ = [
+    "PdfReaderName",
     "PdfStrategy",
     "choose_strategy",
     "hires_available",
@@ -55,6 +61,9 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 PdfStrategy = Literal["auto", "hi_res", "rules"]
+
+#: Which library reads glyphs and rulings for the rules strategy.
+PdfReaderName = Literal["pdfium", "pdfminer"]
 
 HIRES_HINT = (
     "install the hi_res extra (pip install 'lcelkit[hires]') and make unstructured's "
@@ -177,8 +186,24 @@ def _pypdf_checks(path: Path, source: str) -> None:
         ) from exc
 
 
-def parse_pdf(path: Path, *, source: str, strategy: PdfStrategy = "auto") -> list[Element]:
-    """Parse a PDF into elements with the chosen strategy; never returns an empty list."""
+def parse_pdf(
+    path: Path,
+    *,
+    source: str,
+    strategy: PdfStrategy = "auto",
+    reader: PdfReaderName = "pdfium",
+) -> list[Element]:
+    """Parse a PDF into elements with the chosen strategy; never returns an empty list.
+
+    ``reader`` picks the glyph reader of the rules strategy (see
+    :func:`partition_pdf_rules`).
+    """
+    if reader not in ("pdfium", "pdfminer"):
+        raise LoaderError(
+            source,
+            f"{source}: unknown PDF reader {reader!r}",
+            hint="use 'pdfium' (fast) or 'pdfminer'",
+        )
     _open_checks(path, source)
     chosen = choose_strategy(strategy, source=source)
     if chosen == "hi_res":
@@ -195,7 +220,7 @@ def parse_pdf(path: Path, *, source: str, strategy: PdfStrategy = "auto") -> lis
             ) from exc
     else:
         try:
-            elements = partition_pdf_rules(path)
+            elements = partition_pdf_rules(path, reader=reader)
         except LoaderError:
             raise
         except Exception as exc:
@@ -838,15 +863,43 @@ def _page_elements(page: Any, page_number: int, body_size: float) -> list[Elemen
     return elements
 
 
-def partition_pdf_rules(path: Path) -> list[Element]:
-    """Offline, rule-based partitioning of a PDF into unstructured elements (see module doc)."""
+@contextlib.contextmanager
+def _glyph_reader(
+    source: Path | bytes, reader: PdfReaderName, page_count: int
+) -> Iterator[_pdfium.PdfiumDocument | None]:
+    """The pdfium document for ``source``, or None: pdfminer reads every page."""
+    if reader == "pdfminer":
+        yield None
+        return
+    with _pdfium.open_document(source) as doc:
+        if doc is not None and len(doc) != page_count:
+            logger.debug(
+                "pdfium sees %d pages, pdfplumber %d: using pdfminer", len(doc), page_count
+            )
+            doc = None
+        yield doc
+
+
+def partition_pdf_rules(path: Path, *, reader: PdfReaderName = "pdfium") -> list[Element]:
+    """Offline, rule-based partitioning of a PDF into unstructured elements (see module doc).
+
+    ``reader="pdfium"`` (default) reads glyphs and rulings with pdfium, falling back to
+    pdfminer per page; ``"pdfminer"`` uses pdfplumber's own reader for everything.
+    """
     import pdfplumber
 
+    if reader not in ("pdfium", "pdfminer"):
+        raise ValueError(f"unknown PDF reader {reader!r}: use 'pdfium' or 'pdfminer'")
     pages: dict[int, list[Element]] = {}
     rotations: dict[int, int] = {}
-    with pdfplumber.open(str(path)) as pdf:
+    with (
+        pdfplumber.open(str(path)) as pdf,
+        _glyph_reader(path, reader, len(pdf.pages)) as fast,
+    ):
         count = len(pdf.pages)
         for index, page in enumerate(pdf.pages):
+            if fast is not None:
+                fast.install(index, page)
             if _upright_share(page) < 0.5:
                 rotations[index] = _rotation_for(page)
             else:
@@ -855,9 +908,14 @@ def partition_pdf_rules(path: Path) -> list[Element]:
     if rotations:
         with _quiet_pypdf():
             turned = _rotated_pdf(path, rotations)
-        with pdfplumber.open(io.BytesIO(turned)) as pdf:
+        with (
+            pdfplumber.open(io.BytesIO(turned)) as pdf,
+            _glyph_reader(turned, reader, len(pdf.pages)) as fast,
+        ):
             for index in rotations:
                 page = pdf.pages[index]
+                if fast is not None:
+                    fast.install(index, page)
                 pages[index] = _page_elements(page, index + 1, _body_size(page))
                 page.flush_cache()
     elements: list[Element] = []
