@@ -117,6 +117,7 @@ class _Fn:
         self.origin = ctypes.cast(raw.FPDFText_GetCharOrigin, proto(ci, vp, ci, vp, vp))
         self.loose_box = ctypes.cast(raw.FPDFText_GetLooseCharBox, proto(ci, vp, ci, vp))
         self.unicode = ctypes.cast(raw.FPDFText_GetUnicode, proto(cu, vp, ci))
+        self.char_box = ctypes.cast(raw.FPDFText_GetCharBox, proto(ci, vp, ci, vp, vp, vp, vp))
         self.afm = _afm_descents()
         self.rgba = tuple(ctypes.c_uint() for _ in range(4))
         #: font address -> (name, ascent, descent, embedded); fonts live as long as
@@ -297,6 +298,9 @@ def _read_chars(fn: _Fn, textpage: Any, geo: _Geometry) -> list[dict[str, Any]]:
     text_object = fn.text_object
     loose = (ctypes.c_float * 4)()  # FS_RECTF: left, top, right, bottom
     origin_xy = (ctypes.c_double * 2)()
+    ink = (ctypes.c_double * 4)()  # FPDFText_GetCharBox: left, right, bottom, top
+    ink_ref = ctypes.addressof(ink)
+    get_ink = fn.char_box
     loose_ref = ctypes.addressof(loose)
     ox_ref = ctypes.addressof(origin_xy)
     oy_ref = ox_ref + ctypes.sizeof(ctypes.c_double)
@@ -376,16 +380,23 @@ def _read_chars(fn: _Fn, textpage: Any, geo: _Geometry) -> list[dict[str, Any]]:
         placed = origin != last_origin
         last_origin = origin
         if axis == 0:  # glyphs along the page's axes
+            if unit == " " and not orphan and (left > ux + 0.01 if pa > 0 else right < ux - 0.01):
+                # a "space" whose loose box is ink off its origin: pdfium kept only part
+                # of a glyph's text (seen with ToUnicode " ." dot leaders); pdfminer
+                # reads such pages right
+                raise PdfiumReadError("pdfium lost the text of a visible glyph")
             if placed:
-                # the loose box also covers ink that overhangs the advance ("f", "/"):
-                # the font's width, when it fits in the loose box, is the advance
+                # the loose box joins the advance and the ink: its far edge is the
+                # advance unless ink reaches it ("f", "/", italics); then the font's
+                # width (for this code point; it must fit) is the advance
                 reach = right - ux if pa > 0 else ux - left
+                adv = reach / abs(pa) if pa else 0.0
                 key = (font_key, code)
-                adv = widths[key] if key in widths else _advance(fn, run, code, widths)
-                if adv is None or abs(pa) * adv * font_size > reach + 0.01:
-                    adv = reach / abs(pa) if pa else 0.0
-                else:
-                    adv *= font_size
+                width = widths[key] if key in widths else _advance(fn, run, code, widths)
+                if width is not None and abs(pa) * width * font_size < reach - 0.01:
+                    get_ink(tp, index, ink_ref, ink_ref + 8, ink_ref + 16, ink_ref + 24)
+                    if (ink[1] if pa > 0 else -ink[0]) >= (right if pa > 0 else -left) - 0.01:
+                        adv = width * font_size
                 bx0, bx1 = ux, ux + pa * adv
             else:
                 bx0, bx1 = left, right
@@ -395,12 +406,13 @@ def _read_chars(fn: _Fn, textpage: Any, geo: _Geometry) -> list[dict[str, Any]]:
         elif axis == 1:  # glyphs turned a quarter
             if placed:
                 reach = ltop - uy if pb > 0 else uy - lbottom
+                adv = reach / abs(pb)
                 key = (font_key, code)
-                adv = widths[key] if key in widths else _advance(fn, run, code, widths)
-                if adv is None or abs(pb) * adv * font_size > reach + 0.01:
-                    adv = reach / abs(pb)
-                else:
-                    adv *= font_size
+                width = widths[key] if key in widths else _advance(fn, run, code, widths)
+                if width is not None and abs(pb) * width * font_size < reach - 0.01:
+                    get_ink(tp, index, ink_ref, ink_ref + 8, ink_ref + 16, ink_ref + 24)
+                    if (ink[3] if pb > 0 else -ink[2]) >= (ltop if pb > 0 else -lbottom) - 0.01:
+                        adv = width * font_size
                 by0, by1 = uy, uy + pb * adv
             else:
                 by0, by1 = lbottom, ltop
