@@ -118,6 +118,19 @@ class _Fn:
         self.loose_box = ctypes.cast(raw.FPDFText_GetLooseCharBox, proto(ci, vp, ci, vp))
         self.unicode = ctypes.cast(raw.FPDFText_GetUnicode, proto(cu, vp, ci))
         self.char_box = ctypes.cast(raw.FPDFText_GetCharBox, proto(ci, vp, ci, vp, vp, vp, vp))
+        # paths
+        cl = ctypes.c_ulong
+        self.page_object = ctypes.cast(raw.FPDFPage_GetObject, proto(vp, vp, ci))
+        self.object_type = ctypes.cast(raw.FPDFPageObj_GetType, proto(ci, vp))
+        self.object_matrix = ctypes.cast(raw.FPDFPageObj_GetMatrix, proto(ci, vp, vp))
+        self.form_count = ctypes.cast(raw.FPDFFormObj_CountObjects, proto(ci, vp))
+        self.form_object = ctypes.cast(raw.FPDFFormObj_GetObject, proto(vp, vp, cl))
+        self.draw_mode = ctypes.cast(raw.FPDFPath_GetDrawMode, proto(ci, vp, vp, vp))
+        self.segment_count = ctypes.cast(raw.FPDFPath_CountSegments, proto(ci, vp))
+        self.segment = ctypes.cast(raw.FPDFPath_GetPathSegment, proto(vp, vp, ci))
+        self.point = ctypes.cast(raw.FPDFPathSegment_GetPoint, proto(ci, vp, vp, vp))
+        self.seg_type = ctypes.cast(raw.FPDFPathSegment_GetType, proto(ci, vp))
+        self.seg_close = ctypes.cast(raw.FPDFPathSegment_GetClose, proto(ci, vp))
         self.afm = _afm_descents()
         self.rgba = tuple(ctypes.c_uint() for _ in range(4))
         #: font address -> (name, ascent, descent, embedded); fonts live as long as
@@ -639,65 +652,71 @@ _MAX_FORM_DEPTH = 15
 
 
 def _read_paths(fn: _Fn, page: Any, geo: _Geometry) -> list[tuple[str, dict[str, Any]]]:
-    raw = fn.raw
     out: list[tuple[str, dict[str, Any]]] = []
-    count = raw.FPDFPage_CountObjects(page)
+    handle = ctypes.cast(page, ctypes.c_void_p).value
+    count = fn.raw.FPDFPage_CountObjects(page)
     if count < 0:
         raise PdfiumReadError("pdfium could not list the page objects")
-    _walk(fn, [raw.FPDFPage_GetObject(page, i) for i in range(count)], geo.ctm, geo, out, 0)
+    objects = [fn.page_object(handle, i) for i in range(count)]
+    _walk(fn, objects, geo.ctm, geo, out, 0)
     return out
 
 
 def _walk(
     fn: _Fn,
-    objects: list[Any],
+    objects: list[int],
     parent: Matrix,
     geo: _Geometry,
     out: list[tuple[str, dict[str, Any]]],
     depth: int,
 ) -> None:
-    raw = fn.raw
-    matrix = raw.FS_MATRIX()
+    """Paths of ``objects`` (page-object addresses), forms entered with their matrix."""
+    matrix = (ctypes.c_float * 6)()
+    matrix_ref = ctypes.addressof(matrix)
     for obj in objects:
-        kind = raw.FPDFPageObj_GetType(obj)
+        kind = fn.object_type(obj)
         if kind not in (_PAGEOBJ_PATH, _PAGEOBJ_FORM):
             continue
-        if not raw.FPDFPageObj_GetMatrix(obj, matrix):
+        if not fn.object_matrix(obj, matrix_ref):
             raise PdfiumReadError("no object matrix")
-        own = (matrix.a, matrix.b, matrix.c, matrix.d, matrix.e, matrix.f)
-        full = _mult(own, parent)
+        full = _mult(tuple(matrix), parent)  # type: ignore[arg-type]
         if kind == _PAGEOBJ_FORM:
             if depth >= _MAX_FORM_DEPTH:
                 continue
-            count = raw.FPDFFormObj_CountObjects(obj)
-            children = [raw.FPDFFormObj_GetObject(obj, i) for i in range(count)]
+            count = fn.form_count(obj)
+            children = [fn.form_object(obj, i) for i in range(count)]
             _walk(fn, children, full, geo, out, depth + 1)
             continue
         out.extend(_path_shapes(fn, obj, full, geo))
 
 
-def _path_shapes(fn: _Fn, obj: Any, m: Matrix, geo: _Geometry) -> list[tuple[str, dict[str, Any]]]:
+def _path_shapes(fn: _Fn, obj: int, m: Matrix, geo: _Geometry) -> list[tuple[str, dict[str, Any]]]:
     """One pdfium path object -> pdfminer's LTLine/LTRect/LTCurve dicts (one per subpath)."""
     raw = fn.raw
-    fill_mode, stroke = ctypes.c_int(), ctypes.c_int()
-    if not raw.FPDFPath_GetDrawMode(obj, fill_mode, stroke):
+    modes = (ctypes.c_int * 2)()  # fill mode, stroke
+    modes_ref = ctypes.addressof(modes)
+    if not fn.draw_mode(obj, modes_ref, modes_ref + ctypes.sizeof(ctypes.c_int)):
         raise PdfiumReadError("no path draw mode")
-    fill = fill_mode.value != 0
-    stroked = bool(stroke.value)
+    fill_mode, stroke = modes
+    fill = fill_mode != 0
+    stroked = bool(stroke)
     if not fill and not stroked:
         return []
     a, b, c, d, e, f = m
-    x, y = ctypes.c_float(), ctypes.c_float()
+    xy = (ctypes.c_float * 2)()
+    x_ref = ctypes.addressof(xy)
+    y_ref = x_ref + ctypes.sizeof(ctypes.c_float)
+    segment, point, seg_type, seg_close = fn.segment, fn.point, fn.seg_type, fn.seg_close
     # segments as pdfminer records them: ("m"|"l"|"c"|"h", points...) in pdfminer space
     path: list[tuple[Any, ...]] = []
     bezier: list[tuple[float, float]] = []
-    for j in range(raw.FPDFPath_CountSegments(obj)):
-        seg = raw.FPDFPath_GetPathSegment(obj, j)
-        if not seg or not raw.FPDFPathSegment_GetPoint(seg, x, y):
+    for j in range(fn.segment_count(obj)):
+        seg = segment(obj, j)
+        if not seg or not point(seg, x_ref, y_ref):
             raise PdfiumReadError("unreadable path segment")
-        px, py = x.value, y.value
+        px, py = xy
         pt = (px * a + py * c + e, px * b + py * d + f)
-        kind = raw.FPDFPathSegment_GetType(seg)
+        kind = seg_type(seg)
         if kind == _MOVETO:
             path.append(("m", pt))
         elif kind == _LINETO:
@@ -709,20 +728,20 @@ def _path_shapes(fn: _Fn, obj: Any, m: Matrix, geo: _Geometry) -> list[tuple[str
                 bezier = []
         else:
             raise PdfiumReadError(f"unknown path segment type {kind}")
-        if raw.FPDFPathSegment_GetClose(seg):
+        if seg_close(seg):
             path.append(("h",))
     if not path:
         return []
-    linewidth = raw.FPDFPageObj_GetStrokeWidth(obj, x) and x.value
-    fill_color = _color(fn, raw.FPDFPageObj_GetFillColor, obj)
-    stroke_color = _color(fn, raw.FPDFPageObj_GetStrokeColor, obj)
+    handle = ctypes.cast(ctypes.c_void_p(obj), raw.FPDF_PAGEOBJECT)
+    width = ctypes.c_float()
+    linewidth = width.value if raw.FPDFPageObj_GetStrokeWidth(handle, width) else 0.0
     style = {
-        "linewidth": float(linewidth or 0.0),
+        "linewidth": float(linewidth),
         "stroke": stroked,
         "fill": fill,
-        "evenodd": fill_mode.value == 1,
-        "stroking_color": stroke_color,
-        "non_stroking_color": fill_color,
+        "evenodd": fill_mode == 1,
+        "stroking_color": _color(fn, raw.FPDFPageObj_GetStrokeColor, handle),
+        "non_stroking_color": _color(fn, raw.FPDFPageObj_GetFillColor, handle),
     }
     shapes: list[tuple[str, dict[str, Any]]] = []
     for sub in _subpaths(path):

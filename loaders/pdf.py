@@ -520,7 +520,8 @@ def _cell_texts(
     A word inside the table's box but in no cell (a ruling missing at the edge) joins
     the nearest cell of its row.
     """
-    inside = [w for w in words if _inside(w, table.bbox)]
+    bbox = table.bbox  # a property that scans every cell: read it once
+    inside = [w for w in words if _inside(w, bbox)]
     per_row: list[tuple[list[dict[str, Any]], list[list[dict[str, Any]] | None], Any]] = []
     placed: set[int] = set()
     for row in table.rows:
