@@ -53,6 +53,8 @@ Matrix = tuple[float, float, float, float, float, float]
 
 _RTL = re.compile(r"[\u0590-\u08ff\ufb1d-\ufdff\ufe70-\ufeff]")
 
+_UNKNOWN: Any = object()
+
 _SUBSET_TAG = re.compile(r"^[A-Z]{6}\+")
 
 #: what pdfium may generate between text runs (spaces, line breaks, markers)
@@ -322,11 +324,13 @@ def _read_chars(fn: _Fn, textpage: Any, geo: _Geometry) -> list[dict[str, Any]]:
     height, mb_x0, mb_top, doctop0 = geo.height, geo.mb_x0, geo.mb_top, geo.doctop
     page_number = geo.page_number
     runs: dict[int, _Run] = {}
-    widths: dict[tuple[int, int], float | None] = {}
+    widths: dict[int, dict[int, float | None]] = {}  # font -> code point -> width
+    font_widths: dict[int, float | None] = {}
     chars: list[dict[str, Any]] = []
     pending_high = ""
-    last_place: tuple[Any, ...] = ()
-    last_origin: tuple[Any, ...] = ()
+    last_ux = last_uy = float("nan")
+    last_handle: int | None = None
+    last_box: tuple[float, ...] = ()
     run: _Run | None = None
     current = None
     for index, unit in enumerate(page_text):
@@ -355,6 +359,7 @@ def _read_chars(fn: _Fn, textpage: Any, geo: _Geometry) -> list[dict[str, Any]]:
                 run.font_size,
             )
             fill_color, stroke_color = run.fill_color, run.stroke_color
+            font_widths = widths.setdefault(font_key, {})
         assert run is not None
         code = ord(unit)
         if 0xD800 <= code < 0xDC00:  # a surrogate pair arrives as two chars
@@ -372,8 +377,15 @@ def _read_chars(fn: _Fn, textpage: Any, geo: _Geometry) -> list[dict[str, Any]]:
         get_loose(tp, index, loose_ref)
         ux, uy = origin_xy
         left, ltop, right, lbottom = loose
-        place = (handle, ux, uy, left, ltop, right, lbottom)
-        if place == last_place and chars:
+        same_origin = ux == last_ux and uy == last_uy and handle == last_handle
+        if (
+            same_origin
+            and left == last_box[0]
+            and right == last_box[2]
+            and ltop == last_box[1]
+            and lbottom == last_box[3]
+            and chars
+        ):
             # one glyph whose ToUnicode gives several characters ("fi", " ."):
             # pdfium lists each on its own, pdfminer keeps one char with all of them
             # (a right-to-left ligature's parts go in drawing order, as pdfminer's
@@ -383,15 +395,13 @@ def _read_chars(fn: _Fn, textpage: Any, geo: _Geometry) -> list[dict[str, Any]]:
             else:
                 chars[-1]["text"] += text
             continue
-        last_place = place
+        last_ux, last_uy, last_handle, last_box = ux, uy, handle, (left, ltop, right, lbottom)
         # the pdfminer box (advance width x descent..descent + size) in pdfium's
         # user space; pdfium's loose box (advance x its own ascent..descent, joined
-        # with the glyph's ink) gives where the advance lies
-        origin = (handle, ux, uy)
-        # pdfium gives every glyph of some runs the run's origin (and spreads the
-        # run's width over their loose boxes): only the loose box places those
-        placed = origin != last_origin
-        last_origin = origin
+        # with the glyph's ink) gives where the advance lies. pdfium gives every glyph
+        # of some runs the run's origin (and spreads the run's width over their loose
+        # boxes): only the loose box places those
+        placed = not same_origin
         if axis == 0:  # glyphs along the page's axes
             if unit == " " and not orphan and (left > ux + 0.01 if pa > 0 else right < ux - 0.01):
                 # a "space" whose loose box is ink off its origin: pdfium kept only part
@@ -404,8 +414,9 @@ def _read_chars(fn: _Fn, textpage: Any, geo: _Geometry) -> list[dict[str, Any]]:
                 # width (for this code point; it must fit) is the advance
                 reach = right - ux if pa > 0 else ux - left
                 adv = reach / abs(pa) if pa else 0.0
-                key = (font_key, code)
-                width = widths[key] if key in widths else _advance(fn, run, code, widths)
+                width = font_widths.get(code, _UNKNOWN)
+                if width is _UNKNOWN:
+                    width = font_widths[code] = _advance(fn, run, code)
                 if width is not None and abs(pa) * width * font_size < reach - 0.01:
                     get_ink(tp, index, ink_ref, ink_ref + 8, ink_ref + 16, ink_ref + 24)
                     if (ink[1] if pa > 0 else -ink[0]) >= (right if pa > 0 else -left) - 0.01:
@@ -420,8 +431,9 @@ def _read_chars(fn: _Fn, textpage: Any, geo: _Geometry) -> list[dict[str, Any]]:
             if placed:
                 reach = ltop - uy if pb > 0 else uy - lbottom
                 adv = reach / abs(pb)
-                key = (font_key, code)
-                width = widths[key] if key in widths else _advance(fn, run, code, widths)
+                width = font_widths.get(code, _UNKNOWN)
+                if width is _UNKNOWN:
+                    width = font_widths[code] = _advance(fn, run, code)
                 if width is not None and abs(pb) * width * font_size < reach - 0.01:
                     get_ink(tp, index, ink_ref, ink_ref + 8, ink_ref + 16, ink_ref + 24)
                     if (ink[3] if pb > 0 else -ink[2]) >= (ltop if pb > 0 else -lbottom) - 0.01:
@@ -514,16 +526,12 @@ def _unmirror(chars: list[dict[str, Any]]) -> None:
             char["text"] = swapped
 
 
-def _advance(
-    fn: _Fn, run: _Run, code: int, cache: dict[tuple[int, int], float | None]
-) -> float | None:
+def _advance(fn: _Fn, run: _Run, code: int) -> float | None:
     """The glyph's advance width per unit of font size (text space), from the
-    font's widths; None when pdfium does not know it. Cached in ``cache``."""
+    font's widths; None when pdfium does not know it."""
     width = ctypes.c_float()
     found = fn.raw.FPDFFont_GetGlyphWidth(run.font, code, ctypes.c_float(1000.0), width)
-    value = float(width.value) / 1000 if found and width.value > 0 else None
-    cache[(run.font_key, code)] = value
-    return value
+    return float(width.value) / 1000 if found and width.value > 0 else None
 
 
 class _Run:
