@@ -946,6 +946,13 @@ def _rotation_for(page: Any) -> int:
     return 90 if votes > 0 else 270
 
 
+@functools.lru_cache(maxsize=4)
+def _parsed_table(text_as_html: str) -> tuple[list[list[str]], str | None, int]:
+    """parse_table_html, remembered: a page's only table is parsed as the next page's
+    first element and again as the previous one (callers do not modify the rows)."""
+    return parse_table_html(text_as_html)
+
+
 def _continue_table(previous: Element, first: Element) -> None:
     """A table that ends a page and one that starts the next with as many columns are one
     table: the continuation gets the header rows and the caption of the first part."""
@@ -953,11 +960,11 @@ def _continue_table(previous: Element, first: Element) -> None:
         return
     if not (previous.metadata.text_as_html and first.metadata.text_as_html):
         return
-    prev_rows, caption, header_rows = parse_table_html(previous.metadata.text_as_html)
-    rows, own_caption, _ = parse_table_html(first.metadata.text_as_html)
-    if not prev_rows or not rows or own_caption:
+    rows, own_caption, _ = _parsed_table(first.metadata.text_as_html)
+    if own_caption or not rows:
         return
-    if len(prev_rows[0]) != len(rows[0]):
+    prev_rows, caption, header_rows = _parsed_table(previous.metadata.text_as_html)
+    if not prev_rows or len(prev_rows[0]) != len(rows[0]):
         return
     header = prev_rows[: max(1, header_rows)]
     if rows[: len(header)] == header:
