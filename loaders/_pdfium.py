@@ -18,15 +18,25 @@ What is reproduced from pdfminer + pdfplumber:
   its ``e, f`` are the glyph origin, rise included);
 * page rotation (``/Rotate``) and MediaBox origins are applied exactly as
   pdfminer's page matrix and pdfplumber's top-left flip do;
-* chars pdfium makes up (spaces and line breaks between text runs) are dropped;
+* chars pdfium makes up (spaces and line breaks between text runs, its line-end
+  hyphen marker is read as "-") are dropped; a glyph whose ToUnicode gives several
+  characters ("fi") is one char, as in pdfminer;
 * paths: each subpath is an LTLine (two points), an LTRect (an axis-aligned closed
   four-sided path) or an LTCurve (anything else, with the end points of its
   segments as ``pts``), paths inside form XObjects included.
 
-Not reproduced: images, annotations, marked-content ids (``mcid``/``tag`` are
-None), dash patterns; colors are device RGB in 0..1 (pdfminer keeps the
-colorspace's own components). Any failure raises :class:`PdfiumReadError` and the
-caller falls back to pdfminer.
+Where pdfium differs, on purpose or not: ``fontname`` has no subset tag
+("ABCDEF+"); runs of spaces, and no-break spaces and tabs, come out as at most one
+space (words are still split by the gap); text printed twice at the same spot
+(fake bold) comes out once; Arabic presentation forms come out as base letters; a
+text state set before a form XObject applies inside it (pdfminer resets it); the
+brackets that pdfium mirrors in right-to-left runs are turned back. Not
+reproduced: images, annotations, marked-content ids (``mcid``/``tag`` are None),
+dash patterns; ``path`` lists pdfium's segments; colors are device RGB in 0..1
+(pdfminer keeps the colorspace's own components).
+
+Any failure raises :class:`PdfiumReadError` and the caller reads that page with
+pdfminer; so does a page where pdfium visibly lost text (a "space" with ink).
 
 pdfium is not thread-safe: every call into it runs under one module lock.
 """
@@ -112,13 +122,12 @@ class _Fn:
         import pypdfium2.raw as raw
 
         self.raw = raw
-        vp, ci, cu = ctypes.c_void_p, ctypes.c_int, ctypes.c_uint
+        vp, ci = ctypes.c_void_p, ctypes.c_int
         proto = ctypes.CFUNCTYPE
         self.text_object = ctypes.cast(raw.FPDFText_GetTextObject, proto(vp, vp, ci))
         self.is_generated = ctypes.cast(raw.FPDFText_IsGenerated, proto(ci, vp, ci))
         self.origin = ctypes.cast(raw.FPDFText_GetCharOrigin, proto(ci, vp, ci, vp, vp))
         self.loose_box = ctypes.cast(raw.FPDFText_GetLooseCharBox, proto(ci, vp, ci, vp))
-        self.unicode = ctypes.cast(raw.FPDFText_GetUnicode, proto(cu, vp, ci))
         self.char_box = ctypes.cast(raw.FPDFText_GetCharBox, proto(ci, vp, ci, vp, vp, vp, vp))
         # paths
         cl = ctypes.c_ulong
@@ -135,8 +144,8 @@ class _Fn:
         self.seg_close = ctypes.cast(raw.FPDFPathSegment_GetClose, proto(ci, vp))
         self.afm = _afm_descents()
         self.rgba = tuple(ctypes.c_uint() for _ in range(4))
-        #: font address -> (name, ascent, descent, embedded); fonts live as long as
-        #: their document, so the cache is per page (see _read_chars)
+        #: font address -> (name, ascent, descent, embedded); cleared for every page
+        #: (see _read_chars), as a closed page's font may free its address
         self.fonts: dict[int, tuple[str, float, float, bool]] = {}
 
 
@@ -301,6 +310,7 @@ def _page_text(fn: _Fn, textpage: Any, count: int) -> str:
 
 
 def _read_chars(fn: _Fn, textpage: Any, geo: _Geometry) -> list[dict[str, Any]]:
+    """pdfplumber char dicts of a pdfium text page (see the module doc)."""
     raw = fn.raw
     count = raw.FPDFText_CountChars(textpage)
     if count < 0:
@@ -660,6 +670,7 @@ _MAX_FORM_DEPTH = 15
 
 
 def _read_paths(fn: _Fn, page: Any, geo: _Geometry) -> list[tuple[str, dict[str, Any]]]:
+    """(kind, dict) of every painted subpath of the page, in drawing order."""
     out: list[tuple[str, dict[str, Any]]] = []
     handle = ctypes.cast(page, ctypes.c_void_p).value
     count = fn.raw.FPDFPage_CountObjects(page)
