@@ -62,6 +62,7 @@ def make_embeddings(
         device=cfg.device,
         batch_size=cfg.batch_size,
         show_progress=show_progress,
+        backend=cfg.backend,
     )
 
 

@@ -103,6 +103,10 @@ class EmbeddingsSettings(BaseModel):
     batch_size: int | None = Field(
         default=None, ge=1, description="Passages per forward pass; empty = 16 on CPU, 64 on GPU."
     )
+    backend: Literal["auto", "torch", "openvino"] = Field(
+        default="auto",
+        description="auto: OpenVINO on a CPU when its vectors agree with PyTorch fp32.",
+    )
 
 
 class StoreSettings(BaseModel):

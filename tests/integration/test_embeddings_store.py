@@ -46,6 +46,52 @@ def test_bf16_and_fp32_agree_and_fp32_can_be_forced(embedder):
     assert np.min(np.sum(a * b, axis=1)) > 0.99
 
 
+def test_openvino_backend_matches_pytorch_fp32_in_order_and_truncation():
+    fast = load_embeddings(backend="openvino")
+    exact = load_embeddings(backend="torch", dtype="fp32")
+    long_text = " ".join(["The regional revenue table lists quarterly figures."] * 80)
+    texts = [
+        "Quarterly revenue by region",
+        long_text,  # far past 256 word pieces: both truncate it the same way
+        "표 3은 지역별 매출을 보여 줍니다.",
+        "| Region | Q1 |\n|---|---|\n| North | 12.1 |",
+        "x",
+    ] * 4  # several batches with lengths out of order: vectors must come back in order
+    a = np.array(fast.embed_documents(texts))
+    b = np.array(exact.embed_documents(texts))
+    assert fast.backend == "openvino" and exact.backend == "torch"
+    assert np.min(np.sum(a * b, axis=1)) > 0.999
+    assert np.allclose(np.linalg.norm(a, axis=1), 1.0, atol=1e-3)
+    # past the model's 256 word pieces nothing is read: appended text changes nothing
+    longer = long_text + " Cats sleep all day in the warm sun."
+    assert np.dot(fast.embed_query(long_text), fast.embed_query(longer)) > 0.9999
+
+
+def test_openvino_failure_falls_back_to_pytorch(monkeypatch, caplog):
+    import openvino
+
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("conversion failed")
+
+    monkeypatch.setattr(openvino, "convert_model", broken)
+    embedder = load_embeddings(backend="openvino", dtype="fp32")
+    vec = embedder.embed_query("How much did revenue grow?")
+    assert embedder.backend == "torch" and len(vec) == 384
+    assert "OpenVINO embedding backend unavailable" in caplog.text
+    assert load_embeddings(backend="torch").backend is None  # lazy: decided at load
+
+
+def test_openvino_embedder_is_safe_across_threads():
+    from concurrent.futures import ThreadPoolExecutor
+
+    embedder = load_embeddings(backend="openvino")
+    texts = [f"Question number {i} about the travel policy and its limits" for i in range(24)]
+    alone = np.array(embedder.embed_documents(texts))
+    with ThreadPoolExecutor(4) as pool:
+        together = list(pool.map(embedder.embed_query, texts))
+    assert np.allclose(alone, np.array(together), atol=2e-3)
+
+
 def test_any_sentence_transformers_folder_works(embedder, tmp_path):
     embedder.model.save(str(tmp_path / "copy"))
     other = load_embeddings(str(tmp_path / "copy"), dtype="fp32")
