@@ -165,7 +165,7 @@ def worker_lcelkit(files: list[Path], workdir: Path, questions: list[dict]) -> d
         "failed": report.failed,
         "rss_mb": peak_rss_mb(),
         "hit@5": hit5,
-        "dtype": embeddings.dtype,
+        "dtype": f"{embeddings.backend} {embeddings.dtype}",
     }
 
 

@@ -37,6 +37,7 @@ __all__ = [
     "ACCELERATOR_BATCH_SIZE",
     "BUNDLED_MODEL_NAME",
     "CPU_BATCH_SIZE",
+    "OPENVINO_BATCH_SIZE",
     "SentenceTransformerEmbeddings",
     "bf16_supported",
     "bundled_model_path",
@@ -54,7 +55,8 @@ _PROBES = [
     "| Region | Q1 | Q2 |\n|---|---|---|\n| North | 10 | 12 |",
     "How do I reset my password?",
 ]
-CPU_BATCH_SIZE = 16  # passages per forward pass on a CPU (fastest of 8/16/32/64 here)
+CPU_BATCH_SIZE = 16  # passages per PyTorch forward pass on a CPU (fastest of 8/16/32/64 here)
+OPENVINO_BATCH_SIZE = 8  # per OpenVINO request, two in flight (fastest of 4/8/12/16/24 here)
 ACCELERATOR_BATCH_SIZE = 64
 BF16_MIN_COSINE = 0.99  # bf16 is used only when it keeps every probe within 1e-2 cosine.
 
@@ -124,7 +126,8 @@ class SentenceTransformerEmbeddings(Embeddings):
     agree with PyTorch fp32 (same 1e-2 cosine rule; ~15% more passages/s than PyTorch
     bf16 on this project's machine, measured by bench/ingest.py), else with PyTorch;
     tokenization, pooling and normalization stay sentence-transformers' own.
-    ``batch_size``: ``None`` picks :data:`CPU_BATCH_SIZE` on a CPU (small batches of
+    ``batch_size``: ``None`` picks :data:`OPENVINO_BATCH_SIZE` with OpenVINO,
+    :data:`CPU_BATCH_SIZE` with PyTorch on a CPU (small batches of
     length-sorted passages are fastest there: 16 embeds ~10% more passages/s than 64,
     measured by bench/ingest.py) and :data:`ACCELERATOR_BATCH_SIZE` on a GPU.
     """
@@ -144,11 +147,13 @@ class SentenceTransformerEmbeddings(Embeddings):
         self.requested_backend = backend
         self.backend: str | None = None  # what runs the transformer, known after loading
         self._compiled: Any = None  # the OpenVINO compiled model, when that backend runs
+        self._compiled_batch: Any = None  # the same, tuned for throughput (many batches)
         self._ov_inputs: list[str] = []
         self.device = device
-        if batch_size is None:
-            batch_size = CPU_BATCH_SIZE if device == "cpu" else ACCELERATOR_BATCH_SIZE
-        self.batch_size = batch_size
+        self._batch_size = batch_size  # None: chosen for the backend at load time
+        self.batch_size = batch_size or (
+            CPU_BATCH_SIZE if device == "cpu" else ACCELERATOR_BATCH_SIZE
+        )
         self.show_progress = show_progress
         self.dtype: str | None = None  # what is actually used, known after loading
         self._model: SentenceTransformer | None = None
@@ -222,7 +227,15 @@ class SentenceTransformerEmbeddings(Embeddings):
                     wrapped, example_input=example, input=[ov.PartialShape([-1, -1])] * len(names)
                 )
             hint = "bf16" if bf16 else "f32"
-            compiled = ov.Core().compile_model(converted, "CPU", {"INFERENCE_PRECISION_HINT": hint})
+            core = ov.Core()
+            compiled = core.compile_model(
+                converted, "CPU", {"INFERENCE_PRECISION_HINT": hint, "PERFORMANCE_HINT": "LATENCY"}
+            )
+            self._compiled_batch = core.compile_model(
+                converted,
+                "CPU",
+                {"INFERENCE_PRECISION_HINT": hint, "PERFORMANCE_HINT": "THROUGHPUT"},
+            )
             ref = model.encode(_PROBES, normalize_embeddings=True, convert_to_numpy=True)
             self._compiled, self._ov_inputs = compiled, names
             low = np.asarray(self._encode_openvino(model, list(_PROBES)))
@@ -238,28 +251,59 @@ class SentenceTransformerEmbeddings(Embeddings):
             self._compiled = None
             return False
         self.backend, self.dtype = "openvino", "bf16" if bf16 else "fp32"
+        if self._batch_size is None:
+            self.batch_size = OPENVINO_BATCH_SIZE
         return True
 
     def _encode_openvino(self, model: SentenceTransformer, texts: list[str]) -> list[list[float]]:
         """sentence-transformers' own preprocessing and pooling around the OpenVINO forward
-        pass; longest texts first so that each batch pads little (as ``encode`` does)."""
+        pass; longest texts first so that each batch pads little (as ``encode`` does).
+
+        One batch runs on the latency-tuned model; more go through an asynchronous queue
+        on the throughput-tuned one (one stream per core, and the next batch is tokenized
+        while the previous ones run).
+        """
         import numpy as np
+        import openvino as ov
         import torch
 
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
-        request = self._compiled.create_infer_request()  # one per call: thread-safe
+        batches = [order[s : s + self.batch_size] for s in range(0, len(texts), self.batch_size)]
         out: list[Any] = [None] * len(texts)
-        for start in range(0, len(texts), self.batch_size):
-            batch = order[start : start + self.batch_size]
-            features = model.preprocess([texts[i] for i in batch])
-            result = request.infer([features[k].numpy() for k in self._ov_inputs])
-            features["token_embeddings"] = torch.from_numpy(np.asarray(result[0]).copy())
+        failures: list[BaseException] = []
+
+        def pool(index: int, features: dict[str, Any], hidden: Any) -> None:
+            features["token_embeddings"] = torch.from_numpy(np.array(hidden, copy=True))
             with torch.no_grad():
                 for module in list(model)[1:]:
                     features = module(features)
             vectors = torch.nn.functional.normalize(features["sentence_embedding"].float(), dim=-1)
-            for i, vector in zip(batch, vectors.numpy(), strict=True):
+            for i, vector in zip(batches[index], vectors.numpy(), strict=True):
                 out[i] = vector
+
+        if len(batches) == 1:
+            request = self._compiled.create_infer_request()  # one per call: thread-safe
+            features = model.preprocess([texts[i] for i in batches[0]])
+            result = request.infer([features[k].numpy() for k in self._ov_inputs])
+            pool(0, features, result[0])
+        else:
+            prepared: dict[int, dict[str, Any]] = {}
+            queue = ov.AsyncInferQueue(self._compiled_batch)  # one per call: thread-safe
+
+            def done(request: Any, index: int) -> None:
+                try:
+                    pool(index, prepared.pop(index), request.get_output_tensor(0).data)
+                except BaseException as exc:  # raised below, after wait_all
+                    failures.append(exc)
+
+            queue.set_callback(done)
+            for index, batch in enumerate(batches):
+                features = model.preprocess([texts[i] for i in batch])
+                prepared[index] = features
+                queue.start_async([features[k].numpy() for k in self._ov_inputs], index)
+            queue.wait_all()
+        if failures:
+            raise failures[0]
         return np.stack(out).astype("float32").tolist()
 
     def _try_bf16(self, model: SentenceTransformer, *, forced: bool) -> None:

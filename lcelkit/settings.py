@@ -101,7 +101,9 @@ class EmbeddingsSettings(BaseModel):
     )
     device: str = "cpu"
     batch_size: int | None = Field(
-        default=None, ge=1, description="Passages per forward pass; empty = 16 on CPU, 64 on GPU."
+        default=None,
+        ge=1,
+        description="Passages per forward pass; empty = 8 (OpenVINO), 16 (PyTorch CPU), 64 (GPU).",
     )
     backend: Literal["auto", "torch", "openvino"] = Field(
         default="auto",
