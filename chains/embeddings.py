@@ -122,10 +122,12 @@ class SentenceTransformerEmbeddings(Embeddings):
 
     ``dtype``: ``"auto"`` picks bf16 when the CPU supports it and every probe
     vector stays within 1e-2 cosine of fp32; ``"bf16"``/``"fp32"`` force one.
-    ``backend``: ``"auto"`` runs the transformer with OpenVINO on a CPU when its vectors
-    agree with PyTorch fp32 (same 1e-2 cosine rule; 1.35x the word pieces/s of PyTorch
-    bf16 on this project's machine, measured by bench/ingest.py), else with PyTorch;
-    tokenization, pooling and normalization stay sentence-transformers' own.
+    ``backend``: ``"torch"`` (default) or ``"openvino"``, which runs the transformer with
+    OpenVINO on a CPU when its vectors agree with PyTorch fp32 (same 1e-2 cosine rule;
+    1.35x the word pieces/s of PyTorch bf16 on this project's machine, but ~180 MB more
+    resident memory: measured by bench/ingest.py), else falls back to PyTorch; ``"auto"``
+    is ``"openvino"`` when the package is installed. Tokenization, pooling and
+    normalization stay sentence-transformers' own.
     ``batch_size``: ``None`` picks :data:`OPENVINO_BATCH_SIZE` with OpenVINO,
     :data:`CPU_BATCH_SIZE` with PyTorch on a CPU (small batches of
     length-sorted passages are fastest there: 16 embeds ~10% more passages/s than 64,
@@ -140,7 +142,7 @@ class SentenceTransformerEmbeddings(Embeddings):
         device: str = "cpu",
         batch_size: int | None = None,
         show_progress: bool = False,
-        backend: Literal["auto", "torch", "openvino"] = "auto",
+        backend: Literal["auto", "torch", "openvino"] = "torch",
     ) -> None:
         self.name, self.location = resolve_model(model)
         self.requested_dtype = dtype
@@ -376,7 +378,7 @@ def load_embeddings(
     device: str = "cpu",
     batch_size: int | None = None,
     show_progress: bool = False,
-    backend: Literal["auto", "torch", "openvino"] = "auto",
+    backend: Literal["auto", "torch", "openvino"] = "torch",
 ) -> SentenceTransformerEmbeddings:
     """Build the embedder (weights load at first use). ``model=None``: the bundled MiniLM."""
     return SentenceTransformerEmbeddings(

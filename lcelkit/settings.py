@@ -106,8 +106,9 @@ class EmbeddingsSettings(BaseModel):
         description="Passages per forward pass; empty = 8 (OpenVINO), 16 (PyTorch CPU), 64 (GPU).",
     )
     backend: Literal["auto", "torch", "openvino"] = Field(
-        default="auto",
-        description="auto: OpenVINO on a CPU when its vectors agree with PyTorch fp32.",
+        default="torch",
+        description="openvino: ~1.35x faster embedding on a CPU, ~180 MB more memory "
+        "(used only when its vectors agree with PyTorch fp32); auto: openvino if installed.",
     )
 
 
