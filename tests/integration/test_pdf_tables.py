@@ -134,14 +134,9 @@ def test_samples_are_reproducible(tmp_path: Path):
 
 
 def test_sideways_table_is_turned_upright(tmp_path: Path):
-    from tests.support.make_docs import REGIONS, PdfBuilder
+    from tests.support.make_docs import REGIONS, landscape_table_pdf
 
-    pdf = PdfBuilder()
-    page = pdf.page(sideways=True)
-    page.text(72, 50, "Table 6: Revenue by region, landscape", 10)
-    page.ruled_table(72, 70, [160, 90, 90, 90, 90], REGIONS)
-    path = tmp_path / "landscape.pdf"
-    path.write_bytes(pdf.build())
+    path = landscape_table_pdf(tmp_path / "landscape.pdf")
     import pdfplumber
 
     with pdfplumber.open(str(path)) as check:  # the text really runs sideways

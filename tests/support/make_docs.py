@@ -18,9 +18,11 @@ __all__ = [
     "PdfBuilder",
     "PdfPage",
     "encrypted_pdf",
+    "landscape_table_pdf",
     "multipage_table_pdf",
     "report_pdf",
     "scanned_pdf",
+    "serialize_pdf",
     "write_docx",
 ]
 
@@ -123,6 +125,24 @@ class PdfPage:
         return top + len(lines) * size * 1.35
 
 
+def serialize_pdf(objects: list[bytes], root: int) -> bytes:
+    """Numbered objects (1-based, in order) -> PDF bytes with a valid xref and trailer."""
+    out = io.BytesIO()
+    out.write(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(out.tell())
+        out.write(b"%d 0 obj\n" % number + body + b"\nendobj\n")
+    xref = out.tell()
+    out.write(b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1))
+    out.write(b"".join(b"%010d 00000 n \n" % offset for offset in offsets))
+    out.write(
+        b"trailer\n<< /Size %d /Root %d 0 R >>\nstartxref\n%d\n%%%%EOF\n"
+        % (len(objects) + 1, root, xref)
+    )
+    return out.getvalue()
+
+
 class PdfBuilder:
     """Collect pages, then ``build()`` the PDF bytes."""
 
@@ -189,21 +209,7 @@ class PdfBuilder:
             b" ".join(b"%d 0 R" % k for k in kids),
             len(kids),
         )
-        out = io.BytesIO()
-        out.write(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
-        offsets = []
-        for number, body in enumerate(objects, start=1):
-            offsets.append(out.tell())
-            out.write(b"%d 0 obj\n" % number + body + b"\nendobj\n")
-        xref = out.tell()
-        out.write(b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1))
-        for offset in offsets:
-            out.write(b"%010d 00000 n \n" % offset)
-        out.write(
-            b"trailer\n<< /Size %d /Root %d 0 R >>\nstartxref\n%d\n%%%%EOF\n"
-            % (len(objects) + 1, catalog, xref)
-        )
-        return out.getvalue()
+        return serialize_pdf(objects, catalog)
 
 
 REGIONS = [
@@ -265,6 +271,16 @@ def multipage_table_pdf(path: Path, n_rows: int = 90) -> Path:
             page.text(72, 40, "Table 9: Inventory", 10)
         body = rows[start : start + per_page]
         page.ruled_table(72, top, [120, 80, 80], [header, *body] if start == 0 else body)
+    path.write_bytes(pdf.build())
+    return path
+
+
+def landscape_table_pdf(path: Path) -> Path:
+    """A page whose text runs sideways: a captioned ruled table printed landscape."""
+    pdf = PdfBuilder()
+    page = pdf.page(sideways=True)
+    page.text(72, 50, "Table 6: Revenue by region, landscape", 10)
+    page.ruled_table(72, 70, [160, 90, 90, 90, 90], REGIONS)
     path.write_bytes(pdf.build())
     return path
 

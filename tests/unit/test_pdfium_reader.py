@@ -18,7 +18,14 @@ import pytest
 from lcelkit.errors import LoaderError
 from loaders import _pdfium
 from loaders import pdf as pdf_mod
-from tests.support.make_docs import REGIONS, PdfBuilder, multipage_table_pdf, report_pdf
+from tests.support.make_docs import (
+    REGIONS,
+    PdfBuilder,
+    landscape_table_pdf,
+    multipage_table_pdf,
+    report_pdf,
+    serialize_pdf,
+)
 
 # ----------------------------------------------------------------------- raw PDFs
 
@@ -102,20 +109,7 @@ def _raw_pdf(pages: list[tuple[str, tuple[float, ...], int]]) -> bytes:
         b" ".join(b"%d 0 R" % k for k in kids),
         len(kids),
     )
-    out = io.BytesIO()
-    out.write(b"%PDF-1.4\n")
-    offsets = []
-    for number, body in enumerate(objects, start=1):
-        offsets.append(out.tell())
-        out.write(b"%d 0 obj\n%s\nendobj\n" % (number, body))
-    xref = out.tell()
-    out.write(b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1))
-    out.write(b"".join(b"%010d 00000 n \n" % offset for offset in offsets))
-    out.write(
-        b"trailer\n<< /Size %d /Root %d 0 R >>\nstartxref\n%d\n%%%%EOF\n"
-        % (len(objects) + 1, catalog, xref)
-    )
-    return out.getvalue()
+    return serialize_pdf(objects, catalog)
 
 
 # ----------------------------------------------------------------------- helpers
@@ -325,12 +319,7 @@ def test_both_readers_give_the_same_elements(tmp_path: Path):
 
 
 def test_sideways_page_is_turned_and_read_by_pdfium(tmp_path: Path, monkeypatch):
-    pdf = PdfBuilder()
-    page = pdf.page(sideways=True)
-    page.text(72, 50, "Table 6: Revenue by region, landscape", 10)
-    page.ruled_table(72, 70, [160, 90, 90, 90, 90], REGIONS)
-    path = tmp_path / "landscape.pdf"
-    path.write_bytes(pdf.build())
+    path = landscape_table_pdf(tmp_path / "landscape.pdf")
     installed: list[bool] = []
     original = _pdfium.PdfiumDocument.install
 
