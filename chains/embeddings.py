@@ -58,6 +58,10 @@ _PROBES = [
 CPU_BATCH_SIZE = 16  # passages per PyTorch forward pass on a CPU (fastest of 8/16/32/64 here)
 OPENVINO_BATCH_SIZE = 8  # per OpenVINO request, two in flight (fastest of 4/8/12/16/24 here)
 ACCELERATOR_BATCH_SIZE = 64
+# OpenVINO compiles and caches kernels for every input shape it meets: unpadded, the
+# ingest's resident memory kept growing (1.17 GB peak after 6.4k chunks, 2.2 GB after
+# 22k); padded to multiples of 16 it stays flat (0.99 GB) for ~3% more compute.
+OPENVINO_PAD_TO = 16
 BF16_MIN_COSINE = 0.99  # bf16 is used only when it keeps every probe within 1e-2 cosine.
 
 
@@ -122,12 +126,12 @@ class SentenceTransformerEmbeddings(Embeddings):
 
     ``dtype``: ``"auto"`` picks bf16 when the CPU supports it and every probe
     vector stays within 1e-2 cosine of fp32; ``"bf16"``/``"fp32"`` force one.
-    ``backend``: ``"torch"`` (default) or ``"openvino"``, which runs the transformer with
-    OpenVINO on a CPU when its vectors agree with PyTorch fp32 (same 1e-2 cosine rule;
-    1.35x the word pieces/s of PyTorch bf16 on this project's machine, but ~180 MB more
-    resident memory: measured by bench/ingest.py), else falls back to PyTorch; ``"auto"``
-    is ``"openvino"`` when the package is installed. Tokenization, pooling and
-    normalization stay sentence-transformers' own.
+    ``backend``: ``"auto"`` (default) is ``"openvino"`` when the package is installed,
+    which runs the transformer with OpenVINO on a CPU when its vectors agree with PyTorch
+    fp32 (same 1e-2 cosine rule; 1.35x the word pieces/s of PyTorch bf16 on this
+    project's machine, measured by bench/ingest.py) and falls back to PyTorch otherwise;
+    ``"torch"`` forces PyTorch. Tokenization, pooling and normalization stay
+    sentence-transformers' own.
     ``batch_size``: ``None`` picks :data:`OPENVINO_BATCH_SIZE` with OpenVINO,
     :data:`CPU_BATCH_SIZE` with PyTorch on a CPU (small batches of
     length-sorted passages are fastest there: 16 embeds ~10% more passages/s than 64,
@@ -142,14 +146,15 @@ class SentenceTransformerEmbeddings(Embeddings):
         device: str = "cpu",
         batch_size: int | None = None,
         show_progress: bool = False,
-        backend: Literal["auto", "torch", "openvino"] = "torch",
+        backend: Literal["auto", "torch", "openvino"] = "auto",
     ) -> None:
         self.name, self.location = resolve_model(model)
         self.requested_dtype = dtype
         self.requested_backend = backend
         self.backend: str | None = None  # what runs the transformer, known after loading
         self._compiled: Any = None  # the OpenVINO compiled model, when that backend runs
-        self._compiled_batch: Any = None  # the same, tuned for throughput (many batches)
+        self._ov_queue: Any = None  # its asynchronous request queue (many batches)
+        self._ov_lock = threading.Lock()
         self._ov_inputs: list[str] = []
         self.device = device
         self._batch_size = batch_size  # None: chosen for the backend at load time
@@ -208,7 +213,11 @@ class SentenceTransformerEmbeddings(Embeddings):
         return model
 
     def _try_openvino(self, model: SentenceTransformer, *, bf16: bool) -> bool:
-        """Convert the transformer to OpenVINO; keep it only if its vectors agree with fp32."""
+        """Convert the transformer to OpenVINO; keep it only if its vectors agree with fp32.
+
+        The converted model shares the PyTorch weights' memory, and the PyTorch module
+        stays usable (``embedder.model.encode``, ``.save``).
+        """
         import numpy as np
 
         try:
@@ -224,47 +233,51 @@ class SentenceTransformerEmbeddings(Embeddings):
             with torch.no_grad(), warnings.catch_warnings(), _quiet_transformers():
                 warnings.simplefilter("ignore")  # tracer warnings about shapes: expected
                 converted = ov.convert_model(
-                    wrapped, example_input=example, input=[ov.PartialShape([-1, -1])] * len(names)
+                    wrapped,
+                    example_input=example,
+                    input=[ov.PartialShape([-1, -1])] * len(names),
                 )
-            hint = "bf16" if bf16 else "f32"
-            core = ov.Core()
-            compiled = core.compile_model(
-                converted, "CPU", {"INFERENCE_PRECISION_HINT": hint, "PERFORMANCE_HINT": "LATENCY"}
-            )
-            self._compiled_batch = core.compile_model(
+            compiled = ov.Core().compile_model(
                 converted,
                 "CPU",
-                {"INFERENCE_PRECISION_HINT": hint, "PERFORMANCE_HINT": "THROUGHPUT"},
+                {
+                    "INFERENCE_PRECISION_HINT": "bf16" if bf16 else "f32",
+                    "PERFORMANCE_HINT": "THROUGHPUT",
+                },
             )
             ref = model.encode(_PROBES, normalize_embeddings=True, convert_to_numpy=True)
             self._compiled, self._ov_inputs = compiled, names
-            low = np.asarray(self._encode_openvino(model, list(_PROBES)))
+            self._ov_queue = ov.AsyncInferQueue(compiled)
+            low = np.asarray(self._encode_openvino(model, list(_PROBES), force_queue=True))
             cosine = float(np.min(np.sum(ref * low, axis=1)))
         except Exception as exc:  # conversion or kernels unsupported: PyTorch it is
             logger.warning("OpenVINO embedding backend unavailable (%s); using PyTorch", exc)
-            self._compiled = self._compiled_batch = None
+            self._compiled = self._ov_queue = None
             return False
         if cosine < BF16_MIN_COSINE:
             logger.warning(
                 "OpenVINO vectors drift from fp32 (min cosine %.4f); using PyTorch", cosine
             )
-            self._compiled = self._compiled_batch = None
+            self._compiled = self._ov_queue = None
             return False
         self.backend, self.dtype = "openvino", "bf16" if bf16 else "fp32"
         if self._batch_size is None:
             self.batch_size = OPENVINO_BATCH_SIZE
         return True
 
-    def _encode_openvino(self, model: SentenceTransformer, texts: list[str]) -> list[list[float]]:
+    def _encode_openvino(
+        self, model: SentenceTransformer, texts: list[str], *, force_queue: bool = False
+    ) -> list[list[float]]:
         """sentence-transformers' own preprocessing and pooling around the OpenVINO forward
         pass; longest texts first so that each batch pads little (as ``encode`` does).
 
-        One batch runs on the latency-tuned model; more go through an asynchronous queue
-        on the throughput-tuned one (one stream per core, and the next batch is tokenized
-        while the previous ones run).
+        One batch (a query) runs on its own infer request, so that queries never wait for
+        an ingest. More go through one long-lived asynchronous queue (a request per stream,
+        one stream per core; the next batch is tokenized while the previous ones run), held
+        by one caller at a time: creating requests per call costs memory churn, measured by
+        bench/ingest.py.
         """
         import numpy as np
-        import openvino as ov
         import torch
 
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
@@ -281,14 +294,13 @@ class SentenceTransformerEmbeddings(Embeddings):
             for i, vector in zip(batches[index], vectors.numpy(), strict=True):
                 out[i] = vector
 
-        if len(batches) == 1:
+        if len(batches) == 1 and not force_queue:
             request = self._compiled.create_infer_request()  # one per call: thread-safe
-            features = model.preprocess([texts[i] for i in batches[0]])
+            features = _pad_length(model.preprocess([texts[i] for i in batches[0]]))
             result = request.infer([features[k].numpy() for k in self._ov_inputs])
             pool(0, features, result[0])
         else:
             prepared: dict[int, dict[str, Any]] = {}
-            queue = ov.AsyncInferQueue(self._compiled_batch)  # one per call: thread-safe
 
             def done(request: Any, index: int) -> None:
                 try:
@@ -296,12 +308,14 @@ class SentenceTransformerEmbeddings(Embeddings):
                 except BaseException as exc:  # raised below, after wait_all
                     failures.append(exc)
 
-            queue.set_callback(done)
-            for index, batch in enumerate(batches):
-                features = model.preprocess([texts[i] for i in batch])
-                prepared[index] = features
-                queue.start_async([features[k].numpy() for k in self._ov_inputs], index)
-            queue.wait_all()
+            with self._ov_lock:
+                queue = self._ov_queue
+                queue.set_callback(done)
+                for index, batch in enumerate(batches):
+                    features = _pad_length(model.preprocess([texts[i] for i in batch]))
+                    prepared[index] = features
+                    queue.start_async([features[k].numpy() for k in self._ov_inputs], index)
+                queue.wait_all()
         if failures:
             raise failures[0]
         return np.stack(out).astype("float32").tolist()
@@ -378,7 +392,7 @@ def load_embeddings(
     device: str = "cpu",
     batch_size: int | None = None,
     show_progress: bool = False,
-    backend: Literal["auto", "torch", "openvino"] = "torch",
+    backend: Literal["auto", "torch", "openvino"] = "auto",
 ) -> SentenceTransformerEmbeddings:
     """Build the embedder (weights load at first use). ``model=None``: the bundled MiniLM."""
     return SentenceTransformerEmbeddings(
@@ -389,6 +403,19 @@ def load_embeddings(
         show_progress=show_progress,
         backend=backend,
     )
+
+
+def _pad_length(features: dict[str, Any], multiple: int = OPENVINO_PAD_TO) -> dict[str, Any]:
+    """Pad the token tensors of one batch to a length that is a multiple of ``multiple``
+    (masked out, so the vectors do not change)."""
+    import torch
+
+    extra = -features["input_ids"].shape[1] % multiple
+    if extra:
+        for key in ("input_ids", "attention_mask", "token_type_ids"):
+            if key in features:
+                features[key] = torch.nn.functional.pad(features[key], (0, extra))
+    return features
 
 
 def _last_hidden_state_module(model: Any, names: list[str]) -> Any:

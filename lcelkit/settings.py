@@ -106,9 +106,9 @@ class EmbeddingsSettings(BaseModel):
         description="Passages per forward pass; empty = 8 (OpenVINO), 16 (PyTorch CPU), 64 (GPU).",
     )
     backend: Literal["auto", "torch", "openvino"] = Field(
-        default="torch",
-        description="openvino: ~1.35x faster embedding on a CPU, ~180 MB more memory "
-        "(used only when its vectors agree with PyTorch fp32); auto: openvino if installed.",
+        default="auto",
+        description="auto: openvino on a CPU when installed and its vectors agree with "
+        "PyTorch fp32 (~1.35x faster embedding), else torch; torch: always PyTorch.",
     )
 
 
