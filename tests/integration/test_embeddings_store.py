@@ -107,6 +107,19 @@ def test_missing_model_folder_is_a_clear_error(tmp_path):
         load_embeddings(str(tmp_path / "empty"))
 
 
+def test_tables_are_embedded_as_cell_text_but_stored_as_markdown(embedder, tmp_path):
+    table = "Table 1: Fees\n| Item | Fee |\n|---|---|\n| Visa | 40 USD |"
+    store = open_chroma(
+        embedder, collection="tables", embedder_name=embedder.name, persist_dir=tmp_path
+    )
+    store.add_texts([table], ids=["t"])
+    got = store.get(ids=["t"], include=["documents", "embeddings"])
+    assert got["documents"] == [table]  # the chunk keeps its markdown
+    stored = np.array(got["embeddings"][0])
+    cells = np.array(embedder.embed_query("Table 1: Fees\nItem Fee\nVisa 40 USD"))
+    assert np.dot(stored, cells) > 0.9999
+
+
 def test_store_persists_and_refuses_another_embedder(embedder, tmp_path):
     store = open_chroma(
         embedder,
