@@ -95,11 +95,13 @@ class EmbedClock:
         cls.embed_documents = timed
 
 
-def embedded_tokens(texts: list[str]) -> int:
-    """Word pieces the embedder actually reads (special tokens included, cut at 256)."""
+def embedded_tokens(texts: list[str], view: Callable[[str], str] = lambda t: t) -> int:
+    """Word pieces the embedder actually reads of ``view(text)`` (special tokens
+    included, cut at 256)."""
     from chains.embeddings import load_tokenizer
 
     tokenizer = load_tokenizer(None)
+    texts = [view(t) for t in texts]
     total = 0
     for start in range(0, len(texts), 512):  # in slices: 22k encodings at once take ~1 GB
         ids = tokenizer(texts[start : start + 512], verbose=False)["input_ids"]
@@ -150,7 +152,7 @@ def _lcelkit_settings(workdir: Path) -> Any:
 def worker_lcelkit(files: list[Path], workdir: Path, questions: list[dict]) -> dict:
     settings = _lcelkit_settings(workdir)
     started = time.perf_counter()
-    from chains.embeddings import SentenceTransformerEmbeddings
+    from chains.embeddings import SentenceTransformerEmbeddings, embedding_text
     from lcelkit.factories import make_embeddings, make_indexer, make_store
 
     clock = EmbedClock(SentenceTransformerEmbeddings)
@@ -166,7 +168,7 @@ def worker_lcelkit(files: list[Path], workdir: Path, questions: list[dict]) -> d
         "seconds": seconds,
         "cold_seconds": cold,
         "embed_seconds": clock.seconds,
-        "tokens": embedded_tokens(stored),
+        "tokens": embedded_tokens(stored, embedding_text),
         "chunks": report.chunks_written,
         "failed": report.failed,
         "rss_mb": rss_mb,

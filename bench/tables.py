@@ -12,7 +12,15 @@ chunk_size 256) and the naive recipe (``PyPDFLoader`` + ``RecursiveCharacterText
 chunk_size=1000, chunk_overlap=200)``). Prints one table per dataset plus overall,
 and the parse time per page.
 
-Usage: python bench/tables.py [--data DIR] [--json]
+``--retrieval`` adds **table-cell retrieval**: for up to 15 cells per table (seeded
+sample, cells with both a row label and a column header), the query "<column header>
+of <row label>" is searched densely (bundled MiniLM, cosine) over every chunk of every
+PDF plus the 2,067 SQuAD dev paragraphs as distractors; hit@5 = one of the top 5
+chunks answers the cell (the test above). Compared: the naive chunks, lcelkit's chunks
+embedded as stored (markdown), and as lcelkit embeds them (``embedding_text``: cells
+without pipes and separator rows).
+
+Usage: python bench/tables.py [--data DIR] [--json] [--retrieval]
 
 The functions ``load_expected``, ``answerable_cells`` and ``answerability`` are
 reusable (``bench/ingest.py`` imports them).
@@ -214,11 +222,51 @@ def _run(
     return chunks, seconds
 
 
+def cell_retrieval(
+    variants: dict[str, tuple[dict[str, list[str]], Callable[[str], str]]],
+    expected: list[ExpectedTable],
+    distractors: list[str],
+    per_table: int = 15,
+) -> dict[str, dict[str, float]]:
+    """hit@1 and hit@5 of "<header> of <row>" queries per variant (chunks, embed view)."""
+    import random
+
+    import numpy as np
+
+    from chains.embeddings import load_embeddings
+
+    rng = random.Random(7)
+    queries: list[tuple[str, str, tuple[str, str, str]]] = []
+    for table in expected:
+        cells = [c for c in table.cells if c[0].strip() and c[1].strip()]
+        for row, header, cell in rng.sample(cells, min(per_table, len(cells))):
+            queries.append((str(table.pdf), f"{header} of {row}", (row, header, cell)))
+    embedder = load_embeddings(backend="torch", dtype="fp32")  # the view alone varies
+    encode = embedder.model.encode
+    vectors_q = encode([q for _, q, _ in queries], normalize_embeddings=True)
+    out: dict[str, dict[str, float]] = {}
+    for name, (chunks_by_pdf, view) in variants.items():
+        texts = [c for chunks in chunks_by_pdf.values() for c in chunks] + distractors
+        vectors = encode([view(t) for t in texts], normalize_embeddings=True, batch_size=16)
+        top = np.argsort(-(vectors_q @ vectors.T), axis=1)[:, :5]
+        hit1 = hit5 = 0
+        for (_, _, triple), ranked in zip(queries, top, strict=True):
+            found = [answerable_cells([texts[i]], [triple]) > 0 for i in ranked]
+            hit1 += found[0]
+            hit5 += any(found)
+        out[name] = {"hit@1": hit1 / len(queries), "hit@5": hit5 / len(queries)}
+    out["queries"] = {"n": len(queries)}
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--json", action="store_true", help="also print the figures as JSON")
     parser.add_argument("--details", action="store_true", help="per-table scores")
+    parser.add_argument(
+        "--retrieval", action="store_true", help="also table-cell retrieval hit@5 (~3 min)"
+    )
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore")
 
@@ -262,6 +310,30 @@ def main(argv: list[str] | None = None) -> int:
                 f"| {t.dataset} | {t.name} | {len(t.cells)} | "
                 f"{answerability(lc_chunks, [t]):.2f} | {answerability(nv_chunks, [t]):.2f} |"
             )
+    if args.retrieval:
+        from chains.embeddings import embedding_text
+
+        squad = args.data.parent / "qa" / "squad_v1.1_dev" / "passages.jsonl"
+        with open(squad, encoding="utf-8") as handle:
+            distractors = [json.loads(line)["text"] for line in handle]
+        scores = cell_retrieval(
+            {
+                "naive": (nv_chunks, lambda t: t),
+                "lcelkit, markdown embedded": (lc_chunks, lambda t: t),
+                "lcelkit (cells embedded)": (lc_chunks, embedding_text),
+            },
+            expected,
+            distractors,
+        )
+        print(
+            f"\n## table-cell retrieval ({scores['queries']['n']:.0f} queries, "
+            f"{len(distractors)} SQuAD paragraphs as distractors)"
+        )
+        print("| chunks | hit@1 | hit@5 |\n|---|---:|---:|")
+        for name, row in scores.items():
+            if name != "queries":
+                print(f"| {name} | {row['hit@1']:.3f} | {row['hit@5']:.3f} |")
+        results["retrieval"] = scores
     if args.json:
         print(json.dumps(results, indent=1))
     return 0
