@@ -318,7 +318,7 @@ def main() -> None:
         print(
             f"  per word piece, lcelkit embeds {rate:.2f}x "
             f"faster; it embeds {ours['tokens'] / naive['tokens']:.2f}x the word pieces "
-            "(table pieces repeat their caption and header rows)"
+            "(table pieces repeat caption and header rows; tables are read as cell text)"
         )
         print(
             f"re-ingest / first ingest time: {100 * again['seconds'] / ours['seconds']:.1f}% "
