@@ -2,9 +2,14 @@
 
 Every loader produces ``unstructured`` element objects (``Title``, ``NarrativeText``,
 ``ListItem``, ``Table`` ...) so that the splitter can run unstructured's
-``chunk_by_title`` on them. Tables carry ``metadata.text_as_html`` (one ``<tr>`` per
-row) and their text is a markdown rendering: caption line, header row, separator,
-rows in order. The caption is kept as ``<caption>`` inside the html.
+``chunk_by_title`` on them.
+
+Tables carry ``metadata.text_as_html``: ``<caption>``, the header rows in ``<thead>``
+(a spanning header cell once, with ``colspan``/``rowspan``), the body in ``<tbody>``.
+In code a table is an *expanded grid*: a spanning header cell's text stands in every
+slot it covers, so each column's *header path* ("Threshold for releases · to air ·
+kg/year") is read top to bottom. Their text is a markdown rendering: caption line, one
+header row holding every column's header path, separator, body rows in order.
 """
 
 from __future__ import annotations
@@ -20,7 +25,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CAPTION_RE",
+    "HEADER_PATH_SEP",
     "element_to_document",
+    "header_paths",
     "html_to_table",
     "make_element",
     "make_table",
@@ -31,9 +38,15 @@ __all__ = [
 ]
 
 #: A table caption: "Table 3: ...", "Tab. 3", "표 3", "<표 3>".
-CAPTION_RE = re.compile(r"^\s*[<\[(]?\s*(table|tab\.|표)\s*[:.]?\s*[0-9IVXivx]+", re.IGNORECASE)
+CAPTION_RE = re.compile(
+    r"^\s*[<\[(]?\s*(table|tab\.|표)\s*[:.]?\s*(?:[A-Z]{1,2}\s?[-.–]?\s?)?[0-9IVXivx]+",
+    re.IGNORECASE,
+)
 
 _WS = re.compile(r"\s+")
+
+#: Joins the levels of a column's header path.
+HEADER_PATH_SEP = " · "
 
 
 def _clean_cell(value: object) -> str:
@@ -58,33 +71,109 @@ def normalize_rows(rows: Sequence[Sequence[object]]) -> list[list[str]]:
 def table_to_html(
     rows: Sequence[Sequence[str]], caption: str | None = None, header_rows: int = 1
 ) -> str:
-    """Render rows as ``<table>``: header rows in ``<th>`` cells, one ``<tr>`` per row."""
+    """Render an expanded grid as ``<table>``: header rows in ``<thead>`` with spanning
+    cells merged (``colspan``/``rowspan``), the rest in ``<tbody>``."""
+    head_n = min(max(1, header_rows), len(rows)) if rows else 0
+    width = max((len(r) for r in rows), default=0)
+    grid = [[_clean_cell(c) for c in r] + [""] * (width - len(r)) for r in rows]
     parts = ["<table>"]
     if caption:
         parts.append(f"<caption>{html_lib.escape(caption)}</caption>")
-    for index, row in enumerate(rows):
-        tag = "th" if index < max(1, header_rows) else "td"
-        cells = "".join(f"<{tag}>{html_lib.escape(_clean_cell(c))}</{tag}>" for c in row)
-        parts.append(f"<tr>{cells}</tr>")
+    if head_n:
+        parts.append("<thead>")
+        parts.extend(_header_html(grid[:head_n]))
+        parts.append("</thead>")
+    if len(grid) > head_n:
+        parts.append("<tbody>")
+        for row in grid[head_n:]:
+            cells = "".join(f"<td>{html_lib.escape(c)}</td>" for c in row)
+            parts.append(f"<tr>{cells}</tr>")
+        parts.append("</tbody>")
     parts.append("</table>")
     return "".join(parts)
+
+
+def _header_html(head: list[list[str]]) -> list[str]:
+    """Header rows with spans: equal neighbours in a row under one parent merge into a
+    colspan; a cell repeated in the rows below becomes a rowspan."""
+    n, width = len(head), len(head[0]) if head else 0
+    taken = [[False] * width for _ in range(n)]
+    out: list[str] = []
+    for i in range(n):
+        cells: list[str] = []
+        j = 0
+        while j < width:
+            if taken[i][j]:
+                j += 1
+                continue
+            text = head[i][j]
+            span = 1
+            while (
+                text
+                and j + span < width
+                and not taken[i][j + span]
+                and head[i][j + span] == text
+                and all(head[k][j + span] == head[k][j] for k in range(i))
+            ):
+                span += 1
+            down = 1
+            while (
+                text
+                and i + down < n
+                and all(head[i + down][c] == text for c in range(j, j + span))
+                and not any(taken[i + down][c] for c in range(j, j + span))
+            ):
+                down += 1
+            for r in range(i, i + down):
+                for c in range(j, j + span):
+                    taken[r][c] = True
+            attrs = (f' colspan="{span}"' if span > 1 else "") + (
+                f' rowspan="{down}"' if down > 1 else ""
+            )
+            cells.append(f"<th{attrs}>{html_lib.escape(text)}</th>")
+            j += span
+        out.append(f"<tr>{''.join(cells)}</tr>")
+    return out
+
+
+def header_paths(text_as_html: str) -> list[str]:
+    """Each column's header path: its distinct header texts, top to bottom, joined."""
+    rows, _, header_rows = parse_table_html(text_as_html)
+    return _paths(rows[: max(1, header_rows)]) if rows else []
+
+
+def _paths(head: Sequence[Sequence[str]]) -> list[str]:
+    width = max((len(r) for r in head), default=0)
+    paths = []
+    for j in range(width):
+        parts: list[str] = []
+        for row in head:
+            text = _clean_cell(row[j]) if j < len(row) else ""
+            if text and (not parts or parts[-1] != text):
+                parts.append(text)
+        paths.append(HEADER_PATH_SEP.join(parts))
+    return paths
 
 
 def _md_cell(value: str) -> str:
     return _clean_cell(value).replace("|", "\\|")
 
 
-def table_to_markdown(rows: Sequence[Sequence[str]], caption: str | None = None) -> str:
-    """Render rows as a markdown table: caption line, header row, separator, rows in order."""
+def table_to_markdown(
+    rows: Sequence[Sequence[str]], caption: str | None = None, header_rows: int = 1
+) -> str:
+    """Render an expanded grid as markdown: caption line, one header row holding each
+    column's header path (the first ``header_rows`` rows), separator, body rows."""
     lines: list[str] = []
     if caption:
         lines.append(_clean_cell(caption))
     if rows:
         width = max(len(r) for r in rows)
         padded = [list(r) + [""] * (width - len(r)) for r in rows]
-        lines.append("| " + " | ".join(_md_cell(c) for c in padded[0]) + " |")
+        head_n = min(max(1, header_rows), len(padded))
+        lines.append("| " + " | ".join(_md_cell(c) for c in _paths(padded[:head_n])) + " |")
         lines.append("|" + "---|" * width)
-        lines.extend("| " + " | ".join(_md_cell(c) for c in row) + " |" for row in padded[1:])
+        lines.extend("| " + " | ".join(_md_cell(c) for c in row) + " |" for row in padded[head_n:])
     return "\n".join(lines)
 
 
@@ -95,31 +184,51 @@ def html_to_table(text_as_html: str) -> tuple[list[list[str]], str | None]:
 
 
 def parse_table_html(text_as_html: str) -> tuple[list[list[str]], str | None, int]:
-    """Rows, caption and the number of leading header rows (all ``th`` or in ``thead``)."""
+    """Rows as an expanded grid, caption, and the number of leading header rows (in
+    ``thead``, or all ``th``). A spanning header cell's text fills every slot it covers;
+    a spanning body cell's text stands in its first slot only."""
     from bs4 import BeautifulSoup
 
     soup = BeautifulSoup(text_as_html, "lxml")
     caption_tag = soup.find("caption")
     caption = _clean_cell(caption_tag.get_text(" ")) if caption_tag else None
-    rows: list[list[str]] = []
     header_rows = 0
     counting = True
-    for tr in soup.find_all("tr"):
+    pending: dict[tuple[int, int], str] = {}  # slots filled by a rowspan from above
+    rows: list[list[str]] = []
+    for r, tr in enumerate(soup.find_all("tr")):
         cells = tr.find_all(["th", "td"])
-        row: list[str] = []
-        for cell in cells:
-            text = _clean_cell(cell.get_text(" "))
-            span = cell.get("colspan")
-            row.append(text)
-            if span and str(span).isdigit():
-                row.extend([""] * (int(str(span)) - 1))
-        rows.append(row)
         in_head = tr.find_parent("thead") is not None
-        if counting and cells and (in_head or all(c.name == "th" for c in cells)):
+        is_head = bool(cells) and (in_head or all(c.name == "th" for c in cells))
+        if counting and is_head:
             header_rows += 1
         else:
             counting = False
+        row: list[str] = []
+        col = 0
+        for cell in cells:
+            while (r, col) in pending:
+                row.append(pending.pop((r, col)))
+                col += 1
+            text = _clean_cell(cell.get_text(" "))
+            colspan = _span(cell.get("colspan"))
+            rowspan = _span(cell.get("rowspan"))
+            for k in range(colspan):
+                value = text if (k == 0 or counting) else ""
+                row.append(value)
+                for down in range(1, rowspan):
+                    pending[(r + down, col + k)] = value if counting or k == 0 else ""
+            col += colspan
+        while (r, col) in pending:
+            row.append(pending.pop((r, col)))
+            col += 1
+        rows.append(row)
     return rows, caption or None, header_rows
+
+
+def _span(value: object) -> int:
+    text = str(value or "1").strip()
+    return max(1, min(int(text), 1000)) if text.isdigit() else 1
 
 
 def make_element(
@@ -161,7 +270,7 @@ def make_table(
     metadata = ElementMetadata(
         page_number=page_number, text_as_html=table_to_html(clean, caption, header_rows)
     )
-    return Table(text=table_to_markdown(clean, caption), metadata=metadata)
+    return Table(text=table_to_markdown(clean, caption, header_rows), metadata=metadata)
 
 
 def element_to_document(element: Element, *, source: str, filename: str, filetype: str) -> Document:

@@ -187,7 +187,7 @@ class Splitter:
         # keep the repeated prefix (caption + header) within half the budget
         # (the top header row matters most: drop the rows below it first, then the caption)
         limit = self.chunk_size * 3 // 5
-        while header and self.count_tokens(table_to_markdown(header, caption)) > limit:
+        while header and self.count_tokens(table_to_markdown(header, caption, len(header))) > limit:
             if len(header) > 1:
                 del header[1]
             elif caption:
@@ -203,11 +203,11 @@ class Splitter:
     def _row_pieces(
         self, header: list[list[str]], body: list[list[str]], caption: str | None
     ) -> list[tuple[list[list[str]], str]]:
-        prefix = table_to_markdown(header, caption)
+        prefix = table_to_markdown(header, caption, len(header))
         prefix_cost = self.count_tokens(prefix)
 
         def render(rows: Sequence[list[str]]) -> str:
-            return table_to_markdown([*header, *rows], caption)
+            return table_to_markdown([*header, *rows], caption, len(header))
 
         def line_cost(row: list[str]) -> int:
             return self.count_tokens(render([row])) - prefix_cost
@@ -245,7 +245,11 @@ class Splitter:
         self, row: list[str], prefix: str, header: list[list[str]]
     ) -> list[tuple[list[list[str]], str]]:
         """One row too long for a chunk: its markdown line cut into pieces behind the prefix."""
-        line = table_to_markdown([*header, row]).split("\n")[-1] if header else " | ".join(row)
+        line = (
+            table_to_markdown([*header, row], None, len(header)).split("\n")[-1]
+            if header
+            else " | ".join(row)
+        )
         budget = max(8, self.chunk_size - self.count_tokens(prefix))
         inner = Splitter(self._count, chunk_size=max(16, budget), chunk_overlap=0)
         out = []

@@ -163,7 +163,7 @@ def test_table_rendering_markdown_and_html():
         "| c |  |",
     ]
     html = table_to_html(rows, caption="Table 1: Demo", header_rows=1)
-    assert html.startswith("<table><caption>Table 1: Demo</caption><tr><th>Name</th>")
+    assert html.startswith("<table><caption>Table 1: Demo</caption><thead><tr><th>Name</th>")
     assert html.count("<tr>") == 3
     parsed, caption, header_rows = parse_table_html(html)
     assert parsed == [["Name", "Note"], ["a|b", "multi line"], ["c", ""]]

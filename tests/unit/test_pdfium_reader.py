@@ -284,7 +284,7 @@ def test_matrix_tells_which_way_sideways_text_runs():
         page = plumber.pages[0]
         assert doc.install(0, page)
         assert all(c["matrix"][1] > 0 for c in page.chars if c["text"].strip())
-        assert pdf_mod._rotation_for(page) == 90
+        assert pdf_mod.rotation_for(page) == 90
 
 
 def test_a_ruled_table_is_found_identically(tmp_path: Path):

@@ -1,0 +1,229 @@
+"""Where tables are on a page: ruled grids and blocks of aligned text lines.
+
+* Ruled tables: pdfplumber's table finder with the ``lines`` strategy; each grid cell's
+  text comes from the page's words (lines joined by newlines); unframed first/last
+  columns next to the grid are added; a spanning cell is reported once with ``None``
+  in the slots it covers.
+* Unruled ("stream") tables: text lines whose words fall into two or more
+  whitespace-separated segments, several in a row.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .words import Line, group_lines, join_words
+
+__all__ = [
+    "COVERED_FROM_LEFT",
+    "COVERED_FROM_TOP",
+    "inside",
+    "is_table_line",
+    "prose_like",
+    "ruled_tables",
+    "stream_blocks",
+]
+
+#: Grid slots covered by a spanning cell, by where the cell lies (left, above).
+COVERED_FROM_LEFT = "\x00<"
+COVERED_FROM_TOP = "\x00^"
+
+
+def is_table_line(line: Line) -> bool:
+    """Two or more segments that are not two runs of prose side by side."""
+    if len(line.segments) < 2:
+        return False
+    lengths = [sum(len(w["text"]) + 1 for w in seg) for seg in line.segments]
+    # two long runs of prose side by side are a two-column layout, not a table row
+    return not (len(lengths) == 2 and min(lengths) > 45)
+
+
+def stream_blocks(lines: list[Line]) -> list[tuple[int, int]]:
+    """Index ranges [start, end) of lines that form an unruled table."""
+    blocks: list[tuple[int, int]] = []
+    i = 0
+    n = len(lines)
+    while i < n:
+        if not is_table_line(lines[i]):
+            i += 1
+            continue
+        start = i
+        end = i + 1
+        multi = 1
+        j = i + 1
+        while j < n:
+            height = max(lines[j - 1].bottom - lines[j - 1].top, 1.0)
+            if lines[j].top - lines[j - 1].bottom > 2.5 * height:
+                break
+            if is_table_line(lines[j]):
+                multi += 1
+                end = j + 1
+                j += 1
+                continue
+            # allow up to two single-segment lines inside a table (wrapped cells, labels)
+            k = j
+            while k < n and k < j + 2 and not is_table_line(lines[k]):
+                k += 1
+            if k < n and is_table_line(lines[k]) and k - j <= 2:
+                h2 = max(lines[k - 1].bottom - lines[k - 1].top, 1.0)
+                if lines[k].top - lines[k - 1].bottom <= 2.5 * h2:
+                    j = k
+                    continue
+            break
+        if multi >= 3:
+            blocks.append((start, end))
+        i = end
+    return blocks
+
+
+def prose_like(rows: list[list[str]]) -> bool:
+    """Long runs of words in most cells: wrapped paragraphs side by side, not a table."""
+    cells = [c for row in rows for c in row if c]
+    if not cells:
+        return True
+    words = sum(1 for c in cells for w in c.split() if sum(ch.isalnum() for ch in w) >= 2)
+    return words / len(cells) > 5
+
+
+def inside(word: dict[str, Any], bbox: tuple[float, float, float, float]) -> bool:
+    """True when the word's centre lies in ``bbox`` (1 pt of slack)."""
+    cx = (word["x0"] + word["x1"]) / 2
+    cy = (word["top"] + word["bottom"]) / 2
+    return bbox[0] - 1 <= cx <= bbox[2] + 1 and bbox[1] - 1 <= cy <= bbox[3] + 1
+
+
+def ruled_tables(
+    page: Any, words: list[dict[str, Any]]
+) -> list[tuple[tuple[float, float, float, float], list[list[str | None]], set[int]]]:
+    """Ruled grids: (bbox, rows of cell texts, ids of the words used) for each table."""
+    settings = {"vertical_strategy": "lines", "horizontal_strategy": "lines"}
+    found = []
+    for table in page.find_tables(table_settings=settings):
+        rows, glued, assigned = _cell_texts(table, words)
+        if len(rows) < 2 or max((len(r) for r in rows), default=0) < 2:
+            continue
+        filled = sum(1 for r in rows for c in r if c and c.strip() and c[0] != "\x00")
+        if filled < 3:
+            continue
+        # background rectangles (shaded rows) look like rulings to the lines strategy but
+        # give one "cell" per row that holds several columns: the text path does better
+        if glued * 10 >= filled:
+            continue
+        rows, used = _side_columns(table, rows, words)
+        found.append((tuple(table.bbox), _split_stacked_rows(rows), used | assigned))
+    return found
+
+
+def _cell_texts(
+    table: Any, words: list[dict[str, Any]]
+) -> tuple[list[list[str | None]], int, set[int]]:
+    """Text of each grid cell from the page's words (lines joined by newlines), the
+    number of cells whose text falls into three or more whitespace-separated runs, and
+    the ids of the words used.
+
+    A slot covered by a merged neighbour is :data:`COVERED_FROM_LEFT` or
+    :data:`COVERED_FROM_TOP` (pdfplumber reports it as ``None``).
+    A word inside the table's box but in no cell (a ruling missing at the edge) joins
+    the nearest cell of its row.
+    """
+    bbox = table.bbox  # a property that scans every cell: read it once
+    within = [w for w in words if inside(w, bbox)]
+    per_row: list[tuple[list[dict[str, Any]], list[list[dict[str, Any]] | None], Any]] = []
+    placed: set[int] = set()
+    for row in table.rows:
+        band = [
+            w for w in within if row.bbox[1] - 1 <= (w["top"] + w["bottom"]) / 2 <= row.bbox[3] + 1
+        ]
+        groups: list[list[dict[str, Any]] | None] = [
+            None if cell is None else [w for w in band if inside(w, cell)] for cell in row.cells
+        ]
+        placed.update(id(w) for g in groups if g for w in g)
+        per_row.append((band, groups, row))
+    centers: dict[int, float] = {}
+    for _band, _groups, row in per_row:
+        for j, cell in enumerate(row.cells):
+            if cell is not None and j not in centers:
+                centers[j] = (cell[0] + cell[2]) / 2
+    rows: list[list[str | None]] = []
+    assigned: set[int] = set(placed)
+    glued = 0
+    for band, groups, row in per_row:
+        boxes = [(i, c) for i, c in enumerate(row.cells) if c is not None]
+        for word in band:
+            if id(word) in assigned or not boxes:
+                continue
+            cx = (word["x0"] + word["x1"]) / 2
+            index, _ = min(boxes, key=lambda ic: min(abs(cx - ic[1][0]), abs(cx - ic[1][2])))
+            groups[index].append(word)  # type: ignore[union-attr]
+            assigned.add(id(word))
+        cells: list[str | None] = []
+        for j, group in enumerate(groups):
+            if group is None:
+                left = next((c for c in reversed(row.cells[:j]) if c is not None), None)
+                spans_left = left is not None and left[2] > centers.get(j, left[2] + 1)
+                cells.append(COVERED_FROM_LEFT if spans_left else COVERED_FROM_TOP)
+                continue
+            if not group:
+                cells.append("")
+                continue
+            lines = group_lines(group)
+            if any(len(line.segments) >= 3 for line in lines):
+                glued += 1
+            cells.append("\n".join(line.text for line in lines))
+        rows.append(cells)
+    return rows, glued, assigned
+
+
+def _side_columns(
+    table: Any, rows: list[list[str | None]], words: list[dict[str, Any]]
+) -> tuple[list[list[str | None]], set[int]]:
+    """Add the unframed first/last column of a grid (row labels left of the rulings)."""
+    x0, top, x1, bottom = table.bbox
+    bands = [row.bbox for row in table.rows]
+    if len(bands) != len(rows):
+        return rows, set()
+    left: list[list[dict[str, Any]]] = [[] for _ in rows]
+    right: list[list[dict[str, Any]]] = [[] for _ in rows]
+    for word in words:
+        cy = (word["top"] + word["bottom"]) / 2
+        if not top <= cy <= bottom:
+            continue
+        for index, band in enumerate(bands):
+            if band[1] <= cy <= band[3]:
+                if word["x1"] <= x0 + 1 and x0 - word["x1"] < 150:
+                    left[index].append(word)
+                elif word["x0"] >= x1 - 1 and word["x0"] - x1 < 150:
+                    right[index].append(word)
+                break
+    need = max(2, len(rows) * 3 // 10)
+    out = [list(r) for r in rows]
+    used: set[int] = set()
+    if sum(1 for cell in left if cell) >= need:
+        out = [[join_words(cell), *row] for cell, row in zip(left, out, strict=True)]
+        used.update(id(w) for cell in left for w in cell)
+    if sum(1 for cell in right if cell) >= need:
+        out = [[*row, join_words(cell)] for cell, row in zip(right, out, strict=True)]
+        used.update(id(w) for cell in right for w in cell)
+    return out, used
+
+
+def _split_stacked_rows(rows: list[list[str | None]]) -> list[list[str | None]]:
+    """Split a grid row whose cells each stack several lines (a grid with few horizontal
+    rulings: one "cell" holds a whole column of values) into one row per line."""
+    out: list[list[str | None]] = []
+    for index, row in enumerate(rows):
+        parts = [c.split("\n") if c and c[0] != "\x00" else [] for c in row]
+        counts = [len(p) for p in parts if p]
+        depth = max(counts, default=0)
+        full = sum(1 for n in counts if n == depth)
+        if index == 0 or depth < 3 or full < 2 or full * 2 < len(counts):
+            out.append(row)
+            continue
+        for line in range(depth):
+            out.append(
+                [
+                    (p[line] if len(p) == depth else ("\n".join(p) if line == 0 else ""))
+                    for p in parts
+                ]
+            )
+    return out

@@ -1,0 +1,502 @@
+"""Text layout and reading order of a page, and the rules partitioner that ties it up.
+
+Per page: words and rulings are read; ruled grids are found first; the remaining words
+form lines, which become unruled tables (:mod:`.structure`) or text. Text lines are
+grouped into paragraphs (a short line in a larger or bold font is a ``Title``, a
+bulleted line a ``ListItem``); two prose columns are read left column first. A caption
+("Table 3: ...", also over two lines) and a units line ("[In thousands]") right above
+or below a table go with it. Running headers and footers (lines in the page margins
+that repeat on other pages, page numbers) never join a table. A table that ends a page
+and one that starts the next with as many columns are one table.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import io
+import logging
+import re
+import statistics
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from .. import _pdfium
+from ..elements import CAPTION_RE, make_element, make_table, parse_table_html
+from .finding import is_table_line, prose_like, ruled_tables, stream_blocks
+from .pages import quiet_pypdf, rotated_pdf, rotation_for, upright_share
+from .rulings import Rule, horizontal_rules
+from .structure import (
+    TableModel,
+    column_bounds,
+    is_units_line,
+    line_gap,
+    ruled_table,
+    stream_table,
+    wrap_gap,
+)
+from .words import Line, group_lines, page_words
+
+if TYPE_CHECKING:
+    from unstructured.documents.elements import Element
+
+__all__ = ["PdfReaderName", "partition_pdf_rules"]
+
+logger = logging.getLogger(__name__)
+
+#: Which library reads glyphs and rulings for the rules strategy.
+PdfReaderName = Literal["pdfium", "pdfminer"]
+
+#: Share of the page height at the top and bottom where running headers/footers live.
+MARGIN_BAND = 0.1
+
+_DIGITS = re.compile(r"\d+")
+
+
+@dataclass
+class _Item:
+    top: float
+    bottom: float
+    kind: Literal["table", "text"]
+    table: TableModel | None = None
+    lines: list[Line] | None = None
+    caption: str | None = None
+
+
+_BULLET_RE = re.compile(r"^\s*([•·▪◦●○■□\-–*]|\(?\d{1,2}[.)]|[a-z][.)])\s+")
+
+
+def _paragraphs(lines: list[Line], body_size: float) -> list[tuple[str, list[Line]]]:
+    """Group text lines into (category, lines) paragraphs."""
+    groups: list[tuple[str, list[Line]]] = []
+    for line in lines:
+        text = line.text
+        is_title = (
+            len(text) <= 100
+            and len(text.split()) <= 14
+            and not text.rstrip().endswith((".", ",", ";"))
+            and any(ch.isalpha() for ch in text)
+            and (line.size >= body_size * 1.15 or (line.bold and line.size >= body_size * 0.95))
+        )
+        if is_title:
+            if groups and groups[-1][0] == "Title" and _close(groups[-1][1][-1], line):
+                groups[-1][1].append(line)
+            else:
+                groups.append(("Title", [line]))
+            continue
+        if _BULLET_RE.match(text):
+            groups.append(("ListItem", [line]))
+            continue
+        if (
+            groups
+            and groups[-1][0] in ("NarrativeText", "ListItem")
+            and _close(groups[-1][1][-1], line)
+        ):
+            groups[-1][1].append(line)
+            continue
+        groups.append(("NarrativeText", [line]))
+    return groups
+
+
+def _close(prev: Line, line: Line) -> bool:
+    height = max(prev.bottom - prev.top, 1.0)
+    return line.top - prev.bottom <= 0.8 * height and abs(prev.size - line.size) < 1.0
+
+
+def _gutter(words: list[dict[str, Any]], width: float) -> float | None:
+    """The x of the gutter of a two-column prose layout, or None.
+
+    A vertical band in the middle of the page that (almost) no word crosses, with
+    prose (long runs of words) on both sides; tables have short cells, so a table's
+    column gap is never taken for a gutter.
+    """
+    if len(words) < 40:
+        return None
+    best: tuple[float, float] | None = None
+    x = width * 0.3
+    while x < width * 0.7:
+        crossing = sum(1 for w in words if w["x0"] < x < w["x1"])
+        if crossing <= max(2, len(words) // 100):
+            gap_left = max((w["x1"] for w in words if w["x1"] <= x), default=0.0)
+            gap_right = min((w["x0"] for w in words if w["x0"] >= x), default=width)
+            gap = gap_right - gap_left
+            if gap >= 8 and (best is None or gap > best[1]):
+                best = ((gap_left + gap_right) / 2, gap)
+        x += 2.0
+    if best is None:
+        return None
+    cut = best[0]
+    sides = (
+        [w for w in words if (w["x0"] + w["x1"]) / 2 < cut],
+        [w for w in words if (w["x0"] + w["x1"]) / 2 >= cut],
+    )
+    if min(len(side) for side in sides) < len(words) * 0.25:
+        return None
+    for side in sides:
+        lengths = [
+            sum(len(w["text"]) + 1 for w in seg)
+            for line in group_lines(side)
+            for seg in line.segments
+        ]
+        if not lengths or statistics.median(lengths) < 30:
+            return None
+    return cut
+
+
+def _reading_order(items: list[_Item]) -> list[_Item]:
+    return sorted(items, key=lambda it: (it.top, 0 if it.kind == "table" else 1))
+
+
+def _page_items(page: Any, words: list[dict[str, Any]], furniture: frozenset[str]) -> list[_Item]:
+    rules = horizontal_rules(page)
+    ruled = ruled_tables(page, words)
+    taken = {i for _, _, used in ruled for i in used}
+    free = [w for w in words if id(w) not in taken]
+    items: list[_Item] = []
+    for bbox, rows, _ in ruled:
+        items.append(_Item(top=bbox[1], bottom=bbox[3], kind="table", table=ruled_table(rows)))
+    height = float(page.height)
+    cut = _gutter(free, float(page.width))
+    if cut is None:
+        items = _reading_order(items + _region_items(free, rules, furniture, height))
+    else:  # two prose columns: the left one is read first, then the right one
+        left = [w for w in free if (w["x0"] + w["x1"]) / 2 < cut]
+        right = [w for w in free if (w["x0"] + w["x1"]) / 2 >= cut]
+        items = _reading_order(items + _region_items(left, rules, furniture, height))
+        items += _reading_order(_region_items(right, rules, furniture, height))
+    _attach_captions(items)
+    return items
+
+
+def furniture_key(line: Line, page_height: float) -> str | None:
+    """The key under which a line in the page's top or bottom margin band is compared
+    with other pages (digits dropped), or None for a line in the body of the page."""
+    if line.top > page_height * MARGIN_BAND and line.bottom < page_height * (1 - MARGIN_BAND):
+        return None
+    return _DIGITS.sub("#", " ".join(line.text.split()).casefold())
+
+
+def _is_furniture(line: Line, furniture: frozenset[str], page_height: float) -> bool:
+    key = furniture_key(line, page_height)
+    if key is None:
+        return False
+    return key in furniture or key.strip("#- ") == "" or key.startswith("page #")
+
+
+def _region_items(
+    free: list[dict[str, Any]], rules: list[Rule], furniture: frozenset[str], page_height: float
+) -> list[_Item]:
+    """Stream tables and text lines of one region (the page, or one prose column)."""
+    items: list[_Item] = []
+    lines = group_lines(free) if free else []
+    fixed = {i for i, line in enumerate(lines) if _is_furniture(line, furniture, page_height)}
+    used: set[int] = set()
+    blocks = [
+        (s, e) for s, e in stream_blocks([ln for i, ln in enumerate(lines) if i not in fixed])
+    ]
+    # stream_blocks ran on the lines without furniture: map back to indices in `lines`
+    kept = [i for i in range(len(lines)) if i not in fixed]
+    blocks = [(kept[s], kept[e - 1] + 1) for s, e in blocks]
+    claimed = {i for start, end in blocks for i in range(start, end)}
+    for start, end in blocks:
+        for c in range(start, min(end, start + 3)):
+            if CAPTION_RE.match(lines[c].text):  # a caption set in columns like a row
+                start = _caption_tail(lines, c, end)
+                break
+        if end - start < 2:
+            continue
+        start = _extend_up(lines, start, end, claimed | used | fixed)
+        tight = wrap_gap(lines[start:end])
+        # wrapped cell text right under the last row belongs to the table
+        while (
+            end < len(lines)
+            and end not in claimed
+            and end not in fixed
+            and line_gap(lines[end - 1], lines[end]) <= tight
+        ):
+            end += 1
+        block = [ln for i, ln in enumerate(lines[start:end], start) if i not in fixed]
+        if len(block) < 2:
+            continue
+        cuts = column_bounds(block)
+        model = stream_table(block, cuts, rules)
+        if model is None or prose_like(model.body or model.header):
+            continue
+        items.append(_Item(top=block[0].top, bottom=block[-1].bottom, kind="table", table=model))
+        used.update(range(start, end))
+    for index, line in enumerate(lines):
+        if index not in used and index not in fixed:
+            items.append(_Item(top=line.top, bottom=line.bottom, kind="text", lines=[line]))
+    return items
+
+
+def _extend_up(lines: list[Line], start: int, end: int, taken: set[int]) -> int:
+    """Header lines above an unruled table's first aligned lines: close above it,
+    inside its horizontal extent, short; never the caption (nor the lines that continue
+    it in the caption's font), a units line, or a line of prose."""
+    x0 = min(line.x0 for line in lines[start:end])
+    x1 = max(line.x1 for line in lines[start:end])
+    width = max(x1 - x0, 1.0)
+    stop = _caption_end(lines, start)
+    steps = 0
+    while start > max(stop, 0) and steps < 10 and start - 1 not in taken:
+        above, below = lines[start - 1], lines[start]
+        height = max(above.bottom - above.top, 1.0)
+        text = above.text
+        if below.top - above.bottom > 2.0 * height:
+            break
+        if is_units_line(text) and len(above.segments) == 1:
+            break  # the units line goes with the caption
+        if above.x0 < x0 - 0.1 * width or above.x1 > x1 + 0.1 * width or len(text) > 120:
+            break
+        if len(above.segments) == 1 and len(text.split()) >= 9 and not is_table_line(above):
+            break
+        start -= 1
+        steps += 1
+    return start
+
+
+def _caption_end(lines: list[Line], start: int) -> int:
+    """Index of the first line after the caption above ``start``, or -1 when no
+    caption is near."""
+    for c in range(start - 1, max(-1, start - 12), -1):
+        if CAPTION_RE.match(lines[c].text):
+            return _caption_tail(lines, c, start)
+    return -1
+
+
+def _caption_tail(lines: list[Line], c: int, limit: int) -> int:
+    """Index after the caption at ``c`` and the lines that continue it (close below,
+    in the caption's font), at most ``limit``."""
+    cap = lines[c]
+    k = c + 1
+    while k < limit:
+        line, prev = lines[k], lines[k - 1]
+        height = max(prev.bottom - prev.top, 1.0)
+        same_font = line.bold == cap.bold and abs(line.size - cap.size) < 0.6
+        if line.top - prev.bottom > 0.8 * height or not same_font:
+            break
+        k += 1
+    return k
+
+
+def _attach_captions(items: list[_Item]) -> None:
+    """Move a caption right above (or else right below) a table into the table: the
+    caption line, the lines that continue it, and a units line."""
+    for index, item in enumerate(items):
+        if item.kind != "table" or item.caption is not None:
+            continue
+        found = _caption_above(items, index) or _caption_below(items, index)
+        if found:
+            item.caption = " ".join(found)
+        if item.table is not None and item.table.units:
+            item.caption = " ".join(p for p in (item.caption, item.table.units) if p)
+
+
+def _text_line(item: _Item) -> Line | None:
+    return item.lines[0] if item.kind == "text" and item.lines else None
+
+
+def _caption_above(items: list[_Item], index: int) -> list[str]:
+    """Caption lines, then continuation/units lines, ending right above the table."""
+    top = items[index].top
+    chain: list[int] = []
+    k = index - 1
+    while k >= 0 and len(chain) < 5:
+        line = _text_line(items[k])
+        if line is None:
+            break
+        ref = items[chain[-1]].top if chain else top
+        if ref - line.bottom > 3 * max(line.bottom - line.top, 1.0):
+            break
+        chain.append(k)
+        if CAPTION_RE.match(line.text):
+            break
+        k -= 1
+    if not chain or not CAPTION_RE.match(items[chain[-1]].lines[0].text):  # type: ignore[index]
+        return []
+    texts = []
+    for k in reversed(chain):
+        texts.append(items[k].lines[0].text)  # type: ignore[index]
+        items[k].lines = []
+    return texts
+
+
+def _caption_below(items: list[_Item], index: int) -> list[str]:
+    if index + 1 >= len(items):
+        return []
+    line = _text_line(items[index + 1])
+    if line is None or not CAPTION_RE.match(line.text):
+        return []
+    if line.top - items[index].bottom > 3 * max(line.bottom - line.top, 1.0):
+        return []
+    items[index + 1].lines = []
+    return [line.text]
+
+
+def _page_elements(
+    page: Any,
+    page_number: int,
+    words: list[dict[str, Any]] | None = None,
+    furniture: frozenset[str] = frozenset(),
+) -> list[Element]:
+    body_size = _body_size(page)
+    elements: list[Element] = []
+    pending: list[Line] = []
+
+    def flush() -> None:
+        for category, group in _paragraphs(pending, body_size):
+            text = " ".join(line.text for line in group).strip()
+            if not text:
+                continue
+            if category == "ListItem":
+                text = _BULLET_RE.sub("", text, count=1).strip() or text
+            depth = 0 if category == "Title" else None
+            elements.append(
+                make_element(category, text, page_number=page_number, category_depth=depth)
+            )
+        pending.clear()
+
+    for item in _page_items(page, page_words(page) if words is None else words, furniture):
+        if item.kind == "text":
+            pending.extend(item.lines or [])
+            continue
+        flush()
+        model = item.table
+        if model is None:
+            continue
+        table = make_table(
+            model.rows,
+            caption=item.caption,
+            page_number=page_number,
+            header_rows=len(model.header),
+        )
+        if table is not None:
+            elements.append(table)
+    flush()
+    return elements
+
+
+@contextlib.contextmanager
+def _glyph_reader(
+    source: Path | bytes, reader: PdfReaderName, page_count: int
+) -> Iterator[_pdfium.PdfiumDocument | None]:
+    """The pdfium document for ``source``, or None: pdfminer reads every page."""
+    if reader == "pdfminer":
+        yield None
+        return
+    with _pdfium.open_document(source) as doc:
+        if doc is not None and len(doc) != page_count:
+            logger.debug(
+                "pdfium sees %d pages, pdfplumber %d: using pdfminer", len(doc), page_count
+            )
+            doc = None
+        yield doc
+
+
+def partition_pdf_rules(path: Path, *, reader: PdfReaderName = "pdfium") -> list[Element]:
+    """Offline, rule-based partitioning of a PDF into unstructured elements (see module doc).
+
+    ``reader="pdfium"`` (default) reads glyphs and rulings with pdfium, falling back to
+    pdfminer per page; ``"pdfminer"`` uses pdfplumber's own reader for everything.
+    """
+    import pdfplumber
+
+    if reader not in ("pdfium", "pdfminer"):
+        raise ValueError(f"unknown PDF reader {reader!r}: use 'pdfium' or 'pdfminer'")
+    pages: dict[int, list[Element]] = {}
+    rotations: dict[int, int] = {}
+    with (
+        pdfplumber.open(str(path)) as pdf,
+        _glyph_reader(path, reader, len(pdf.pages)) as fast,
+    ):
+        count = len(pdf.pages)
+        words: dict[int, list[dict[str, Any]]] = {}
+        seen: dict[str, int] = {}
+        for index, page in enumerate(pdf.pages):
+            if fast is not None:
+                fast.install(index, page)
+            if upright_share(page) < 0.5:
+                rotations[index] = rotation_for(page)
+                page.flush_cache()
+                continue
+            words[index] = page_words(page)
+            height = float(page.height)
+            keys = {
+                furniture_key(line, height) for line in group_lines(_margin(words[index], height))
+            }
+            for key in keys - {None}:
+                seen[key] = seen.get(key, 0) + 1  # type: ignore[index]
+        # running headers/footers: margin lines that repeat (page numbers aside) on other pages
+        furniture = frozenset(k for k, n in seen.items() if n >= 2)
+        for index, page_words_ in words.items():
+            page = pdf.pages[index]
+            pages[index] = _page_elements(page, index + 1, page_words_, furniture)
+            page.flush_cache()
+    if rotations:
+        with quiet_pypdf():
+            turned = rotated_pdf(path, rotations)
+        with (
+            pdfplumber.open(io.BytesIO(turned)) as pdf,
+            _glyph_reader(turned, reader, len(pdf.pages)) as fast,
+        ):
+            for index in rotations:
+                page = pdf.pages[index]
+                if fast is not None:
+                    fast.install(index, page)
+                pages[index] = _page_elements(page, index + 1)
+                page.flush_cache()
+    elements: list[Element] = []
+    for index in range(count):
+        page_elements = pages.get(index, [])
+        if elements and page_elements:
+            _continue_table(elements[-1], page_elements[0])
+        elements.extend(page_elements)
+    return elements
+
+
+def _margin(words: list[dict[str, Any]], height: float) -> list[dict[str, Any]]:
+    low, high = height * MARGIN_BAND, height * (1 - MARGIN_BAND)
+    return [w for w in words if w["top"] <= low or w["bottom"] >= high]
+
+
+def _body_size(page: Any) -> float:
+    """The page's most common font size (median over its characters)."""
+    sizes = [float(c.get("size") or 0) for c in page.chars if c["text"].strip()]
+    return statistics.median(sizes) if sizes else 10.0
+
+
+@functools.lru_cache(maxsize=4)
+def _parsed_table(text_as_html: str) -> tuple[list[list[str]], str | None, int]:
+    """parse_table_html, remembered: a page's only table is parsed as the next page's
+    first element and again as the previous one (callers do not modify the rows)."""
+    return parse_table_html(text_as_html)
+
+
+def _continue_table(previous: Element, first: Element) -> None:
+    """A table that ends a page and one that starts the next with as many columns are one
+    table: the continuation gets the header rows and the caption of the first part."""
+    if previous.category != "Table" or first.category != "Table":
+        return
+    if not (previous.metadata.text_as_html and first.metadata.text_as_html):
+        return
+    rows, own_caption, _ = _parsed_table(first.metadata.text_as_html)
+    if own_caption or not rows:
+        return
+    prev_rows, caption, header_rows = _parsed_table(previous.metadata.text_as_html)
+    if not prev_rows or len(prev_rows[0]) != len(rows[0]):
+        return
+    header = prev_rows[: max(1, header_rows)]
+    if rows[: len(header)] == header:
+        return
+    rebuilt = make_table(
+        [*header, *rows],
+        caption=caption,
+        page_number=first.metadata.page_number,
+        header_rows=len(header),
+    )
+    if rebuilt is not None:
+        first.text = rebuilt.text
+        first.metadata.text_as_html = rebuilt.metadata.text_as_html

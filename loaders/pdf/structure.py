@@ -1,0 +1,488 @@
+"""What a table is: columns, the header block, and body rows.
+
+Unruled tables (:func:`stream_table`):
+
+* columns come from the body lines (their whitespace-separated segments); each column's
+  alignment (left, right, centred) decides where its header text may reach, so stacked
+  header lines are given to the column they sit over, not cut at the midpoint;
+* the header block is the lines above the first data row, or above the rule that closes
+  the header; a header line that names a group of columns (fewer fragments, a short rule
+  under it) is a *spanning* row; the other header fragments of a column are one
+  multi-line cell; every column gets its path from the top ("Grade · PK");
+* body lines: wrapped cell text and wrapped row labels are merged into their row, dot
+  leaders are dropped, a row with only a label ("Male", "Actual") stays as a section row.
+
+Ruled tables (:func:`ruled_table`) get the same header/body model from their grid.
+Tables are returned as an *expanded grid* (see :mod:`loaders.elements`).
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+import re
+import statistics
+from dataclasses import dataclass
+from typing import Any
+
+from ..elements import CAPTION_RE
+from .finding import COVERED_FROM_LEFT, COVERED_FROM_TOP, is_table_line
+from .rulings import Rule, rule_below
+from .words import Line, join_words
+
+__all__ = [
+    "TableModel",
+    "column_bounds",
+    "grid",
+    "header_rows",
+    "is_units_line",
+    "line_gap",
+    "ruled_table",
+    "stream_table",
+    "strip_leaders",
+]
+
+#: "[In thousands]", "(Numbers in thousands)", "(percent)", "In millions of euros".
+_UNITS_RE = re.compile(
+    r"^\s*(?:[\[(][^\])]{2,60}[\])]|(?:amounts?|figures?|numbers?|data)?\s*in\s+"
+    r"(?:thousands|millions|billions|percent|per ?cent|%|euros?|dollars?|units)\b.{0,40})\s*$",
+    re.IGNORECASE,
+)
+_LEADERS_RE = re.compile(r"(?:\s*[.\u2026]){3,}")
+_NUMERIC_RE = re.compile(r"\d")
+_CONTINUES_RE = re.compile(r"(?:\b(?:and|or|of|in|for|the|to|by|with|from|on|at|per)|[,/&–-])$")
+
+
+@dataclass
+class TableModel:
+    """A table as an expanded grid: ``header`` rows over ``body`` rows, and its units."""
+
+    header: list[list[str]]
+    body: list[list[str]]
+    units: str | None = None
+
+    @property
+    def rows(self) -> list[list[str]]:
+        """Header rows then body rows."""
+        return [*self.header, *self.body]
+
+
+def is_units_line(text: str) -> bool:
+    """A units note such as "[In thousands]" that belongs with the caption."""
+    return len(text) <= 80 and bool(_UNITS_RE.match(text)) and not CAPTION_RE.match(text)
+
+
+def strip_leaders(text: str) -> str:
+    """Drop dot leaders (". . . ." / "……") from a cell's text."""
+    if "." not in text and "\u2026" not in text:
+        return text.strip()
+    return re.sub(r"\s{2,}", " ", _LEADERS_RE.sub(" ", text)).strip()
+
+
+def column_bounds(lines: list[Line]) -> list[float]:
+    """Cut points between columns from the union of segment extents of table lines."""
+    intervals = sorted(
+        (min(w["x0"] for w in seg), max(w["x1"] for w in seg))
+        for line in lines
+        if is_table_line(line)
+        for seg in line.segments
+    )
+    if not intervals:
+        return []
+    counts = [len(line.segments) for line in lines if is_table_line(line)]
+    # segments that span several columns (headers) would glue the projection together:
+    # build columns from the lines with the most common (or higher) segment count first
+    typical = statistics.median_high(counts)
+    base = sorted(
+        (min(w["x0"] for w in seg), max(w["x1"] for w in seg))
+        for line in lines
+        if len(line.segments) >= typical
+        for seg in line.segments
+    )
+    merged: list[list[float]] = []
+    for x0, x1 in base:
+        if merged and x0 <= merged[-1][1] + 1.0:
+            merged[-1][1] = max(merged[-1][1], x1)
+        else:
+            merged.append([x0, x1])
+    return [(a[1] + b[0]) / 2 for a, b in itertools.pairwise(merged)]
+
+
+def grid(lines: list[Line], cuts: list[float]) -> list[list[str]]:
+    """Each line's words placed into the columns that ``cuts`` separate (by centre)."""
+    rows: list[list[str]] = []
+    for line in lines:
+        cells: list[list[dict[str, Any]]] = [[] for _ in range(len(cuts) + 1)]
+        for seg in line.segments:
+            for word in seg:
+                center = (word["x0"] + word["x1"]) / 2
+                col = sum(1 for c in cuts if center > c)
+                cells[col].append(word)
+        rows.append([join_words(c) for c in cells])
+    return rows
+
+
+def aligned_header(line: Line, below: Line, cuts: list[float]) -> bool:
+    """A line right above a stream table whose words sit inside its columns (a header line)."""
+    if not cuts or CAPTION_RE.match(line.text):
+        return False
+    height = max(line.bottom - line.top, 1.0)
+    if below.top - line.bottom > (4.0 if len(line.segments) >= 2 else 1.5) * height:
+        return False
+    if len(line.text) > 120:
+        return False
+    return not any(w["x0"] < c - 1 and w["x1"] > c + 1 for w in line.words for c in cuts)
+
+
+def header_rows(rows: list[list[str]]) -> int:
+    """Leading rows before the first row that looks like data (mostly numeric cells)."""
+    limit = min(8, max(1, len(rows) // 2))
+    for index, row in enumerate(rows[:limit]):
+        filled = [c for c in row[1:] if c]
+        numeric = [c for c in filled if any(ch.isdigit() for ch in c)]
+        if index > 0 and row[0] and filled and len(numeric) >= max(1, len(filled) // 2):
+            return index
+    return 1
+
+
+def line_gap(upper: Line, lower: Line) -> float:
+    """Vertical white space between two lines."""
+    return lower.top - upper.bottom
+
+
+def wrap_gap(block: list[Line]) -> float:
+    """The largest vertical gap that still means "the same row, wrapped text".
+
+    Only meaningful when rows are clearly spaced apart (median gap of 3 pt or more);
+    wrapped lines then sit much closer than rows do. Returns -inf otherwise.
+    """
+    gaps = [line_gap(a, b) for a, b in itertools.pairwise(block)]
+    positive = [g for g in gaps if g > 0]
+    if len(positive) < 2:
+        return float("-inf")
+    row_gap = statistics.median(positive)
+    if row_gap < 3.0:
+        return float("-inf")
+    return 0.35 * row_gap
+
+
+# --------------------------------------------------------------------------- body rows
+
+
+def _numeric(cell: str) -> bool:
+    return bool(_NUMERIC_RE.search(cell)) and sum(ch.isalpha() for ch in cell) <= 3
+
+
+def _label_only(row: list[str]) -> bool:
+    return bool(row[0]) and not any(row[1:])
+
+
+def _merge_body(lines: list[Line], rows: list[list[str]]) -> list[list[str]]:
+    """Merge wrapped text into its row: lines closer than the row spacing, value cells
+    continued on a line without a label, and wrapped row labels."""
+    tight = wrap_gap(lines)
+    merged: list[list[str]] = []
+    for index, row in enumerate(rows):
+        if merged and index > 0:
+            close = line_gap(lines[index - 1], lines[index]) <= tight
+            prev = merged[-1]
+            text_continuation = (
+                not row[0]
+                and any(row[1:])
+                and not any(_numeric(c) for c in row[1:] if c)
+                and all(prev[j] for j, c in enumerate(row) if c)
+            )
+            if close or text_continuation:
+                merged[-1] = [f"{a} {b}".strip() for a, b in zip(prev, row, strict=True)]
+                continue
+        merged.append(list(row))
+    return merge_labels(merged)
+
+
+def merge_labels(rows: list[list[str]]) -> list[list[str]]:
+    """Join wrapped row labels: a label-only row that continues the row above ("(as
+    HCl)", "constant dollars") or that the row below continues; other label-only rows
+    are section rows and stay."""
+    out: list[list[str]] = []
+    index = 0
+    while index < len(rows):
+        row = list(rows[index])
+        if len(row) > 1 and _label_only(row):
+            label = row[0]
+            prev = out[-1] if out else None
+            nxt = rows[index + 1] if index + 1 < len(rows) else None
+            starts_low = label[:1].islower() or label[:1] in "(["
+            if (
+                prev is not None
+                and prev[0]
+                and any(prev[1:])
+                and (starts_low or _CONTINUES_RE.search(prev[0]))
+            ):
+                prev[0] = f"{prev[0]} {label}"
+                index += 1
+                continue
+            if (
+                nxt is not None
+                and nxt[0]
+                and any(nxt[1:])
+                and (nxt[0][:1].islower() or nxt[0][:1] in "([" or _CONTINUES_RE.search(label))
+            ):
+                rows[index + 1] = [f"{label} {nxt[0]}", *nxt[1:]]
+                index += 1
+                continue
+        out.append(row)
+        index += 1
+    return out
+
+
+# --------------------------------------------------------------------------- ruled
+
+
+def ruled_table(rows: list[list[str | None]]) -> TableModel:
+    """The header/body model of a ruled grid (covered slots as given by the finder)."""
+    plain = [[("" if c is None or c[:1] == "\x00" else c.strip()) for c in r] for r in rows]
+    n_head = header_rows(plain)
+    grid_rows: list[list[str]] = []
+    for i, raw in enumerate(rows):
+        out: list[str] = []
+        for j, cell in enumerate(raw):
+            if cell == COVERED_FROM_LEFT:
+                out.append(out[j - 1] if i < n_head and j > 0 else "")
+            elif cell == COVERED_FROM_TOP or cell is None:
+                out.append(grid_rows[i - 1][j] if i > 0 and j < len(grid_rows[i - 1]) else "")
+            else:
+                out.append(strip_leaders(" ".join(cell.split())))
+        grid_rows.append(out)
+    header = _fill_up(grid_rows[:n_head])
+    return TableModel(header=header, body=merge_labels(grid_rows[n_head:]))
+
+
+def _fill_up(header: list[list[str]]) -> list[list[str]]:
+    """Empty slots above a column's first header text take that text (a rowspan)."""
+    if not header:
+        return header
+    width = max(len(r) for r in header)
+    grid_rows = [list(r) + [""] * (width - len(r)) for r in header]
+    for j in range(width):
+        first = next((i for i, r in enumerate(grid_rows) if r[j]), None)
+        if first:
+            for i in range(first):
+                grid_rows[i][j] = grid_rows[first][j]
+    return grid_rows
+
+
+# --------------------------------------------------------------------------- stream
+
+
+def _cells(line: Line, cuts: list[float]) -> list[list[dict]]:
+    cells: list[list[dict]] = [[] for _ in range(len(cuts) + 1)]
+    for word in line.words:
+        center = (word["x0"] + word["x1"]) / 2
+        cells[bisect.bisect_left(cuts, center)].append(word)
+    return cells
+
+
+def _first_data_line(rows: list[list[str]]) -> int | None:
+    for index, row in enumerate(rows[:12]):
+        filled = [c for c in row[1:] if c]
+        numeric = [c for c in filled if _numeric(c)]
+        data_like = index > 0 and filled and numeric and len(numeric) * 2 >= len(filled)
+        if data_like and (row[0] or len(filled) >= 2):
+            return index
+    return None
+
+
+def _zone_cuts(body: list[Line], cuts: list[float], head: list[Line]) -> list[float]:
+    """Boundaries between columns for header text.
+
+    Between two columns' body centres, the widest vertical strip that no header word
+    of a multi-fragment header line crosses; where there is none, the columns'
+    alignment decides (a right-aligned column's header ends at its right edge).
+    """
+    n = len(cuts) + 1
+    lefts: list[list[float]] = [[] for _ in range(n)]
+    rights: list[list[float]] = [[] for _ in range(n)]
+    for line in body:
+        for j, words in enumerate(_cells(line, cuts)):
+            if words:
+                lefts[j].append(min(w["x0"] for w in words))
+                rights[j].append(max(w["x1"] for w in words))
+    spans = sorted(
+        (w["x0"], w["x1"])
+        for line in head
+        if len(line.segments) * 2 >= max(2, n - 1)
+        for w in line.words
+    )
+    zones: list[float] = []
+    for j in range(n - 1):
+        if not rights[j] or not lefts[j + 1]:
+            zones.append(cuts[j])
+            continue
+        center = (statistics.median(lefts[j]) + statistics.median(rights[j])) / 2
+        center_next = (statistics.median(lefts[j + 1]) + statistics.median(rights[j + 1])) / 2
+        gap = _widest_gap(spans, center, center_next)
+        if gap is not None:
+            zones.append(gap)
+            continue
+        right_j, left_next = max(rights[j]), min(lefts[j + 1])
+        align_j, align_next = (
+            _alignment(lefts[j], rights[j]),
+            _alignment(lefts[j + 1], rights[j + 1]),
+        )
+        if align_j == "r" and align_next != "l":
+            zones.append(right_j + 2.0)
+        elif align_next == "l" and align_j != "r":
+            zones.append(left_next - 2.0)
+        else:
+            zones.append((right_j + left_next) / 2)
+    for j in range(1, len(zones)):  # keep them ordered
+        zones[j] = max(zones[j], zones[j - 1] + 0.5)
+    return zones
+
+
+def _alignment(lefts: list[float], rights: list[float]) -> str:
+    if len(lefts) < 2:
+        return "c"
+    spread_l = max(lefts) - min(lefts)
+    spread_r = max(rights) - min(rights)
+    if spread_r + 1.0 < spread_l and spread_r <= 3.0:
+        return "r"
+    if spread_l + 1.0 < spread_r and spread_l <= 3.0:
+        return "l"
+    return "c"
+
+
+def _widest_gap(spans: list[tuple[float, float]], lo: float, hi: float) -> float | None:
+    """Middle of the widest strip in ``lo..hi`` that no span covers (None: none 1.5 pt wide)."""
+    best: tuple[float, float] | None = None
+    cursor = lo
+    for x0, x1 in spans:
+        if x1 <= cursor:
+            continue
+        if x0 >= hi:
+            break
+        if x0 > cursor and (best is None or x0 - cursor > best[1] - best[0]):
+            best = (cursor, x0)
+        cursor = max(cursor, x1)
+        if cursor >= hi:
+            break
+    if cursor < hi and (best is None or hi - cursor > best[1] - best[0]):
+        best = (cursor, hi)
+    if best is None or best[1] - best[0] < 1.5:
+        return None
+    return (best[0] + best[1]) / 2
+
+
+def _columns_under(x0: float, x1: float, zones: list[float]) -> list[int]:
+    first = bisect.bisect_left(zones, x0 + 1.0)
+    last = bisect.bisect_left(zones, x1 - 1.0)
+    return list(range(first, last + 1))
+
+
+def _header_grid(
+    lines: list[Line], zones: list[float], rules: list[Rule], table_width: float
+) -> tuple[list[list[str]], list[str]]:
+    """Header lines -> expanded header grid (spanning rows, then the leaf row) and the
+    units lines found among them."""
+    n = len(zones) + 1
+    levels: list[tuple[list[tuple[list[int], str]], Line]] = []
+    leaf: list[list[str]] = [[] for _ in range(n)]
+    units: list[str] = []
+    for line in lines:
+        if len(line.segments) == 1 and is_units_line(line.text):
+            units.append(line.text)
+            continue
+        occupied = {bisect.bisect_left(zones, (w["x0"] + w["x1"]) / 2) for w in line.words}
+        sparse = len(occupied) * 2 <= max(2, n - 1)
+        height = max(line.bottom - line.top, 1.0)
+        spanners: list[tuple[list[int], str]] = []
+        for seg in line.segments:
+            sx0, sx1 = min(w["x0"] for w in seg), max(w["x1"] for w in seg)
+            cols = _columns_under(sx0, sx1, zones)
+            rule = rule_below(sx0, sx1, line.bottom, rules, max_gap=1.2 * height)
+            if rule is not None and rule.width < 0.9 * table_width:
+                ruled = _columns_under(rule.x0, rule.x1, zones)
+                if len(ruled) >= 2:
+                    spanners.append((ruled, join_words(seg)))
+                    continue
+            if len(cols) >= 2 and sparse:
+                spanners.append((cols, join_words(seg)))
+                continue
+            by_col: dict[int, list[dict]] = {}
+            for word in seg:
+                col = bisect.bisect_left(zones, (word["x0"] + word["x1"]) / 2)
+                by_col.setdefault(col, []).append(word)
+            for col, words in by_col.items():
+                leaf[col].append(join_words(words))
+        if spanners:
+            previous = levels[-1] if levels else None
+            if (
+                previous is not None
+                and [c for c, _ in previous[0]] == [c for c, _ in spanners]
+                and line.top - previous[1].bottom <= 0.6 * height
+            ):  # a spanning header wrapped onto a second line
+                joined = [
+                    (c, f"{a} {b}") for (c, a), (_, b) in zip(previous[0], spanners, strict=True)
+                ]
+                levels[-1] = (joined, line)
+            else:
+                levels.append((spanners, line))
+    grid_rows: list[list[str]] = []
+    for spanners, _line in levels:
+        row = [""] * n
+        for cols, text in spanners:
+            for col in cols:
+                if 0 <= col < n:
+                    row[col] = text
+        grid_rows.append(row)
+    leaf_row = [" ".join(parts) for parts in leaf]
+    if any(leaf_row) or not grid_rows:
+        grid_rows.append(leaf_row)
+    return _fill_up([[strip_leaders(c) for c in r] for r in grid_rows]), units
+
+
+def stream_table(lines: list[Line], cuts: list[float], rules: list[Rule]) -> TableModel | None:
+    """The header/body model of an unruled table made of ``lines`` (header lines first)."""
+    if not lines or not cuts:
+        return None
+    rows = grid(lines, cuts)
+    first = _first_data_line(rows)
+    x0 = min(line.x0 for line in lines)
+    x1 = max(line.x1 for line in lines)
+    width = max(x1 - x0, 1.0)
+    limit = first if first is not None else min(len(lines), 8)
+    closing = (
+        [
+            r
+            for r in rules
+            if r.width >= 0.7 * width
+            and lines[0].bottom < r.y < lines[limit - 1].top + 0.5
+            and r.x0 <= x0 + 0.3 * width
+        ]
+        if limit > 1
+        else []
+    )
+    if closing:
+        y = closing[-1].y
+        split = sum(1 for line in lines if line.bottom <= y + 1.0)
+    elif first is not None:
+        split = first
+    else:
+        split = 1
+    split = max(1, min(split, len(lines) - 1))
+    # label-only lines right above the data are section rows, not header
+    while (
+        split > 1
+        and _label_only(rows[split - 1])
+        and any(any(c for c in r[1:]) for r in rows[: split - 1])
+    ):
+        split -= 1
+    head_lines, body_lines = lines[:split], lines[split:]
+    body_cuts = column_bounds(body_lines) or cuts
+    if len(body_cuts) != len(cuts):
+        body_cuts = cuts
+    body_rows = grid(body_lines, body_cuts)
+    zones = _zone_cuts(body_lines, body_cuts, head_lines)
+    header, units = _header_grid(head_lines, zones, rules, width)
+    body = _merge_body(body_lines, [[strip_leaders(c) for c in r] for r in body_rows])
+    return TableModel(header=header, body=body, units=" ".join(units) or None)
