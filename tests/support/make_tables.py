@@ -160,8 +160,13 @@ _PARTICIPATION_HEADERS = [
     ["Weighted", "overall", "participation", "rate"],
 ]
 
+_PARTICIPATION_CAPTION = [
+    "Table A-1. School and student participation rates before and after substitution,",
+    "by education system: 2011",
+]
+
 PARTICIPATION_EXPECTED: dict[str, Any] = {
-    "caption": "Exhibit A.4: School, student and overall participation rates",
+    "caption": " ".join(_PARTICIPATION_CAPTION),
     "header_paths": ["Country", *(" ".join(lines) for lines in _PARTICIPATION_HEADERS)],
     "body": [
         ["Australia", "81", "96", "95", "91"],
@@ -179,12 +184,14 @@ PARTICIPATION_EXPECTED: dict[str, Any] = {
 
 
 def participation_pdf(path: Path) -> Path:
-    """PIRLS-style exhibit: 4 numeric columns whose headers have 2-4 lines, no lines drawn."""
+    """PIRLS-style table: a two-line caption, then 4 numeric columns whose headers have 2-4
+    lines (bottom-aligned, right-aligned), and no lines drawn at all."""
     pdf = PdfBuilder()
     page = pdf.page()
     left = 72.0
     edges = [262.0, 352.0, 442.0, 532.0]
-    _put(page, left, 60, PARTICIPATION_EXPECTED["caption"], 10, bold=True)
+    for i, line in enumerate(_PARTICIPATION_CAPTION):  # a caption on two lines
+        _put(page, left, 48 + 12 * i, line, 10, bold=True)
     pitch, bottom_line = 9.5, 118.0
     _put(page, left, bottom_line, "Country", 8, bold=True)
     for edge, lines in zip(edges, _PARTICIPATION_HEADERS, strict=True):
