@@ -184,14 +184,20 @@ class Splitter:
         rows, caption, header_rows = parse_table_html(str(base["text_as_html"]))
         header_rows = max(1, min(header_rows, len(rows) - 1)) if len(rows) > 1 else len(rows)
         header, body = rows[:header_rows], rows[header_rows:]
-        # keep the repeated prefix (caption + header) within half the budget
-        # (the top header row matters most: drop the rows below it first, then the caption)
+        # keep the repeated prefix (caption + header paths) within 3/5 of the budget: first
+        # shorten the caption, then drop it, then the middle header levels (the top level
+        # and the leaves matter most), then the leaves
         limit = self.chunk_size * 3 // 5
         while header and self.count_tokens(table_to_markdown(header, caption, len(header))) > limit:
-            if len(header) > 1:
-                del header[1]
+            words = caption.split() if caption else []
+            if len(words) > 17:
+                caption = " ".join(words[:16]) + " …"
             elif caption:
                 caption = None
+            elif len(header) > 2:
+                del header[1]
+            elif len(header) > 1:
+                del header[-1]
             else:
                 break
         out: list[Document] = []
@@ -215,7 +221,10 @@ class Splitter:
         pieces: list[tuple[list[list[str]], str]] = []
         current: list[list[str]] = []
         cost = prefix_cost
+        section: list[str] | None = None  # the last label-only row ("Male", "Actual")
         for row in body:
+            if len(row) > 1 and row[0] and not any(row[1:]):
+                section = row
             row_cost = line_cost(row)
             if prefix_cost + row_cost > self.chunk_size:
                 if current:
@@ -226,6 +235,12 @@ class Splitter:
             if current and cost + row_cost > self.chunk_size:
                 pieces.append((current, render(current)))
                 current, cost = [], prefix_cost
+            if not current and section is not None and row is not section:
+                # a piece that starts inside a section repeats the section row
+                section_cost = line_cost(section)
+                if prefix_cost + section_cost + row_cost <= self.chunk_size:
+                    current.append(section)
+                    cost += section_cost
             current.append(row)
             cost += row_cost
         if current:

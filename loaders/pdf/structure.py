@@ -136,7 +136,7 @@ def aligned_header(line: Line, below: Line, cuts: list[float]) -> bool:
 
 def header_rows(rows: list[list[str]]) -> int:
     """Leading rows before the first row that looks like data (mostly numeric cells)."""
-    limit = min(8, max(1, len(rows) // 2))
+    limit = min(8, max(1, len(rows) - 1))
     for index, row in enumerate(rows[:limit]):
         filled = [c for c in row[1:] if c]
         numeric = [c for c in filled if any(ch.isdigit() for ch in c)]
@@ -242,6 +242,12 @@ def ruled_table(rows: list[list[str | None]]) -> TableModel:
     """The header/body model of a ruled grid (covered slots as given by the finder)."""
     plain = [[("" if c is None or c[:1] == "\x00" else c.strip()) for c in r] for r in rows]
     n_head = header_rows(plain)
+    # a header cell that spans rows down ("Pollutant" over three header rows) keeps them
+    # in the header
+    while n_head < len(rows) - 1 and COVERED_FROM_TOP in rows[n_head] and not any(
+        _numeric(c) for c in plain[n_head]
+    ):
+        n_head += 1
     grid_rows: list[list[str]] = []
     for i, raw in enumerate(rows):
         out: list[str] = []
@@ -373,6 +379,23 @@ def _widest_gap(spans: list[tuple[float, float]], lo: float, hi: float) -> float
     return (best[0] + best[1]) / 2
 
 
+def _centers(body: list[Line], cuts: list[float]) -> list[float]:
+    """The middle of each column's body text (its widest extent)."""
+    n = len(cuts) + 1
+    lo = [float("inf")] * n
+    hi = [float("-inf")] * n
+    for line in body:
+        for j, words in enumerate(_cells(line, cuts)):
+            if words:
+                lo[j] = min(lo[j], min(w["x0"] for w in words))
+                hi[j] = max(hi[j], max(w["x1"] for w in words))
+    edges = [-1e9, *cuts, 1e9]
+    return [
+        (lo[j] + hi[j]) / 2 if hi[j] > lo[j] else (max(edges[j], 0.0) + min(edges[j + 1], 1e4)) / 2
+        for j in range(n)
+    ]
+
+
 def _columns_under(x0: float, x1: float, zones: list[float]) -> list[int]:
     first = bisect.bisect_left(zones, x0 + 1.0)
     last = bisect.bisect_left(zones, x1 - 1.0)
@@ -380,7 +403,11 @@ def _columns_under(x0: float, x1: float, zones: list[float]) -> list[int]:
 
 
 def _header_grid(
-    lines: list[Line], zones: list[float], rules: list[Rule], table_width: float
+    lines: list[Line],
+    zones: list[float],
+    centers: list[float],
+    rules: list[Rule],
+    table_width: float,
 ) -> tuple[list[list[str]], list[str]]:
     """Header lines -> expanded header grid (spanning rows, then the leaf row) and the
     units lines found among them."""
@@ -399,9 +426,10 @@ def _header_grid(
         for seg in line.segments:
             sx0, sx1 = min(w["x0"] for w in seg), max(w["x1"] for w in seg)
             cols = _columns_under(sx0, sx1, zones)
-            rule = rule_below(sx0, sx1, line.bottom, rules, max_gap=1.2 * height)
+            sbottom = max(w["bottom"] for w in seg)
+            rule = rule_below(sx0, sx1, sbottom, rules, max_gap=1.2 * height)
             if rule is not None and rule.width < 0.9 * table_width:
-                ruled = _columns_under(rule.x0, rule.x1, zones)
+                ruled = [j for j, c in enumerate(centers) if rule.x0 - 1 <= c <= rule.x1 + 1]
                 if len(ruled) >= 2:
                     spanners.append((ruled, join_words(seg)))
                     continue
@@ -450,20 +478,19 @@ def stream_table(lines: list[Line], cuts: list[float], rules: list[Rule]) -> Tab
     x0 = min(line.x0 for line in lines)
     x1 = max(line.x1 for line in lines)
     width = max(x1 - x0, 1.0)
-    limit = first if first is not None else min(len(lines), 8)
-    closing = (
-        [
-            r
-            for r in rules
-            if r.width >= 0.7 * width
-            and lines[0].bottom < r.y < lines[limit - 1].top + 0.5
-            and r.x0 <= x0 + 0.3 * width
-        ]
-        if limit > 1
-        else []
-    )
+    # the header ends at the first full-width rule under its first line, else at the
+    # first data row
+    reach = lines[min(len(lines) - 1, 12)].top
+    closing = [
+        r
+        for r in rules
+        if r.width >= 0.9 * width
+        and lines[0].bottom - 1.0 < r.y < reach
+        and r.x0 <= x0 + 0.1 * width
+        and any(line.top > r.y for line in lines)
+    ]
     if closing:
-        y = closing[-1].y
+        y = min(r.y for r in closing)
         split = sum(1 for line in lines if line.bottom <= y + 1.0)
     elif first is not None:
         split = first
@@ -483,6 +510,6 @@ def stream_table(lines: list[Line], cuts: list[float], rules: list[Rule]) -> Tab
         body_cuts = cuts
     body_rows = grid(body_lines, body_cuts)
     zones = _zone_cuts(body_lines, body_cuts, head_lines)
-    header, units = _header_grid(head_lines, zones, rules, width)
+    header, units = _header_grid(head_lines, zones, _centers(body_lines, body_cuts), rules, width)
     body = _merge_body(body_lines, [[strip_leaders(c) for c in r] for r in body_rows])
     return TableModel(header=header, body=body, units=" ".join(units) or None)
