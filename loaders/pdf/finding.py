@@ -110,7 +110,12 @@ def ruled_tables(
         if glued * 10 >= filled:
             continue
         rows, used = _side_columns(table, rows, words)
-        found.append((tuple(table.bbox), _split_stacked_rows(rows), used | assigned))
+        split = _split_stacked_rows(rows)
+        if len(split) >= len(rows) + 3:
+            # a frame around rows without rulings between them: the grid says little
+            # about the rows, the text lines say more (the unruled path takes them)
+            continue
+        found.append((tuple(table.bbox), split, used | assigned))
     return found
 
 

@@ -149,7 +149,7 @@ def _reading_order(items: list[_Item]) -> list[_Item]:
     return sorted(items, key=lambda it: (it.top, 0 if it.kind == "table" else 1))
 
 
-def _page_items(page: Any, words: list[dict[str, Any]], furniture: frozenset[str]) -> list[_Item]:
+def _page_items(page: Any, words: list[dict[str, Any]]) -> list[_Item]:
     rules = horizontal_rules(page)
     ruled = ruled_tables(page, words)
     taken = {i for _, _, used in ruled for i in used}
@@ -157,48 +157,57 @@ def _page_items(page: Any, words: list[dict[str, Any]], furniture: frozenset[str
     items: list[_Item] = []
     for bbox, rows, _ in ruled:
         items.append(_Item(top=bbox[1], bottom=bbox[3], kind="table", table=ruled_table(rows)))
-    height = float(page.height)
     cut = _gutter(free, float(page.width))
     if cut is None:
-        items = _reading_order(items + _region_items(free, rules, furniture, height))
+        items = _reading_order(items + _region_items(free, rules))
     else:  # two prose columns: the left one is read first, then the right one
         left = [w for w in free if (w["x0"] + w["x1"]) / 2 < cut]
         right = [w for w in free if (w["x0"] + w["x1"]) / 2 >= cut]
-        items = _reading_order(items + _region_items(left, rules, furniture, height))
-        items += _reading_order(_region_items(right, rules, furniture, height))
+        items = _reading_order(items + _region_items(left, rules))
+        items += _reading_order(_region_items(right, rules))
     _attach_captions(items)
     return items
 
 
-def furniture_key(line: Line, page_height: float) -> str | None:
-    """The key under which a line in the page's top or bottom margin band is compared
-    with other pages (digits dropped), or None for a line in the body of the page."""
-    if line.top > page_height * MARGIN_BAND and line.bottom < page_height * (1 - MARGIN_BAND):
-        return None
+def _edge_lines(lines: list[Line], height: float) -> list[Line]:
+    """Running header/footer candidates: the first two and last two lines of a page,
+    inside its top or bottom margin band and set apart from the text next to them."""
+    ordered = sorted(lines, key=lambda line: line.top)
+    out: list[Line] = []
+    for seq, inner in ((ordered, True), (ordered[::-1], False)):
+        for i, line in enumerate(seq[:2]):
+            in_band = (
+                line.top <= height * MARGIN_BAND
+                if inner
+                else line.bottom >= height * (1 - MARGIN_BAND)
+            )
+            nxt = seq[i + 1] if i + 1 < len(seq) else None
+            gap = (
+                float("inf")
+                if nxt is None
+                else (nxt.top - line.bottom if inner else line.top - nxt.bottom)
+            )
+            if not in_band or gap < 0.9 * max(line.bottom - line.top, 1.0):
+                break
+            out.append(line)
+    return out
+
+
+def furniture_key(line: Line) -> str:
+    """A margin line's text as compared across pages (digits dropped)."""
     return _DIGITS.sub("#", " ".join(line.text.split()).casefold())
 
 
-def _is_furniture(line: Line, furniture: frozenset[str], page_height: float) -> bool:
-    key = furniture_key(line, page_height)
-    if key is None:
-        return False
-    return key in furniture or key.strip("#- ") == "" or key.startswith("page #")
+def _page_number_like(key: str) -> bool:
+    return key.strip("#-–— ") == "" or key.startswith("page #")
 
 
-def _region_items(
-    free: list[dict[str, Any]], rules: list[Rule], furniture: frozenset[str], page_height: float
-) -> list[_Item]:
+def _region_items(free: list[dict[str, Any]], rules: list[Rule]) -> list[_Item]:
     """Stream tables and text lines of one region (the page, or one prose column)."""
     items: list[_Item] = []
     lines = group_lines(free) if free else []
-    fixed = {i for i, line in enumerate(lines) if _is_furniture(line, furniture, page_height)}
     used: set[int] = set()
-    blocks = [
-        (s, e) for s, e in stream_blocks([ln for i, ln in enumerate(lines) if i not in fixed])
-    ]
-    # stream_blocks ran on the lines without furniture: map back to indices in `lines`
-    kept = [i for i in range(len(lines)) if i not in fixed]
-    blocks = [(kept[s], kept[e - 1] + 1) for s, e in blocks]
+    blocks = stream_blocks(lines)
     claimed = {i for start, end in blocks for i in range(start, end)}
     for start, end in blocks:
         for c in range(start, min(end, start + 3)):
@@ -207,17 +216,16 @@ def _region_items(
                 break
         if end - start < 2:
             continue
-        start = _extend_up(lines, start, end, claimed | used | fixed)
+        start = _extend_up(lines, start, end, claimed | used)
         tight = wrap_gap(lines[start:end])
         # wrapped cell text right under the last row belongs to the table
         while (
             end < len(lines)
             and end not in claimed
-            and end not in fixed
             and line_gap(lines[end - 1], lines[end]) <= tight
         ):
             end += 1
-        block = [ln for i, ln in enumerate(lines[start:end], start) if i not in fixed]
+        block = lines[start:end]
         if len(block) < 2:
             continue
         cuts = column_bounds(block)
@@ -227,7 +235,7 @@ def _region_items(
         items.append(_Item(top=block[0].top, bottom=block[-1].bottom, kind="table", table=model))
         used.update(range(start, end))
     for index, line in enumerate(lines):
-        if index not in used and index not in fixed:
+        if index not in used:
             items.append(_Item(top=line.top, bottom=line.bottom, kind="text", lines=[line]))
     return items
 
@@ -337,10 +345,7 @@ def _caption_below(items: list[_Item], index: int) -> list[str]:
 
 
 def _page_elements(
-    page: Any,
-    page_number: int,
-    words: list[dict[str, Any]] | None = None,
-    furniture: frozenset[str] = frozenset(),
+    page: Any, page_number: int, words: list[dict[str, Any]] | None = None
 ) -> list[Element]:
     body_size = _body_size(page)
     elements: list[Element] = []
@@ -359,7 +364,7 @@ def _page_elements(
             )
         pending.clear()
 
-    for item in _page_items(page, page_words(page) if words is None else words, furniture):
+    for item in _page_items(page, page_words(page) if words is None else words):
         if item.kind == "text":
             pending.extend(item.lines or [])
             continue
@@ -414,6 +419,7 @@ def partition_pdf_rules(path: Path, *, reader: PdfReaderName = "pdfium") -> list
     ):
         count = len(pdf.pages)
         words: dict[int, list[dict[str, Any]]] = {}
+        edges: dict[int, list[Line]] = {}
         seen: dict[str, int] = {}
         for index, page in enumerate(pdf.pages):
             if fast is not None:
@@ -423,17 +429,20 @@ def partition_pdf_rules(path: Path, *, reader: PdfReaderName = "pdfium") -> list
                 page.flush_cache()
                 continue
             words[index] = page_words(page)
-            height = float(page.height)
-            keys = {
-                furniture_key(line, height) for line in group_lines(_margin(words[index], height))
-            }
-            for key in keys - {None}:
-                seen[key] = seen.get(key, 0) + 1  # type: ignore[index]
-        # running headers/footers: margin lines that repeat (page numbers aside) on other pages
-        furniture = frozenset(k for k, n in seen.items() if n >= 2)
+            edges[index] = _edge_lines(group_lines(words[index]), float(page.height))
+            for key in {furniture_key(line) for line in edges[index]}:
+                seen[key] = seen.get(key, 0) + 1
+        # running headers/footers: edge lines that repeat on other pages, page numbers
         for index, page_words_ in words.items():
+            drop = {
+                id(w)
+                for line in edges[index]
+                if seen.get(furniture_key(line), 0) >= 2 or _page_number_like(furniture_key(line))
+                for w in line.words
+            }
             page = pdf.pages[index]
-            pages[index] = _page_elements(page, index + 1, page_words_, furniture)
+            kept = [w for w in page_words_ if id(w) not in drop] if drop else page_words_
+            pages[index] = _page_elements(page, index + 1, kept)
             page.flush_cache()
     if rotations:
         with quiet_pypdf():
@@ -455,11 +464,6 @@ def partition_pdf_rules(path: Path, *, reader: PdfReaderName = "pdfium") -> list
             _continue_table(elements[-1], page_elements[0])
         elements.extend(page_elements)
     return elements
-
-
-def _margin(words: list[dict[str, Any]], height: float) -> list[dict[str, Any]]:
-    low, high = height * MARGIN_BAND, height * (1 - MARGIN_BAND)
-    return [w for w in words if w["top"] <= low or w["bottom"] >= high]
 
 
 def _body_size(page: Any) -> float:

@@ -244,8 +244,10 @@ def ruled_table(rows: list[list[str | None]]) -> TableModel:
     n_head = header_rows(plain)
     # a header cell that spans rows down ("Pollutant" over three header rows) keeps them
     # in the header
-    while n_head < len(rows) - 1 and COVERED_FROM_TOP in rows[n_head] and not any(
-        _numeric(c) for c in plain[n_head]
+    while (
+        n_head < len(rows) - 1
+        and COVERED_FROM_TOP in rows[n_head]
+        and not any(_numeric(c) for c in plain[n_head])
     ):
         n_head += 1
     grid_rows: list[list[str]] = []
