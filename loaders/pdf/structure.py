@@ -381,6 +381,28 @@ def _widest_gap(spans: list[tuple[float, float]], lo: float, hi: float) -> float
     return (best[0] + best[1]) / 2
 
 
+def _centred_over(
+    x0: float, x1: float, cols: list[int], below: Line | None, zones: list[float]
+) -> bool:
+    """A header text over the sub-headers of ``cols`` on the line below: each of those
+    columns has its own text there, and this text is centred over them (not aligned
+    with one edge, as the stacked lines of one right- or left-aligned cell are)."""
+    if below is None:
+        return False
+    parts: dict[int, list[dict]] = {}
+    for word in below.words:
+        col = bisect.bisect_left(zones, (word["x0"] + word["x1"]) / 2)
+        if col in cols:
+            parts.setdefault(col, []).append(word)
+    if len(parts) != len(cols):
+        return False
+    lo = min(w["x0"] for ws in parts.values() for w in ws)
+    hi = max(w["x1"] for ws in parts.values() for w in ws)
+    if abs(x1 - hi) <= 1.5 or abs(x0 - lo) <= 1.5:
+        return False
+    return abs((x0 + x1) / 2 - (lo + hi) / 2) <= 0.15 * max(hi - lo, 1.0)
+
+
 def _centers(body: list[Line], cuts: list[float]) -> list[float]:
     """The middle of each column's body text (its widest extent)."""
     n = len(cuts) + 1
@@ -409,7 +431,6 @@ def _header_grid(
     zones: list[float],
     centers: list[float],
     rules: list[Rule],
-    table_width: float,
 ) -> tuple[list[list[str]], list[str]]:
     """Header lines -> expanded header grid (spanning rows, then the leaf row) and the
     units lines found among them."""
@@ -417,7 +438,8 @@ def _header_grid(
     levels: list[tuple[list[tuple[list[int], str]], Line]] = []
     leaf: list[list[str]] = [[] for _ in range(n)]
     units: list[str] = []
-    for line in lines:
+    for index, line in enumerate(lines):
+        below = lines[index + 1] if index + 1 < len(lines) else None
         if len(line.segments) == 1 and is_units_line(line.text):
             units.append(line.text)
             continue
@@ -430,12 +452,21 @@ def _header_grid(
             cols = _columns_under(sx0, sx1, zones)
             sbottom = max(w["bottom"] for w in seg)
             rule = rule_below(sx0, sx1, sbottom, rules, max_gap=1.2 * height)
-            if rule is not None and rule.width < 0.9 * table_width:
+            others = [o for o in line.segments if o is not seg]
+            if (
+                rule is not None
+                and rule.x0 > centers[0]  # a rule that starts past the row labels
+                and not any(rule.x0 <= (o[0]["x0"] + o[-1]["x1"]) / 2 <= rule.x1 for o in others)
+            ):
                 ruled = [j for j, c in enumerate(centers) if rule.x0 - 1 <= c <= rule.x1 + 1]
                 if len(ruled) >= 2:
                     spanners.append((ruled, join_words(seg)))
                     continue
-            if len(cols) >= 2 and sparse:
+            if (
+                len(cols) >= 2
+                and 0 not in cols
+                and (sparse or _centred_over(sx0, sx1, cols, below, zones))
+            ):
                 spanners.append((cols, join_words(seg)))
                 continue
             by_col: dict[int, list[dict]] = {}
@@ -492,8 +523,11 @@ def stream_table(lines: list[Line], cuts: list[float], rules: list[Rule]) -> Tab
         and any(line.top > r.y for line in lines)
     ]
     if closing:
-        y = min(r.y for r in closing)
-        split = sum(1 for line in lines if line.bottom <= y + 1.0)
+        above_data = [r.y for r in closing if first is not None and r.y < lines[first].top]
+        # the last full rule above the first data row; else (numbers in the header: "Grade
+        # 7 8 9") the first full rule under the header's first line
+        y = max(above_data) if above_data else min(r.y for r in closing)
+        split = sum(1 for line in lines if (line.top + line.bottom) / 2 < y)
     elif first is not None:
         split = first
     else:
@@ -512,6 +546,6 @@ def stream_table(lines: list[Line], cuts: list[float], rules: list[Rule]) -> Tab
         body_cuts = cuts
     body_rows = grid(body_lines, body_cuts)
     zones = _zone_cuts(body_lines, body_cuts, head_lines)
-    header, units = _header_grid(head_lines, zones, _centers(body_lines, body_cuts), rules, width)
+    header, units = _header_grid(head_lines, zones, _centers(body_lines, body_cuts), rules)
     body = _merge_body(body_lines, [[strip_leaders(c) for c in r] for r in body_rows])
     return TableModel(header=header, body=body, units=" ".join(units) or None)
