@@ -443,8 +443,7 @@ def _header_grid(
         if len(line.segments) == 1 and is_units_line(line.text):
             units.append(line.text)
             continue
-        occupied = {bisect.bisect_left(zones, (w["x0"] + w["x1"]) / 2) for w in line.words}
-        sparse = len(occupied) * 2 <= max(2, n - 1)
+        sparse = len(line.segments) * 2 <= max(2, n - 1)
         height = max(line.bottom - line.top, 1.0)
         spanners: list[tuple[list[int], str]] = []
         for seg in line.segments:
@@ -465,7 +464,7 @@ def _header_grid(
             if (
                 len(cols) >= 2
                 and 0 not in cols
-                and (sparse or _centred_over(sx0, sx1, cols, below, zones))
+                and (sparse or (len(seg) <= 5 and _centred_over(sx0, sx1, cols, below, zones)))
             ):
                 spanners.append((cols, join_words(seg)))
                 continue
