@@ -240,6 +240,7 @@ def merge_labels(rows: list[list[str]]) -> list[list[str]]:
 
 def ruled_table(rows: list[list[str | None]]) -> TableModel:
     """The header/body model of a ruled grid (covered slots as given by the finder)."""
+    rows = _collapse_columns(rows)
     plain = [[("" if c is None or c[:1] == "\x00" else c.strip()) for c in r] for r in rows]
     n_head = header_rows(plain)
     # a header cell that spans rows down ("Pollutant" over three header rows) keeps them
@@ -250,6 +251,9 @@ def ruled_table(rows: list[list[str | None]]) -> TableModel:
         and not any(_numeric(c) for c in plain[n_head])
     ):
         n_head += 1
+    header_part = _stack_continuations(rows[:n_head])
+    rows = [*header_part, *rows[n_head:]]
+    n_head = len(header_part)
     grid_rows: list[list[str]] = []
     for i, raw in enumerate(rows):
         out: list[str] = []
@@ -263,6 +267,71 @@ def ruled_table(rows: list[list[str | None]]) -> TableModel:
         grid_rows.append(out)
     header = _fill_up(grid_rows[:n_head])
     return TableModel(header=header, body=merge_labels(grid_rows[n_head:]))
+
+
+def _real(cell: str | None) -> bool:
+    return bool(cell) and cell[:1] != "\x00"  # type: ignore[index]
+
+
+def _collapse_columns(rows: list[list[str | None]]) -> list[list[str | None]]:
+    """Merge grid columns that every data row merges: a grid cut by the edges of shaded
+    header boxes has more columns than the table; the data rows show the real ones."""
+    width = max((len(r) for r in rows), default=0)
+    grid_rows = [list(r) + [""] * (width - len(r)) for r in rows]
+    data = [
+        r
+        for r in grid_rows[1:]
+        if sum(1 for c in r if _real(c)) >= 2 and any(_numeric(c) for c in r if _real(c))
+    ]
+    if len(data) < 2:
+        return grid_rows
+    groups: list[list[int]] = []
+    for j in range(width):
+        if groups and sum(1 for r in data if r[j] == COVERED_FROM_LEFT) * 3 >= len(data) * 2:
+            groups[-1].append(j)
+        else:
+            groups.append([j])
+    if len(groups) == width:
+        return grid_rows
+    out: list[list[str | None]] = []
+    for r in grid_rows:
+        row: list[str | None] = []
+        for group in groups:
+            texts = [c for c in (r[j] for j in group) if _real(c)]
+            if texts:
+                row.append("\n".join(t for t in texts if t))
+            elif r[group[0]] == COVERED_FROM_LEFT:
+                row.append(COVERED_FROM_LEFT)
+            elif any(r[j] == COVERED_FROM_TOP for j in group):
+                row.append(COVERED_FROM_TOP)
+            else:
+                row.append("")
+        out.append(row)
+    return out
+
+
+def _stack_continuations(rows: list[list[str | None]]) -> list[list[str | None]]:
+    """Header rows that only continue the texts of the row above (each text under a
+    text, every other slot covered from above) are lines of those cells, not levels."""
+    out = [list(r) for r in rows]
+    i = 1
+    while i < len(out):
+        above, row = out[i - 1], out[i]
+        texts = [j for j, c in enumerate(row) if _real(c)]
+        if (
+            texts
+            and all(
+                (_real(c) and _real(above[j])) or c == COVERED_FROM_TOP or not c
+                for j, c in enumerate(row)
+            )
+            and not any(_numeric(row[j] or "") for j in texts)
+        ):
+            for j in texts:
+                above[j] = f"{above[j]}\n{row[j]}"
+            del out[i]
+            continue
+        i += 1
+    return out
 
 
 def _fill_up(header: list[list[str]]) -> list[list[str]]:
@@ -385,8 +454,7 @@ def _centred_over(
     x0: float, x1: float, cols: list[int], below: Line | None, zones: list[float]
 ) -> bool:
     """A header text over the sub-headers of ``cols`` on the line below: each of those
-    columns has its own text there, and this text is centred over them (not aligned
-    with one edge, as the stacked lines of one right- or left-aligned cell are)."""
+    columns has its own text there, and this text is centred over them."""
     if below is None:
         return False
     parts: dict[int, list[dict]] = {}
@@ -398,9 +466,7 @@ def _centred_over(
         return False
     lo = min(w["x0"] for ws in parts.values() for w in ws)
     hi = max(w["x1"] for ws in parts.values() for w in ws)
-    if abs(x1 - hi) <= 1.5 or abs(x0 - lo) <= 1.5:
-        return False
-    return abs((x0 + x1) / 2 - (lo + hi) / 2) <= 0.15 * max(hi - lo, 1.0)
+    return abs((x0 + x1) / 2 - (lo + hi) / 2) <= 0.1 * max(hi - lo, 1.0)
 
 
 def _centers(body: list[Line], cuts: list[float]) -> list[float]:
@@ -540,9 +606,10 @@ def stream_table(lines: list[Line], cuts: list[float], rules: list[Rule]) -> Tab
     ):
         split -= 1
     head_lines, body_lines = lines[:split], lines[split:]
-    body_cuts = column_bounds(body_lines) or cuts
-    if len(body_cuts) != len(cuts):
-        body_cuts = cuts
+    # columns come from the data rows when there are enough of them (header lines split
+    # into more, narrower pieces than the data)
+    aligned = [line for line in body_lines if len(line.segments) >= 2]
+    body_cuts = (column_bounds(body_lines) if len(aligned) >= 2 else []) or cuts
     body_rows = grid(body_lines, body_cuts)
     zones = _zone_cuts(body_lines, body_cuts, head_lines)
     header, units = _header_grid(head_lines, zones, _centers(body_lines, body_cuts), rules)
