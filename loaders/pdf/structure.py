@@ -312,14 +312,17 @@ def _collapse_columns(rows: list[list[str | None]]) -> list[list[str | None]]:
 
 def _stack_continuations(rows: list[list[str | None]]) -> list[list[str | None]]:
     """Header rows that only continue the texts of the row above (each text under a
-    text, every other slot covered from above) are lines of those cells, not levels."""
+    text, and more slots covered from above than texts: the row exists because of
+    other columns' boxes) are lines of those cells, not levels."""
     out = [list(r) for r in rows]
     i = 1
     while i < len(out):
         above, row = out[i - 1], out[i]
         texts = [j for j, c in enumerate(row) if _real(c)]
+        covered = sum(1 for c in row if c == COVERED_FROM_TOP)
         if (
             texts
+            and covered > len(texts)
             and all(
                 (_real(c) and _real(above[j])) or c == COVERED_FROM_TOP or not c
                 for j, c in enumerate(row)
