@@ -34,6 +34,7 @@ __all__ = [
     "TableModel",
     "column_bounds",
     "grid",
+    "group_labels",
     "header_rows",
     "is_units_line",
     "line_gap",
@@ -196,7 +197,7 @@ def _merge_body(lines: list[Line], rows: list[list[str]]) -> list[list[str]]:
                 merged[-1] = [f"{a} {b}".strip() for a, b in zip(prev, row, strict=True)]
                 continue
         merged.append(list(row))
-    return merge_labels(merged)
+    return group_labels(merge_labels(merged))
 
 
 def merge_labels(rows: list[list[str]]) -> list[list[str]]:
@@ -265,8 +266,29 @@ def ruled_table(rows: list[list[str | None]]) -> TableModel:
             else:
                 out.append(strip_leaders(" ".join(cell.split())))
         grid_rows.append(out)
-    header = _fill_up(grid_rows[:n_head])
-    return TableModel(header=header, body=merge_labels(grid_rows[n_head:]))
+    header = _fill_up([r for r in grid_rows[:n_head] if any(r)] or grid_rows[:1])
+    return TableModel(header=header, body=group_labels(merge_labels(grid_rows[n_head:])))
+
+
+def group_labels(rows: list[list[str]]) -> list[list[str]]:
+    """Rows of a group ("Allergy problems" over a "Count" and a "Percentage" row): a row
+    with no label of its own but a sub-label in the second column takes the label above."""
+    out: list[list[str]] = []
+    for row in rows:
+        row = list(row)
+        if (
+            out
+            and len(row) > 2
+            and not row[0]
+            and row[1]
+            and not _numeric(row[1])
+            and any(row[2:])
+            and out[-1][0]
+            and out[-1][1]
+        ):
+            row[0] = out[-1][0]
+        out.append(row)
+    return out
 
 
 def _real(cell: str | None) -> bool:
@@ -319,14 +341,11 @@ def _stack_continuations(rows: list[list[str | None]]) -> list[list[str | None]]
     while i < len(out):
         above, row = out[i - 1], out[i]
         texts = [j for j, c in enumerate(row) if _real(c)]
-        covered = sum(1 for c in row if c == COVERED_FROM_TOP)
+        covered = sum(1 for c in row if not _real(c))
         if (
             texts
-            and covered > len(texts)
-            and all(
-                (_real(c) and _real(above[j])) or c == COVERED_FROM_TOP or not c
-                for j, c in enumerate(row)
-            )
+            and covered >= len(texts)
+            and all(_real(above[j]) or not _real(c) for j, c in enumerate(row))
             and not any(_numeric(row[j] or "") for j in texts)
         ):
             for j in texts:
