@@ -35,6 +35,7 @@ __all__ = [
     "parse_table_html",
     "table_to_html",
     "table_to_markdown",
+    "table_to_rows_text",
 ]
 
 #: A table caption: "Table 3: ...", "Tab. 3", "표 3", "<표 3>".
@@ -174,6 +175,33 @@ def table_to_markdown(
         lines.append("| " + " | ".join(_md_cell(c) for c in _paths(padded[:head_n])) + " |")
         lines.append("|" + "---|" * width)
         lines.extend("| " + " | ".join(_md_cell(c) for c in row) + " |" for row in padded[head_n:])
+    return "\n".join(lines)
+
+
+def table_to_rows_text(
+    rows: Sequence[Sequence[str]], caption: str | None = None, header_rows: int = 1
+) -> str:
+    """Render an expanded grid row by row: caption line, then one line per body row,
+    "<row label>: <header path> <value>; ..." (a row with only a label stays a line)."""
+    lines: list[str] = []
+    if caption:
+        lines.append(_clean_cell(caption))
+    if rows:
+        width = max(len(r) for r in rows)
+        padded = [list(r) + [""] * (width - len(r)) for r in rows]
+        head_n = min(max(1, header_rows), len(padded))
+        paths = _paths(padded[:head_n])
+        for row in padded[head_n:]:
+            label = _clean_cell(row[0])
+            parts = [
+                f"{paths[j]} {_clean_cell(row[j])}".strip()
+                for j in range(1, width)
+                if _clean_cell(row[j])
+            ]
+            if parts:
+                lines.append(f"{label}: {'; '.join(parts)}" if label else "; ".join(parts))
+            elif label:
+                lines.append(label)
     return "\n".join(lines)
 
 

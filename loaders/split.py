@@ -21,18 +21,28 @@ import hashlib
 import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from lcelkit.errors import ConfigError
 
-from .elements import make_element, parse_table_html, table_to_html, table_to_markdown
+from .elements import (
+    make_element,
+    parse_table_html,
+    table_to_html,
+    table_to_markdown,
+    table_to_rows_text,
+)
 from .ids import chunk_id
 
 if TYPE_CHECKING:
     from langchain_core.documents import Document
     from transformers import PreTrainedTokenizerBase
 
-__all__ = ["KOREAN_SEPARATORS", "Splitter", "load_and_split"]
+__all__ = ["KOREAN_SEPARATORS", "Splitter", "TableFormat", "load_and_split"]
+
+#: How a table chunk's text is written: a markdown table under one header row of column
+#: paths, or one line per row ("Austria: Domestic (%) 86.2; Imported (%) 13.8").
+TableFormat = Literal["markdown", "rows"]
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +60,7 @@ class Splitter:
         tokenizer: PreTrainedTokenizerBase | Callable[[str], int],
         chunk_size: int = 256,
         chunk_overlap: int = 32,
+        table_format: TableFormat = "markdown",
     ) -> None:
         if chunk_size < 16:
             raise ConfigError(
@@ -60,8 +71,13 @@ class Splitter:
                 f"chunk_overlap={chunk_overlap} must be >= 0 and below chunk_size/2",
                 hint=f"use a value between 0 and {chunk_size // 2 - 1}",
             )
+        if table_format not in ("markdown", "rows"):
+            raise ConfigError(
+                f"table_format={table_format!r} is not known", hint="use 'markdown' or 'rows'"
+            )
         self.chunk_size = chunk_size
         self.chunk_overlap = chunk_overlap
+        self.table_format = table_format
         if hasattr(tokenizer, "encode"):
             hf: Any = tokenizer
 
@@ -177,18 +193,31 @@ class Splitter:
 
     # ------------------------------------------------------------------ tables
 
+    def _render(self, rows: list[list[str]], caption: str | None, header_rows: int) -> str:
+        if self.table_format == "rows":
+            return table_to_rows_text(rows, caption, header_rows)
+        return table_to_markdown(rows, caption, header_rows)
+
     def _split_table(self, doc: Document) -> list[Document]:
         base = dict(doc.metadata)
-        if self.count_tokens(doc.page_content) <= self.chunk_size:
-            return [self._make_chunk(doc.page_content, base, html=base.get("text_as_html"))]
-        rows, caption, header_rows = parse_table_html(str(base["text_as_html"]))
+        html = base.get("text_as_html")
+        if (
+            self.table_format == "markdown"
+            and self.count_tokens(doc.page_content) <= self.chunk_size
+        ):
+            return [self._make_chunk(doc.page_content, base, html=html)]
+        rows, caption, header_rows = parse_table_html(str(html))
+        if self.table_format == "rows":
+            whole = self._render(rows, caption, header_rows)
+            if self.count_tokens(whole) <= self.chunk_size:
+                return [self._make_chunk(whole, base, html=html)]
         header_rows = max(1, min(header_rows, len(rows) - 1)) if len(rows) > 1 else len(rows)
         header, body = rows[:header_rows], rows[header_rows:]
         # keep the repeated prefix (caption + header paths) within 3/5 of the budget: first
         # shorten the caption, then drop it, then the middle header levels (the top level
         # and the leaves matter most), then the leaves
         limit = self.chunk_size * 3 // 5
-        while header and self.count_tokens(table_to_markdown(header, caption, len(header))) > limit:
+        while header and self.count_tokens(self._render(header, caption, len(header))) > limit:
             words = caption.split() if caption else []
             if len(words) > 17:
                 caption = " ".join(words[:16]) + " …"
@@ -209,11 +238,11 @@ class Splitter:
     def _row_pieces(
         self, header: list[list[str]], body: list[list[str]], caption: str | None
     ) -> list[tuple[list[list[str]], str]]:
-        prefix = table_to_markdown(header, caption, len(header))
+        prefix = self._render(header, caption, len(header))
         prefix_cost = self.count_tokens(prefix)
 
         def render(rows: Sequence[list[str]]) -> str:
-            return table_to_markdown([*header, *rows], caption, len(header))
+            return self._render([*header, *rows], caption, len(header))
 
         def line_cost(row: list[str]) -> int:
             return self.count_tokens(render([row])) - prefix_cost
@@ -261,7 +290,7 @@ class Splitter:
     ) -> list[tuple[list[list[str]], str]]:
         """One row too long for a chunk: its markdown line cut into pieces behind the prefix."""
         line = (
-            table_to_markdown([*header, row], None, len(header)).split("\n")[-1]
+            self._render([*header, row], None, len(header)).split("\n")[-1]
             if header
             else " | ".join(row)
         )
