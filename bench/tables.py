@@ -67,16 +67,18 @@ __all__ = [
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "benchdata" / "tables"
 
 _WS = re.compile(r"\s+")
+_LEADER = re.compile(r"(?:\.|\u2026){3,}")  # the same pattern as score.py
 
 
 def normalize(text: str) -> str:
-    """Whitespace removed, case-folded.
+    """Whitespace and dot leaders removed, case-folded, as icdar2013_dev's score.py does.
 
     Removing (not just collapsing) whitespace makes the check blind to line-wrap
     artifacts of the ground truths ("N\\net Asset Value", "Parastratiosph\\necomyioides")
-    and of extractors ("CITIBANK-TRAVELCBACARD"); both recipes are scored the same way.
+    and of extractors ("CITIBANK-TRAVELCBACARD"); dot leaders (". . . .") are layout, and
+    the tools' own outputs keep them in row labels. Both recipes are scored the same way.
     """
-    return _WS.sub("", text).casefold()
+    return _LEADER.sub("", _WS.sub("", text).casefold())
 
 
 @dataclass

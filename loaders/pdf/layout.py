@@ -30,6 +30,7 @@ from .pages import quiet_pypdf, rotated_pdf, rotation_for, upright_share
 from .rulings import Rule, horizontal_rules
 from .structure import (
     TableModel,
+    aligned_header,
     column_bounds,
     is_units_line,
     line_gap,
@@ -247,13 +248,14 @@ def _extend_up(lines: list[Line], start: int, end: int, taken: set[int]) -> int:
     x0 = min(line.x0 for line in lines[start:end])
     x1 = max(line.x1 for line in lines[start:end])
     width = max(x1 - x0, 1.0)
+    cuts = column_bounds(lines[start:end])
     stop = _caption_end(lines, start)
     steps = 0
     while start > max(stop, 0) and steps < 10 and start - 1 not in taken:
         above, below = lines[start - 1], lines[start]
         height = max(above.bottom - above.top, 1.0)
         text = above.text
-        if below.top - above.bottom > 2.0 * height:
+        if below.top - above.bottom > 2.0 * height and not aligned_header(above, below, cuts):
             break
         if is_units_line(text) and len(above.segments) == 1:
             break  # the units line goes with the caption

@@ -32,6 +32,7 @@ from .words import Line, join_words
 
 __all__ = [
     "TableModel",
+    "aligned_header",
     "column_bounds",
     "grid",
     "group_labels",

@@ -18,7 +18,7 @@ __all__ = ["Line", "group_lines", "join_words", "line_segments", "page_words"]
 
 #: A word break is a gap wider than this share of the font size (a space is ~0.25 em;
 #: kerning and letter-spacing in headings stay well under it).
-WORD_GAP_RATIO = 0.17
+WORD_GAP_RATIO = 0.25
 
 #: Ligature code points and what they stand for.
 LIGATURES = {
