@@ -596,6 +596,8 @@ def stream_table(lines: list[Line], cuts: list[float], rules: list[Rule]) -> Tab
         return None
     rows = grid(lines, cuts)
     first = _first_data_line(rows)
+    if first is None and lines[0].bold:  # a bold header block over plain data rows
+        first = next((i for i, line in enumerate(lines[:9]) if not line.bold), None) or None
     x0 = min(line.x0 for line in lines)
     x1 = max(line.x1 for line in lines)
     width = max(x1 - x0, 1.0)
