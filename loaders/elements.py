@@ -161,10 +161,17 @@ def _md_cell(value: str) -> str:
 
 
 def table_to_markdown(
-    rows: Sequence[Sequence[str]], caption: str | None = None, header_rows: int = 1
+    rows: Sequence[Sequence[str]],
+    caption: str | None = None,
+    header_rows: int = 1,
+    *,
+    compact: bool = False,
 ) -> str:
     """Render an expanded grid as markdown: caption line, one header row holding each
-    column's header path (the first ``header_rows`` rows), separator, body rows."""
+    column's header path (the first ``header_rows`` rows), separator, body rows.
+
+    ``compact`` writes the header rows as they stand instead, each spanning text once
+    (shorter for wide tables with spanning headers)."""
     lines: list[str] = []
     if caption:
         lines.append(_clean_cell(caption))
@@ -172,8 +179,14 @@ def table_to_markdown(
         width = max(len(r) for r in rows)
         padded = [list(r) + [""] * (width - len(r)) for r in rows]
         head_n = min(max(1, header_rows), len(padded))
-        lines.append("| " + " | ".join(_md_cell(c) for c in _paths(padded[:head_n])) + " |")
-        lines.append("|" + "---|" * width)
+        if compact and head_n > 1:
+            head = _spans_once(padded[:head_n])
+            lines.append("| " + " | ".join(_md_cell(c) for c in head[0]) + " |")
+            lines.append("|" + "---|" * width)
+            lines.extend("| " + " | ".join(_md_cell(c) for c in r) + " |" for r in head[1:])
+        else:
+            lines.append("| " + " | ".join(_md_cell(c) for c in _paths(padded[:head_n])) + " |")
+            lines.append("|" + "---|" * width)
         lines.extend("| " + " | ".join(_md_cell(c) for c in row) + " |" for row in padded[head_n:])
     return "\n".join(lines)
 
@@ -203,6 +216,16 @@ def table_to_rows_text(
             elif label:
                 lines.append(label)
     return "\n".join(lines)
+
+
+def _spans_once(head: list[list[str]]) -> list[list[str]]:
+    """Header rows with a spanning text kept in its first slot only."""
+    out = [list(r) for r in head]
+    for i, row in enumerate(head):
+        for j, text in enumerate(row):
+            if text and ((j and row[j - 1] == text) or (i and head[i - 1][j] == text)):
+                out[i][j] = ""
+    return out
 
 
 def html_to_table(text_as_html: str) -> tuple[list[list[str]], str | None]:

@@ -193,10 +193,16 @@ class Splitter:
 
     # ------------------------------------------------------------------ tables
 
-    def _render(self, rows: list[list[str]], caption: str | None, header_rows: int) -> str:
+    def _render(
+        self,
+        rows: list[list[str]],
+        caption: str | None,
+        header_rows: int,
+        compact: bool = False,
+    ) -> str:
         if self.table_format == "rows":
             return table_to_rows_text(rows, caption, header_rows)
-        return table_to_markdown(rows, caption, header_rows)
+        return table_to_markdown(rows, caption, header_rows, compact=compact)
 
     def _split_table(self, doc: Document) -> list[Document]:
         base = dict(doc.metadata)
@@ -217,12 +223,18 @@ class Splitter:
         # shorten the caption, then drop it, then the middle header levels (the top level
         # and the leaves matter most), then the leaves
         limit = self.chunk_size * 3 // 5
-        while header and self.count_tokens(self._render(header, caption, len(header))) > limit:
+        compact = False
+        while (
+            header
+            and self.count_tokens(self._render(header, caption, len(header), compact)) > limit
+        ):
             words = caption.split() if caption else []
             if len(words) > 17:
                 caption = " ".join(words[:16]) + " …"
             elif caption:
                 caption = None
+            elif not compact and len(header) > 1 and self.table_format == "markdown":
+                compact = True  # each spanning header once instead of in every path
             elif len(header) > 2:
                 del header[1]
             elif len(header) > 1:
@@ -230,19 +242,23 @@ class Splitter:
             else:
                 break
         out: list[Document] = []
-        for piece_rows, text in self._row_pieces(header, body, caption):
+        for piece_rows, text in self._row_pieces(header, body, caption, compact):
             html = table_to_html([*header, *piece_rows], caption, len(header))
             out.append(self._make_chunk(text, base, html=html))
         return out
 
     def _row_pieces(
-        self, header: list[list[str]], body: list[list[str]], caption: str | None
+        self,
+        header: list[list[str]],
+        body: list[list[str]],
+        caption: str | None,
+        compact: bool = False,
     ) -> list[tuple[list[list[str]], str]]:
-        prefix = self._render(header, caption, len(header))
+        prefix = self._render(header, caption, len(header), compact)
         prefix_cost = self.count_tokens(prefix)
 
         def render(rows: Sequence[list[str]]) -> str:
-            return self._render([*header, *rows], caption, len(header))
+            return self._render([*header, *rows], caption, len(header), compact)
 
         def line_cost(row: list[str]) -> int:
             return self.count_tokens(render([row])) - prefix_cost
@@ -281,8 +297,8 @@ class Splitter:
                 checked.append((rows, text))
             else:
                 half = len(rows) // 2
-                checked.extend(self._row_pieces(header, rows[:half], caption))
-                checked.extend(self._row_pieces(header, rows[half:], caption))
+                checked.extend(self._row_pieces(header, rows[:half], caption, compact))
+                checked.extend(self._row_pieces(header, rows[half:], caption, compact))
         return checked
 
     def _oversized_row(
