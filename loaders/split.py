@@ -275,7 +275,7 @@ class Splitter:
                 if current:
                     pieces.append((current, render(current)))
                     current, cost = [], prefix_cost
-                pieces.extend(self._oversized_row(row, prefix, header))
+                pieces.extend(self._oversized_row(row, prefix, header, render))
                 continue
             if current and cost + row_cost > self.chunk_size:
                 pieces.append((current, render(current)))
@@ -302,23 +302,46 @@ class Splitter:
         return checked
 
     def _oversized_row(
-        self, row: list[str], prefix: str, header: list[list[str]]
+        self,
+        row: list[str],
+        prefix: str,
+        header: list[list[str]],
+        render: Callable[[Sequence[list[str]]], str],
     ) -> list[tuple[list[list[str]], str]]:
-        """One row too long for a chunk: its markdown line cut into pieces behind the prefix."""
-        line = (
-            self._render([*header, row], None, len(header)).split("\n")[-1]
-            if header
-            else " | ".join(row)
-        )
-        budget = max(8, self.chunk_size - self.count_tokens(prefix))
-        inner = Splitter(self._count, chunk_size=max(16, budget), chunk_overlap=0)
-        out = []
-        for part in inner._fit_text(line):
-            text = f"{prefix}\n{part}"
-            for fitted in (
-                self._force_fit(text) if self.count_tokens(text) > self.chunk_size else [text]
-            ):
-                out.append(([row], fitted))
+        """One row too long for a chunk: its values in groups of columns, each group a row
+        of its own that keeps the row label, behind the prefix; a single value still too
+        long is cut as text."""
+        groups: list[list[str]] = []
+        current: list[str] | None = None
+        for j in range(1, len(row)):
+            if not row[j]:
+                continue
+            trial = list(current) if current is not None else [row[0]] + [""] * (len(row) - 1)
+            trial[j] = row[j]
+            if current is not None and self.count_tokens(render([trial])) > self.chunk_size:
+                groups.append(current)
+                trial = [row[0]] + [""] * (len(row) - 1)
+                trial[j] = row[j]
+            current = trial
+        if current is not None:
+            groups.append(current)
+        out: list[tuple[list[list[str]], str]] = []
+        for sub in groups or [row]:
+            text = render([sub])
+            if self.count_tokens(text) <= self.chunk_size:
+                out.append(([sub], text))
+                continue
+            line = text.split("\n")[-1] if header else " | ".join(sub)
+            budget = max(8, self.chunk_size - self.count_tokens(prefix))
+            inner = Splitter(self._count, chunk_size=max(16, budget), chunk_overlap=0)
+            for part in inner._fit_text(line):
+                piece = f"{prefix}\n{part}"
+                for fitted in (
+                    self._force_fit(piece)
+                    if self.count_tokens(piece) > self.chunk_size
+                    else [piece]
+                ):
+                    out.append(([sub], fitted))
         return out
 
     # ------------------------------------------------------------------ common
