@@ -77,10 +77,13 @@ def stream_blocks(lines: list[Line]) -> list[tuple[int, int]]:
 
 
 def prose_like(rows: list[list[str]]) -> bool:
-    """Long runs of words in most cells: wrapped paragraphs side by side, not a table."""
+    """Long runs of words in most cells of two or three columns: wrapped paragraphs side
+    by side, not a table (four or more columns of text are a table of text)."""
     cells = [c for row in rows for c in row if c]
     if not cells:
         return True
+    if max(len(row) for row in rows) >= 4:
+        return False
     words = sum(1 for c in cells for w in c.split() if sum(ch.isalnum() for ch in w) >= 2)
     return words / len(cells) > 5
 
