@@ -38,9 +38,9 @@ __all__ = [
     "table_to_rows_text",
 ]
 
-#: A table caption: "Table 3: ...", "Tab. 3", "표 3", "<표 3>".
+#: A table caption: "Table 3: ...", "Table A-1.", "Tab. 3", "Exhibit 9", "표 3", "<표 3>".
 CAPTION_RE = re.compile(
-    r"^\s*[<\[(]?\s*(table|tab\.|표)\s*[:.]?\s*(?:[A-Z]{1,2}\s?[-.–]?\s?)?[0-9IVXivx]+",
+    r"^\s*[<\[(]?\s*(table|tab\.|exhibit|표)\s*[:.]?\s*(?:[A-Z]{1,2}\s?[-.–]?\s?)?[0-9IVXivx]+",
     re.IGNORECASE,
 )
 

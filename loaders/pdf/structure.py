@@ -194,6 +194,13 @@ def _merge_body(lines: list[Line], rows: list[list[str]]) -> list[list[str]]:
                 and not any(_numeric(c) for c in row[1:] if c)
                 and all(prev[j] for j, c in enumerate(row) if c)
             )
+            # a text row whose label continues in lowercase ("Participating" / "students")
+            text_continuation = text_continuation or (
+                row[0][:1].islower()
+                and bool(prev[0])
+                and not any(_numeric(c) for c in row if c)
+                and not any(_numeric(c) for c in prev[1:] if c)
+            )
             if close or text_continuation:
                 merged[-1] = [f"{a} {b}".strip() for a, b in zip(prev, row, strict=True)]
                 continue
@@ -277,6 +284,11 @@ def group_labels(rows: list[list[str]]) -> list[list[str]]:
     out: list[list[str]] = []
     for row in rows:
         row = list(row)
+        grouped = (
+            out and len(row) > 2 and row[1] and not _numeric(row[1]) and out[-1][0] and out[-1][1]
+        )
+        if grouped and row[0][:1].islower():  # the group's label wrapped onto this row
+            out[-1][0] = row[0] = f"{out[-1][0]} {row[0]}"
         if (
             out
             and len(row) > 2
