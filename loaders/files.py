@@ -350,8 +350,8 @@ def load_elements(
             source, f"{source}: no text found in the file", hint="nothing to index"
         )
     _assign_ids(elements, source)
-    for note in notes:
-        logger.warning("%s: %s", source, note)
+    for note in notes:  # the caller that collects warnings reports them itself
+        logger.log(logging.WARNING if warnings is None else logging.DEBUG, "%s: %s", source, note)
     if warnings is not None:
         warnings.extend(notes)
     return elements

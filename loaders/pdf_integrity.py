@@ -54,8 +54,7 @@ def _structure(handle: BinaryIO, size: int) -> list[str]:
         handle.seek(min(offset, size))
         if offset >= size or not _XREF_AT.match(handle.read(64)):
             problems.append(
-                "its startxref points to no cross-reference table: the table was rebuilt "
-                "by repair"
+                "its startxref points to no cross-reference table: the table was rebuilt by repair"
             )
     return problems
 
