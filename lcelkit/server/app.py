@@ -63,6 +63,7 @@ from lcelkit.server.runnables import (
     session_spec,
 )
 from lcelkit.server.security import ApiKeyMiddleware, BodyLimitMiddleware, TimeoutMiddleware
+from lcelkit.server.validation import RequestValidationMiddleware
 from lcelkit.settings import Settings, get_settings
 
 __all__ = [
@@ -80,6 +81,7 @@ RunnableSource = Runnable | Callable[[], Runnable]
 SESSION_ID = re.compile(r"^[A-Za-z0-9._:@-]{1,128}$")
 AUTO_SESSION_PREFIX = "auto-"  # session ids the server made for calls that sent none
 HEALTH_TIMEOUT = 5.0  # seconds for each /health probe
+HEALTH_CACHE_SECONDS = 5.0  # a /health answer is reused this long (a flood never hits the backend)
 WORKER_THREADS = 64  # sync model calls and retrievers run here, never on the event loop
 
 
@@ -336,6 +338,8 @@ class _Health:
         self.settings = settings
         self._client: Any = None
         self._lock = threading.Lock()
+        self._cached: tuple[float, dict[str, Any]] | None = None
+        self._probing: asyncio.Lock | None = None
 
     def backend(self) -> dict[str, Any]:
         llm = self.settings.llm
@@ -379,7 +383,19 @@ class _Health:
                 self._client = None
         return info
 
+    async def cached(self) -> dict[str, Any]:
+        """:meth:`check`, reused for HEALTH_CACHE_SECONDS; concurrent callers share one probe."""
+        loop = asyncio.get_running_loop()
+        if self._probing is None:
+            self._probing = asyncio.Lock()
+        async with self._probing:
+            if self._cached is None or loop.time() - self._cached[0] > HEALTH_CACHE_SECONDS:
+                self._cached = (loop.time(), await self.check())
+            return self._cached[1]
+
     async def check(self) -> dict[str, Any]:
+        """Probe the backend and the store now (both at once, each under HEALTH_TIMEOUT)."""
+
         async def probe(func: Callable[[], dict[str, Any]], fallback: dict[str, Any]) -> dict:
             try:
                 return await asyncio.wait_for(asyncio.to_thread(func), HEALTH_TIMEOUT)
@@ -393,6 +409,16 @@ class _Health:
         )
         status = "ok" if backend["ok"] and store["ok"] else "degraded"
         return {"status": status, "backend": backend, "store": store}
+
+
+def _has_key(request: Request, api_key: str) -> bool:
+    """Whether the request carries ``Authorization: Bearer <api_key>`` (constant time)."""
+    import secrets
+
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and secrets.compare_digest(
+        token.strip().encode(), api_key.encode()
+    )
 
 
 # -- the app ---------------------------------------------------------------------------
@@ -474,9 +500,14 @@ def create_app(
     health = _Health(settings)
 
     @app.get("/health", tags=["health"])
-    async def health_route() -> dict[str, Any]:
-        """Backend and store status; always 200 (``status`` says ``ok`` or ``degraded``)."""
-        return await health.check()
+    async def health_route(request: Request) -> dict[str, Any]:
+        """Always 200; ``status`` is ``ok`` or ``degraded``. With an API key set, only
+        callers that send it see the backend and store details (URL, errors, collection).
+        Probed at most every HEALTH_CACHE_SECONDS."""
+        report = await health.cached()
+        if settings.server.api_key and not _has_key(request, settings.server.api_key):
+            return {"status": report["status"]}
+        return report
 
     if openai_routes:
         from lcelkit.server.openai import add_openai_routes
@@ -485,7 +516,8 @@ def create_app(
 
     server = settings.server
     # Middlewares: the last added runs first. Order of a request: CORS, API key,
-    # body limit, timeout, then the route.
+    # body limit, timeout, body validation (422 before any work), then the route.
+    app.add_middleware(RequestValidationMiddleware)
     app.add_middleware(TimeoutMiddleware, seconds=server.request_timeout)
     app.add_middleware(BodyLimitMiddleware, max_bytes=server.max_body_bytes)
     if server.api_key:
