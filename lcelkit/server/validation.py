@@ -118,7 +118,7 @@ def problem(
     try:
         parsed = json.loads(body)
     except (ValueError, RecursionError) as exc:
-        return f"the body is not valid JSON ({exc})"
+        return f"Invalid JSON body: {exc}"
     where = _bad_text(parsed)
     if where is not None:
         return f"{where}: the text holds a lone UTF-16 surrogate (not valid Unicode)"

@@ -35,7 +35,7 @@ MALFORMED = [
     ("/rag/invoke", DEEP_INPUT, "nested 2001 levels"),
     ("/agent/stream", DEEP_ARRAY, "nested"),
     ("/v1/chat/completions", DEEP_ARRAY, "nested"),
-    ("/rag/invoke", "not json", "not valid JSON"),
+    ("/rag/invoke", "not json", "Invalid JSON body"),
     ("/rag/invoke", '"a string"', "must be a JSON object"),
     ("/rag/invoke", "{}", 'needs "input"'),
     ("/rag/invoke", '{"input": {"question": "a"}, "config": "x"}', '"config" must be an object'),
