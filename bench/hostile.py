@@ -76,6 +76,21 @@ def bench_bomb(work: Path, megabytes: int) -> None:
         f"bomb: {bomb.stat().st_size / 2**20:.1f} MiB on disk, {megabytes:,} MiB unpacked "
         f"(made in {made:.1f} s); load() -> {refused} in {seconds:.3f} s"
     )
+    from lcelkit.factories import make_indexer
+    from lcelkit.settings import get_settings
+
+    indexer = make_indexer(get_settings(home=work / "bomb_home_inprocess"))
+    marks: dict[str, tuple[str, float]] = {}
+    started = time.perf_counter()
+    indexer.ingest(
+        [docs],
+        progress=lambda s, st: marks.setdefault(Path(s).name, (st, time.perf_counter() - started)),
+    )
+    print(
+        "bomb: in-process Indexer.ingest (files parsed in the worker process): "
+        + ", ".join(f"{name} {st} after {t:.2f} s" for name, (st, t) in marks.items())
+        + " (the first file's time includes the worker's start-up)"
+    )
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     started = time.perf_counter()
     process = _ingest(work / "bomb_home", docs)
