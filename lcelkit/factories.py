@@ -195,8 +195,16 @@ def make_indexer(
 
     def parse(path: Path, source: str) -> Parsed:
         if timeout > 0:  # in the worker process, under the time budget
+            from loaders.files import check_limits
             from loaders.isolate import shared_runner
 
+            cfg = settings.ingest  # a bomb is refused here, without starting the worker
+            check_limits(
+                path,
+                source=source,
+                max_bytes=int(cfg.max_file_mb * 2**20),
+                max_unpacked_bytes=int(cfg.max_unpacked_mb * 2**20),
+            )
             runner = shared_runner(_PARSE_PRELOAD)
             return runner.call(
                 _parse_in_worker, settings, path, source, source=source, timeout=timeout

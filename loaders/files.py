@@ -28,10 +28,12 @@ if TYPE_CHECKING:
     from unstructured.documents.elements import Element
 
 __all__ = [
+    "CERTAIN_ENCODINGS",
     "DEFAULT_MAX_BYTES",
     "DEFAULT_MAX_ELEMENTS",
     "DEFAULT_MAX_UNPACKED_BYTES",
     "SUPPORTED_EXTENSIONS",
+    "check_limits",
     "decode_text",
     "discover",
     "load",
@@ -250,6 +252,25 @@ def _check_file(path: Path, source: str, max_bytes: int | None) -> int:
     if info.st_size == 0:
         raise EmptyFileError(source, f"{source}: the file is empty", hint="nothing to index")
     return info.st_size
+
+
+def check_limits(
+    path: str | Path,
+    *,
+    source: str | None = None,
+    max_bytes: int | None = DEFAULT_MAX_BYTES,
+    max_unpacked_bytes: int | None = DEFAULT_MAX_UNPACKED_BYTES,
+) -> None:
+    """The cheap refusals of :func:`load`, without parsing: missing, unsupported, empty,
+    too large, or a DOCX whose zip directory says it unpacks past the limit. Raises the
+    same LoaderError :func:`load` would (ingest runs this before starting a parse)."""
+    from .formats import check_docx_size
+
+    path = Path(path)
+    source = source if source is not None else str(path)
+    _check_file(path, source, max_bytes)
+    if path.suffix.lower() == ".docx" and sniff(_read_head(path, source)) == "zip":
+        check_docx_size(path, source, max_unpacked_bytes)
 
 
 def _read_head(path: Path, source: str, size: int = 2048) -> bytes:

@@ -23,6 +23,7 @@ __all__ = [
     "CSV_ROWS_PER_TABLE",
     "DEFAULT_MAX_ELEMENTS",
     "DEFAULT_MAX_UNPACKED_BYTES",
+    "check_docx_size",
     "parse_csv",
     "parse_docx",
     "parse_html",
@@ -316,6 +317,11 @@ def _check_docx_bounds(
             f"{source}: not a valid DOCX document ({type(exc).__name__}: {exc})",
             hint="re-save it from your word processor as .docx",
         ) from exc
+
+
+def check_docx_size(path: Path, source: str, max_unpacked_bytes: int | None) -> None:
+    """Refuse a DOCX whose zip directory says it unpacks past ``max_unpacked_bytes``."""
+    _check_docx_bounds(path, source, max_unpacked_bytes, None)
 
 
 def parse_docx(

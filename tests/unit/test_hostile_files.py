@@ -19,7 +19,7 @@ from lcelkit.errors import (
     FileTooLargeError,
     UnreadableFileError,
 )
-from loaders.files import discover, load
+from loaders.files import check_limits, discover, load
 from loaders.index import FileManifest, Indexer, Parsed, make_record_manager
 from loaders.isolate import IsolatedRunner
 from tests.support.hostile import damaged_pdf, docx_bomb, many_element_docx
