@@ -35,6 +35,9 @@ def test_docx_bomb_is_refused_from_its_directory_naming_the_setting(tmp_path: Pa
     assert (
         "unpack to" in info.value.message and "LCELKIT_INGEST__MAX_UNPACKED_MB" in info.value.hint
     )
+    with pytest.raises(FileTooLargeError):  # what ingest runs before starting a parse
+        check_limits(bomb)
+    check_limits(write_docx(tmp_path / "fine.docx"))
 
 
 def test_docx_element_flood_is_refused(tmp_path: Path):
