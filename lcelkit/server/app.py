@@ -383,6 +383,10 @@ class _Health:
                 self._client = None
         return info
 
+    def invalidate(self) -> None:
+        """Forget the cached answer (a request just saw the backend fail)."""
+        self._cached = None
+
     async def cached(self) -> dict[str, Any]:
         """:meth:`check`, reused for HEALTH_CACHE_SECONDS; concurrent callers share one probe."""
         loop = asyncio.get_running_loop()
@@ -409,6 +413,20 @@ class _Health:
         )
         status = "ok" if backend["ok"] and store["ok"] else "degraded"
         return {"status": status, "backend": backend, "store": store}
+
+
+def _noting_backend_errors(
+    translate: Callable[[BaseException], BaseException], health: _Health
+) -> Callable[[BaseException], BaseException]:
+    """``translate``, and a backend failure seen by a route makes /health probe again."""
+
+    def wrapped(exc: BaseException) -> BaseException:
+        out = translate(exc)
+        if isinstance(out, BackendError):
+            health.invalidate()
+        return out
+
+    return wrapped
 
 
 def _has_key(request: Request, api_key: str) -> bool:
@@ -440,7 +458,8 @@ def create_app(
     settings = settings or get_settings()
     if preload is None:
         preload = settings.server.preload
-    translate = _translator(settings)
+    health = _Health(settings)
+    translate = _noting_backend_errors(_translator(settings), health)
     parts = _SharedParts(settings)
     served_rag = ServedRunnable(
         rag if rag is not None else parts.rag,
@@ -496,8 +515,6 @@ def create_app(
 
     _add_runnable_routes(app, served_rag, "/rag")
     _add_runnable_routes(app, served_agent, "/agent", per_req_config_modifier=_session_modifier)
-
-    health = _Health(settings)
 
     @app.get("/health", tags=["health"])
     async def health_route(request: Request) -> dict[str, Any]:
