@@ -139,14 +139,21 @@ def run_parse(args: argparse.Namespace) -> int:
 
     settings = get_settings()
     splitter = make_splitter(settings)
-    failed = 0
-    for path in discover(args.paths):
+    unlisted: list[Any] = []
+    files = discover(args.paths, failures=unlisted)
+    for error in unlisted:
+        print(f"FAILED {shown(error.source)}: {shown(str(error))}", file=sys.stderr)
+    failed = len(unlisted)
+    for path in files:
+        warnings: list[str] = []
         try:
-            chunks = parse_file(settings, path, str(path), splitter)
+            chunks = parse_file(settings, path, str(path), splitter, warnings)
         except LcelkitError as exc:
             failed += 1
             print(f"FAILED {shown(str(path))}: {shown(str(exc))}", file=sys.stderr)
             continue
+        for warning in warnings:
+            print(f"WARNING {shown(str(path))}: {shown(warning)}", file=sys.stderr)
         for chunk in chunks:
             if args.json:
                 record = {"text": chunk.page_content, "metadata": chunk.metadata}
