@@ -194,7 +194,9 @@ def make_indexer(
     timeout = settings.ingest.file_timeout
 
     def parse(path: Path, source: str) -> Parsed:
-        if timeout > 0:  # in the worker process, under the time budget
+        from loaders.isolate import supported
+
+        if timeout > 0 and supported():  # in the worker process, under the time budget
             from loaders.files import check_limits
             from loaders.isolate import shared_runner
 

@@ -5,6 +5,8 @@ a file that outlasts its time budget stopped and skipped, names printed escaped.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -91,6 +93,23 @@ def test_a_call_past_its_budget_is_stopped_and_the_next_one_runs():
         assert runner.call(_sleepy, 0, source="next", timeout=120) == "done"
     finally:
         runner.close()
+
+
+def test_a_script_without_a_main_guard_can_use_the_worker(tmp_path: Path):
+    script = tmp_path / "script.py"  # spawn-based multiprocessing would re-run this file
+    script.write_text(
+        "import os\n"
+        "from loaders.isolate import IsolatedRunner\n"
+        "runner = IsolatedRunner()\n"
+        "print(runner.call(os.getpid, source='x', timeout=120) != os.getpid())\n"
+        "runner.close()\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    done = subprocess.run(
+        [sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "True"
 
 
 # -- say what happened ----------------------------------------------------------------------
