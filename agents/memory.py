@@ -22,7 +22,6 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from langchain_core.messages import (
@@ -36,7 +35,8 @@ from langchain_core.messages import (
 from langchain_core.runnables import Runnable, RunnableConfig
 
 from agents.budget import cached_counter, count_prompt, message_text, truncate_tokens
-from lcelkit.errors import ContextBudgetError, StoreError
+from agents.memory_db import SessionLocks, open_memory_db, upsert_session
+from lcelkit.errors import ContextBudgetError
 
 __all__ = [
     "MemorySnapshot",
@@ -101,17 +101,6 @@ def render_turns(
     return "\n".join(lines)
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    """WAL + synchronous=NORMAL: durable across crashes of the process, far fewer fsyncs."""
-    cursor = dbapi_connection.cursor()
-    try:
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA busy_timeout=5000")
-    finally:
-        cursor.close()
-
-
 class SummaryMemoryStore:
     """Per-session memory persisted with SQLAlchemy.
 
@@ -146,10 +135,9 @@ class SummaryMemoryStore:
         self.summary_max_tokens = summary_max_tokens
         self.prompt_limit = prompt_limit
         self._parsed: dict[tuple[int, int], list[BaseMessage]] = {}  # (row id, payload hash)
-        self._locks: dict[str, threading.Lock] = {}
+        self._locks = SessionLocks()  # the same locks for the sync and the async path
         self._db_lock: Any = contextlib.nullcontext()  # an RLock for in-memory SQLite
-        self._locks_guard = threading.Lock()
-        self._engine, self._sessions, self._turns = self._open(url)
+        self._engine, self._sessions, self._turns = open_memory_db(url)
         if type(self._engine.pool).__name__ == "StaticPool":
             # One shared in-memory connection: serialise its transactions across threads
             # (per-session locks alone let two sessions' transactions collide).
@@ -174,80 +162,13 @@ class SummaryMemoryStore:
             self.prompt_limit = min(self.prompt_limit, prompt_limit)
 
     # -- database ---------------------------------------------------------------------
-    @staticmethod
-    def _open(url: str) -> tuple[Any, Any, Any]:
-        from sqlalchemy import (
-            Column,
-            Float,
-            Index,
-            Integer,
-            MetaData,
-            String,
-            Table,
-            Text,
-            create_engine,
-        )
-        from sqlalchemy.engine import make_url
-
-        try:
-            parsed = make_url(url)
-            if parsed.get_backend_name() == "sqlite" and parsed.database not in (
-                None,
-                "",
-                ":memory:",
-            ):
-                Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-            kwargs: dict[str, Any] = {}
-            if parsed.get_backend_name() == "sqlite":
-                kwargs["connect_args"] = {"check_same_thread": False}
-                if parsed.database in (None, "", ":memory:"):
-                    from sqlalchemy.pool import StaticPool
-
-                    kwargs["poolclass"] = StaticPool  # one shared in-memory database
-            engine = create_engine(url, **kwargs)
-            if parsed.get_backend_name() == "sqlite":
-                from sqlalchemy import event
-
-                event.listen(engine, "connect", _sqlite_pragmas)
-            meta = MetaData()
-            sessions = Table(
-                "lcelkit_memory_sessions",
-                meta,
-                Column("session_id", String(255), primary_key=True),
-                Column("summary", Text, nullable=False, default=""),
-                Column("total_turns", Integer, nullable=False, default=0),
-                Column("updated_at", Float, nullable=False),
-            )
-            turns = Table(
-                "lcelkit_memory_turns",
-                meta,
-                Column("id", Integer, primary_key=True, autoincrement=True),
-                Column("session_id", String(255), nullable=False),
-                Column("seq", Integer, nullable=False),
-                Column("messages", Text, nullable=False),
-                Column("tokens", Integer, nullable=False),
-                Index("ix_lcelkit_memory_turns_session", "session_id", "seq"),
-            )
-            meta.create_all(engine)
-        except Exception as exc:
-            raise StoreError(
-                f"cannot open the chat memory database {url}: {exc.__class__.__name__}: {exc}",
-                hint="check agent.memory_url (LCELKIT_AGENT__MEMORY_URL) or that LCELKIT_HOME "
-                "is writable",
-            ) from None
-        return engine, sessions, turns
-
-    def _lock(self, session_id: str) -> threading.Lock:
-        with self._locks_guard:
-            return self._locks.setdefault(session_id, threading.Lock())
-
     def _rows(self, conn: Any, session_id: str) -> list[Any]:
         from sqlalchemy import select
 
         query = (
             select(self._turns.c.id, self._turns.c.messages, self._turns.c.tokens)
             .where(self._turns.c.session_id == session_id)
-            .order_by(self._turns.c.seq)
+            .order_by(self._turns.c.seq, self._turns.c.id)
         )
         return list(conn.execute(query))
 
@@ -317,7 +238,7 @@ class SummaryMemoryStore:
         """Forget ``session_id`` entirely; False when it did not exist."""
         from sqlalchemy import delete
 
-        with self._lock(session_id), self._db_lock, self._engine.begin() as conn:
+        with self._locks.hold(session_id), self._db_lock, self._engine.begin() as conn:
             gone = conn.execute(
                 delete(self._sessions).where(self._sessions.c.session_id == session_id)
             ).rowcount
@@ -329,30 +250,19 @@ class SummaryMemoryStore:
     # -- writing ----------------------------------------------------------------------
     def _store_turn(self, session_id: str, messages: Sequence[BaseMessage]) -> _Plan:
         """Insert the turn; in the same transaction, find the turns it pushes out."""
-        from sqlalchemy import insert, select, update
+        from sqlalchemy import insert, select
 
         payload = json.dumps(messages_to_dict(list(messages)), ensure_ascii=False)
         tokens = count_prompt(self.counter, messages)
         now = time.time()
         with self._db_lock, self._engine.begin() as conn:
+            upsert_session(conn, self._sessions, session_id, now)  # first: takes the write lock
             row = self._session_row(conn, session_id)
-            if row is None:
-                conn.execute(
-                    insert(self._sessions).values(
-                        session_id=session_id, summary="", total_turns=1, updated_at=now
-                    )
-                )
-            else:
-                conn.execute(
-                    update(self._sessions)
-                    .where(self._sessions.c.session_id == session_id)
-                    .values(total_turns=row.total_turns + 1, updated_at=now)
-                )
             metas = list(
                 conn.execute(
                     select(self._turns.c.id, self._turns.c.seq, self._turns.c.tokens)
                     .where(self._turns.c.session_id == session_id)
-                    .order_by(self._turns.c.seq)
+                    .order_by(self._turns.c.seq, self._turns.c.id)
                 )
             )
             seq = (metas[-1].seq if metas else 0) + 1
@@ -364,7 +274,7 @@ class SummaryMemoryStore:
             sizes = [(m.id, m.tokens) for m in metas] + [(-1, tokens)]
             evicted = self._excess(sizes)
             turns = self._fetch(conn, evicted)
-        return (row.summary if row else ""), evicted, turns
+        return row.summary, evicted, turns
 
     def _excess(self, sizes: list[tuple[int, int]]) -> list[int]:
         """Ids of the oldest turns beyond the recent window (by count, then by tokens)."""
@@ -555,13 +465,14 @@ class SummaryMemoryStore:
 
         Returns the number of turns folded into the summary.
         """
-        with self._lock(session_id):
+        with self._locks.hold(session_id):
             return self.compact(session_id, self._store_turn(session_id, messages))
 
     async def aappend_turn(self, session_id: str, messages: Sequence[BaseMessage]) -> int:
-        """Async :meth:`append_turn`."""
-        plan = await asyncio.to_thread(self._store_turn, session_id, messages)
-        return await self.acompact(session_id, plan)
+        """Async :meth:`append_turn` (the same per-session lock, awaited)."""
+        async with self._locks.ahold(session_id):
+            plan = await asyncio.to_thread(self._store_turn, session_id, messages)
+            return await self.acompact(session_id, plan)
 
     def close(self) -> None:
         """Release the database connections."""

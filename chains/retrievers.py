@@ -40,7 +40,7 @@ from pydantic import ConfigDict, Field
 
 from chains.keyword import KeywordIndex, match_filter
 from chains.store import cosine_relevance
-from lcelkit.errors import ConfigError, StoreError
+from lcelkit.errors import ConfigError, EmbedderMismatchError, StoreError
 
 if TYPE_CHECKING:
     from langchain_chroma import Chroma
@@ -154,10 +154,17 @@ def _raw_dense_query(
             query_embeddings=[vector], n_results=max(1, n), where=where or None, include=include
         )
     except Exception as exc:
+        if "dimension" in str(exc).lower():  # vectors of another embedder than the query's
+            raise EmbedderMismatchError(
+                f"vector search failed: {exc} (the collection was built with another embedder)",
+                hint="set LCELKIT_EMBEDDINGS_MODEL to the embedder the collection was built "
+                "with, or re-index with this one: lcelkit ingest --rebuild PATH",
+            ) from None
+        hint = "check that the store is reachable"
+        if where:
+            hint = "check the --filter keys/values (Chroma where syntax) and " + hint[6:]
         raise StoreError(
-            f"vector search failed: {exc.__class__.__name__}: {exc}",
-            hint="check the --filter keys/values (Chroma where syntax) and that the store "
-            "is reachable",
+            f"vector search failed: {exc.__class__.__name__}: {exc}", hint=hint
         ) from None
     ids = res["ids"][0] if res.get("ids") else []
     docs = res["documents"][0] if res.get("documents") else []

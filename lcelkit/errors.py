@@ -18,6 +18,7 @@ __all__ = [
     "EmbeddingsError",
     "EmptyFileError",
     "EncryptedFileError",
+    "FileTimeoutError",
     "FileTooLargeError",
     "LcelkitError",
     "LoaderError",
@@ -62,6 +63,10 @@ class EmptyFileError(LoaderError):
 
 class FileTooLargeError(LoaderError):
     """The file is larger than the configured limit."""
+
+
+class FileTimeoutError(LoaderError):
+    """Parsing the file took longer than its time budget (it was stopped and skipped)."""
 
 
 class EncryptedFileError(LoaderError):

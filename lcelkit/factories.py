@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from chains.keyword import KeywordIndex
     from chains.tokens import TokenCounter
     from loaders import Splitter
-    from loaders.index import Indexer
+    from loaders.index import Indexer, Parsed
 
 __all__ = [
     "make_agent",
@@ -109,17 +109,48 @@ def make_splitter(settings: Settings) -> Splitter:
     )
 
 
-def parse_file(settings: Settings, path: Path, source: str, splitter: Splitter) -> list[Document]:
-    """One file -> the chunks ``ingest`` would store (raises LoaderError on bad input)."""
+def parse_file(
+    settings: Settings,
+    path: Path,
+    source: str,
+    splitter: Splitter,
+    warnings: list[str] | None = None,
+) -> list[Document]:
+    """One file -> the chunks ``ingest`` would store (raises LoaderError on bad input).
+
+    Problems that do not stop the file (a damaged PDF, a guessed encoding) are
+    appended to ``warnings`` when given.
+    """
     from loaders import load_and_split
 
+    cfg = settings.ingest
     return load_and_split(
         path,
         splitter,
         source=source,
-        pdf_strategy=settings.ingest.pdf_strategy,
-        max_bytes=int(settings.ingest.max_file_mb * 2**20),
+        pdf_strategy=cfg.pdf_strategy,
+        max_bytes=int(cfg.max_file_mb * 2**20),
+        max_unpacked_bytes=int(cfg.max_unpacked_mb * 2**20),
+        max_elements=cfg.max_elements,
+        warnings=warnings,
     )
+
+
+_worker_splitters: dict[tuple[str, int, int], Splitter] = {}
+_PARSE_PRELOAD = ("loaders.files", "loaders.split", "loaders.index", "lcelkit.factories")
+
+
+def _parse_in_worker(settings: Settings, path: Path, source: str) -> Parsed:
+    """Runs in the parse worker process: one file -> its chunks and warnings."""
+    from loaders.index import Parsed
+
+    key = (settings.embeddings.model, settings.split.chunk_size, settings.split.chunk_overlap)
+    splitter = _worker_splitters.get(key)
+    if splitter is None:
+        splitter = _worker_splitters[key] = make_splitter(settings)
+    warnings: list[str] = []
+    chunks = parse_file(settings, path, source, splitter, warnings)
+    return Parsed(chunks, warnings)
 
 
 def make_indexer(
@@ -137,7 +168,7 @@ def make_indexer(
     ``rebuild=True`` drops the collection and its records first.
     """
     from chains.store import chroma_client, delete_collection, ensure_embedder, max_batch_size
-    from loaders.index import FileManifest, Indexer, MirroredStore, make_record_manager
+    from loaders.index import FileManifest, Indexer, MirroredStore, Parsed, make_record_manager
 
     settings.home.mkdir(parents=True, exist_ok=True)
     embeddings = embeddings or make_embeddings(settings, show_progress=False)
@@ -160,11 +191,30 @@ def make_indexer(
         store, sinks, max_batch=max_batch_size(store), before_write=check_dimension
     )
     splitter: list[Splitter] = []  # built at the first parse: unchanged files need no tokenizer
+    timeout = settings.ingest.file_timeout
 
-    def parse(path: Path, source: str) -> list[Document]:
+    def parse(path: Path, source: str) -> Parsed:
+        from loaders.isolate import supported
+
+        if timeout > 0 and supported():  # in the worker process, under the time budget
+            from loaders.files import check_limits
+            from loaders.isolate import shared_runner
+
+            cfg = settings.ingest  # a bomb is refused here, without starting the worker
+            check_limits(
+                path,
+                source=source,
+                max_bytes=int(cfg.max_file_mb * 2**20),
+                max_unpacked_bytes=int(cfg.max_unpacked_mb * 2**20),
+            )
+            runner = shared_runner(_PARSE_PRELOAD)
+            return runner.call(
+                _parse_in_worker, settings, path, source, source=source, timeout=timeout
+            )
         if not splitter:
             splitter.append(make_splitter(settings))
-        return parse_file(settings, path, source, splitter[0])
+        warnings: list[str] = []
+        return Parsed(parse_file(settings, path, source, splitter[0], warnings), warnings)
 
     indexer = Indexer(
         mirrored, record_manager, manifest, parse, batch_size=settings.ingest.batch_size

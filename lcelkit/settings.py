@@ -139,6 +139,22 @@ class IngestSettings(BaseModel):
         default="auto", description="auto: hi_res when unstructured's models are installed."
     )
     batch_size: int = Field(default=1024, ge=1, le=5000, description="Chunks per store write.")
+    max_unpacked_mb: float = Field(
+        default=256.0,
+        gt=0,
+        description="DOCX: refused when its parts unpack to more than this (zip bombs).",
+    )
+    max_elements: int = Field(
+        default=2_000_000,
+        ge=1000,
+        description="DOCX/HTML: refused when the markup has more elements than this.",
+    )
+    file_timeout: float = Field(
+        default=300.0,
+        ge=0,
+        description="Seconds one file may take to parse (in a worker process); past it the "
+        "file is stopped, reported and skipped. 0: parse in-process, no budget.",
+    )
 
 
 class RetrievalSettings(BaseModel):

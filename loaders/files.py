@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import logging
 import os
@@ -19,6 +20,7 @@ from lcelkit.errors import (
 )
 
 from .elements import element_to_document
+from .formats import DEFAULT_MAX_ELEMENTS, DEFAULT_MAX_UNPACKED_BYTES
 from .pdf import PdfStrategy, parse_pdf
 
 if TYPE_CHECKING:
@@ -26,8 +28,12 @@ if TYPE_CHECKING:
     from unstructured.documents.elements import Element
 
 __all__ = [
+    "CERTAIN_ENCODINGS",
     "DEFAULT_MAX_BYTES",
+    "DEFAULT_MAX_ELEMENTS",
+    "DEFAULT_MAX_UNPACKED_BYTES",
     "SUPPORTED_EXTENSIONS",
+    "check_limits",
     "decode_text",
     "discover",
     "load",
@@ -48,13 +54,34 @@ DEFAULT_MAX_BYTES = 100 * 2**20
 _WESTERN = ("cp1252", "latin_1", "iso8859_15")
 
 
-def discover(paths: Sequence[str | Path]) -> list[Path]:
+def _walk_error(exc: OSError) -> UnreadableFileError:
+    """A folder ``os.walk`` could not list, as the failure the summary shows."""
+    where = str(exc.filename) if exc.filename is not None else "?"
+    if exc.errno == errno.ENAMETOOLONG:
+        return UnreadableFileError(
+            where,
+            f"{where}: the path is too long for the system ({len(where):,} characters); "
+            "its files were not indexed",
+            hint="move or rename the folders to a shorter path",
+        )
+    return UnreadableFileError(
+        where,
+        f"{where}: cannot read the folder ({exc.strerror or exc}); its files were not indexed",
+        hint="check the folder's permissions",
+    )
+
+
+def discover(
+    paths: Sequence[str | Path], *, failures: list[UnreadableFileError] | None = None
+) -> list[Path]:
     """Expand files and folders into the files to load.
 
     Folders are walked recursively in sorted order, skipping hidden files and folders
     and keeping only :data:`SUPPORTED_EXTENSIONS`. A file named explicitly is kept
     whatever its extension (it fails later with a clear reason), and so is a path
-    that does not exist. Duplicates are dropped, first occurrence wins.
+    that does not exist or cannot be looked at. Duplicates are dropped, first
+    occurrence wins. Folders that cannot be listed (permissions, a path over the
+    system's limit) are appended to ``failures`` (when given) and logged.
     """
     found: list[Path] = []
     seen: set[Path] = set()
@@ -64,10 +91,20 @@ def discover(paths: Sequence[str | Path]) -> list[Path]:
             seen.add(path)
             found.append(path)
 
+    def onerror(exc: OSError) -> None:
+        error = _walk_error(exc)
+        logger.warning("%s", error)
+        if failures is not None:
+            failures.append(error)
+
     for raw in paths:
         path = Path(raw)
-        if path.is_dir():
-            for root, dirs, files in os.walk(path):
+        try:
+            is_dir = path.is_dir()
+        except OSError:  # e.g. under a folder without search permission: fails on load
+            is_dir = False
+        if is_dir:
+            for root, dirs, files in os.walk(path, onerror=onerror):
                 dirs[:] = sorted(d for d in dirs if not d.startswith("."))
                 for name in sorted(files):
                     if name.startswith("."):
@@ -124,12 +161,17 @@ def _hangul_share(text: str) -> float:
     return hangul / len(non_ascii)
 
 
+#: Encodings :func:`decode_text` reads with certainty (a BOM, valid UTF-8, Korean CP949).
+CERTAIN_ENCODINGS = frozenset({"utf-8", "utf-8-sig", "utf-16", "utf-32", "cp949"})
+
+
 def decode_text(data: bytes, *, source: str = "") -> tuple[str, str]:
     """Decode bytes to text; returns (text, encoding).
 
     Order: BOM (UTF-8/16/32), strict UTF-8, CP949/EUC-KR when the result is mostly
     Hangul (short Korean files are often mis-detected by generic guessers), then
     charset-normalizer. Raises CorruptFileError when nothing fits (binary data).
+    An encoding outside :data:`CERTAIN_ENCODINGS` is a guess: :func:`load` warns.
     """
     boms = [
         (b"\xef\xbb\xbf", "utf-8-sig"),
@@ -205,11 +247,30 @@ def _check_file(path: Path, source: str, max_bytes: int | None) -> int:
         raise FileTooLargeError(
             source,
             f"{source}: {info.st_size:,} bytes is over the limit of {max_bytes:,} bytes",
-            hint="raise max_bytes (settings) or split the file",
+            hint="raise ingest.max_file_mb (LCELKIT_INGEST__MAX_FILE_MB) or split the file",
         )
     if info.st_size == 0:
         raise EmptyFileError(source, f"{source}: the file is empty", hint="nothing to index")
     return info.st_size
+
+
+def check_limits(
+    path: str | Path,
+    *,
+    source: str | None = None,
+    max_bytes: int | None = DEFAULT_MAX_BYTES,
+    max_unpacked_bytes: int | None = DEFAULT_MAX_UNPACKED_BYTES,
+) -> None:
+    """The cheap refusals of :func:`load`, without parsing: missing, unsupported, empty,
+    too large, or a DOCX whose zip directory says it unpacks past the limit. Raises the
+    same LoaderError :func:`load` would (ingest runs this before starting a parse)."""
+    from .formats import check_docx_size
+
+    path = Path(path)
+    source = source if source is not None else str(path)
+    _check_file(path, source, max_bytes)
+    if path.suffix.lower() == ".docx" and sniff(_read_head(path, source)) == "zip":
+        check_docx_size(path, source, max_unpacked_bytes)
 
 
 def _read_head(path: Path, source: str, size: int = 2048) -> bytes:
@@ -260,26 +321,40 @@ def load_elements(
     source: str | None = None,
     pdf_strategy: PdfStrategy = "auto",
     max_bytes: int | None = DEFAULT_MAX_BYTES,
+    max_unpacked_bytes: int | None = DEFAULT_MAX_UNPACKED_BYTES,
+    max_elements: int | None = DEFAULT_MAX_ELEMENTS,
+    warnings: list[str] | None = None,
 ) -> list[Element]:
     """Parse one file into unstructured elements (reading order); see :func:`load`."""
     from . import formats
 
     path = Path(path)
     source = source if source is not None else str(path)
+    notes: list[str] = []
     _check_file(path, source, max_bytes)
     suffix = path.suffix.lower()
     _check_kind(suffix, sniff(_read_head(path, source)), source)
     if suffix == ".pdf":
+        from .pdf_integrity import pdf_damage
+
         elements = parse_pdf(path, source=source, strategy=pdf_strategy)
+        notes += [f"damaged PDF, what was indexed may be incomplete: {d}" for d in pdf_damage(path)]
     elif suffix == ".docx":
-        elements = formats.parse_docx(path, source=source)
+        elements = formats.parse_docx(
+            path, source=source, max_unpacked_bytes=max_unpacked_bytes, max_elements=max_elements
+        )
     else:
         text, encoding = decode_text(_read_bytes(path, source), source=source)
         logger.debug("%s: decoded as %s", source, encoding)
+        if encoding not in CERTAIN_ENCODINGS:
+            notes.append(
+                f"not valid UTF-8: decoded as {encoding}, a guess; if the indexed text looks "
+                "wrong, re-save the file as UTF-8"
+            )
         if suffix in (".md", ".markdown"):
             elements = formats.parse_markdown(text)
         elif suffix in (".html", ".htm"):
-            elements = formats.parse_html(text)
+            elements = formats.parse_html(text, source=source, max_elements=max_elements)
         elif suffix == ".csv":
             elements = formats.parse_csv(text, source=source)
         else:
@@ -296,6 +371,10 @@ def load_elements(
             source, f"{source}: no text found in the file", hint="nothing to index"
         )
     _assign_ids(elements, source)
+    for note in notes:  # the caller that collects warnings reports them itself
+        logger.log(logging.WARNING if warnings is None else logging.DEBUG, "%s: %s", source, note)
+    if warnings is not None:
+        warnings.extend(notes)
     return elements
 
 
@@ -316,16 +395,31 @@ def load(
     source: str | None = None,
     pdf_strategy: PdfStrategy = "auto",
     max_bytes: int | None = DEFAULT_MAX_BYTES,
+    max_unpacked_bytes: int | None = DEFAULT_MAX_UNPACKED_BYTES,
+    max_elements: int | None = DEFAULT_MAX_ELEMENTS,
+    warnings: list[str] | None = None,
 ) -> list[Document]:
     """Load one file as Documents, one per element, in reading order.
 
     ``source`` defaults to the path as given. Raises a LoaderError subclass naming
     the file for anything wrong with it (missing, unreadable, too large, empty,
-    unsupported, corrupt, encrypted, lying about its type).
+    unsupported, corrupt, encrypted, lying about its type). ``max_bytes`` caps the
+    file's size, ``max_unpacked_bytes`` what a DOCX unpacks to, ``max_elements`` the
+    elements of DOCX/HTML markup. Problems that do not stop the file (a damaged PDF
+    read in part, a text encoding that had to be guessed) are appended to
+    ``warnings`` when given, and logged.
     """
     path = Path(path)
     source = source if source is not None else str(path)
-    elements = load_elements(path, source=source, pdf_strategy=pdf_strategy, max_bytes=max_bytes)
+    elements = load_elements(
+        path,
+        source=source,
+        pdf_strategy=pdf_strategy,
+        max_bytes=max_bytes,
+        max_unpacked_bytes=max_unpacked_bytes,
+        max_elements=max_elements,
+        warnings=warnings,
+    )
     filetype = path.suffix.lower().lstrip(".")
     return [
         element_to_document(e, source=source, filename=path.name, filetype=filetype)

@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lcelkit.errors import CorruptFileError
+from lcelkit.errors import CorruptFileError, FileTooLargeError
 
 from .elements import CAPTION_RE, make_element, make_table
 
@@ -21,6 +21,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CSV_ROWS_PER_TABLE",
+    "DEFAULT_MAX_ELEMENTS",
+    "DEFAULT_MAX_UNPACKED_BYTES",
+    "check_docx_size",
     "parse_csv",
     "parse_docx",
     "parse_html",
@@ -30,6 +33,11 @@ __all__ = [
 
 #: A CSV becomes one Table element per this many data rows (the header repeated).
 CSV_ROWS_PER_TABLE = 50
+
+#: A DOCX whose parts unpack to more than this is refused (256 MiB; zip bombs).
+DEFAULT_MAX_UNPACKED_BYTES = 256 * 2**20
+#: DOCX/HTML markup with more elements than this is refused.
+DEFAULT_MAX_ELEMENTS = 2_000_000
 
 _BULLET_RE = re.compile(r"^\s*([•·▪◦●○■□\-–*]|\d{1,3}[.)]|[가-하][.)])\s+")
 _WS = re.compile(r"\s+")
@@ -177,10 +185,32 @@ def _html_table(table: Any) -> tuple[list[list[str]], int]:
     return rows, header_rows
 
 
-def parse_html(text: str) -> list[Element]:
-    """HTML via BeautifulSoup/lxml: h1-h6 Title, p NarrativeText, li ListItem, table Table."""
+_START_TAG = re.compile(r"<[A-Za-z]")
+
+
+def _too_many_elements(source: str, count: int, limit: int) -> FileTooLargeError:
+    return FileTooLargeError(
+        source,
+        f"{source}: its markup has over {limit:,} elements ({count:,} counted)",
+        hint="raise ingest.max_elements (LCELKIT_INGEST__MAX_ELEMENTS) if the file is "
+        "genuine, or split it",
+    )
+
+
+def parse_html(
+    text: str, *, source: str = "", max_elements: int | None = DEFAULT_MAX_ELEMENTS
+) -> list[Element]:
+    """HTML via BeautifulSoup/lxml: h1-h6 Title, p NarrativeText, li ListItem, table Table.
+
+    Markup with more than ``max_elements`` start tags is refused before it is parsed
+    (a tree of millions of nodes takes gigabytes).
+    """
     from bs4 import BeautifulSoup, NavigableString, Tag
 
+    if max_elements is not None:
+        count = sum(1 for _ in _START_TAG.finditer(text))
+        if count > max_elements:
+            raise _too_many_elements(source, count, max_elements)
     soup = BeautifulSoup(text, "lxml")
     elements: list[Element] = []
     root = soup.body or soup
@@ -246,8 +276,66 @@ def parse_html(text: str) -> list[Element]:
 # --------------------------------------------------------------------------- docx
 
 
-def parse_docx(path: Path, *, source: str) -> list[Element]:
-    """DOCX via python-docx: paragraphs by style, tables in body order, explicit page breaks."""
+def _check_docx_bounds(
+    path: Path, source: str, max_unpacked_bytes: int | None, max_elements: int | None
+) -> None:
+    """Refuse a DOCX whose parts unpack past the limit, or whose XML has too many elements.
+
+    The sizes come from the zip's directory (nothing is unpacked); Python's zip reader
+    stops at the declared size, so a lying directory cannot unpack more. The XML is
+    then streamed in 1 MiB pieces and its start tags counted, before any tree is built.
+    """
+    import zipfile
+    import zlib
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            infos = archive.infolist()
+            unpacked = sum(info.file_size for info in infos)
+            if max_unpacked_bytes is not None and unpacked > max_unpacked_bytes:
+                raise FileTooLargeError(
+                    source,
+                    f"{source}: its parts unpack to {unpacked:,} bytes, over the limit of "
+                    f"{max_unpacked_bytes:,} (a compressed 'zip bomb' or a huge document)",
+                    hint="raise ingest.max_unpacked_mb (LCELKIT_INGEST__MAX_UNPACKED_MB) if "
+                    "the file is genuine, or split it",
+                )
+            if max_elements is None:
+                return
+            count = 0
+            for info in infos:
+                if not info.filename.endswith(".xml"):
+                    continue
+                with archive.open(info) as part:
+                    while chunk := part.read(2**20):
+                        count += chunk.count(b"<") - chunk.count(b"</") - chunk.count(b"<?")
+                        if count > max_elements:
+                            raise _too_many_elements(source, count, max_elements)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, ValueError) as exc:
+        raise CorruptFileError(
+            source,
+            f"{source}: not a valid DOCX document ({type(exc).__name__}: {exc})",
+            hint="re-save it from your word processor as .docx",
+        ) from exc
+
+
+def check_docx_size(path: Path, source: str, max_unpacked_bytes: int | None) -> None:
+    """Refuse a DOCX whose zip directory says it unpacks past ``max_unpacked_bytes``."""
+    _check_docx_bounds(path, source, max_unpacked_bytes, None)
+
+
+def parse_docx(
+    path: Path,
+    *,
+    source: str,
+    max_unpacked_bytes: int | None = DEFAULT_MAX_UNPACKED_BYTES,
+    max_elements: int | None = DEFAULT_MAX_ELEMENTS,
+) -> list[Element]:
+    """DOCX via python-docx: paragraphs by style, tables in body order, explicit page breaks.
+
+    Refused first (FileTooLargeError) when its parts unpack to more than
+    ``max_unpacked_bytes`` or its XML has more than ``max_elements`` elements.
+    """
     import zipfile
 
     import docx
@@ -255,6 +343,7 @@ def parse_docx(path: Path, *, source: str) -> list[Element]:
     from docx.table import Table as DocxTable
     from docx.text.paragraph import Paragraph
 
+    _check_docx_bounds(path, source, max_unpacked_bytes, max_elements)
     try:
         document = docx.Document(str(path))
     except (zipfile.BadZipFile, KeyError, ValueError) as exc:

@@ -41,12 +41,22 @@ __all__ = [
     "Indexer",
     "IngestReport",
     "MirroredStore",
+    "Parsed",
     "make_record_manager",
 ]
 
 logger = logging.getLogger(__name__)
 
-ParseFn = Callable[[Path, str], list[Document]]
+
+@dataclass
+class Parsed:
+    """What a parse function returns: the chunks, and warnings about the file (if any)."""
+
+    chunks: list[Document]
+    warnings: list[str] = field(default_factory=list)
+
+
+ParseFn = Callable[[Path, str], "list[Document] | Parsed"]
 
 
 def make_record_manager(namespace: str, db_url: str) -> RecordManager:
@@ -217,6 +227,7 @@ class IngestReport:
     updated: list[str] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
     pruned: list[str] = field(default_factory=list)
+    warnings: dict[str, list[str]] = field(default_factory=dict)
     chunks_written: int = 0
     chunks_deleted: int = 0
     chunks_unchanged: int = 0
@@ -224,8 +235,12 @@ class IngestReport:
 
     @property
     def ok(self) -> bool:
-        """True when no file failed."""
+        """True when no file failed (warnings do not count)."""
         return not self.failed
+
+    def warn(self, source: str, message: str) -> None:
+        """Record a warning about ``source`` (indexed, but the user should know)."""
+        self.warnings.setdefault(source, []).append(message)
 
     def to_json(self) -> dict[str, Any]:
         """``{"files": {...}, "chunks": {...}, "errors": [...]}`` as in docs/DESIGN.md."""
@@ -239,6 +254,7 @@ class IngestReport:
             },
             "chunks": {"written": self.chunks_written, "deleted": self.chunks_deleted},
             "errors": [{"source": s, "error": e} for s, e in self.failed],
+            "warnings": [{"source": s, "warnings": list(w)} for s, w in self.warnings.items()],
             "seconds": round(self.seconds, 3),
         }
 
@@ -292,12 +308,15 @@ class Indexer:
         progress: Callable[[str, str], None] | None = None,
     ) -> IngestReport:
         """Index files and folders (walked recursively); prune vanished files under
-        ``prune_roots``. ``progress(source, status)`` is called once per file."""
+        ``prune_roots``. ``progress(source, status)`` is called once per file. Folders
+        that cannot be listed are reported as failures."""
         from loaders.files import discover
 
-        files = discover(paths)
+        unlisted: list[LoaderError] = []
+        files = discover(paths, failures=unlisted)
         started = time.perf_counter()
         report = IngestReport()
+        report.failed += [(e.source, _describe(e)) for e in unlisted]
         pending: list[_Pending] = []
         seen: set[str] = set()
         for path in files:
@@ -365,12 +384,15 @@ class Indexer:
             report.chunks_unchanged += known["chunks"]
             return "unchanged"
         try:
-            chunks = self.parse(path, source)
+            parsed = self.parse(path, source)
         except Exception as exc:  # one bad file never stops the batch
             if not isinstance(exc, LcelkitError):
                 logger.debug("parsing %s failed", source, exc_info=True)
             report.failed.append((source, _describe(exc)))
             return "failed"
+        chunks = parsed.chunks if isinstance(parsed, Parsed) else parsed
+        for warning in parsed.warnings if isinstance(parsed, Parsed) else ():
+            report.warn(source, warning)
         status = "updated" if known else "added"
         pending.append(
             _Pending(abs_path, source, digest, stat.st_size, stat.st_mtime_ns, chunks, status)

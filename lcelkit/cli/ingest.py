@@ -5,13 +5,26 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import unicodedata
 from pathlib import Path
 from typing import Any
 
 from lcelkit.errors import LcelkitError
 from lcelkit.settings import get_settings
 
-__all__ = ["register", "run_ingest", "run_parse"]
+__all__ = ["register", "run_ingest", "run_parse", "shown"]
+
+
+def shown(text: str) -> str:
+    """``text`` safe to print on a terminal: control characters (newlines, ANSI escapes,
+    bidi overrides) are written as escapes, so a file name cannot forge summary lines."""
+    out = []
+    for ch in text:
+        if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") and ch != "\u200d":
+            out.append(ch.encode("unicode_escape").decode("ascii"))
+        else:
+            out.append(ch)
+    return "".join(out)
 
 
 def register(subparsers: Any) -> None:
@@ -61,16 +74,33 @@ def _progress_bar(total: int, enabled: bool) -> Any:
 
 def run_ingest(args: argparse.Namespace) -> int:
     """Handler of ``lcelkit ingest``: exit 0 all ok, 1 when some files failed."""
+    from lcelkit.homelock import home_lock
+
+    settings = get_settings()
+
+    def waiting(lock: Path) -> None:
+        print(
+            f"another `lcelkit ingest` is running on {shown(str(settings.home))}; waiting for it "
+            f"to finish (lock: {shown(str(lock))})",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    with home_lock(settings.home, on_wait=waiting):
+        return _ingest(args, settings)
+
+
+def _ingest(args: argparse.Namespace, settings: Any) -> int:
     from lcelkit.factories import make_indexer
     from loaders import discover
 
-    settings = get_settings()
-    files = discover(args.paths)
+    unlisted: list[Any] = []
+    files = discover(args.paths, failures=unlisted)
     indexer = make_indexer(settings, rebuild=args.rebuild)
     bar = _progress_bar(len(files), enabled=not args.json)
 
     def progress(source: str, status: str) -> None:
-        bar.set_postfix_str(f"{status}: {Path(source).name}"[:60], refresh=False)
+        bar.set_postfix_str(shown(f"{status}: {Path(source).name}")[:60], refresh=False)
         bar.update(1)
 
     try:
@@ -81,6 +111,7 @@ def run_ingest(args: argparse.Namespace) -> int:
         )
     finally:
         bar.close()
+    report.failed[:0] = [(e.source, str(e)) for e in unlisted]
     if args.json:
         print(json.dumps(report.to_json(), ensure_ascii=False))
     else:
@@ -94,7 +125,10 @@ def run_ingest(args: argparse.Namespace) -> int:
             f"(collection {settings.store.collection!r})"
         )
         for source, error in report.failed:
-            print(f"  FAILED {source}: {error.removeprefix(source + ': ')}")
+            print(f"  FAILED {shown(source)}: {shown(error.removeprefix(source + ': '))}")
+        for source, warnings in report.warnings.items():
+            for warning in warnings:
+                print(f"  WARNING {shown(source)}: {shown(warning)}")
     return 0 if report.ok else 1
 
 
@@ -105,14 +139,21 @@ def run_parse(args: argparse.Namespace) -> int:
 
     settings = get_settings()
     splitter = make_splitter(settings)
-    failed = 0
-    for path in discover(args.paths):
+    unlisted: list[Any] = []
+    files = discover(args.paths, failures=unlisted)
+    for error in unlisted:
+        print(f"FAILED {shown(error.source)}: {shown(str(error))}", file=sys.stderr)
+    failed = len(unlisted)
+    for path in files:
+        warnings: list[str] = []
         try:
-            chunks = parse_file(settings, path, str(path), splitter)
+            chunks = parse_file(settings, path, str(path), splitter, warnings)
         except LcelkitError as exc:
             failed += 1
-            print(f"FAILED {path}: {exc}", file=sys.stderr)
+            print(f"FAILED {shown(str(path))}: {shown(str(exc))}", file=sys.stderr)
             continue
+        for warning in warnings:
+            print(f"WARNING {shown(str(path))}: {shown(warning)}", file=sys.stderr)
         for chunk in chunks:
             if args.json:
                 record = {"text": chunk.page_content, "metadata": chunk.metadata}

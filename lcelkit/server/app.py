@@ -54,6 +54,7 @@ from lcelkit.errors import (
     LoaderError,
     StoreError,
 )
+from lcelkit.server.health import Health, has_key, noting_backend_errors
 from lcelkit.server.runnables import (
     AgentInput,
     AgentOutput,
@@ -63,6 +64,7 @@ from lcelkit.server.runnables import (
     session_spec,
 )
 from lcelkit.server.security import ApiKeyMiddleware, BodyLimitMiddleware, TimeoutMiddleware
+from lcelkit.server.validation import RequestValidationMiddleware
 from lcelkit.settings import Settings, get_settings
 
 __all__ = [
@@ -79,7 +81,6 @@ logger = logging.getLogger(__name__)
 RunnableSource = Runnable | Callable[[], Runnable]
 SESSION_ID = re.compile(r"^[A-Za-z0-9._:@-]{1,128}$")
 AUTO_SESSION_PREFIX = "auto-"  # session ids the server made for calls that sent none
-HEALTH_TIMEOUT = 5.0  # seconds for each /health probe
 WORKER_THREADS = 64  # sync model calls and retrievers run here, never on the event loop
 
 
@@ -328,73 +329,6 @@ def _session_modifier(config: dict[str, Any], request: Request) -> dict[str, Any
     return {**config, "configurable": configurable}
 
 
-# -- health ----------------------------------------------------------------------------
-class _Health:
-    """``GET /health`` probes: the LLM backend and the vector store; never raises."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self._client: Any = None
-        self._lock = threading.Lock()
-
-    def backend(self) -> dict[str, Any]:
-        llm = self.settings.llm
-        url = llm.base_url if llm.provider == "ollama" else (llm.model or None)
-        info: dict[str, Any] = {"provider": llm.provider, "url": url, "ok": False, "error": None}
-        try:
-            from chains.llms import check_backend
-
-            check_backend(llm.provider, llm.model_name, base_url=llm.base_url, timeout=3.0)
-            info["ok"] = True
-        except LcelkitError as exc:
-            info["error"] = str(exc)
-        except Exception as exc:
-            info["error"] = f"{type(exc).__name__}: {exc}"
-        return info
-
-    def store(self) -> dict[str, Any]:
-        store = self.settings.store
-        info: dict[str, Any] = {"ok": False, "collection": store.collection, "count": None}
-        try:
-            with self._lock:
-                if self._client is None:
-                    from chains.store import chroma_client
-
-                    self._client = chroma_client(
-                        persist_dir=self.settings.chroma_dir, url=store.url
-                    )
-                client = self._client
-            names = {getattr(c, "name", c) for c in client.list_collections()}
-            info["count"] = (
-                client.get_collection(store.collection).count()
-                if (store.collection in names)
-                else 0
-            )
-            info["ok"] = True
-        except LcelkitError as exc:
-            info["error"] = str(exc)
-        except Exception as exc:
-            info["error"] = f"{type(exc).__name__}: {exc}"
-            with self._lock:
-                self._client = None
-        return info
-
-    async def check(self) -> dict[str, Any]:
-        async def probe(func: Callable[[], dict[str, Any]], fallback: dict[str, Any]) -> dict:
-            try:
-                return await asyncio.wait_for(asyncio.to_thread(func), HEALTH_TIMEOUT)
-            except TimeoutError:
-                return {**fallback, "ok": False, "error": f"no answer in {HEALTH_TIMEOUT:g} s"}
-
-        llm = self.settings.llm
-        backend, store = await asyncio.gather(
-            probe(self.backend, {"provider": llm.provider, "url": llm.base_url}),
-            probe(self.store, {"collection": self.settings.store.collection, "count": None}),
-        )
-        status = "ok" if backend["ok"] and store["ok"] else "degraded"
-        return {"status": status, "backend": backend, "store": store}
-
-
 # -- the app ---------------------------------------------------------------------------
 def create_app(
     settings: Settings | None = None,
@@ -414,7 +348,8 @@ def create_app(
     settings = settings or get_settings()
     if preload is None:
         preload = settings.server.preload
-    translate = _translator(settings)
+    health = Health(settings)
+    translate = noting_backend_errors(_translator(settings), health)
     parts = _SharedParts(settings)
     served_rag = ServedRunnable(
         rag if rag is not None else parts.rag,
@@ -471,12 +406,15 @@ def create_app(
     _add_runnable_routes(app, served_rag, "/rag")
     _add_runnable_routes(app, served_agent, "/agent", per_req_config_modifier=_session_modifier)
 
-    health = _Health(settings)
-
     @app.get("/health", tags=["health"])
-    async def health_route() -> dict[str, Any]:
-        """Backend and store status; always 200 (``status`` says ``ok`` or ``degraded``)."""
-        return await health.check()
+    async def health_route(request: Request) -> dict[str, Any]:
+        """Always 200; ``status`` is ``ok`` or ``degraded``. With an API key set, only
+        callers that send it see the backend and store details (URL, errors, collection).
+        Probed at most every HEALTH_CACHE_SECONDS."""
+        report = await health.cached()
+        if settings.server.api_key and not has_key(request, settings.server.api_key):
+            return {"status": report["status"]}
+        return report
 
     if openai_routes:
         from lcelkit.server.openai import add_openai_routes
@@ -485,7 +423,8 @@ def create_app(
 
     server = settings.server
     # Middlewares: the last added runs first. Order of a request: CORS, API key,
-    # body limit, timeout, then the route.
+    # body limit, timeout, body validation (422 before any work), then the route.
+    app.add_middleware(RequestValidationMiddleware)
     app.add_middleware(TimeoutMiddleware, seconds=server.request_timeout)
     app.add_middleware(BodyLimitMiddleware, max_bytes=server.max_body_bytes)
     if server.api_key:

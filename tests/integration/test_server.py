@@ -203,7 +203,8 @@ def user_prompts(backend: FakeOllamaServer, marker: str) -> list[str]:
 
 # -- the tests -------------------------------------------------------------------------
 def test_health_is_open_and_reports_backend_and_store(server: Server, backend):
-    body = httpx.get(f"{server.url}/health").json()
+    assert httpx.get(f"{server.url}/health").json() == {"status": "ok"}  # no key: status only
+    body = httpx.get(f"{server.url}/health", headers=AUTH).json()
     assert body["status"] == "ok"
     assert body["backend"] == {"provider": "ollama", "url": backend.url, "ok": True, "error": None}
     assert body["store"]["ok"] is True and body["store"]["collection"] == "default"
@@ -428,7 +429,8 @@ def test_memory_survives_a_restart_and_a_killed_backend_is_503(home: Path, tmp_p
                 list(agent.stream({"input": "hello?"}))
             assert stream_error.value.response.status_code == 503
             assert url in str(stream_error.value)
-            health = httpx.get(f"{again.url}/health").json()
+            assert httpx.get(f"{again.url}/health").json() == {"status": "degraded"}
+            health = httpx.get(f"{again.url}/health", headers=AUTH).json()  # details: the key
             assert health["status"] == "degraded" and health["backend"]["ok"] is False
             assert "Traceback" not in again.log.read_text()
         finally:
