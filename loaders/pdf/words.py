@@ -70,8 +70,13 @@ def page_words(page: Any) -> list[dict[str, Any]]:
         y_tolerance=2.5,
         keep_blank_chars=False,
         expand_ligatures=True,
-        extra_attrs=["size", "fontname"],
+        return_chars=True,  # not extra_attrs: a font switch inside a word is no break
     )
+    for word in words:
+        chars = word.pop("chars", None) or [{}]
+        first = chars[0]
+        word["size"] = max((float(c.get("size") or 0.0) for c in chars), default=0.0)
+        word["fontname"] = str(first.get("fontname", ""))
     # text printed twice at (almost) the same spot (fake bold, shadows) reads "FROM FROM"
     seen: set[tuple[str, int, int]] = set()
     unique = []
