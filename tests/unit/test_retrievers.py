@@ -150,10 +150,8 @@ def test_hybrid_default_is_relative_score_fusion(store, index):
     bm25 = {d.id: s for d, s in index.search("revenue region table", 20)}
 
     def norm(scores, key):
-        if key not in scores:
-            return 0.0
-        lo, hi = min(scores.values()), max(scores.values())
-        return (scores[key] - lo) / (hi - lo) if hi > lo else 1.0
+        # Both lists ran out before fetch_k (5 chunks < 20): the floor is 0.
+        return scores.get(key, 0.0) / max(scores.values())
 
     assert _ids(docs)[0] == "r3"
     for doc in docs:
@@ -161,20 +159,53 @@ def test_hybrid_default_is_relative_score_fusion(store, index):
         expected = 0.5 * norm(dense, cid) + 0.5 * norm(bm25, cid)
         assert doc.metadata["score"] == pytest.approx(expected, abs=1e-6)
         assert 0.0 <= doc.metadata["score"] <= 1.0
+        assert "bm25_lean" not in doc.metadata  # English text: no leaning
     assert docs[0].metadata["score"] == pytest.approx(1.0)  # best in both lists
     scores = [d.metadata["score"] for d in docs]
     assert scores == sorted(scores, reverse=True)
 
 
 def test_relative_fuse_hand_computed():
+    a, b, c, d = (Document(id=x, page_content=x) for x in "abcd")
+    dense = [(a, 0.9), (b, 0.5), (c, 0.3)]
+    keyword = [(c, 8.0), (b, 4.0), (d, 2.0)]
+    # Full lists (depth 3): floor = the last score, scale = the top score.
+    fused = relative_fuse([dense, keyword], [0.5, 0.5], k=4, depth=3)
+    got = {doc.id: (score, ranks) for doc, score, ranks in fused}
+    assert got["a"] == (pytest.approx(0.5 * 0.6 / 0.9), [1, None])
+    assert got["b"] == (pytest.approx(0.5 * 0.2 / 0.9 + 0.5 * 2 / 8), [2, 2])
+    assert got["c"] == (pytest.approx(0.5 * 6 / 8), [3, 1])
+    assert got["d"] == (pytest.approx(0.0), [None, 3])
+    assert [doc.id for doc, _, _ in fused] == ["c", "a", "b", "d"]
+    # Lists shorter than depth ran out: the floor is 0 (a missing document scored nothing).
+    short = {doc.id: s for doc, s, _ in relative_fuse([dense, keyword], [0.5, 0.5], k=4, depth=20)}
+    assert short["c"] == pytest.approx(0.5 * 0.3 / 0.9 + 0.5 * 1.0)
+    assert short["d"] == pytest.approx(0.5 * 2 / 8)
+
+
+def test_relative_fuse_flat_list_does_not_outvote_a_decisive_one():
+    """A dense model that cannot tell documents apart (cosines 0.41..0.40) must not
+    displace the clear BM25 winner, whatever order the lists come in."""
+    docs = {x: Document(id=x, page_content=x) for x in ["gold", "b2", "b3", *"vwxyz"]}
+    flat = [(docs[x], 0.41 - 0.0025 * i) for i, x in enumerate("vwxyz")]
+    decisive = [(docs["gold"], 30.0), (docs["b2"], 9.0), (docs["b3"], 8.0)]
+    for lists in ([flat, decisive], [decisive, flat]):
+        fused = relative_fuse(lists, [0.5, 0.5], k=3, depth=3)
+        assert fused[0][0].id == "gold"
+    # Min-max would have given v and gold the same 0.5; here v gets 0.5 * 0.01/0.41.
+    top_flat = {d.id: s for d, s, _ in relative_fuse([flat, decisive], [0.5, 0.5], k=8, depth=5)}
+    assert top_flat["v"] < 0.02 < top_flat["gold"]
+
+
+def test_fusion_ties_do_not_depend_on_list_order():
     a, b, c = (Document(id=x, page_content=x) for x in "abc")
-    fused = relative_fuse([[(a, 0.9), (b, 0.5), (c, 0.1)], [(c, 8.0), (b, 4.0)]], [0.5, 0.5], k=3)
-    # a: 0.5*1 + 0; b: 0.5*0.5 + 0.5*0 ; c: 0.5*0 + 0.5*1
-    got = {d.id: (score, ranks) for d, score, ranks in fused}
-    assert got["a"] == (pytest.approx(0.5), [1, None])
-    assert got["b"] == (pytest.approx(0.25), [2, 2])
-    assert got["c"] == (pytest.approx(0.5), [3, 1])
-    assert [d.id for d, _, _ in fused] == ["a", "c", "b"]  # tie a/c: first seen first
+    one, two = [(a, 1.0), (c, 0.5)], [(b, 1.0), (c, 0.5)]
+    first = relative_fuse([one, two], [0.5, 0.5], k=3, depth=2)
+    second = relative_fuse([two, one], [0.5, 0.5], k=3, depth=2)
+    assert [d.id for d, _, _ in first] == [d.id for d, _, _ in second] == ["a", "b", "c"]
+    rrf1 = [d.id for d, _, _ in rrf_fuse([[b, a], [a, b]], k=2)]
+    rrf2 = [d.id for d, _, _ in rrf_fuse([[a, b], [b, a]], k=2)]
+    assert rrf1 == rrf2 == ["a", "b"]
 
 
 def test_filtered_dense_search_post_filters_exactly(store, monkeypatch):
