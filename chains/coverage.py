@@ -17,17 +17,20 @@ leans on BM25 for that collection or query (``chains.retrievers.HybridRetriever`
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable
 from typing import Any
 
 __all__ = [
     "HANGUL_MAJORITY",
     "KOREAN_EMBEDDER_HINT",
+    "count_letters",
     "embedder_reads_hangul",
     "hangul_share",
     "letter_counts",
     "reads_hangul",
     "script_warning",
+    "script_warnings",
 ]
 
 logger = logging.getLogger(__name__)
@@ -45,25 +48,13 @@ KOREAN_EMBEDDER_HINT = (
 )
 
 
-def _is_hangul(ch: str) -> bool:
-    code = ord(ch)
-    return (
-        0xAC00 <= code <= 0xD7A3  # syllables
-        or 0x1100 <= code <= 0x11FF  # jamo
-        or 0x3130 <= code <= 0x318F  # compatibility jamo
-        or 0xA960 <= code <= 0xA97F
-        or 0xD7B0 <= code <= 0xD7FF
-    )
+_HANGUL = re.compile("[\uac00-\ud7a3\u1100-\u11ff\u3130-\u318f\ua960-\ua97f\ud7b0-\ud7ff]")
+_LETTER = re.compile(r"[^\W\d_]")
 
 
 def letter_counts(text: str) -> tuple[int, int]:
     """``(Hangul letters, all letters)`` of ``text`` (digits, spaces, punctuation not counted)."""
-    hangul = letters = 0
-    for ch in text:
-        if ch.isalpha():
-            letters += 1
-            hangul += _is_hangul(ch)
-    return hangul, letters
+    return len(_HANGUL.findall(text)), len(_LETTER.findall(text))
 
 
 def hangul_share(texts: str | Iterable[str]) -> float:
@@ -124,3 +115,23 @@ def script_warning(hangul: int, letters: int, embeddings: Any) -> str | None:
         f"{name} cannot read (dense search on it is close to random); hybrid search leans on "
         f"BM25 for this collection. To search it by meaning, {KOREAN_EMBEDDER_HINT}."
     )
+
+
+def count_letters(docs: Iterable[Any], start: tuple[int, int] = (0, 0)) -> tuple[int, int]:
+    """``start`` plus the ``(Hangul, all)`` letters of the documents' ``page_content``."""
+    hangul, letters = start
+    for doc in docs:
+        h, n = letter_counts(doc.page_content)
+        hangul += h
+        letters += n
+    return hangul, letters
+
+
+def script_warnings(letters: tuple[int, int], store: Any) -> list[str]:
+    """:func:`script_warning` for an ingest: ``[]`` or its one warning (never raises)."""
+    try:
+        warning = script_warning(*letters, getattr(store, "embeddings", None))
+    except Exception:  # a summary note must never fail an ingest
+        logger.debug("Korean coverage check failed", exc_info=True)
+        return []
+    return [warning] if warning else []

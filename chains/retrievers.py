@@ -8,24 +8,27 @@ Every Document a retriever returns carries ``metadata["score"]``:
   is at least ``score_threshold`` (never Chroma's raw distance).
 * ``bm25``: ``-bm25()`` from SQLite FTS5 (higher is better, unbounded).
 * ``hybrid``: BM25 and dense lists (``fetch_k`` each) fused. Default
-  ``fusion="relative"`` (:func:`relative_fuse`): in each list a score counts from
-  the list's floor (its ``fetch_k``-th score; 0 when the list ran out) over its best
-  score, so a list's best hit gets its *confidence* ``(top - floor) / top``, and the
-  result is ``alpha * bm25 + (1 - alpha) * dense`` with ``alpha = 0.5``; ``score`` is
-  that value in [0, 1]. ``fusion="rrf"``: reciprocal rank fusion
+  ``fusion="relative"`` (:func:`relative_fuse`): each list is min-max normalized
+  (its ``fetch_k``-th score is 0; 0 itself when the list ran out) and weighted by
+  ``alpha`` (BM25, 0.5) and ``1 - alpha`` (dense) times its squared *confidence*
+  (how far its best hit stands above its average), rescaled to sum to 1; ``score``
+  is the fused value in [0, 1] and ``fusion_weights`` the ``[dense, bm25]`` weights
+  used for that query. ``fusion="rrf"``: reciprocal rank fusion
   ``sum 1 / (rrf_k + rank)`` with ``rrf_k = 60``. Both add ``dense_rank`` /
   ``bm25_rank`` (1-based, ``None`` when the chunk was not in that list) and
   ``dense_score`` / ``bm25_score``; ties go to the chunk in more lists, then to the
   smaller id, never to the list that arrived first. When the embedder cannot read
-  Korean and the query or collection is mostly Hangul, hybrid leans on BM25
-  (``alpha = 0.9``, relative fusion) and marks ``bm25_lean=True``.
-  Why this normalization: min-max stretched every list over [0, 1], so the top dense
-  hit and the top BM25 hit both scored 0.5 whenever neither was in the other list,
-  and a model that cannot tell documents apart (near-flat cosines) weighed as much as
-  a decisive BM25 list. On KoBEST BoolQ (Korean) with all-MiniLM-L6-v2, nDCG@10 was
-  BM25 0.963, dense 0.024, min-max fusion 0.625, RRF 0.852, this fusion 0.963; on the
-  500 SQuAD dev questions MRR@10 was BM25 0.853, dense 0.759, min-max 0.870, this
-  0.887 (docs/DESIGN.md, "Hybrid fusion").
+  Korean (``chains.coverage``) and the query or the collection is mostly Hangul,
+  hybrid leans on BM25 (``alpha = 0.9``, relative fusion) and marks
+  ``bm25_lean=True``.
+  Why: plain min-max fusion gave the top dense hit and the top BM25 hit the same 0.5
+  whenever neither was in the other list (the tie went to the dense list, which
+  arrived first), and stretched a model's near-flat scores over [0, 1]. nDCG@10 on
+  KoBEST BoolQ (Korean, all-MiniLM-L6-v2, which cannot read it): BM25 0.963, dense
+  0.024, min-max 0.625, confidence-weighted 0.948, leaning on BM25 0.963; with
+  multilingual-e5-small: dense 0.968, min-max 0.982, confidence-weighted 0.982.
+  MRR@10 on the 500 SQuAD dev questions: BM25 0.853, dense 0.759, min-max 0.870,
+  confidence-weighted 0.884 (docs/DESIGN.md, "Hybrid fusion").
 
 ``filter`` is a Chroma ``where`` filter (``parse_filters`` builds one from
 ``KEY=VALUE`` strings); it applies to every kind, to both sides of hybrid.
@@ -292,43 +295,65 @@ def _doc_key(doc: Document) -> str:
     return doc.id or doc.metadata.get("chunk_id") or doc.page_content
 
 
+def _normalize(
+    items: Sequence[tuple[Document, float]], depth: int | None
+) -> tuple[list[float], float]:
+    """Min-max normalized scores of one list and the list's confidence (see relative_fuse)."""
+    values = [s for _, s in items]
+    top = max(values)
+    full = depth is None or len(values) >= depth
+    floor = min(values) if full else min(0.0, *values)
+    span = top - floor
+    if span <= 0:
+        return [1.0] * len(values), 0.0
+    slots = len(values) if full else depth or len(values)
+    mean = (sum(values) + (slots - len(values)) * floor) / slots
+    return [(s - floor) / span for s in values], (top - mean) / span
+
+
 def relative_fuse(
     scored_lists: Sequence[Sequence[tuple[Document, float]]],
     weights: Sequence[float],
     *,
     k: int,
     depth: int | None = None,
+    weights_out: list[float] | None = None,
 ) -> list[tuple[Document, float, list[int | None]]]:
-    """Relative score fusion: each list's scores measured from its floor, over its top.
+    """Confidence-weighted relative score fusion.
 
-    In each list, ``norm(s) = (s - floor) / top``: ``top`` is the list's best score,
-    ``floor`` its worst when the list is full (``depth`` items, or ``depth`` None),
-    else 0 (a list that ran out holds every match; a missing document scored nothing).
-    The best hit of a list therefore gets ``(top - floor) / top``, the list's
-    *confidence*: near 1 when it stands far above the rest, near 0 when the scores
-    are flat. A flat list (a model that cannot tell the documents apart) is not
-    stretched over [0, 1] as min-max would, so it cannot outvote a decisive one.
-    Scores must be non-negative-based (cosine similarity, BM25); a list reaching
-    below 0 is measured over ``top - floor`` instead. A document missing from a list
-    gets 0 there; the fused score is ``sum(weight * norm)``.
+    Each list is min-max normalized to [0, 1] between its floor and its top: the floor
+    is its worst score when the list is full (``depth`` items, or ``depth`` None), else
+    0 (a list that ran out holds every match; a missing document scored nothing). A
+    document missing from a list gets 0 there.
 
-    Returns the top ``k`` as ``(doc, fused score in [0, sum(weights)], [rank in each
-    list or None])``. Ties go to the document found in more lists, then to the
-    smaller id: the result never depends on which list came first.
+    Each list also gets a *confidence* ``c = (top - mean) / (top - floor)``: how far
+    its best hit stands above the average of its ``depth`` slots, in [0, 1]. A model
+    that cannot tell the documents apart gives smooth, near-flat lists (low ``c``); a
+    decisive list puts its best hit far above the rest (high ``c``). The weights
+    actually used are ``weights[i] * c_i**2``, rescaled to sum to 1 (the given
+    ``weights`` when every list is flat), so a weak list is not stretched into an
+    equal say. ``weights_out``, when given, receives them.
+
+    Returns the top ``k`` as ``(doc, fused score in [0, 1], [rank in each list or
+    None])``. Ties go to the document found in more lists, then to the smaller id:
+    the result never depends on which list came first.
     """
+    prepared = [_normalize(items, depth) if items else ([], 0.0) for items in scored_lists]
+    raw = [w * c * c for w, (_, c) in zip(weights, prepared, strict=True)]
+    total = sum(raw)
+    if total > 0:
+        used = [r / total for r in raw]
+    else:
+        base = sum(weights) or 1.0
+        used = [w / base for w in weights]
+    if weights_out is not None:
+        weights_out[:] = used
     fused: dict[str, list[Any]] = {}
-    for li, (items, weight) in enumerate(zip(scored_lists, weights, strict=True)):
-        if not items:
-            continue
-        values = [s for _, s in items]
-        top = max(values)
-        floor = min(values) if depth is None or len(items) >= depth else min(0.0, *values)
-        scale = max(top, top - floor)
-        for rank, (doc, score) in enumerate(items, start=1):
-            key = _doc_key(doc)
-            entry = fused.setdefault(key, [doc, 0.0, [None] * len(scored_lists)])
+    for li, (items, (norms, _)) in enumerate(zip(scored_lists, prepared, strict=True)):
+        for rank, ((doc, _), norm) in enumerate(zip(items, norms, strict=True), start=1):
+            entry = fused.setdefault(_doc_key(doc), [doc, 0.0, [None] * len(scored_lists)])
             if entry[2][li] is None:
-                entry[1] += weight * ((score - floor) / scale if scale > 0 else 0.0)
+                entry[1] += used[li] * norm
                 entry[2][li] = rank
     return _top(fused, k)
 
@@ -399,18 +424,21 @@ class HybridRetriever(BaseRetriever):
                 getattr(embedder, "name", type(embedder).__name__),
                 KOREAN_EMBEDDER_HINT,
             )
-        extra = {"bm25_lean": True} if reason else {}
+        extra: dict[str, Any] = {"bm25_lean": True} if reason else {}
         if self.fusion == "rrf" and not reason:
             fused = rrf_fuse(
                 [[d for d, _, _ in dense], [d for d, _ in keyword]], k=self.k, rrf_k=self.rrf_k
             )
         else:
+            used: list[float] = []
             fused = relative_fuse(
                 [[(d, s) for d, s, _ in dense], keyword],
                 [1.0 - alpha, alpha],
                 k=self.k,
                 depth=n,
+                weights_out=used,
             )
+            extra["fusion_weights"] = [round(w, 4) for w in used]
         return [
             _with_score(
                 doc,

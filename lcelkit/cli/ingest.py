@@ -95,6 +95,8 @@ def run_ingest(args: argparse.Namespace) -> int:
         )
         for source, error in report.failed:
             print(f"  FAILED {source}: {error.removeprefix(source + ': ')}")
+        for warning in report.warnings:
+            print(f"  WARNING {warning}")
     return 0 if report.ok else 1
 
 
