@@ -474,6 +474,11 @@ class KeywordIndex:
         keep = [t for t in terms if df.get(t, 0) <= PRUNE_DF_RATIO * total]
         return keep or terms
 
+    def cached_count(self) -> int:
+        """Chunk count, cached until this object writes (cheap enough for every query)."""
+        with self._lock:
+            return self._doc_count()
+
     def _doc_count(self) -> int:
         if self._count_cache is None:
             self._count_cache = int(self._conn.execute("SELECT count(*) FROM docs").fetchone()[0])

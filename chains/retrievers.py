@@ -393,8 +393,8 @@ class HybridRetriever(BaseRetriever):
             return None
         if hangul_share(query) > HANGUL_MAJORITY:
             return "the query is mostly Korean"
-        count = self.index.count()
-        if self._collection_share is None or self._collection_share[0] != count:
+        count = self.index.cached_count()
+        if self._collection_share in (None, (0, 0.0)) or self._collection_share[0] != count:
             self._collection_share = (count, hangul_share(self.index.sample_texts()))
         if self._collection_share[1] > HANGUL_MAJORITY:
             return "the collection is mostly Korean"
