@@ -264,7 +264,13 @@ def per_embedder_tables(
             beir[folder.name], note = beir_quality(embeddings, folder, cache, args.beir_queries)
             notes.append(f"{folder.name} / {embeddings.name}: {note}")
         for kind in MODEL_KINDS:
-            rows.append((embeddings.name, kind, {"squad": squad[kind], **beir}))
+            rows.append(
+                (
+                    embeddings.name,
+                    kind,
+                    {"squad": squad[kind], **{n: b[kind] for n, b in beir.items()}},
+                )
+            )
     print()
     print(
         f"Quality per embedder and search kind (k=10, fetch_k=20): SQuAD v1.1 dev, "
