@@ -7,8 +7,8 @@ lcelkit uses two facts to notice it, both cheap and without loading weights:
 
 * :func:`hangul_share`: Hangul letters among a text's letters;
 * :func:`reads_hangul`: whether the embedder's own tokenizer keeps a fixed Korean
-  probe in whole-syllable-or-larger pieces (multilingual-e5 / bge-m3: ~0.8 pieces per
-  syllable; MiniLM: ~2.5) without unknown pieces.
+  probe in syllable-sized or larger pieces (multilingual-e5, whose XLM-R tokenizer
+  bge-m3 shares: 0.7 pieces per syllable; MiniLM: 2.7) without unknown pieces.
 
 Ingest says so once in its summary (:func:`script_warning`); hybrid search then
 leans on BM25 for that collection or query (``chains.retrievers.HybridRetriever``).
