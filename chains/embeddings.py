@@ -10,6 +10,14 @@ model behind a private attribute, while lcelkit needs (a) lazy loading, so that
 tokenizer for token-exact splitting, and (c) a bf16 switch that is verified
 against fp32 before it is used. The encoding itself is the same
 ``SentenceTransformer.encode`` call HuggingFaceEmbeddings makes.
+
+Prompts: a model that declares sentence-transformers ``prompts`` (in its
+``config_sentence_transformers.json``) gets them: queries are prefixed with its
+``query`` prompt, passages with its ``passage`` (else ``document``) prompt, either
+falling back to the prompt named by ``default_prompt_name``. multilingual-e5 needs
+``query: ``/``passage: `` to work as trained. ``query_prompt``/``document_prompt``
+override them (``""`` sends none). Text is NFC-normalised before it is embedded
+(decomposed Hangul would split into jamo pieces).
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ import logging
 import os
 import re
 import threading
+import unicodedata
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -42,10 +51,14 @@ __all__ = [
     "SentenceTransformerEmbeddings",
     "bf16_supported",
     "bundled_model_path",
+    "embedder_chunk_limit",
     "embedding_text",
     "load_embeddings",
     "load_tokenizer",
+    "model_max_length",
+    "model_prompts",
     "resolve_model",
+    "resolve_prompts",
 ]
 
 logger = logging.getLogger(__name__)
@@ -151,6 +164,85 @@ def load_tokenizer(model: str | None = None) -> PreTrainedTokenizerBase:
         ) from exc
 
 
+def _read_json(path: Path) -> dict[str, Any]:
+    import json
+
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def model_prompts(model: str | None = None) -> tuple[dict[str, str], str | None]:
+    """``(prompts, default_prompt_name)`` a model folder declares, read without the weights.
+
+    From ``config_sentence_transformers.json``; ``({}, None)`` when it declares none
+    (the bundled MiniLM) or the model is not a local folder.
+    """
+    _, location = resolve_model(model)
+    config = _read_json(Path(location) / "config_sentence_transformers.json")
+    prompts = config.get("prompts") or {}
+    if not isinstance(prompts, dict):
+        prompts = {}
+    default = config.get("default_prompt_name")
+    clean = {str(k): str(v) for k, v in prompts.items() if isinstance(v, str)}
+    return clean, default if isinstance(default, str) and default in clean else None
+
+
+def resolve_prompts(
+    prompts: dict[str, str],
+    default_prompt_name: str | None,
+    *,
+    query_prompt: str | None = None,
+    document_prompt: str | None = None,
+) -> tuple[str, str]:
+    """``(query prefix, passage prefix)``: an override (not None) wins, else the model's
+    ``query`` / ``passage`` or ``document`` prompt, else its default prompt, else ``""``."""
+    default = prompts.get(default_prompt_name, "") if default_prompt_name else ""
+    query = prompts.get("query", default)
+    document = prompts.get("passage", prompts.get("document", default))
+    return (
+        query if query_prompt is None else query_prompt,
+        document if document_prompt is None else document_prompt,
+    )
+
+
+def model_max_length(model: str | None = None) -> int | None:
+    """The longest input the model reads, in its tokens, read without the weights.
+
+    ``max_seq_length`` of ``sentence_bert_config.json``, else the tokenizer's
+    ``model_max_length`` when it is a real limit; None when neither says.
+    """
+    _, location = resolve_model(model)
+    folder = Path(location)
+    value = _read_json(folder / "sentence_bert_config.json").get("max_seq_length")
+    if isinstance(value, int) and value > 0:
+        return value
+    value = _read_json(folder / "tokenizer_config.json").get("model_max_length")
+    if isinstance(value, int) and 0 < value < 1_000_000:
+        return value
+    return None
+
+
+def embedder_chunk_limit(
+    model: str | None = None, document_prompt: str | None = None
+) -> int | None:
+    """Most tokens a chunk may have for the model to read all of it: its maximum input
+    length less the tokens of its passage prompt (or ``document_prompt``); None when the
+    model states no maximum."""
+    longest = model_max_length(model)
+    if longest is None:
+        return None
+    prompts, default_name = model_prompts(model)
+    _, prompt = resolve_prompts(prompts, default_name, document_prompt=document_prompt)
+    if not prompt:
+        return longest
+    tokenizer = load_tokenizer(model)
+    bare = len(tokenizer.encode("x"))
+    return max(16, longest - (len(tokenizer.encode(prompt + "x")) - bare))
+
+
 class SentenceTransformerEmbeddings(Embeddings):
     """Lazily loaded sentence-transformers embedder with normalized vectors.
 
@@ -166,6 +258,8 @@ class SentenceTransformerEmbeddings(Embeddings):
     :data:`CPU_BATCH_SIZE` with PyTorch on a CPU (small batches of
     length-sorted passages are fastest there: 16 embeds ~10% more passages/s than 64,
     measured by bench/ingest.py) and :data:`ACCELERATOR_BATCH_SIZE` on a GPU.
+    ``query_prompt`` / ``document_prompt``: prefixes that override the model's own
+    prompts (module docstring); None keeps the model's.
     """
 
     def __init__(
@@ -177,8 +271,14 @@ class SentenceTransformerEmbeddings(Embeddings):
         batch_size: int | None = None,
         show_progress: bool = False,
         backend: Literal["auto", "torch", "openvino"] = "auto",
+        query_prompt: str | None = None,
+        document_prompt: str | None = None,
     ) -> None:
         self.name, self.location = resolve_model(model)
+        prompts, default_name = model_prompts(self.location)
+        self.query_prompt, self.document_prompt = resolve_prompts(
+            prompts, default_name, query_prompt=query_prompt, document_prompt=document_prompt
+        )
         self.requested_dtype = dtype
         self.requested_backend = backend
         self.backend: str | None = None  # what runs the transformer, known after loading
@@ -235,6 +335,8 @@ class SentenceTransformerEmbeddings(Embeddings):
             self.requested_backend == "openvino"
             or (self.requested_backend == "auto" and importlib.util.find_spec("openvino"))
         )
+        if any(getattr(m, "include_prompt", True) is False for m in model):
+            want_openvino = False  # pooling must drop the prompt: sentence-transformers does
         if not (want_openvino and self._try_openvino(model, bf16=want_bf16)) and want_bf16:
             self._try_bf16(model, forced=self.requested_dtype == "bf16")
         logger.info(
@@ -387,13 +489,14 @@ class SentenceTransformerEmbeddings(Embeddings):
         return load_tokenizer(None if self.name == BUNDLED_MODEL_NAME else self.location)
 
     # -- Embeddings interface --------------------------------------------------------
-    def _encode(self, texts: list[str], **kwargs: Any) -> list[list[float]]:
+    def _encode(self, texts: list[str], prompt: str = "", **kwargs: Any) -> list[list[float]]:
         model = self.model
-        texts = [embedding_text(t) for t in texts]
-        if self._compiled is not None:
-            return self._encode_openvino(model, texts)
+        texts = [embedding_text(_nfc(t)) for t in texts]
+        if self._compiled is not None:  # include_prompt is True here (see _load)
+            return self._encode_openvino(model, [prompt + t for t in texts])
         vectors = model.encode(
             texts,
+            prompt=prompt,  # sentence-transformers applies it (include_prompt); "" = none
             batch_size=self.batch_size,
             normalize_embeddings=True,
             convert_to_numpy=True,
@@ -406,11 +509,11 @@ class SentenceTransformerEmbeddings(Embeddings):
         """Embed passages (normalized, float32)."""
         if not texts:
             return []
-        return self._encode(list(texts))
+        return self._encode(list(texts), self.document_prompt)
 
     def embed_query(self, text: str) -> list[float]:
         """Embed one query (normalized, float32)."""
-        return self._encode([text])[0]
+        return self._encode([text], self.query_prompt)[0]
 
     def __repr__(self) -> str:
         return f"SentenceTransformerEmbeddings(name={self.name!r}, dtype={self.dtype!r})"
@@ -424,6 +527,8 @@ def load_embeddings(
     batch_size: int | None = None,
     show_progress: bool = False,
     backend: Literal["auto", "torch", "openvino"] = "auto",
+    query_prompt: str | None = None,
+    document_prompt: str | None = None,
 ) -> SentenceTransformerEmbeddings:
     """Build the embedder (weights load at first use). ``model=None``: the bundled MiniLM."""
     return SentenceTransformerEmbeddings(
@@ -433,7 +538,13 @@ def load_embeddings(
         batch_size=batch_size,
         show_progress=show_progress,
         backend=backend,
+        query_prompt=query_prompt,
+        document_prompt=document_prompt,
     )
+
+
+def _nfc(text: str) -> str:
+    return text if unicodedata.is_normalized("NFC", text) else unicodedata.normalize("NFC", text)
 
 
 def _pad_length(features: dict[str, Any], multiple: int = OPENVINO_PAD_TO) -> dict[str, Any]:

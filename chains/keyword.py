@@ -406,6 +406,18 @@ class KeywordIndex:
     def __len__(self) -> int:
         return self.count()
 
+    def sample_texts(self, n: int = 64) -> list[str]:
+        """Up to ``n`` chunk texts spread evenly over the index (deterministic)."""
+        with self._lock:
+            top = self._conn.execute("SELECT max(rowid) FROM docs").fetchone()[0] or 0
+            step = max(1, top // max(1, n))
+            rows = self._conn.execute(
+                "SELECT text FROM docs WHERE rowid % ? = 0 LIMIT ?", (step, n)
+            ).fetchall()
+            if not rows:
+                rows = self._conn.execute("SELECT text FROM docs LIMIT ?", (n,)).fetchall()
+        return [r[0] for r in rows]
+
     def ids(self) -> set[str]:
         """Every chunk id in the index."""
         with self._lock:
@@ -461,6 +473,11 @@ class KeywordIndex:
             )
         keep = [t for t in terms if df.get(t, 0) <= PRUNE_DF_RATIO * total]
         return keep or terms
+
+    def cached_count(self) -> int:
+        """Chunk count, cached until this object writes (cheap enough for every query)."""
+        with self._lock:
+            return self._doc_count()
 
     def _doc_count(self) -> int:
         if self._count_cache is None:

@@ -63,6 +63,8 @@ def make_embeddings(
         batch_size=cfg.batch_size,
         show_progress=show_progress,
         backend=cfg.backend,
+        query_prompt=cfg.query_prompt,
+        document_prompt=cfg.document_prompt,
     )
 
 
@@ -99,13 +101,25 @@ def store_namespace(settings: Settings) -> str:
 
 def make_splitter(settings: Settings) -> Splitter:
     """The splitter, counting in the configured embedder's tokens (no weights loaded)."""
-    from chains.embeddings import load_tokenizer
+    from chains.embeddings import embedder_chunk_limit, load_tokenizer
     from loaders import Splitter
 
+    model = settings.embeddings.model
+    limit = embedder_chunk_limit(model, settings.embeddings.document_prompt)
+    chunk_size = settings.split.chunk_size
+    if limit is not None and chunk_size > limit:
+        logger.warning(
+            "chunk_size %d is over what the embedder reads (%d tokens with its passage "
+            "prompt); chunks are split at %d",
+            chunk_size,
+            limit,
+            limit,
+        )
+        chunk_size = limit
     return Splitter(
-        load_tokenizer(settings.embeddings.model),
-        chunk_size=settings.split.chunk_size,
-        chunk_overlap=settings.split.chunk_overlap,
+        load_tokenizer(model),
+        chunk_size=chunk_size,
+        chunk_overlap=min(settings.split.chunk_overlap, max(0, chunk_size // 2 - 1)),
     )
 
 

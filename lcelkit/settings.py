@@ -110,6 +110,14 @@ class EmbeddingsSettings(BaseModel):
         description="auto: openvino on a CPU when installed and its vectors agree with "
         "PyTorch fp32 (~1.35x faster embedding), else torch; torch: always PyTorch.",
     )
+    query_prompt: str | None = Field(
+        default=None,
+        description="Prefix for queries; empty = the model's own 'query' prompt, if any.",
+    )
+    document_prompt: str | None = Field(
+        default=None,
+        description="Prefix for passages; empty = the model's own 'passage'/'document' prompt.",
+    )
 
 
 class StoreSettings(BaseModel):

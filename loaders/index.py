@@ -30,6 +30,7 @@ from langchain_core.documents import Document
 from langchain_core.indexing import RecordManager, index
 from langchain_core.vectorstores import VectorStore
 
+from chains.coverage import count_letters, script_warnings
 from lcelkit.errors import LcelkitError, LoaderError, UnreadableFileError
 from loaders.ids import file_digest
 
@@ -232,6 +233,8 @@ class IngestReport:
     chunks_deleted: int = 0
     chunks_unchanged: int = 0
     seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)  # about the collection, not one file
+    letters: tuple[int, int] = (0, 0)  # (Hangul, all) letters of the chunks written
 
     @property
     def ok(self) -> bool:
@@ -256,7 +259,7 @@ class IngestReport:
             "errors": [{"source": s, "error": e} for s, e in self.failed],
             "warnings": [{"source": s, "warnings": list(w)} for s, w in self.warnings.items()],
             "seconds": round(self.seconds, 3),
-        }
+        } | ({"notes": list(self.notes)} if self.notes else {})
 
 
 @dataclass
@@ -333,6 +336,7 @@ class Indexer:
         self._flush(pending, report)
         if prune_roots is not None:
             self._prune([Path(p) for p in prune_roots], report)
+        report.notes += script_warnings(report.letters, self.store)
         report.seconds = time.perf_counter() - started
         return report
 
@@ -408,6 +412,7 @@ class Indexer:
             for doc in item.chunks:
                 group_of[doc.metadata["source"]] = item.path
                 docs.append(doc)
+        report.letters = count_letters(docs, report.letters)
         result = index(
             docs,
             self.record_manager,

@@ -129,6 +129,8 @@ def _ingest(args: argparse.Namespace, settings: Any) -> int:
         for source, warnings in report.warnings.items():
             for warning in warnings:
                 print(f"  WARNING {shown(source)}: {shown(warning)}")
+        for note in report.notes:
+            print(f"  WARNING {note}")
     return 0 if report.ok else 1
 
 

@@ -149,32 +149,77 @@ def test_hybrid_default_is_relative_score_fusion(store, index):
     }
     bm25 = {d.id: s for d, s in index.search("revenue region table", 20)}
 
-    def norm(scores, key):
-        if key not in scores:
-            return 0.0
-        lo, hi = min(scores.values()), max(scores.values())
-        return (scores[key] - lo) / (hi - lo) if hi > lo else 1.0
+    def normalized(scores):
+        # Both lists ran out before fetch_k (5 chunks < 20): the floor is 0 and the
+        # confidence is (top - mean over the 20 slots) / top.
+        top = max(scores.values())
+        conf = (top - sum(scores.values()) / 20) / top
+        return {key: value / top for key, value in scores.items()}, conf
 
+    (nd, cd), (nb, cb) = normalized(dense), normalized(bm25)
+    wd, wb = cd**2 / (cd**2 + cb**2), cb**2 / (cd**2 + cb**2)
     assert _ids(docs)[0] == "r3"
     for doc in docs:
         cid = doc.metadata["chunk_id"]
-        expected = 0.5 * norm(dense, cid) + 0.5 * norm(bm25, cid)
+        expected = wd * nd.get(cid, 0.0) + wb * nb.get(cid, 0.0)
         assert doc.metadata["score"] == pytest.approx(expected, abs=1e-6)
         assert 0.0 <= doc.metadata["score"] <= 1.0
+        assert doc.metadata["fusion_weights"] == pytest.approx([wd, wb], abs=1e-4)
+        assert "bm25_lean" not in doc.metadata  # English text: no leaning
     assert docs[0].metadata["score"] == pytest.approx(1.0)  # best in both lists
     scores = [d.metadata["score"] for d in docs]
     assert scores == sorted(scores, reverse=True)
 
 
 def test_relative_fuse_hand_computed():
+    a, b, c, d = (Document(id=x, page_content=x) for x in "abcd")
+    dense = [(a, 0.9), (b, 0.5), (c, 0.3)]
+    keyword = [(c, 8.0), (b, 3.0), (d, 2.0)]
+    # Full lists (depth 3): min-max between the last and the top score; confidence
+    # (top - mean) / (top - floor): dense (0.9 - 0.5667) / 0.6, BM25 (8 - 4.3333) / 6.
+    cd, cb = (0.9 - 1.7 / 3) / 0.6, (8 - 13 / 3) / 6
+    wd, wb = cd**2 / (cd**2 + cb**2), cb**2 / (cd**2 + cb**2)
+    used: list[float] = []
+    fused = relative_fuse([dense, keyword], [0.5, 0.5], k=4, depth=3, weights_out=used)
+    assert used == [pytest.approx(wd), pytest.approx(wb)]
+    got = {doc.id: (score, ranks) for doc, score, ranks in fused}
+    assert got["a"] == (pytest.approx(wd), [1, None])
+    assert got["b"] == (pytest.approx(wd * 0.2 / 0.6 + wb * 1 / 6), [2, 2])
+    assert got["c"] == (pytest.approx(wb), [3, 1])
+    assert got["d"] == (pytest.approx(0.0), [None, 3])
+    assert [doc.id for doc, _, _ in fused] == ["c", "a", "b", "d"]
+    # A list shorter than depth ran out: its floor is 0 and its empty slots count as 0,
+    # so a lone keyword match is a confident one.
+    lone = relative_fuse([dense, [(d, 2.0)]], [0.5, 0.5], k=4, depth=20, weights_out=used)
+    assert {doc.id: s for doc, s, _ in lone}["d"] == pytest.approx(used[1])
+    assert used[1] > used[0]
+
+
+def test_relative_fuse_flat_list_does_not_outvote_a_decisive_one():
+    """A dense model that cannot tell documents apart (cosines falling smoothly) must
+    not displace the clear BM25 winner, whatever order the lists come in."""
+    docs = {x: Document(id=x, page_content=x) for x in ["gold", *"bcdefghij", *"vwxyz"]}
+    flat = [(docs[x], 0.41 - 0.0025 * i) for i, x in enumerate("vwxyzbcde")]
+    decisive = [(docs["gold"], 30.0)] + [(docs[x], 9.0 - 0.2 * i) for i, x in enumerate("fghij")]
+    for lists in ([flat, decisive], [decisive, flat]):
+        used: list[float] = []
+        fused = relative_fuse(lists, [0.5, 0.5], k=3, depth=5, weights_out=used)
+        assert fused[0][0].id == "gold"
+        assert max(used) > 0.7  # the decisive list carries the fusion
+    # Plain min-max fusion would have tied "v" and "gold" at 0.5.
+    scores = {d.id: s for d, s, _ in relative_fuse([flat, decisive], [0.5, 0.5], k=20, depth=5)}
+    assert scores["gold"] > scores["v"] + 0.3
+
+
+def test_fusion_ties_do_not_depend_on_list_order():
     a, b, c = (Document(id=x, page_content=x) for x in "abc")
-    fused = relative_fuse([[(a, 0.9), (b, 0.5), (c, 0.1)], [(c, 8.0), (b, 4.0)]], [0.5, 0.5], k=3)
-    # a: 0.5*1 + 0; b: 0.5*0.5 + 0.5*0 ; c: 0.5*0 + 0.5*1
-    got = {d.id: (score, ranks) for d, score, ranks in fused}
-    assert got["a"] == (pytest.approx(0.5), [1, None])
-    assert got["b"] == (pytest.approx(0.25), [2, 2])
-    assert got["c"] == (pytest.approx(0.5), [3, 1])
-    assert [d.id for d, _, _ in fused] == ["a", "c", "b"]  # tie a/c: first seen first
+    one, two = [(a, 1.0), (c, 0.5)], [(b, 1.0), (c, 0.5)]
+    first = relative_fuse([one, two], [0.5, 0.5], k=3, depth=2)
+    second = relative_fuse([two, one], [0.5, 0.5], k=3, depth=2)
+    assert [d.id for d, _, _ in first] == [d.id for d, _, _ in second] == ["a", "b", "c"]
+    rrf1 = [d.id for d, _, _ in rrf_fuse([[b, a], [a, b]], k=2)]
+    rrf2 = [d.id for d, _, _ in rrf_fuse([[a, b], [b, a]], k=2)]
+    assert rrf1 == rrf2 == ["a", "b"]
 
 
 def test_filtered_dense_search_post_filters_exactly(store, monkeypatch):
