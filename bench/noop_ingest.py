@@ -46,6 +46,10 @@ def run(code: str, args: list[str], env: dict[str, str]) -> tuple[float, str]:
     return wall, proc.stdout.strip().splitlines()[-1]
 
 
+def load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def series(name: str, code: str, args: list[str], env: dict[str, str], runs: int) -> None:
     walls = []
     line = ""
@@ -76,9 +80,7 @@ def main() -> None:
         )
         wall, line = run(FAST, ["ingest", "samples/"], env)
         print(f"first ingest (embeds):  {wall:.2f} s  {line}")
-        print(
-            f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}, cores: {os.cpu_count()}"
-        )
+        print(f"load average: {load()}, cores: {os.cpu_count()}")
         variants = [["ingest", "samples/"]] + (
             [["ingest", "samples/", "--prune"]] if opts.prune else []
         )
@@ -87,7 +89,7 @@ def main() -> None:
             series(f"no-op {label}", FAST, args, env, opts.runs)
             if opts.baseline:
                 series(f"no-op {label} (slow)", SLOW, args, env, opts.runs)
-        print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        print(f"load average: {load()}")
 
 
 if __name__ == "__main__":
