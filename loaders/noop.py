@@ -29,8 +29,10 @@ _SQLITE_PREFIX = "sqlite:///"
 
 @dataclass
 class NoopIngest:
-    """An ingest that would change nothing: the files (as given) and their chunk counts."""
+    """An ingest that would change nothing: the files found (``listed``, as the indexer
+    counts them), the distinct ones (as given) and their recorded chunk count."""
 
+    listed: int = 0
     sources: list[str] = field(default_factory=list)
     chunks: int = 0
 
@@ -76,7 +78,7 @@ def noop_ingest(
     rows = _manifest_rows(db_url, namespace)
     if not rows:
         return None
-    result = NoopIngest()
+    result = NoopIngest(listed=len(files))
     seen: set[str] = set()
     for path in files:
         abs_path = os.path.abspath(path)

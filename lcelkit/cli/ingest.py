@@ -159,7 +159,7 @@ def _noop_ingest(args: argparse.Namespace) -> bool:
         print(json.dumps(summary, ensure_ascii=False))
     else:
         print(
-            f"{n} files in {seconds:.1f} s: 0 added, {n} unchanged, 0 updated, 0 failed"
+            f"{noop.listed} files in {seconds:.1f} s: 0 added, {n} unchanged, 0 updated, 0 failed"
             + (", 0 pruned" if args.prune else "")
             + f"; chunks: 0 written, 0 deleted (collection {settings.store.collection!r})"
         )
