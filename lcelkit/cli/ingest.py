@@ -74,6 +74,8 @@ def _progress_bar(total: int, enabled: bool) -> Any:
 
 def run_ingest(args: argparse.Namespace) -> int:
     """Handler of ``lcelkit ingest``: exit 0 all ok, 1 when some files failed."""
+    if not args.rebuild and _noop_ingest(args):
+        return 0  # nothing changed: answered from the manifest, nothing heavy imported
     from lcelkit.homelock import home_lock
 
     settings = get_settings()
@@ -166,3 +168,43 @@ def run_parse(args: argparse.Namespace) -> int:
                 preview = " ".join(chunk.page_content.split())[:100]
                 print(f"{meta.get('source')}{page} [{meta.get('category')}] {preview}")
     return 1 if failed else 0
+
+
+def _noop_ingest(args: argparse.Namespace) -> bool:
+    """Nothing changed and nothing to prune: print the summary ``run_ingest`` would print,
+    from the manifest alone, without importing Chroma, LangChain indexing or the
+    embedder (``loaders.noop``), and return True. Otherwise False (run the indexer)."""
+    import time
+
+    from lcelkit.factories import store_namespace
+    from loaders.noop import noop_ingest
+
+    settings = get_settings()
+    started = time.perf_counter()
+    noop = noop_ingest(
+        args.paths,
+        namespace=store_namespace(settings),
+        db_url=settings.record_db_url,
+        prune_roots=args.paths if args.prune else None,
+    )
+    if noop is None:
+        return False
+    seconds = time.perf_counter() - started
+    n = len(noop.sources)
+    if args.json:
+        files = {"added": 0, "unchanged": n, "updated": 0, "failed": 0, "pruned": 0}
+        summary = {
+            "files": files,
+            "chunks": {"written": 0, "deleted": 0},
+            "errors": [],
+            "warnings": [],
+            "seconds": round(seconds, 3),
+        }
+        print(json.dumps(summary, ensure_ascii=False))
+    else:
+        print(
+            f"{noop.listed} files in {seconds:.1f} s: 0 added, {n} unchanged, 0 updated, 0 failed"
+            + (", 0 pruned" if args.prune else "")
+            + f"; chunks: 0 written, 0 deleted (collection {settings.store.collection!r})"
+        )
+    return True

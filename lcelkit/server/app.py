@@ -56,10 +56,10 @@ from lcelkit.errors import (
 )
 from lcelkit.server.health import Health, has_key, noting_backend_errors
 from lcelkit.server.runnables import (
-    AgentInput,
     AgentOutput,
-    RagInput,
+    AgentRequest,
     RagOutput,
+    RagRequest,
     ServedRunnable,
     session_spec,
 )
@@ -354,14 +354,14 @@ def create_app(
     served_rag = ServedRunnable(
         rag if rag is not None else parts.rag,
         name="rag",
-        input_model=RagInput,
+        input_model=RagRequest,
         output_model=RagOutput,
         translate=translate,
     )
     served_agent = ServedRunnable(
         agent if agent is not None else parts.agent,
         name="agent",
-        input_model=AgentInput,
+        input_model=AgentRequest,
         output_model=AgentOutput,
         config_specs=[session_spec()],
         translate=translate,

@@ -16,11 +16,12 @@ import asyncio
 import contextlib
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from typing import Any
+from typing import Annotated, Any
 
+from langchain_core.messages import HumanMessage
 from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.runnables.utils import ConfigurableFieldSpec
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, RootModel, Tag
 
 import agents.react
 import chains.rag
@@ -28,8 +29,11 @@ import chains.rag
 __all__ = [
     "AgentInput",
     "AgentOutput",
+    "AgentQuestionInput",
+    "AgentRequest",
     "RagInput",
     "RagOutput",
+    "RagRequest",
     "ServedRunnable",
     "Translate",
     "session_spec",
@@ -57,6 +61,94 @@ class AgentInput(agents.react.AgentInput):
     input: str = Field(
         min_length=1, max_length=MAX_TEXT_CHARS, pattern=r"\S", description="The user's message."
     )
+
+
+class AgentQuestionInput(BaseModel):
+    """``{"question": ...}``: the agent takes the RAG chain's input form too."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    question: str = Field(
+        min_length=1, max_length=MAX_TEXT_CHARS, pattern=r"\S", description="The user's message."
+    )
+
+
+def _text(what: str) -> Any:
+    """A plain-string input (what ``RemoteRunnable(...).invoke("...")`` sends)."""
+    return Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=MAX_TEXT_CHARS,
+            pattern=r"\S",
+            title=f"{what} (plain string)",
+            description=f"{what} as a plain string.",
+        ),
+    ]
+
+
+def _rag_form(value: Any) -> str | None:
+    if isinstance(value, str):
+        return "text"
+    return "object" if isinstance(value, dict | RagInput) else None
+
+
+def _agent_form(value: Any) -> str | None:
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, HumanMessage):
+        return "message"
+    if isinstance(value, AgentInput | AgentQuestionInput):
+        return "object" if isinstance(value, AgentInput) else "question"
+    if not isinstance(value, dict):
+        return None
+    if "input" not in value and "question" in value:
+        return "question"
+    if "input" not in value and ("content" in value or "type" in value):
+        return "message"
+    return "object"
+
+
+# The wire inputs are the forms the runnables take in-process (chains.rag._question_of,
+# agents.react._input_text): a plain string or the object form; the agent also takes
+# ``{"question": ...}`` and a human message. A root model keeps /input_schema typed (a
+# ``oneOf`` of the forms); LangServe validates every input against it and answers 422
+# with pydantic's reasons (for the form the input has: the discriminator picks it, so a
+# dict missing its field is told which field, not that it is not a string). After
+# validation LangServe unpacks the object forms to dicts and passes strings and messages
+# through unchanged.
+class RagRequest(  # type: ignore[misc]
+    RootModel[
+        Annotated[
+            Annotated[_text("The question"), Tag("text")] | Annotated[RagInput, Tag("object")],
+            Discriminator(
+                _rag_form,
+                custom_error_type="rag_input",
+                custom_error_message='send a question as a string or {"question": "..."}',
+            ),
+        ]
+    ]
+):
+    """Input of ``/rag``: the question as a plain string, or ``{"question": "..."}``."""
+
+
+class AgentRequest(  # type: ignore[misc]
+    RootModel[
+        Annotated[
+            Annotated[_text("The message"), Tag("text")]
+            | Annotated[AgentInput, Tag("object")]
+            | Annotated[AgentQuestionInput, Tag("question")]
+            | Annotated[HumanMessage, Tag("message")],
+            Discriminator(
+                _agent_form,
+                custom_error_type="agent_input",
+                custom_error_message='send a message as a string or {"input": "..."}',
+            ),
+        ]
+    ]
+):
+    """Input of ``/agent``: the message as a plain string, ``{"input": "..."}``,
+    ``{"question": "..."}`` or a human message (``{"type": "human", "content": "..."}``)."""
 
 
 RagOutput = chains.rag.RagOutput

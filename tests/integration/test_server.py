@@ -240,6 +240,36 @@ def test_rag_remote_runnable_invoke_batch_stream(server: Server):
     assert len(tokens) > 3 and "".join(tokens) == "Employees get 25 days of paid vacation [1]."
 
 
+def test_remote_runnables_take_plain_strings_as_in_process(server: Server):
+    """``RemoteRunnable`` takes what the runnable takes: a string works like the object."""
+    from langchain_core.messages import HumanMessage
+
+    rag = remote(server, "/rag/")
+    result = rag.invoke("How many vacation days do employees get?")
+    assert result["answer"] == "Employees get 25 days of paid vacation [1]."
+    assert result["sources"][0]["source"].endswith("policy.md")
+    batch = rag.batch(["vacation days?", {"question": "daily allowance?"}])
+    assert len(batch) == 2 and all(r["answer"] and r["sources"] for r in batch)
+    chunks = list(rag.stream("How many vacation days?"))
+    tokens = "".join(c["answer"] for c in chunks if "answer" in c)
+    assert tokens == "Employees get 25 days of paid vacation [1]."
+
+    agent = remote(server, "/agent/")
+    carol = {"configurable": {"session_id": "carol-1"}}
+    first = agent.invoke("my name is Carol-string", carol)
+    assert first["session_id"] == "carol-1" and "Carol-string" in first["output"]
+    streamed = "".join(c.get("output", "") for c in agent.stream("a streamed string", carol))
+    assert "a streamed string" in streamed and "Carol-string" in streamed  # same session
+    answers = agent.batch(["batch string", HumanMessage("batch message")])
+    assert "batch string" in answers[0]["output"] and "batch message" in answers[1]["output"]
+    # Raw HTTP too: /agent/invoke with {"input": "text"}.
+    raw = httpx.post(f"{server.url}/agent/invoke", json={"input": "raw text"}, headers=AUTH)
+    assert raw.status_code == 200 and "raw text" in raw.json()["output"]["output"]
+    # Malformed input is still a 422 with the reason.
+    bad = httpx.post(f"{server.url}/agent/invoke", json={"input": 12}, headers=AUTH)
+    assert bad.status_code == 422 and "a string or" in bad.text
+
+
 def test_rag_sse_stream_and_stream_events(server: Server):
     payload = {"input": {"question": "How many vacation days?"}}
     stream = httpx.post(f"{server.url}/rag/stream", json=payload, headers=AUTH, timeout=60)

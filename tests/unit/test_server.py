@@ -183,9 +183,14 @@ def test_rag_invoke_batch_stream_and_schemas(tmp_path):
     assert any(op["path"] == "/final_output" for op in ops)
     assert any(op["path"].startswith("/logs/") for op in ops)
 
+    # Typed, and both forms documented: a plain string or {"question": ...}.
     schema = r["input_schema"].json()
-    assert schema["properties"]["question"]["type"] == "string"
-    assert schema["required"] == ["question"]
+    forms = schema["oneOf"]
+    assert [f.get("type") for f in forms] == ["string", None]
+    assert forms[0]["minLength"] == 1 and "plain string" in forms[0]["description"]
+    obj = schema["$defs"][forms[1]["$ref"].rsplit("/", 1)[1]]
+    assert obj["properties"]["question"]["type"] == "string"
+    assert obj["required"] == ["question"]
     assert {"answer", "sources"} <= set(r["output_schema"].json()["properties"])
     config = json.dumps(r["config_schema"].json())
     assert "session_id" in config
@@ -204,7 +209,7 @@ def test_malformed_input_is_422_with_the_reason(tmp_path):
             await client.post(
                 "/rag/invoke", content=b"{not json", headers={"content-type": "application/json"}
             ),
-            await client.post("/rag/stream", json={"input": "just a string"}),
+            await client.post("/rag/stream", json={"input": ["a", "list"]}),
             await client.post(
                 "/agent/invoke",
                 json={
@@ -220,7 +225,57 @@ def test_malformed_input_is_422_with_the_reason(tmp_path):
     assert "question" in empty.text and "at least 1 character" in empty.text
     assert "question" in wrong_field.text
     assert "Invalid JSON" in bad_json.text
+    assert 'a string or {\\"question\\"' in stream_bad.text
     assert "session_id" in bad_session.text
+
+
+def test_http_takes_every_input_form_the_runnables_take_in_process(tmp_path):
+    """A plain string works over HTTP as it does in-process (invoke, batch, stream)."""
+    rag = rag_chain()
+    app = create_app(settings(tmp_path), rag=rag, agent=agent(tmp_path))
+    session = {"config": {"configurable": {"session_id": "forms"}}}
+
+    async def scenario(client: httpx.AsyncClient) -> dict[str, httpx.Response]:
+        return {
+            "invoke": await client.post("/rag/invoke", json={"input": "Capital?"}),
+            "batch": await client.post(
+                "/rag/batch", json={"inputs": ["Capital?", {"question": "Capital?"}]}
+            ),
+            "stream": await client.post("/rag/stream", json={"input": "Capital?"}),
+            "a_text": await client.post("/agent/invoke", json={"input": "hello", **session}),
+            "a_batch": await client.post(
+                "/agent/batch",
+                json={
+                    "inputs": [
+                        {"input": "one"},
+                        {"question": "two"},
+                        {"type": "human", "content": "three"},
+                        "four",
+                    ]
+                },
+            ),
+            "a_stream": await client.post("/agent/stream", json={"input": "five"}),
+            "a_schema": await client.get("/agent/input_schema"),
+        }
+
+    r = run(app, scenario)
+    in_process = rag.invoke("Capital?")
+    assert r["invoke"].status_code == 200, r["invoke"].text
+    assert r["invoke"].json()["output"]["answer"] == in_process["answer"]
+    assert [o["answer"] for o in r["batch"].json()["output"]] == [in_process["answer"]] * 2
+    tokens = [d["answer"] for n, d in sse_events(r["stream"].text) if n == "data" and "answer" in d]
+    assert "".join(tokens) == in_process["answer"]
+
+    assert r["a_text"].status_code == 200, r["a_text"].text
+    assert r["a_text"].json()["output"]["output"] == "heard: hello"
+    outputs = [o["output"] for o in r["a_batch"].json()["output"]]
+    assert outputs == ["heard: one", "heard: two", "heard: three", "heard: four"]
+    events = sse_events(r["a_stream"].text)
+    assert events[-1][0] == "end"
+    streamed = "".join(d.get("output", "") for n, d in events if n == "data")
+    assert streamed == "heard: five"
+    forms = r["a_schema"].json()["oneOf"]
+    assert forms[0]["type"] == "string" and len(forms) == 4
 
 
 def test_backend_down_is_503_with_message_and_hint(tmp_path):
