@@ -67,6 +67,7 @@ Provider = Literal["ollama", "huggingface"]
 DEFAULT_OLLAMA_URL = "http://localhost:11434"
 DEFAULT_CONTEXT_WINDOW = 4096
 MAX_AUTO_CONTEXT_WINDOW = 8192
+_MIN_REPLY = 16  # a prompt leaving fewer tokens than this for the reply is an error
 _TOKENIZER_LIMIT_SANITY = 10_000_000  # tokenizer.model_max_length is 1e30 when unknown
 _CONFIG_WINDOW_KEYS = (
     "max_position_embeddings",
@@ -186,7 +187,12 @@ def _ollama_show(base_url: str, model: str, timeout: float) -> dict[str, Any]:
 
 
 def _hf_location(model: str) -> tuple[Path | None, str]:
-    """(local folder or None, what to load). Raises for a missing local path."""
+    """(local folder or None, what to load). Raises for a missing local path.
+
+    A GGUF file (or a folder holding one) resolves to its cached converted folder."""
+    from chains.gguf import resolve_gguf
+
+    model = resolve_gguf(model)
     path = Path(model).expanduser()
     if path.is_dir():
         return path.resolve(), str(path.resolve())
@@ -195,7 +201,7 @@ def _hf_location(model: str) -> tuple[Path | None, str]:
             f"Hugging Face model folder {model} does not exist"
             + (" (it is a file, not a folder)" if path.exists() else ""),
             hint="set LCELKIT_LLM_MODEL to a folder saved with save_pretrained() "
-            "(config.json, weights, tokenizer files)",
+            "(config.json, weights, tokenizer files), a .gguf file, or a folder holding one",
         )
     return None, model
 
@@ -507,8 +513,14 @@ def _torch_dtype(dtype: str, device: str) -> Any:
         return torch.bfloat16
     if dtype == "fp16":
         return torch.float16
-    if dtype == "fp32" or device == "cpu":
+    if dtype == "fp32":
         return torch.float32
+    if device == "cpu":
+        # bf16 prefills ~3.6x faster than fp32 on CPUs with native bf16 (AMX/AVX512-BF16);
+        # elsewhere PyTorch emulates it and fp32 is faster.
+        from chains.embeddings import bf16_supported
+
+        return torch.bfloat16 if bf16_supported() else torch.float32
     return "auto"
 
 
@@ -683,11 +695,17 @@ def _hf_class() -> type:
             inputs = tokenizer(prompt, return_tensors="pt", add_special_tokens=False)
             n_in = int(inputs["input_ids"].shape[1])
             if self.context_window and n_in + max_new > self.context_window:
-                raise ContextBudgetError(
-                    f"the prompt has {n_in} tokens; with {max_new} new tokens it does not fit "
-                    f"the context window of {self.context_window} tokens of {self.model_id}",
-                    hint="shorten the input, retrieve fewer chunks, or lower max_new_tokens",
-                )
+                # The reply adapts to what the window leaves (chains.budget.reply_reserve
+                # sized the prompt); only a prompt that leaves almost nothing fails.
+                left = self.context_window - n_in
+                if left < min(max_new, _MIN_REPLY):
+                    raise ContextBudgetError(
+                        f"the prompt has {n_in} tokens; it leaves {max(left, 0)} of the "
+                        f"context window of {self.context_window} tokens of {self.model_id} "
+                        "for the reply",
+                        hint="shorten the input, retrieve fewer chunks, or lower max_new_tokens",
+                    )
+                max_new = left
             inputs = inputs.to(model.device)
             cancel = threading.Event()
 
@@ -950,7 +968,7 @@ def make_chat_model(
     *,
     base_url: str = DEFAULT_OLLAMA_URL,
     max_new_tokens: int = 512,
-    temperature: float = 0.1,
+    temperature: float = 0.0,
     context_window: int | None = None,
     request_timeout: float = 120.0,
     keep_alive: str | None = "5m",
