@@ -107,14 +107,12 @@ def _convert(gguf: Path, dest: Path) -> None:
         )
     except Exception as exc:
         arch, types = gguf_summary(gguf)
-        quant = [t for t in types if t not in ("F32", "F16", "BF16")]
         raise ConfigError(
             f"transformers cannot load the GGUF file {gguf} (architecture {arch!r}, "
             f"tensor types {', '.join(types) or 'unknown'}): {exc.__class__.__name__}: {exc}",
-            hint=f"use a GGUF of a supported architecture with another quantization "
-            f"(Q4_0, Q4_1, Q8_0, Q4_K, Q6_K, F16 ...; this one has "
-            f"{', '.join(quant) or 'none'}), or a Hugging Face folder; or serve it with Ollama "
-            "(LCELKIT_LLM_PROVIDER=ollama)",
+            hint="use a GGUF of an architecture transformers supports (llama, mistral, qwen2, "
+            "gemma3, phi3 ...) quantized as Q4_0/Q4_1/Q8_0/Q4_K/Q6_K/F16, or a Hugging Face "
+            "folder of the model; or serve the file with Ollama (LCELKIT_LLM_PROVIDER=ollama)",
         ) from None
     # save_pretrained refuses a model that still carries its GGUF quantizer; the weights
     # are already dequantized, so the saved folder is an ordinary one.
