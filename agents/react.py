@@ -60,6 +60,7 @@ from agents.parser import (
     parse_react,
     strip_thought,
 )
+from agents.routing import RetrievalMode, should_retrieve
 from agents.streaming import AnswerStreamer
 from lcelkit.errors import ContextBudgetError, LcelkitError
 
@@ -293,6 +294,9 @@ class ConversationalAgent(Runnable[dict[str, Any], dict[str, Any]]):
         error_mapper: ErrorMapper | None = None,
         default_session_id: str = "default",
         name: str = "lcelkit_agent",
+        retrieval: RetrievalMode = "tool",
+        repair: bool = True,
+        retrieval_tool: str = "search_documents",
     ) -> None:
         if max_steps < 1:
             raise ValueError("max_steps must be at least 1")
@@ -321,6 +325,9 @@ class ConversationalAgent(Runnable[dict[str, Any], dict[str, Any]]):
         self.error_mapper = error_mapper
         self.default_session_id = default_session_id
         self.name = name
+        self.retrieval: RetrievalMode = retrieval
+        self.repair = repair
+        self.retrieval_tool = retrieval_tool
         self._by_name = {t.name: t for t in self.tools}
         self._native_llm: Runnable[Any, Any] | None = None
         self._tool_schema_tokens: int | None = None
@@ -703,6 +710,34 @@ class ConversationalAgent(Runnable[dict[str, Any], dict[str, Any]]):
             text += " What I found so far:\n" + truncate_tokens(found, 200, self.counter)
         return text
 
+    @staticmethod
+    def _add_step(
+        state: _Turn,
+        mode: str,
+        call: _ToolCall,
+        step: AgentStep,
+        tool_message: ToolMessage,
+        log: str | None = None,
+    ) -> None:
+        """Record a text-path (or a forced) tool step: scratchpad in the mode's shape, and
+        the exchange kept in memory as a native call + tool message pair."""
+        from prompts.agent import PROMPTS
+
+        state.steps.append(step)
+        args = step.tool_input if isinstance(step.tool_input, dict) else {"input": step.tool_input}
+        tool_call = {"name": call.name, "args": args, "id": call.call_id, "type": "tool_call"}
+        if mode == "native":
+            state.scratch.append([AIMessage(content="", tool_calls=[tool_call]), tool_message])
+        else:
+            if log is None:
+                value = next(iter(args.values()), "") if len(args) == 1 else json.dumps(args)
+                log = f"Thought: {step.thought}\nAction: {call.name}\nAction Input: {value}"
+            observation = PROMPTS["agent.observation"].format(
+                observation=message_text(tool_message)
+            )
+            state.scratch.append([AIMessage(content=log), HumanMessage(content=observation)])
+        state.exchange += [AIMessage(content=step.thought, tool_calls=[tool_call]), tool_message]
+
     def _core(
         self, state: _Turn, summary: str, turns: list[list[BaseMessage]]
     ) -> Generator[_Command, Any, None]:
@@ -717,6 +752,12 @@ class ConversationalAgent(Runnable[dict[str, Any], dict[str, Any]]):
         retried = False
         correction: list[list[BaseMessage]] = []
         forced = False
+        if self.retrieval_tool in self._by_name and should_retrieve(self.retrieval, state.text):
+            # Search before the model speaks: small models rarely choose the tool themselves.
+            call = _ToolCall(self.retrieval_tool, state.text, _new_id())
+            tool_message, step = yield call
+            step.thought = "Searched the documents before answering."
+            self._add_step(state, mode, call, step, tool_message)
         while True:
             if len(state.steps) >= self.max_steps and not forced:
                 forced = True
@@ -781,7 +822,7 @@ class ConversationalAgent(Runnable[dict[str, Any], dict[str, Any]]):
                 state.stop_reason = state.stop_reason or "answer"
                 return
             if parsed is None:
-                if retried:
+                if retried or not self.repair:
                     state.stop_reason = "parse_error"
                     yield _Emit(self._graceful(result.text))
                     return
@@ -796,19 +837,7 @@ class ConversationalAgent(Runnable[dict[str, Any], dict[str, Any]]):
             call = _ToolCall(parsed.tool, parsed.tool_input, _new_id())
             tool_message, step = yield call
             step.thought = parsed.thought
-            state.steps.append(step)
-            observation = PROMPTS["agent.observation"].format(
-                observation=message_text(tool_message)
-            )
-            state.scratch.append([AIMessage(content=parsed.log), HumanMessage(content=observation)])
-            args = (
-                step.tool_input if isinstance(step.tool_input, dict) else {"input": step.tool_input}
-            )
-            tool_call = {"name": parsed.tool, "args": args, "id": call.call_id, "type": "tool_call"}
-            state.exchange += [
-                AIMessage(content=parsed.thought, tool_calls=[tool_call]),
-                tool_message,
-            ]
+            self._add_step(state, mode, call, step, tool_message, log=parsed.log)
             if state.stop_reason == "timeout":
                 break
         state.stop_reason = "timeout"

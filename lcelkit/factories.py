@@ -399,6 +399,7 @@ def make_agent(
         max_seconds=cfg.max_seconds,
         observation_max_tokens=cfg.observation_max_tokens,
         native_tools=native,
+        retrieval=cfg.retrieval,
         error_mapper=partial(
             backend_error,
             provider=settings.llm.provider,

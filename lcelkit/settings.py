@@ -163,6 +163,11 @@ class AgentSettings(BaseModel):
     recent_turns: int = Field(default=6, ge=1)
     summary_max_tokens: int = Field(default=256, ge=32)
     observation_max_tokens: int = Field(default=512, ge=32)
+    retrieval: Literal["auto", "always", "tool"] = Field(
+        default="auto",
+        description="auto: search the documents before the model speaks when the message "
+        "asks about them (small models rarely call the tool); always; tool: the model decides.",
+    )
 
 
 class ServerSettings(BaseModel):
