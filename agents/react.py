@@ -718,6 +718,7 @@ class ConversationalAgent(Runnable[dict[str, Any], dict[str, Any]]):
         step: AgentStep,
         tool_message: ToolMessage,
         log: str | None = None,
+        retrieved: bool = False,
     ) -> None:
         """Record a text-path (or a forced) tool step: scratchpad in the mode's shape, and
         the exchange kept in memory as a native call + tool message pair."""
@@ -728,6 +729,9 @@ class ConversationalAgent(Runnable[dict[str, Any], dict[str, Any]]):
         tool_call = {"name": call.name, "args": args, "id": call.call_id, "type": "tool_call"}
         if mode == "native":
             state.scratch.append([AIMessage(content="", tool_calls=[tool_call]), tool_message])
+        elif retrieved:  # passages handed over as the user's context, not as a ReAct step
+            text = PROMPTS["agent.retrieved"].format(observation=message_text(tool_message))
+            state.scratch.append([HumanMessage(content=text)])
         else:
             if log is None:
                 value = next(iter(args.values()), "") if len(args) == 1 else json.dumps(args)
@@ -752,12 +756,15 @@ class ConversationalAgent(Runnable[dict[str, Any], dict[str, Any]]):
         retried = False
         correction: list[list[BaseMessage]] = []
         forced = False
+        last_text: str | None = None
+        direct = False
         if self.retrieval_tool in self._by_name and should_retrieve(self.retrieval, state.text):
             # Search before the model speaks: small models rarely choose the tool themselves.
             call = _ToolCall(self.retrieval_tool, state.text, _new_id())
             tool_message, step = yield call
             step.thought = "Searched the documents before answering."
-            self._add_step(state, mode, call, step, tool_message)
+            self._add_step(state, mode, call, step, tool_message, retrieved=True)
+            direct = mode == "text"  # a plain reply after these passages is the answer
         while True:
             if len(state.steps) >= self.max_steps and not forced:
                 forced = True
@@ -767,6 +774,11 @@ class ConversationalAgent(Runnable[dict[str, Any], dict[str, Any]]):
             try:
                 messages = self._prompt(state, mode, summary, turns, correction)
             except ContextBudgetError:
+                if correction and retried and last_text is not None:
+                    # No room for the format correction: the unparsable reply is the answer.
+                    state.stop_reason = "parse_error"
+                    yield _Emit(self._graceful(last_text))
+                    return
                 if not state.steps:
                     raise  # nothing done yet: the caller gets the clear error, before any call
                 # Mid-turn, the newest tool output leaves no room for another call: end the
@@ -821,16 +833,27 @@ class ConversationalAgent(Runnable[dict[str, Any], dict[str, Any]]):
                     yield _Emit(rest)
                 state.stop_reason = state.stop_reason or "answer"
                 return
+            if parsed is None and direct and not forced:
+                # Passages came before the model spoke and it answered in plain text.
+                rest = result.streamer.finish(self._graceful(result.text))
+                if rest:
+                    yield _Emit(rest)
+                state.stop_reason = "answer"
+                return
             if parsed is None:
+                logger.info("unparsable model reply: %r", result.text[:300])
                 if retried or not self.repair:
                     state.stop_reason = "parse_error"
                     yield _Emit(self._graceful(result.text))
                     return
-                retried = True
+                retried, last_text = True, result.text
                 hint = PROMPTS["agent.format_correction"].format(
                     tool_names=", ".join(self._by_name) or "none"
                 )
-                said = cut_observation(result.text).strip() or "(empty)"
+                # Only a glimpse of the bad reply: a rambling one must not fill the window.
+                said = truncate_tokens(
+                    cut_observation(result.text).strip() or "(empty)", 48, self.counter
+                )
                 correction = [[AIMessage(content=said), HumanMessage(content=hint)]]
                 continue
             retried, correction = False, []

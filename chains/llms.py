@@ -582,6 +582,19 @@ def _stop_cut(text: str, stops: Sequence[str]) -> int | None:
     return min(cuts) if cuts else None
 
 
+def _repeat_cut(text: str, min_chars: int = 12) -> int | None:
+    """Where a small model starts looping: the start of the newest complete line when
+    the same line (at least ``min_chars`` long) already appeared in ``text``."""
+    text = text[: text.rfind("\n") + 1]
+    if not text:
+        return None
+    lines = text.split("\n")[:-1]
+    last = lines[-1].strip()
+    if len(last) < min_chars or last not in (line.strip() for line in lines[:-1]):
+        return None
+    return len("\n".join(lines[:-1])) + (1 if len(lines) > 1 else 0)
+
+
 def _held_back(text: str, stops: Sequence[str]) -> int:
     """How many trailing characters could be the start of a stop sequence."""
     hold = 0
@@ -762,6 +775,8 @@ def _hf_class() -> type:
                 for piece in _guarded(streamer, self.model_id, self.request_timeout):
                     text += piece
                     cut = _stop_cut(text, stops) if stops else None
+                    if cut is None and "\n" in piece:
+                        cut = _repeat_cut(text)
                     if cut is not None:
                         if cut > emitted:
                             yield ChatGenerationChunk(

@@ -49,6 +49,11 @@ FORCE_FINAL = """You have used all your tool steps. Do not call any more tools. 
 observations above, reply now with:
 Final Answer: your answer"""
 
+RETRIEVED = """Passages from the user's documents:
+{observation}
+
+Answer my message using these passages when they help, and cite their numbers like [1]."""
+
 SUMMARY_CONTEXT = "Summary of the earlier conversation:\n{summary}"
 
 PROMPTS: dict[str, BasePromptTemplate] = {
@@ -58,4 +63,5 @@ PROMPTS: dict[str, BasePromptTemplate] = {
     "agent.observation": PromptTemplate.from_template(OBSERVATION),
     "agent.force_final": PromptTemplate.from_template(FORCE_FINAL),
     "agent.summary_context": PromptTemplate.from_template(SUMMARY_CONTEXT),
+    "agent.retrieved": PromptTemplate.from_template(RETRIEVED),
 }

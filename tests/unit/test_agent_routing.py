@@ -50,14 +50,15 @@ def _run(agent, text):
 
 
 def test_auto_searches_before_a_model_that_never_calls_the_tool():
-    # A small model answers from its own "knowledge" without calling any tool.
-    llm = ScriptedChatModel(replies=["Final Answer: 180 [1]"])
+    # A small model answers in plain text, without the ReAct format and without the tool.
+    llm = ScriptedChatModel(replies=["The allowance is 180 [1]."])
     result = _run(_agent(llm, "auto"), "What is the daily allowance in Tokyo?")
     assert [s["tool"] for s in result["steps"]] == ["search_documents"]
     assert "Tokyo: 180" in result["steps"][0]["observation"]
     first_prompt = " ".join(message_text(m) for m in llm.prompts[0])
-    assert "Observation: [1] (travel_policy.docx) Tokyo: 180" in first_prompt
-    assert result["output"] == "180 [1]"
+    assert "documents:\n[1] (travel_policy.docx) Tokyo: 180" in first_prompt
+    assert result["output"] == "The allowance is 180 [1]."
+    assert len(llm.prompts) == 1  # no format retry: the plain reply is the answer
     assert result["stop_reason"] == "answer"
 
 
