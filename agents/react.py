@@ -209,6 +209,7 @@ class _Turn:
     answer: str = ""
     stop_reason: str = ""
     llm_calls: int = 0
+    direct: bool = False  # passages came first: answer directly (text path)
 
 
 @dataclass
@@ -382,10 +383,12 @@ class ConversationalAgent(Runnable[dict[str, Any], dict[str, Any]]):
             lines.append(f"- {tool.name}: {tool.description.strip()} (input: {args})")
         return "\n".join(lines) or "- (no tools)"
 
-    def _system(self, mode: str) -> SystemMessage:
+    def _system(self, mode: str, direct: bool = False) -> SystemMessage:
         from prompts.agent import PROMPTS
 
-        if mode == "native":
+        if direct:  # text path after a search before the model spoke: no ReAct format
+            text = PROMPTS["agent.grounded_system"].format(instructions=self.instructions)
+        elif mode == "native":
             text = PROMPTS["agent.native_system"].format(instructions=self.instructions)
         else:
             text = PROMPTS["agent.react_system"].format(
@@ -432,7 +435,7 @@ class ConversationalAgent(Runnable[dict[str, Any], dict[str, Any]]):
             else None
         )
         fitted = self.budget.fit(
-            fixed=[self._system(mode)],
+            fixed=[self._system(mode, state.direct and not extra)],
             current=HumanMessage(content=state.text),
             summary=summary_message,
             turns=self._history(turns, mode),
@@ -730,7 +733,9 @@ class ConversationalAgent(Runnable[dict[str, Any], dict[str, Any]]):
         if mode == "native":
             state.scratch.append([AIMessage(content="", tool_calls=[tool_call]), tool_message])
         elif retrieved:  # passages handed over as the user's context, not as a ReAct step
-            text = PROMPTS["agent.retrieved"].format(observation=message_text(tool_message))
+            text = PROMPTS["agent.retrieved"].format(
+                observation=message_text(tool_message), question=state.text
+            )
             state.scratch.append([HumanMessage(content=text)])
         else:
             if log is None:
@@ -757,14 +762,13 @@ class ConversationalAgent(Runnable[dict[str, Any], dict[str, Any]]):
         correction: list[list[BaseMessage]] = []
         forced = False
         last_text: str | None = None
-        direct = False
         if self.retrieval_tool in self._by_name and should_retrieve(self.retrieval, state.text):
             # Search before the model speaks: small models rarely choose the tool themselves.
             call = _ToolCall(self.retrieval_tool, state.text, _new_id())
             tool_message, step = yield call
             step.thought = "Searched the documents before answering."
             self._add_step(state, mode, call, step, tool_message, retrieved=True)
-            direct = mode == "text"  # a plain reply after these passages is the answer
+            state.direct = mode == "text"  # a plain reply after the passages is the answer
         while True:
             if len(state.steps) >= self.max_steps and not forced:
                 forced = True
@@ -833,7 +837,7 @@ class ConversationalAgent(Runnable[dict[str, Any], dict[str, Any]]):
                     yield _Emit(rest)
                 state.stop_reason = state.stop_reason or "answer"
                 return
-            if parsed is None and direct and not forced:
+            if parsed is None and state.direct and not forced:
                 # Passages came before the model spoke and it answered in plain text.
                 rest = result.streamer.finish(self._graceful(result.text))
                 if rest:
@@ -861,6 +865,7 @@ class ConversationalAgent(Runnable[dict[str, Any], dict[str, Any]]):
             tool_message, step = yield call
             step.thought = parsed.thought
             self._add_step(state, mode, call, step, tool_message, log=parsed.log)
+            state.direct = False  # the model chose a tool: back to the ReAct format
             if state.stop_reason == "timeout":
                 break
         state.stop_reason = "timeout"

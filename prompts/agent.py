@@ -49,10 +49,14 @@ FORCE_FINAL = """You have used all your tool steps. Do not call any more tools. 
 observations above, reply now with:
 Final Answer: your answer"""
 
-RETRIEVED = """Passages from the user's documents:
+RETRIEVED = """Passages from my documents:
 {observation}
 
-Answer my message using these passages when they help, and cite their numbers like [1]."""
+Using these passages, answer: {question}"""
+
+GROUNDED_SYSTEM = """You are a helpful assistant. Answer the user's message in one or two \
+short sentences, using the passages from their documents when they help, and cite the \
+passage numbers like [1]. {instructions}"""
 
 SUMMARY_CONTEXT = "Summary of the earlier conversation:\n{summary}"
 
@@ -64,4 +68,5 @@ PROMPTS: dict[str, BasePromptTemplate] = {
     "agent.force_final": PromptTemplate.from_template(FORCE_FINAL),
     "agent.summary_context": PromptTemplate.from_template(SUMMARY_CONTEXT),
     "agent.retrieved": PromptTemplate.from_template(RETRIEVED),
+    "agent.grounded_system": PromptTemplate.from_template(GROUNDED_SYSTEM),
 }
