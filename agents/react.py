@@ -56,7 +56,7 @@ from agents.parser import (
     parse_react,
     strip_thought,
 )
-from agents.routing import RetrievalMode, should_retrieve
+from agents.routing import RetrievalMode, first_tool
 from agents.turn import (
     APOLOGY,
     STOP_SEQUENCES,
@@ -319,7 +319,7 @@ class ConversationalAgent(_Drivers, Runnable[dict[str, Any], dict[str, Any]]):
         step: AgentStep,
         tool_message: ToolMessage,
         log: str | None = None,
-        retrieved: bool = False,
+        retrieved: str | None = None,
     ) -> None:
         """Record a text-path (or a forced) tool step: scratchpad in the mode's shape, and
         the exchange kept in memory as a native call + tool message pair."""
@@ -330,9 +330,9 @@ class ConversationalAgent(_Drivers, Runnable[dict[str, Any], dict[str, Any]]):
         tool_call = {"name": call.name, "args": args, "id": call.call_id, "type": "tool_call"}
         if mode == "native":
             state.scratch.append([AIMessage(content="", tool_calls=[tool_call]), tool_message])
-        elif retrieved:  # passages handed over as the user's context, not as a ReAct step
-            text = PROMPTS["agent.retrieved"].format(
-                observation=message_text(tool_message), question=state.text
+        elif retrieved:  # the result handed over as the user's context, not as a ReAct step
+            text = PROMPTS[retrieved].format(
+                observation=message_text(tool_message), question=state.text, tool=call.name
             )
             state.scratch.append([HumanMessage(content=text)])
         else:
@@ -360,13 +360,19 @@ class ConversationalAgent(_Drivers, Runnable[dict[str, Any], dict[str, Any]]):
         correction: list[list[BaseMessage]] = []
         forced = False
         last_text: str | None = None
-        if self.retrieval_tool in self._by_name and should_retrieve(self.retrieval, state.text):
-            # Search before the model speaks: small models rarely choose the tool themselves.
-            call = _ToolCall(self.retrieval_tool, state.text, _new_id())
+        available = set(self._by_name) - {self.retrieval_tool}
+        if self.retrieval_tool in self._by_name:
+            available.add("search_documents")
+        first = first_tool(self.retrieval, state.text, available)
+        if first is not None:
+            # Run the tool before the model speaks: small models rarely choose one.
+            name = self.retrieval_tool if first[0] == "search_documents" else first[0]
+            call = _ToolCall(name, first[1], _new_id())
             tool_message, step = yield call
-            step.thought = "Searched the documents before answering."
-            self._add_step(state, mode, call, step, tool_message, retrieved=True)
-            state.direct = mode == "text"  # a plain reply after the passages is the answer
+            step.thought = "Ran before the model's first call."
+            key = "agent.retrieved" if first[0] == "search_documents" else "agent.tool_result"
+            self._add_step(state, mode, call, step, tool_message, retrieved=key)
+            state.direct = mode == "text"  # a plain reply after the result is the answer
         while True:
             if len(state.steps) >= self.max_steps and not forced:
                 forced = True

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-__all__ = ["RetrievalMode", "asks_about_documents", "should_retrieve"]
+__all__ = ["RetrievalMode", "asks_about_documents", "first_tool", "should_retrieve"]
 
 RetrievalMode = Literal["auto", "always", "tool"]
 
@@ -34,6 +34,7 @@ _SMALL_TALK = re.compile(
     r"how are you|who are you|안녕)\b[\s\w,!.?']{0,30}$",
     re.IGNORECASE,
 )
+_EXPRESSION = re.compile(r"[\d.]+(?:\s*[-+*/%^x×÷]\s*\(?\s*[\d.]+\)?)+")
 _QUESTION = re.compile(
     r"\?\s*$|^\s*(what|which|who|whom|whose|when|where|why|how|is|are|was|were|does|do|did|"
     r"can|could|should|list|tell me|explain|describe|summari[sz]e|give me)\b|[까요]\?*\s*$",
@@ -61,3 +62,22 @@ def should_retrieve(mode: RetrievalMode, text: str) -> bool:
     if mode == "tool":
         return False
     return asks_about_documents(text)
+
+
+def first_tool(mode: RetrievalMode, text: str, tools: set[str]) -> tuple[str, str] | None:
+    """``(tool, input)`` to run before the model's first call, or None.
+
+    ``search_documents`` per :func:`should_retrieve`; with ``auto``, plain arithmetic
+    goes to ``calculator`` and a date/time question to ``current_datetime`` (a 135M
+    model computes 17 * 23 = 321 and invents dates rather than call them).
+    """
+    if mode == "auto":
+        expression = _EXPRESSION.search(text)
+        arithmetic = _ARITHMETIC.search(text) or _MATH_QUESTION.search(text)
+        if "calculator" in tools and expression and arithmetic and not _DOCUMENT_CUE.search(text):
+            return "calculator", expression.group(0).replace("x", "*")
+        if "current_datetime" in tools and _DATETIME.search(text):
+            return "current_datetime", ""
+    if "search_documents" in tools and should_retrieve(mode, text):
+        return "search_documents", text
+    return None

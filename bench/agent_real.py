@@ -108,7 +108,12 @@ class _Unparsable(logging.Handler):
             self.count += 1
 
 
-def run_real(max_new: int = 128, window: int | None = None, model: str | None = None) -> int:
+def run_real(
+    max_new: int = 128,
+    window: int | None = None,
+    model: str | None = None,
+    only: list[str] | None = None,
+) -> int:
     """Run the three variants and print one table; returns 0."""
     from answers import contains_gold, smollm2_path
 
@@ -136,6 +141,8 @@ def run_real(max_new: int = 128, window: int | None = None, model: str | None = 
     }
     rows: dict[str, dict[str, Any]] = {}
     for name, options in variants.items():
+        if only and name not in only:
+            continue
         settings = Settings(home=home, llm=base, agent={"retrieval": options["retrieval"]})
         agent = make_agent(settings, llm=llm)
         agent.repair = options["repair"]

@@ -54,6 +54,10 @@ RETRIEVED = """Passages from my documents:
 
 Using these passages, answer: {question}"""
 
+TOOL_RESULT = """Result of {tool}: {observation}
+
+Using this result, answer: {question}"""
+
 GROUNDED_SYSTEM = """You are a helpful assistant. Answer the user's message in one or two \
 short sentences, using the passages from their documents when they help, and cite the \
 passage numbers like [1]. {instructions}"""
@@ -69,4 +73,5 @@ PROMPTS: dict[str, BasePromptTemplate] = {
     "agent.summary_context": PromptTemplate.from_template(SUMMARY_CONTEXT),
     "agent.retrieved": PromptTemplate.from_template(RETRIEVED),
     "agent.grounded_system": PromptTemplate.from_template(GROUNDED_SYSTEM),
+    "agent.tool_result": PromptTemplate.from_template(TOOL_RESULT),
 }

@@ -62,12 +62,9 @@ def test_auto_searches_before_a_model_that_never_calls_the_tool():
     assert result["stop_reason"] == "answer"
 
 
-def test_tool_mode_leaves_the_choice_to_the_model_and_auto_skips_arithmetic():
+def test_tool_mode_leaves_the_choice_to_the_model():
     llm = ScriptedChatModel(replies=["Final Answer: 100,000 yen"])
     result = _run(_agent(llm, "tool"), "What is the daily allowance in Tokyo?")
-    assert result["steps"] == []
-    llm = ScriptedChatModel(replies=["Final Answer: 391"])
-    result = _run(_agent(llm, "auto"), "What is 17 * 23?")
     assert result["steps"] == []
 
 
@@ -87,3 +84,16 @@ def test_a_forced_search_then_a_real_tool_call_keeps_both_steps_in_memory():
         "search_documents",
         "calculator",
     ]
+
+
+def test_auto_runs_the_calculator_and_the_clock_before_the_model_speaks():
+    # A 135M model computes 17 * 23 = 321 and invents dates rather than call the tools.
+    llm = ScriptedChatModel(replies=["17 * 23 = 391."])
+    result = _run(_agent(llm, "auto"), "What is 17 * 23?")
+    assert [(s["tool"], s["observation"]) for s in result["steps"]] == [("calculator", "391")]
+    assert "Result of calculator: 391" in " ".join(message_text(m) for m in llm.prompts[0])
+    assert result["stop_reason"] == "answer"
+    llm = ScriptedChatModel(replies=["It is today."])
+    result = _run(_agent(llm, "auto"), "What time is it?")
+    assert [s["tool"] for s in result["steps"]] == ["current_datetime"]
+    assert result["stop_reason"] == "answer"
