@@ -363,7 +363,9 @@ class ConversationalAgent(_Drivers, Runnable[dict[str, Any], dict[str, Any]]):
         available = set(self._by_name) - {self.retrieval_tool}
         if self.retrieval_tool in self._by_name:
             available.add("search_documents")
-        first = first_tool(self.retrieval, state.text, available)
+        # auto: on the text path only; a native tool-calling model chooses its own tools.
+        routing = self.retrieval if self.retrieval != "auto" or mode == "text" else "tool"
+        first = first_tool(routing, state.text, available)
         if first is not None:
             # Run the tool before the model speaks: small models rarely choose one.
             name = self.retrieval_tool if first[0] == "search_documents" else first[0]

@@ -165,8 +165,9 @@ class AgentSettings(BaseModel):
     observation_max_tokens: int = Field(default=512, ge=32)
     retrieval: Literal["auto", "always", "tool"] = Field(
         default="auto",
-        description="auto: search the documents before the model speaks when the message "
-        "asks about them (small models rarely call the tool); always; tool: the model decides.",
+        description="auto (text ReAct path): run search_documents (or the calculator or the "
+        "clock) before the model speaks when the message asks for it (small models rarely "
+        "call tools); always: search every turn; tool: the model decides.",
     )
 
 
