@@ -24,6 +24,7 @@ from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage
 
+from chains.budget import reply_reserve
 from chains.tokens import MESSAGE_OVERHEAD, REPLY_PRIMING, count_messages
 from lcelkit.errors import ContextBudgetError
 
@@ -195,9 +196,14 @@ class PromptBudget:
     min_input_tokens: int = 32
 
     @property
+    def reply_tokens(self) -> int:
+        """Tokens kept for the reply (``chains.budget.reply_reserve``: adapts to small windows)."""
+        return reply_reserve(self.context_window, self.max_new_tokens)
+
+    @property
     def limit(self) -> int:
         """Most tokens a prompt may have."""
-        return self.context_window - self.max_new_tokens
+        return self.context_window - self.reply_tokens
 
     def count(self, messages: Sequence[BaseMessage]) -> int:
         """Tokens of ``messages`` as this budget counts them."""
@@ -214,7 +220,7 @@ class PromptBudget:
         if tokens > self.limit:
             raise ContextBudgetError(
                 f"the {what} needs {tokens} tokens but the model's window leaves {self.limit} "
-                f"(context_window {self.context_window} - max_new_tokens {self.max_new_tokens})",
+                f"(context_window {self.context_window} - reply {self.reply_tokens})",
                 hint="raise LCELKIT_CONTEXT_WINDOW (and the model's num_ctx), lower "
                 "LCELKIT_MAX_NEW_TOKENS, or use fewer/shorter tools and instructions",
             )
@@ -247,7 +253,7 @@ class PromptBudget:
             raise ContextBudgetError(
                 f"the system prompt and tool descriptions need {fixed_tokens} tokens; with the "
                 f"input that exceeds the {self.limit} tokens the window leaves "
-                f"(context_window {self.context_window} - max_new_tokens {self.max_new_tokens})",
+                f"(context_window {self.context_window} - reply {self.reply_tokens})",
                 hint="raise LCELKIT_CONTEXT_WINDOW (and the model's num_ctx), lower "
                 "LCELKIT_MAX_NEW_TOKENS, or register fewer tools",
             )

@@ -26,31 +26,27 @@ between streamed chunks.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable, Generator, Iterator, Sequence
-from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import (
     AIMessage,
-    AIMessageChunk,
     BaseMessage,
     HumanMessage,
     SystemMessage,
     ToolMessage,
 )
-from langchain_core.messages.ai import add_ai_message_chunks
 from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.runnables.utils import AddableDict, ConfigurableFieldSpec
 from langchain_core.tools import BaseTool
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from agents.budget import PromptBudget, cached_counter, message_text, truncate_tokens
+from agents.drivers import _Drivers
 from agents.memory import SummaryMemoryStore
 from agents.parser import (
     Action,
@@ -60,7 +56,22 @@ from agents.parser import (
     parse_react,
     strip_thought,
 )
-from agents.streaming import AnswerStreamer
+from agents.routing import RetrievalMode, first_tool
+from agents.turn import (
+    APOLOGY,
+    STOP_SEQUENCES,
+    AgentInput,
+    AgentOutput,
+    AgentStep,
+    _chunk_text,
+    _Command,
+    _Emit,
+    _LLMCall,
+    _merge_system,
+    _new_id,
+    _ToolCall,
+    _Turn,
+)
 from lcelkit.errors import ContextBudgetError, LcelkitError
 
 __all__ = [
@@ -76,39 +87,6 @@ logger = logging.getLogger(__name__)
 
 TokenCounter = Callable[[str], int]
 ErrorMapper = Callable[[BaseException], LcelkitError | None]
-STOP_SEQUENCES = ["\nObservation:", "\nobservation:"]
-APOLOGY = (
-    "Sorry, I could not produce an answer in the expected format. "
-    "Please rephrase the question or try again."
-)
-
-
-class AgentInput(BaseModel):
-    """What the agent takes: the user's message."""
-
-    input: str = Field(..., description="The user's message.")
-
-
-class AgentStep(BaseModel):
-    """One tool use: which tool, with what input, and what it returned."""
-
-    tool: str
-    tool_input: Any = None
-    observation: str = ""
-    thought: str = ""
-    error: bool = False
-    sources: list[dict[str, Any]] = Field(default_factory=list)
-
-
-class AgentOutput(BaseModel):
-    """What the agent returns."""
-
-    output: str = Field(..., description="The answer.")
-    session_id: str = Field(..., description="The memory session the turn was stored in.")
-    steps: list[AgentStep] = Field(default_factory=list, description="Tools used, in order.")
-    stop_reason: str = Field(
-        "", description="answer | max_steps | timeout | parse_error (how the turn ended)"
-    )
 
 
 def supports_tool_calling(llm: Any) -> bool:
@@ -127,144 +105,7 @@ def supports_tool_calling(llm: Any) -> bool:
     return bind is not None and bind is not BaseChatModel.bind_tools
 
 
-def _chunk_text(chunk: Any) -> str:
-    if isinstance(chunk, str):
-        return chunk
-    if isinstance(chunk, BaseMessage):
-        content = chunk.content
-        if isinstance(content, str):
-            return content
-        return "".join(
-            p if isinstance(p, str) else str(p.get("text", ""))
-            for p in content
-            if isinstance(p, str) or p.get("type") == "text"
-        )
-    return str(chunk)
-
-
-def _input_text(value: Any) -> str:
-    if isinstance(value, AgentInput):
-        return value.input
-    if isinstance(value, str):
-        return value
-    if isinstance(value, dict):
-        text = value.get("input", value.get("question"))
-        if isinstance(text, str):
-            return text
-    if isinstance(value, BaseMessage):
-        return message_text(value)
-    raise LcelkitError(
-        f"the agent takes {{'input': str}}, got {type(value).__name__}",
-        hint="call agent.invoke({'input': 'your question'})",
-    )
-
-
-def _merge_system(messages: list[BaseMessage]) -> list[BaseMessage]:
-    """One system message first (some chat templates refuse a second one)."""
-    head: list[str] = []
-    rest: list[BaseMessage] = []
-    for message in messages:
-        if isinstance(message, SystemMessage) and not rest:
-            head.append(message_text(message))
-        else:
-            rest.append(message)
-    return ([SystemMessage(content="\n\n".join(head))] if head else []) + rest
-
-
-def _coerce_args(tool: BaseTool, raw: Any) -> dict[str, Any]:
-    """Tool arguments from whatever the model wrote (a string, JSON, a dict)."""
-    names = list(tool.args)
-    if isinstance(raw, dict):
-        if not names or set(raw) <= set(names):
-            return dict(raw)
-        if len(names) == 1 and len(raw) == 1:
-            return {names[0]: next(iter(raw.values()))}
-        return dict(raw)
-    text = "" if raw is None else str(raw).strip()
-    if not names:
-        return {}
-    if text.startswith("{"):
-        try:
-            loaded = json.loads(text)
-        except ValueError:
-            loaded = None
-        if isinstance(loaded, dict):
-            return _coerce_args(tool, loaded)
-    required = [n for n, spec in tool.args.items() if "default" not in spec]
-    return {(required or names)[0]: text}
-
-
-@dataclass
-class _Turn:
-    """State of one agent turn."""
-
-    session_id: str
-    text: str
-    started: float
-    deadline: float
-    steps: list[AgentStep] = field(default_factory=list)
-    scratch: list[list[BaseMessage]] = field(default_factory=list)
-    exchange: list[BaseMessage] = field(default_factory=list)
-    answer: str = ""
-    stop_reason: str = ""
-    llm_calls: int = 0
-
-
-@dataclass
-class _CallResult:
-    """What one model call produced."""
-
-    text: str = ""
-    message: AIMessage | None = None
-    streamer: AnswerStreamer | None = None
-    pieces: list[str] = field(default_factory=list)
-    chunks: list[AIMessageChunk] = field(default_factory=list)
-
-
-@dataclass
-class _LLMCall:
-    """Command: stream ``runnable`` on ``messages`` (``marker``: hold back until
-    ``Final Answer:``)."""
-
-    runnable: Runnable[Any, Any]
-    messages: list[BaseMessage]
-    marker: bool
-
-
-@dataclass
-class _ToolCall:
-    """Command: run tool ``name`` with ``args``."""
-
-    name: str
-    args: Any
-    call_id: str
-
-
-@dataclass
-class _Emit:
-    """Command: show ``text`` as part of the answer."""
-
-    text: str
-
-
-_Command = _LLMCall | _ToolCall | _Emit
-
-
-def _send(core: Generator[_Command, Any, None], value: Any) -> _Command | None:
-    try:
-        return core.send(value)
-    except StopIteration:
-        return None
-
-
-def _throw(core: Generator[_Command, Any, None], exc: BaseException) -> _Command | None:
-    try:
-        return core.throw(exc)
-    except StopIteration:
-        return None
-
-
-class ConversationalAgent(Runnable[dict[str, Any], dict[str, Any]]):
+class ConversationalAgent(_Drivers, Runnable[dict[str, Any], dict[str, Any]]):
     """A ReAct agent with tools, persisted summary memory and a per-call token budget.
 
     ``llm``: a chat model (or any Runnable taking messages). ``tools``: LangChain tools.
@@ -293,6 +134,9 @@ class ConversationalAgent(Runnable[dict[str, Any], dict[str, Any]]):
         error_mapper: ErrorMapper | None = None,
         default_session_id: str = "default",
         name: str = "lcelkit_agent",
+        retrieval: RetrievalMode = "tool",
+        repair: bool = True,
+        retrieval_tool: str = "search_documents",
     ) -> None:
         if max_steps < 1:
             raise ValueError("max_steps must be at least 1")
@@ -321,6 +165,9 @@ class ConversationalAgent(Runnable[dict[str, Any], dict[str, Any]]):
         self.error_mapper = error_mapper
         self.default_session_id = default_session_id
         self.name = name
+        self.retrieval: RetrievalMode = retrieval
+        self.repair = repair
+        self.retrieval_tool = retrieval_tool
         self._by_name = {t.name: t for t in self.tools}
         self._native_llm: Runnable[Any, Any] | None = None
         self._tool_schema_tokens: int | None = None
@@ -375,10 +222,12 @@ class ConversationalAgent(Runnable[dict[str, Any], dict[str, Any]]):
             lines.append(f"- {tool.name}: {tool.description.strip()} (input: {args})")
         return "\n".join(lines) or "- (no tools)"
 
-    def _system(self, mode: str) -> SystemMessage:
+    def _system(self, mode: str, direct: bool = False) -> SystemMessage:
         from prompts.agent import PROMPTS
 
-        if mode == "native":
+        if direct:  # text path after a search before the model spoke: no ReAct format
+            text = PROMPTS["agent.grounded_system"].format(instructions=self.instructions)
+        elif mode == "native":
             text = PROMPTS["agent.native_system"].format(instructions=self.instructions)
         else:
             text = PROMPTS["agent.react_system"].format(
@@ -425,7 +274,7 @@ class ConversationalAgent(Runnable[dict[str, Any], dict[str, Any]]):
             else None
         )
         fitted = self.budget.fit(
-            fixed=[self._system(mode)],
+            fixed=[self._system(mode, state.direct and not extra)],
             current=HumanMessage(content=state.text),
             summary=summary_message,
             turns=self._history(turns, mode),
@@ -435,247 +284,6 @@ class ConversationalAgent(Runnable[dict[str, Any], dict[str, Any]]):
         if fitted.input_truncated:
             logger.warning("the input was truncated to fit the context window")
         return _merge_system(fitted.messages)
-
-    # -- model calls ---------------------------------------------------------------------
-    def _native(self) -> Runnable[Any, Any]:
-        if self._native_llm is None:
-            self._native_llm = self.llm.bind_tools(self.tools)  # type: ignore[attr-defined]
-        return self._native_llm
-
-    def _map_error(self, exc: BaseException) -> BaseException:
-        if isinstance(exc, LcelkitError):
-            return exc
-        mapped = self.error_mapper(exc) if self.error_mapper else None
-        if mapped is None:
-            try:
-                from chains.llms import backend_error
-            except ImportError:
-                backend_error = None
-            if backend_error is not None:
-                try:
-                    mapped = backend_error(
-                        exc,
-                        provider=type(self.llm).__name__,
-                        model=getattr(self.llm, "model", None),
-                        base_url=getattr(self.llm, "base_url", None),
-                    )
-                except Exception:  # a mapper must never hide the original error
-                    mapped = None
-        return mapped or exc
-
-    # -- one model call: shared chunk handling, sync and async streaming -------------------
-    def _runnable_for(self, mode: str, forced: bool) -> Runnable[Any, Any]:
-        if mode == "native":
-            return self.llm if forced else self._native()
-        return self.llm.bind(stop=STOP_SEQUENCES)
-
-    @staticmethod
-    def _call_config(config: RunnableConfig) -> RunnableConfig:
-        return {**config, "tags": [*config.get("tags", []), "agent_llm"]}
-
-    @staticmethod
-    def _absorb(chunk: Any, call: _LLMCall, result: _CallResult) -> str:
-        """Take one streamed chunk; returns the answer text it releases."""
-        assert result.streamer is not None
-        if isinstance(chunk, AIMessageChunk):
-            if not call.marker:  # native path: tool calls arrive in chunks
-                result.chunks.append(chunk)
-            if chunk.tool_call_chunks and not result.streamer.emitted:
-                result.streamer.block()
-        elif isinstance(chunk, AIMessage):
-            result.message = chunk
-        piece = _chunk_text(chunk)
-        result.pieces.append(piece)
-        return result.streamer.feed(piece)
-
-    @staticmethod
-    def _complete(result: _CallResult) -> None:
-        result.text = "".join(result.pieces)
-        if result.chunks:  # merged once: adding chunk by chunk is quadratic
-            merged = add_ai_message_chunks(result.chunks[0], *result.chunks[1:])
-            result.message = AIMessage(
-                content=merged.content,
-                tool_calls=merged.tool_calls,
-                invalid_tool_calls=merged.invalid_tool_calls,
-                id=merged.id,
-            )
-        elif result.message is None:
-            result.message = AIMessage(content=result.text)
-
-    async def _astream_call(
-        self, call: _LLMCall, config: RunnableConfig, state: _Turn, result: _CallResult
-    ) -> AsyncIterator[str]:
-        """Stream one model call in the running loop; yields answer text."""
-        state.llm_calls += 1
-        result.streamer = AnswerStreamer(marker=call.marker)
-        iterator = call.runnable.astream(call.messages, self._call_config(config)).__aiter__()
-        try:
-            while True:
-                remaining = state.deadline - time.monotonic()
-                if remaining <= 0:
-                    raise TimeoutError
-                try:
-                    async with asyncio.timeout(remaining):  # never spans a yield
-                        chunk = await anext(iterator)
-                except StopAsyncIteration:
-                    break
-                except TimeoutError:
-                    raise
-                except Exception as exc:
-                    raise self._map_error(exc) from exc
-                out = self._absorb(chunk, call, result)
-                if out:
-                    yield out
-        finally:
-            closer = getattr(iterator, "aclose", None)
-            if closer is not None:
-                await closer()
-        self._complete(result)
-
-    def _stream_call(
-        self, call: _LLMCall, config: RunnableConfig, state: _Turn, result: _CallResult
-    ) -> Iterator[str]:
-        """Stream one model call synchronously; the deadline is checked between chunks."""
-        state.llm_calls += 1
-        result.streamer = AnswerStreamer(marker=call.marker)
-        if state.deadline - time.monotonic() <= 0:
-            raise TimeoutError
-        iterator = iter(call.runnable.stream(call.messages, self._call_config(config)))
-        try:
-            while True:
-                try:
-                    chunk = next(iterator)
-                except StopIteration:
-                    break
-                except Exception as exc:
-                    raise self._map_error(exc) from exc
-                out = self._absorb(chunk, call, result)
-                if out:
-                    yield out
-                if state.deadline - time.monotonic() <= 0:
-                    raise TimeoutError
-        finally:
-            closer = getattr(iterator, "close", None)
-            if closer is not None:
-                closer()
-        self._complete(result)
-
-    # -- tools ---------------------------------------------------------------------------
-    def _tool_start(self, call: _ToolCall) -> tuple[BaseTool | None, Any, str | None]:
-        tool = self._by_name.get(call.name)
-        if tool is None:
-            return (
-                None,
-                call.args,
-                f"'{call.name}' is not an available tool. Available tools: "
-                f"{', '.join(self._by_name) or 'none'}. "
-                "Use one of them, or give your Final Answer.",
-            )
-        return tool, _coerce_args(tool, call.args), None
-
-    def _tool_end(
-        self, call: _ToolCall, args: Any, reply: Any, error: bool, content: str | None = None
-    ) -> tuple[ToolMessage, AgentStep]:
-        sources: list[dict[str, Any]] = []
-        if content is None:
-            if isinstance(reply, ToolMessage):
-                content = message_text(reply)
-                error = error or reply.status == "error"
-                if isinstance(reply.artifact, list):
-                    sources = [s for s in reply.artifact if isinstance(s, dict)]
-            else:
-                content = str(reply)
-        content = truncate_tokens(
-            content or "(no output)", self.observation_max_tokens, self.counter
-        )
-        message = ToolMessage(content=content, tool_call_id=call.call_id, name=call.name)
-        if error:
-            message.status = "error"
-        step = AgentStep(
-            tool=call.name, tool_input=args, observation=content, error=error, sources=sources
-        )
-        return message, step
-
-    def _tool_input(self, call: _ToolCall, args: Any) -> dict[str, Any]:
-        return {"type": "tool_call", "name": call.name, "args": args, "id": call.call_id}
-
-    async def _arun_tool(
-        self, call: _ToolCall, config: RunnableConfig, state: _Turn
-    ) -> tuple[ToolMessage, AgentStep]:
-        tool, args, problem = self._tool_start(call)
-        if tool is None:
-            return self._tool_end(call, args, None, True, problem)
-        try:
-            remaining = state.deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError
-            async with asyncio.timeout(remaining):
-                reply = await tool.ainvoke(self._tool_input(call, args), config)
-        except TimeoutError:
-            state.stop_reason = "timeout"
-            return self._tool_end(call, args, None, True, f"{call.name} did not finish in time.")
-        except Exception as exc:  # a failing tool is an observation, not a crash
-            logger.info("tool %s failed: %s", call.name, exc)
-            text = f"{call.name} failed: {exc.__class__.__name__}: {exc}"
-            return self._tool_end(call, args, None, True, text)
-        return self._tool_end(call, args, reply, False)
-
-    def _run_tool(
-        self, call: _ToolCall, config: RunnableConfig, state: _Turn
-    ) -> tuple[ToolMessage, AgentStep]:
-        tool, args, problem = self._tool_start(call)
-        if tool is None:
-            return self._tool_end(call, args, None, True, problem)
-        if state.deadline - time.monotonic() <= 0:
-            state.stop_reason = "timeout"
-            return self._tool_end(call, args, None, True, f"{call.name} did not finish in time.")
-        try:
-            reply = tool.invoke(self._tool_input(call, args), config)
-        except Exception as exc:  # a failing tool is an observation, not a crash
-            logger.info("tool %s failed: %s", call.name, exc)
-            text = f"{call.name} failed: {exc.__class__.__name__}: {exc}"
-            return self._tool_end(call, args, None, True, text)
-        return self._tool_end(call, args, reply, False)
-
-    @staticmethod
-    def _invalid_call_messages(bad: list[Any], state: _Turn) -> list[BaseMessage]:
-        """Error observations for malformed native tool calls (ids set by the caller)."""
-        messages: list[BaseMessage] = []
-        for call in bad:
-            content = (
-                f"The call to {call.get('name')} had invalid arguments "
-                f"({call.get('error') or 'not JSON'}). Try again with valid JSON arguments."
-            )
-            messages.append(
-                ToolMessage(
-                    content=content,
-                    tool_call_id=call["id"],
-                    name=str(call.get("name")),
-                    status="error",
-                )
-            )
-            state.steps.append(
-                AgentStep(
-                    tool=str(call.get("name")),
-                    tool_input=call.get("args"),
-                    observation=content,
-                    error=True,
-                )
-            )
-        return messages
-
-    @staticmethod
-    def _answer_invalid_calls(message: AIMessage, bad: list[Any]) -> AIMessage:
-        """The AI message with malformed calls turned into answerable ones (pairing)."""
-        fixed = []
-        for call in bad:
-            call["id"] = call.get("id") or _new_id()
-            fixed.append(
-                {"name": str(call.get("name")), "args": {}, "id": call["id"], "type": "tool_call"}
-            )
-        return message.model_copy(
-            update={"tool_calls": list(message.tool_calls) + fixed, "invalid_tool_calls": []}
-        )
 
     # -- the loop ------------------------------------------------------------------------
     def _graceful(self, raw: str) -> str:
@@ -703,6 +311,40 @@ class ConversationalAgent(Runnable[dict[str, Any], dict[str, Any]]):
             text += " What I found so far:\n" + truncate_tokens(found, 200, self.counter)
         return text
 
+    @staticmethod
+    def _add_step(
+        state: _Turn,
+        mode: str,
+        call: _ToolCall,
+        step: AgentStep,
+        tool_message: ToolMessage,
+        log: str | None = None,
+        retrieved: str | None = None,
+    ) -> None:
+        """Record a text-path (or a forced) tool step: scratchpad in the mode's shape, and
+        the exchange kept in memory as a native call + tool message pair."""
+        from prompts.agent import PROMPTS
+
+        state.steps.append(step)
+        args = step.tool_input if isinstance(step.tool_input, dict) else {"input": step.tool_input}
+        tool_call = {"name": call.name, "args": args, "id": call.call_id, "type": "tool_call"}
+        if mode == "native":
+            state.scratch.append([AIMessage(content="", tool_calls=[tool_call]), tool_message])
+        elif retrieved:  # the result handed over as the user's context, not as a ReAct step
+            text = PROMPTS[retrieved].format(
+                observation=message_text(tool_message), question=state.text, tool=call.name
+            )
+            state.scratch.append([HumanMessage(content=text)])
+        else:
+            if log is None:
+                value = next(iter(args.values()), "") if len(args) == 1 else json.dumps(args)
+                log = f"Thought: {step.thought}\nAction: {call.name}\nAction Input: {value}"
+            observation = PROMPTS["agent.observation"].format(
+                observation=message_text(tool_message)
+            )
+            state.scratch.append([AIMessage(content=log), HumanMessage(content=observation)])
+        state.exchange += [AIMessage(content=step.thought, tool_calls=[tool_call]), tool_message]
+
     def _core(
         self, state: _Turn, summary: str, turns: list[list[BaseMessage]]
     ) -> Generator[_Command, Any, None]:
@@ -717,6 +359,22 @@ class ConversationalAgent(Runnable[dict[str, Any], dict[str, Any]]):
         retried = False
         correction: list[list[BaseMessage]] = []
         forced = False
+        last_text: str | None = None
+        available = set(self._by_name) - {self.retrieval_tool}
+        if self.retrieval_tool in self._by_name:
+            available.add("search_documents")
+        # auto: on the text path only; a native tool-calling model chooses its own tools.
+        routing = self.retrieval if self.retrieval != "auto" or mode == "text" else "tool"
+        first = first_tool(routing, state.text, available)
+        if first is not None:
+            # Run the tool before the model speaks: small models rarely choose one.
+            name = self.retrieval_tool if first[0] == "search_documents" else first[0]
+            call = _ToolCall(name, first[1], _new_id())
+            tool_message, step = yield call
+            step.thought = "Ran before the model's first call."
+            key = "agent.retrieved" if first[0] == "search_documents" else "agent.tool_result"
+            self._add_step(state, mode, call, step, tool_message, retrieved=key)
+            state.direct = mode == "text"  # a plain reply after the result is the answer
         while True:
             if len(state.steps) >= self.max_steps and not forced:
                 forced = True
@@ -726,6 +384,11 @@ class ConversationalAgent(Runnable[dict[str, Any], dict[str, Any]]):
             try:
                 messages = self._prompt(state, mode, summary, turns, correction)
             except ContextBudgetError:
+                if correction and retried and last_text is not None:
+                    # No room for the format correction: the unparsable reply is the answer.
+                    state.stop_reason = "parse_error"
+                    yield _Emit(self._graceful(last_text))
+                    return
                 if not state.steps:
                     raise  # nothing done yet: the caller gets the clear error, before any call
                 # Mid-turn, the newest tool output leaves no room for another call: end the
@@ -780,158 +443,40 @@ class ConversationalAgent(Runnable[dict[str, Any], dict[str, Any]]):
                     yield _Emit(rest)
                 state.stop_reason = state.stop_reason or "answer"
                 return
+            if parsed is None and state.direct and not forced:
+                # Passages came before the model spoke and it answered in plain text.
+                rest = result.streamer.finish(self._graceful(result.text))
+                if rest:
+                    yield _Emit(rest)
+                state.stop_reason = "answer"
+                return
             if parsed is None:
-                if retried:
+                logger.info("unparsable model reply: %r", result.text[:300])
+                if retried or not self.repair:
                     state.stop_reason = "parse_error"
                     yield _Emit(self._graceful(result.text))
                     return
-                retried = True
+                retried, last_text = True, result.text
                 hint = PROMPTS["agent.format_correction"].format(
                     tool_names=", ".join(self._by_name) or "none"
                 )
-                said = cut_observation(result.text).strip() or "(empty)"
+                # Only a glimpse of the bad reply: a rambling one must not fill the window.
+                said = truncate_tokens(
+                    cut_observation(result.text).strip() or "(empty)", 48, self.counter
+                )
                 correction = [[AIMessage(content=said), HumanMessage(content=hint)]]
                 continue
             retried, correction = False, []
             call = _ToolCall(parsed.tool, parsed.tool_input, _new_id())
             tool_message, step = yield call
             step.thought = parsed.thought
-            state.steps.append(step)
-            observation = PROMPTS["agent.observation"].format(
-                observation=message_text(tool_message)
-            )
-            state.scratch.append([AIMessage(content=parsed.log), HumanMessage(content=observation)])
-            args = (
-                step.tool_input if isinstance(step.tool_input, dict) else {"input": step.tool_input}
-            )
-            tool_call = {"name": parsed.tool, "args": args, "id": call.call_id, "type": "tool_call"}
-            state.exchange += [
-                AIMessage(content=parsed.thought, tool_calls=[tool_call]),
-                tool_message,
-            ]
+            self._add_step(state, mode, call, step, tool_message, log=parsed.log)
+            state.direct = False  # the model chose a tool: back to the ReAct format
             if state.stop_reason == "timeout":
                 break
         state.stop_reason = "timeout"
         if not state.answer:
             yield _Emit(self._timeout_answer(state))
-
-    async def _adrive(
-        self, core: Generator[_Command, Any, None], config: RunnableConfig, state: _Turn
-    ) -> AsyncIterator[str]:
-        """Carry out the loop's commands in the running event loop; yields answer text."""
-        command = next(core, None)
-        while command is not None:
-            reply: Any = None
-            try:
-                if isinstance(command, _Emit):
-                    state.answer += command.text
-                    yield command.text
-                elif isinstance(command, _LLMCall):
-                    reply = _CallResult()
-                    separate = bool(state.answer)
-                    async for piece in self._astream_call(command, config, state, reply):
-                        if separate:
-                            piece, separate = "\n\n" + piece, False
-                        state.answer += piece
-                        yield piece
-                else:
-                    reply = await self._arun_tool(command, config, state)
-            except TimeoutError as exc:
-                command = _throw(core, exc)
-                continue
-            command = _send(core, reply)
-
-    def _drive(
-        self, core: Generator[_Command, Any, None], config: RunnableConfig, state: _Turn
-    ) -> Iterator[str]:
-        """Carry out the loop's commands synchronously (no event loop); yields answer text."""
-        command = next(core, None)
-        while command is not None:
-            reply: Any = None
-            try:
-                if isinstance(command, _Emit):
-                    state.answer += command.text
-                    yield command.text
-                elif isinstance(command, _LLMCall):
-                    reply = _CallResult()
-                    separate = bool(state.answer)
-                    for piece in self._stream_call(command, config, state, reply):
-                        if separate:
-                            piece, separate = "\n\n" + piece, False
-                        state.answer += piece
-                        yield piece
-                else:
-                    reply = self._run_tool(command, config, state)
-            except TimeoutError as exc:
-                command = _throw(core, exc)
-                continue
-            command = _send(core, reply)
-
-    # -- one turn: memory in, loop, memory out ------------------------------------------------
-    def _start(self, inputs: Any, config: RunnableConfig) -> tuple[str, str]:
-        text = _input_text(inputs)
-        session_id = str(
-            (config.get("configurable") or {}).get("session_id") or self.default_session_id
-        )
-        return text, session_id
-
-    def _new_turn(self, text: str, session_id: str) -> _Turn:
-        now = time.monotonic()
-        return _Turn(session_id=session_id, text=text, started=now, deadline=now + self.max_seconds)
-
-    @staticmethod
-    def _record(state: _Turn) -> list[BaseMessage]:
-        return [HumanMessage(content=state.text), *state.exchange, AIMessage(content=state.answer)]
-
-    async def _atransform(
-        self,
-        inputs: AsyncIterator[Any],
-        run_manager: Any,
-        config: RunnableConfig,
-    ) -> AsyncIterator[AddableDict]:
-        value: Any = None
-        async for item in inputs:
-            value = item
-        text, session_id = self._start(value, config)
-        yield AddableDict(session_id=session_id, output="", steps=[])
-        snapshot = await self.memory.aload(session_id)
-        state = self._new_turn(text, session_id)
-        core = self._core(state, snapshot.summary, snapshot.turns)
-        reported = 0
-        async for piece in self._adrive(core, config, state):
-            if len(state.steps) > reported:
-                yield AddableDict(steps=[s.model_dump() for s in state.steps[reported:]])
-                reported = len(state.steps)
-            yield AddableDict(output=piece)
-        if len(state.steps) > reported:
-            yield AddableDict(steps=[s.model_dump() for s in state.steps[reported:]])
-        await self.memory.aappend_turn(session_id, self._record(state))
-        yield AddableDict(stop_reason=state.stop_reason)
-
-    def _transform(
-        self,
-        inputs: Iterator[Any],
-        run_manager: Any,
-        config: RunnableConfig,
-    ) -> Iterator[AddableDict]:
-        value: Any = None
-        for item in inputs:
-            value = item
-        text, session_id = self._start(value, config)
-        yield AddableDict(session_id=session_id, output="", steps=[])
-        snapshot = self.memory.load(session_id)
-        state = self._new_turn(text, session_id)
-        core = self._core(state, snapshot.summary, snapshot.turns)
-        reported = 0
-        for piece in self._drive(core, config, state):
-            if len(state.steps) > reported:
-                yield AddableDict(steps=[s.model_dump() for s in state.steps[reported:]])
-                reported = len(state.steps)
-            yield AddableDict(output=piece)
-        if len(state.steps) > reported:
-            yield AddableDict(steps=[s.model_dump() for s in state.steps[reported:]])
-        self.memory.append_turn(session_id, self._record(state))
-        yield AddableDict(stop_reason=state.stop_reason)
 
     # -- Runnable interface ----------------------------------------------------------------
     async def astream(
@@ -994,7 +539,3 @@ class ConversationalAgent(Runnable[dict[str, Any], dict[str, Any]]):
     def reset(self, session_id: str | None = None) -> bool:
         """Forget a session's memory."""
         return self.memory.reset(session_id or self.default_session_id)
-
-
-def _new_id() -> str:
-    return f"call_{uuid.uuid4().hex[:12]}"

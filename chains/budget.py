@@ -30,6 +30,7 @@ __all__ = [
     "count_prompt",
     "pack",
     "prompt_budget",
+    "reply_reserve",
     "split_sentences",
 ]
 
@@ -88,6 +89,21 @@ def count_prompt(counter: Counter, messages: Sequence[BaseMessage] | str) -> int
     return max(own, theirs)
 
 
+MIN_REPLY_TOKENS = 64
+
+
+def reply_reserve(context_window: int, max_new_tokens: int) -> int:
+    """Tokens kept free for the model's reply: ``max_new_tokens``, but at most a quarter
+    of the window (never under 64, nor over ``max_new_tokens``).
+
+    With the default 512 new tokens a 1,024-token window keeps 256 for the reply and
+    768 for the prompt, instead of 512/512 (which left no room for one observation
+    beside the agent's instructions). Windows of 2,048 tokens and more are unchanged.
+    The HF backend generates up to what the window leaves after the prompt.
+    """
+    return max(1, min(max_new_tokens, max(MIN_REPLY_TOKENS, context_window // 4)))
+
+
 def prompt_budget(
     *,
     context_window: int,
@@ -95,11 +111,13 @@ def prompt_budget(
     base_tokens: int,
     what: str = "the prompt",
 ) -> int:
-    """Tokens left for context: ``context_window - max_new_tokens - base_tokens`` (>= 1).
+    """Tokens left for context: ``context_window - reply - base_tokens`` (>= 1), where the
+    reply is :func:`reply_reserve` of ``max_new_tokens``.
 
     ``base_tokens`` is the prompt with an empty context. Raises ContextBudgetError
     when not even that fits (the model is never called then).
     """
+    max_new_tokens = reply_reserve(context_window, max_new_tokens)
     left = context_window - max_new_tokens - base_tokens
     if left < 1:
         raise ContextBudgetError(

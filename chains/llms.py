@@ -25,27 +25,29 @@ and models such as llama3.2 advertise 131072 tokens. An explicit window is never
 
 from __future__ import annotations
 
-import asyncio
-import json
 import logging
-import os
-import threading
-from collections.abc import AsyncIterator, Iterator, Sequence
-from functools import cache
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from lcelkit.errors import (
     BackendError,
-    BackendUnavailableError,
     ConfigError,
-    ContextBudgetError,
-    LcelkitError,
-    ModelNotFoundError,
 )
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
+
+from chains.llm_errors import backend_error
+from chains.llm_hf import (
+    _adapter_base,
+    _hf_config_window,
+    _hf_tokenizer_window,
+    _load_hf_tokenizer,
+    check_hf_folder,
+    hf_location,
+    load_hf_tokenizer,
+    make_huggingface,
+)
+from chains.llm_ollama import make_ollama, ollama_show
 
 __all__ = [
     "DEFAULT_CONTEXT_WINDOW",
@@ -67,180 +69,9 @@ Provider = Literal["ollama", "huggingface"]
 DEFAULT_OLLAMA_URL = "http://localhost:11434"
 DEFAULT_CONTEXT_WINDOW = 4096
 MAX_AUTO_CONTEXT_WINDOW = 8192
-_TOKENIZER_LIMIT_SANITY = 10_000_000  # tokenizer.model_max_length is 1e30 when unknown
-_CONFIG_WINDOW_KEYS = (
-    "max_position_embeddings",
-    "n_positions",
-    "max_sequence_length",
-    "seq_length",
-    "n_ctx",
-)
-_OLLAMA_START_HINT = (
-    "start it with `ollama serve`, or set LCELKIT_OLLAMA_BASE_URL / "
-    "LCELKIT_LLM_PROVIDER=huggingface"
-)
-
-
-# -- errors ------------------------------------------------------------------------------
-def _chain(exc: BaseException) -> Iterator[BaseException]:
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        yield current
-        current = current.__cause__ or current.__context__
-
-
-def backend_error(
-    exc: BaseException, *, provider: str, model: str, base_url: str | None
-) -> LcelkitError | None:
-    """Translate a backend failure into the project's error; None if it is not one.
-
-    Handles ``httpx`` connection errors and timeouts, the built-in ``ConnectionError``
-    (the ``ollama`` client's), ``ollama.ResponseError`` (404: model not pulled) and a
-    server that dies mid-stream. Project errors pass through unchanged.
-    """
-    import httpx
-
-    # Callers sometimes pass a class name (``LcelkitChatOllama``): normalize it.
-    lowered = (provider or "").lower()
-    provider = (
-        "ollama" if "ollama" in lowered else "huggingface" if "hugging" in lowered else provider
-    )
-    where = f"Ollama at {base_url}" if provider == "ollama" else f"model {model}"
-    for item in _chain(exc):
-        if isinstance(item, LcelkitError):
-            return item
-        if isinstance(item, httpx.ConnectError | httpx.ConnectTimeout | ConnectionRefusedError):
-            return BackendUnavailableError(
-                f"{where} is not reachable ({item.__class__.__name__})",
-                provider=provider,
-                url=base_url,
-                hint=_OLLAMA_START_HINT if provider == "ollama" else None,
-            )
-        if isinstance(item, httpx.TimeoutException | TimeoutError):
-            return BackendUnavailableError(
-                f"{where} did not answer in time ({item.__class__.__name__})",
-                provider=provider,
-                url=base_url,
-                hint="the model may still be loading or is too slow for this machine; "
-                "raise LCELKIT_LLM__REQUEST_TIMEOUT or use a smaller model",
-            )
-        if isinstance(item, httpx.RemoteProtocolError | httpx.ReadError | httpx.WriteError):
-            return BackendUnavailableError(
-                f"{where} closed the connection ({item})",
-                provider=provider,
-                url=base_url,
-                hint="check the Ollama server log; it may have crashed or run out of memory",
-            )
-        if isinstance(item, ConnectionError):
-            return BackendUnavailableError(
-                f"{where} is not reachable",
-                provider=provider,
-                url=base_url,
-                hint=_OLLAMA_START_HINT if provider == "ollama" else None,
-            )
-        status = getattr(item, "status_code", None)
-        if type(item).__name__ == "ResponseError" and status is not None:
-            message = str(getattr(item, "error", item))
-            if status == 404:
-                return ModelNotFoundError(
-                    f"model {model!r} is not available on Ollama at {base_url}",
-                    hint=f"ollama pull {model}",
-                )
-            return BackendError(
-                f"Ollama at {base_url} refused the request for model {model!r} "
-                f"(HTTP {status}: {message})",
-                hint="check the model name and the Ollama server log",
-            )
-        if isinstance(item, ValueError) and "Failed to connect to Ollama" in str(item):
-            return BackendUnavailableError(
-                f"{where} is not reachable",
-                provider=provider,
-                url=base_url,
-                hint=_OLLAMA_START_HINT,
-            )
-    return None
-
-
-def _raise_translated(exc: BaseException, provider: str, model: str, base_url: str | None) -> None:
-    translated = backend_error(exc, provider=provider, model=model, base_url=base_url)
-    if translated is not None and translated is not exc:
-        raise translated from exc
 
 
 # -- context windows ---------------------------------------------------------------------
-def _ollama_show(base_url: str, model: str, timeout: float) -> dict[str, Any]:
-    import httpx
-
-    response = httpx.post(
-        f"{base_url.rstrip('/')}/api/show", json={"model": model}, timeout=timeout
-    )
-    if response.status_code == 404:
-        raise ModelNotFoundError(
-            f"model {model!r} is not available on Ollama at {base_url}",
-            hint=f"ollama pull {model}",
-        )
-    response.raise_for_status()
-    return dict(response.json())
-
-
-def _hf_location(model: str) -> tuple[Path | None, str]:
-    """(local folder or None, what to load). Raises for a missing local path."""
-    path = Path(model).expanduser()
-    if path.is_dir():
-        return path.resolve(), str(path.resolve())
-    if path.exists() or model.startswith((".", "/", "~")) or path.is_absolute():
-        raise ModelNotFoundError(
-            f"Hugging Face model folder {model} does not exist"
-            + (" (it is a file, not a folder)" if path.exists() else ""),
-            hint="set LCELKIT_LLM_MODEL to a folder saved with save_pretrained() "
-            "(config.json, weights, tokenizer files)",
-        )
-    return None, model
-
-
-def _adapter_base(folder: Path) -> str | None:
-    """The base model an adapter-only folder names (None for a full model folder)."""
-    config = folder / "adapter_config.json"
-    if not config.is_file() or (folder / "config.json").is_file():
-        return None
-    try:
-        base = json.loads(config.read_text(encoding="utf-8")).get("base_model_name_or_path")
-    except (OSError, ValueError):
-        return None
-    return str(base) if base else None
-
-
-def _hf_config_window(location: str) -> int | None:
-    from transformers import AutoConfig
-
-    config = AutoConfig.from_pretrained(location, local_files_only=True)
-    candidates: list[int] = []
-    for cfg in (config, getattr(config, "text_config", None)):
-        if cfg is None:
-            continue
-        for key in _CONFIG_WINDOW_KEYS:
-            value = getattr(cfg, key, None)
-            if isinstance(value, int) and value > 0:
-                candidates.append(value)
-                break
-    return min(candidates) if candidates else None
-
-
-def _hf_tokenizer_window(location: str) -> int | None:
-    config_path = Path(location) / "tokenizer_config.json"
-    if not config_path.is_file():
-        return None
-    try:
-        value = json.loads(config_path.read_text(encoding="utf-8")).get("model_max_length")
-    except (OSError, ValueError):
-        return None
-    if isinstance(value, int | float) and 0 < value < _TOKENIZER_LIMIT_SANITY:
-        return int(value)
-    return None
-
-
 def discover_context_window(
     provider: str, model: str, *, base_url: str = DEFAULT_OLLAMA_URL, timeout: float = 5.0
 ) -> int | None:
@@ -253,16 +84,16 @@ def discover_context_window(
     """
     try:
         if provider == "ollama":
-            info = _ollama_show(base_url, model, timeout).get("model_info") or {}
+            info = ollama_show(base_url, model, timeout).get("model_info") or {}
             for key, value in info.items():
                 if key.endswith(".context_length") and isinstance(value, int) and value > 0:
                     return value
             return None
         if provider == "huggingface":
-            folder, location = _hf_location(model)
+            folder, location = hf_location(model)
             base = _adapter_base(folder) if folder is not None else None
             if base:  # an adapter folder: the window is its base model's
-                folder, location = _hf_location(base)
+                folder, location = hf_location(base)
             windows = [w for w in (_hf_config_window(location),) if w]
             if folder is not None and (tok := _hf_tokenizer_window(location)):
                 windows.append(tok)
@@ -295,16 +126,6 @@ def resolve_context_window(
 
 
 # -- backend checks ------------------------------------------------------------------------
-def _check_hf_folder(folder: Path) -> None:
-    if (folder / "adapter_config.json").is_file() and not (folder / "config.json").is_file():
-        return
-    if not (folder / "config.json").is_file():
-        raise ModelNotFoundError(
-            f"{folder} is not a Hugging Face model folder (no config.json)",
-            hint="point LCELKIT_LLM_MODEL at a folder saved with save_pretrained()",
-        )
-
-
 def check_backend(
     provider: str, model: str, *, base_url: str = DEFAULT_OLLAMA_URL, timeout: float = 5.0
 ) -> None:
@@ -316,7 +137,7 @@ def check_backend(
     """
     if provider == "ollama":
         try:
-            _ollama_show(base_url, model, timeout)
+            ollama_show(base_url, model, timeout)
         except Exception as exc:
             translated = backend_error(exc, provider=provider, model=model, base_url=base_url)
             if translated is None:
@@ -327,9 +148,9 @@ def check_backend(
             raise translated from None
         return
     if provider == "huggingface":
-        folder, location = _hf_location(model)
+        folder, location = hf_location(model)
         if folder is not None:
-            _check_hf_folder(folder)
+            check_hf_folder(folder)
         _load_hf_tokenizer(location, model)
         return
     raise ConfigError(f"unknown LLM provider {provider!r}", hint="use 'ollama' or 'huggingface'")
@@ -354,7 +175,7 @@ def supports_native_tools(llm: Any, *, timeout: float = 5.0) -> bool:
         cached = getattr(llm, "_lcelkit_capabilities", None)
         if cached is None:
             try:
-                show = _ollama_show(llm.base_url or DEFAULT_OLLAMA_URL, llm.model, timeout)
+                show = ollama_show(llm.base_url or DEFAULT_OLLAMA_URL, llm.model, timeout)
                 cached = tuple(show.get("capabilities") or ())
             except Exception as exc:
                 logger.info("cannot read the capabilities of %s: %s", llm.model, exc)
@@ -365,584 +186,6 @@ def supports_native_tools(llm: Any, *, timeout: float = 5.0) -> bool:
     return False
 
 
-# -- Ollama --------------------------------------------------------------------------------
-@cache
-def _ollama_class() -> type:
-    from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
-    from langchain_core.messages import BaseMessage
-    from langchain_core.outputs import ChatGenerationChunk, ChatResult
-    from langchain_ollama import ChatOllama
-    from pydantic import PrivateAttr
-
-    class LcelkitChatOllama(ChatOllama):
-        """ChatOllama whose failures are the project's errors (never a raw httpx trace)."""
-
-        _lcelkit_capabilities: tuple[str, ...] | None = PrivateAttr(default=None)
-
-        def _fail(self, exc: BaseException) -> None:
-            _raise_translated(exc, "ollama", self.model, self.base_url)
-
-        def _generate(
-            self,
-            messages: list[BaseMessage],
-            stop: list[str] | None = None,
-            run_manager: CallbackManagerForLLMRun | None = None,
-            **kwargs: Any,
-        ) -> ChatResult:
-            try:
-                return super()._generate(messages, stop, run_manager, **kwargs)
-            except Exception as exc:
-                self._fail(exc)
-                raise
-
-        def _stream(
-            self,
-            messages: list[BaseMessage],
-            stop: list[str] | None = None,
-            run_manager: CallbackManagerForLLMRun | None = None,
-            **kwargs: Any,
-        ) -> Iterator[ChatGenerationChunk]:
-            try:
-                yield from super()._stream(messages, stop, run_manager, **kwargs)
-            except Exception as exc:
-                self._fail(exc)
-                raise
-
-        async def _agenerate(
-            self,
-            messages: list[BaseMessage],
-            stop: list[str] | None = None,
-            run_manager: AsyncCallbackManagerForLLMRun | None = None,
-            **kwargs: Any,
-        ) -> ChatResult:
-            try:
-                return await super()._agenerate(messages, stop, run_manager, **kwargs)
-            except Exception as exc:
-                self._fail(exc)
-                raise
-
-        async def _astream(
-            self,
-            messages: list[BaseMessage],
-            stop: list[str] | None = None,
-            run_manager: AsyncCallbackManagerForLLMRun | None = None,
-            **kwargs: Any,
-        ) -> AsyncIterator[ChatGenerationChunk]:
-            try:
-                async for chunk in super()._astream(messages, stop, run_manager, **kwargs):
-                    yield chunk
-            except Exception as exc:
-                self._fail(exc)
-                raise
-
-    return LcelkitChatOllama
-
-
-def _make_ollama(
-    model: str,
-    *,
-    base_url: str,
-    max_new_tokens: int,
-    temperature: float,
-    context_window: int | None,
-    request_timeout: float,
-    keep_alive: str | None,
-) -> BaseChatModel:
-    import httpx
-
-    if context_window is None:
-        context_window, how = resolve_context_window(
-            "ollama", model, base_url=base_url, timeout=min(5.0, request_timeout)
-        )
-        logger.info("Ollama %s: num_ctx %d (%s)", model, context_window, how)
-    timeout = httpx.Timeout(request_timeout, connect=min(5.0, request_timeout))
-    cls = _ollama_class()
-    return cls(
-        model=model,
-        base_url=base_url,
-        keep_alive=keep_alive,
-        num_predict=max_new_tokens,
-        num_ctx=context_window,
-        temperature=temperature,
-        client_kwargs={"timeout": timeout},
-    )
-
-
-# -- Hugging Face ----------------------------------------------------------------------------
-def _load_hf_tokenizer(location: str, model: str) -> Any:
-    from transformers import AutoTokenizer
-
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(location, local_files_only=True)
-    except Exception as exc:
-        raise ModelNotFoundError(
-            f"cannot load the tokenizer of {model}: {exc.__class__.__name__}: {exc}",
-            hint="use a local model folder (save_pretrained) or a model already in the "
-            "Hugging Face cache; lcelkit never downloads models",
-        ) from None
-    if not getattr(tokenizer, "chat_template", None):
-        raise ConfigError(
-            f"the tokenizer of {model} has no chat template",
-            hint="use an instruct/chat model, or add a chat_template to its "
-            "tokenizer_config.json (e.g. ChatML)",
-        )
-    return tokenizer
-
-
-def load_hf_tokenizer(model: str, *, adapter: str | None = None) -> Any:
-    """The tokenizer of a local HF model (or hub-cache id) without its weights: for
-    counting tokens. An adapter folder with its own tokenizer files wins."""
-    if adapter and (Path(adapter).expanduser() / "tokenizer_config.json").is_file():
-        return _load_hf_tokenizer(str(Path(adapter).expanduser()), adapter)
-    folder, location = _hf_location(model)
-    if folder is not None:
-        _check_hf_folder(folder)
-    return _load_hf_tokenizer(location, model)
-
-
-def _torch_dtype(dtype: str, device: str) -> Any:
-    import torch
-
-    if dtype == "bf16":
-        return torch.bfloat16
-    if dtype == "fp16":
-        return torch.float16
-    if dtype == "fp32" or device == "cpu":
-        return torch.float32
-    return "auto"
-
-
-def _resolve_device(device: str) -> str:
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(
-            f"device {device!r} was requested but torch sees no CUDA GPU",
-            hint="set LCELKIT_LLM__DEVICE=cpu (or auto)",
-        )
-    if device.startswith("mps") and not torch.backends.mps.is_available():
-        raise ConfigError(
-            f"device {device!r} was requested but MPS is not available",
-            hint="set LCELKIT_LLM__DEVICE=cpu (or auto)",
-        )
-    return device
-
-
-def _require_peft(adapter: str) -> Any:
-    """``peft.PeftModel``, or a ConfigError naming the ``lcelkit[peft]`` extra."""
-    try:
-        from peft import PeftModel
-    except ImportError:
-        raise ConfigError(
-            f"loading the LoRA/PEFT adapter {adapter} needs the peft package",
-            hint="pip install 'lcelkit[peft]' (or pip install peft), or unset the adapter",
-        ) from None
-    return PeftModel
-
-
-def _load_adapter(base: Any, adapter: str) -> Any:
-    folder = Path(adapter).expanduser()
-    if not (folder / "adapter_config.json").is_file():
-        raise ModelNotFoundError(
-            f"adapter folder {adapter} has no adapter_config.json",
-            hint="point LCELKIT_LLM__ADAPTER at a folder saved by a PEFT model's "
-            "save_pretrained(), or unset it",
-        )
-    peft_model_cls = _require_peft(adapter)
-    try:
-        model = peft_model_cls.from_pretrained(base, str(folder), local_files_only=True)
-    except Exception as exc:
-        raise ModelNotFoundError(
-            f"cannot load the adapter {adapter}: {exc.__class__.__name__}: {exc}",
-            hint="the adapter must have been trained on this base model",
-        ) from None
-    try:
-        return model.merge_and_unload()
-    except Exception as exc:  # some PEFT methods cannot merge; they still run unmerged
-        logger.info("adapter %s not merged (%s); running it unmerged", adapter, exc)
-        return model
-
-
-def _stop_cut(text: str, stops: Sequence[str]) -> int | None:
-    cuts = [text.find(s) for s in stops if s and s in text]
-    return min(cuts) if cuts else None
-
-
-def _held_back(text: str, stops: Sequence[str]) -> int:
-    """How many trailing characters could be the start of a stop sequence."""
-    hold = 0
-    for stop in stops:
-        for n in range(min(len(stop) - 1, len(text)), 0, -1):
-            if text.endswith(stop[:n]):
-                hold = max(hold, n)
-                break
-    return hold
-
-
-def _guarded(streamer: Any, model: str | None, timeout: float) -> Iterator[str]:
-    """Iterate a TextIteratorStreamer; a stall past ``timeout`` is a backend error."""
-    import queue
-
-    iterator = iter(streamer)
-    while True:
-        try:
-            piece = next(iterator)
-        except StopIteration:
-            return
-        except queue.Empty:
-            raise BackendUnavailableError(
-                f"model {model} produced no token within {timeout:.0f} s",
-                provider="huggingface",
-                hint="the machine may be overloaded or the model too large for it; raise "
-                "LCELKIT_LLM__REQUEST_TIMEOUT or use a smaller model",
-            ) from None
-        yield piece
-
-
-def _message_text(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    parts = []
-    for block in content or []:
-        if isinstance(block, str):
-            parts.append(block)
-        elif isinstance(block, dict) and block.get("type") == "text":
-            parts.append(str(block.get("text", "")))
-    return "".join(parts)
-
-
-@cache
-def _hf_class() -> type:
-    from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
-    from langchain_core.messages import (
-        AIMessage,
-        AIMessageChunk,
-        BaseMessage,
-        HumanMessage,
-        SystemMessage,
-        ToolMessage,
-    )
-    from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
-    from langchain_huggingface import ChatHuggingFace
-
-    class LocalChatHuggingFace(ChatHuggingFace):
-        """ChatHuggingFace over a local pipeline with real streaming, stop sequences,
-        async support, a context-window check and the project's errors."""
-
-        max_new_tokens: int = 512
-        context_window: int | None = None
-        request_timeout: float = 120.0
-        native_tools: bool = False
-
-        # -- prompt ----------------------------------------------------------------
-        def _to_chat_prompt(self, messages: list[BaseMessage]) -> str:
-            if not messages:
-                raise ValueError("at least one message is required")
-            dicts = []
-            for message in messages:
-                if isinstance(message, SystemMessage):
-                    role = "system"
-                elif isinstance(message, AIMessage):
-                    role = "assistant"
-                elif isinstance(message, ToolMessage):
-                    role = "tool"
-                elif isinstance(message, HumanMessage):
-                    role = "user"
-                else:
-                    role = getattr(message, "role", None) or "user"
-                dicts.append({"role": role, "content": _message_text(message.content)})
-            try:
-                return self.tokenizer.apply_chat_template(
-                    dicts, tokenize=False, add_generation_prompt=True
-                )
-            except Exception:
-                if not any(d["role"] == "tool" for d in dicts):
-                    raise
-                # Templates without a tool role: hand observations back as user turns.
-                for d in dicts:
-                    if d["role"] == "tool":
-                        d["role"], d["content"] = "user", f"Observation: {d['content']}"
-                return self.tokenizer.apply_chat_template(
-                    dicts, tokenize=False, add_generation_prompt=True
-                )
-
-        # -- generation ----------------------------------------------------------------
-        def _iter_generate(
-            self, messages: list[BaseMessage], stop: list[str] | None, **kwargs: Any
-        ) -> Iterator[ChatGenerationChunk]:
-            from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
-
-            wanted = stop or self.stop or []
-            stops = [s for s in ([wanted] if isinstance(wanted, str) else wanted) if s]
-            max_new = int(kwargs.get("max_new_tokens") or self.max_new_tokens)
-            tokenizer = self.tokenizer
-            model = self.llm.pipeline.model
-            prompt = self._to_chat_prompt(messages)
-            inputs = tokenizer(prompt, return_tensors="pt", add_special_tokens=False)
-            n_in = int(inputs["input_ids"].shape[1])
-            if self.context_window and n_in + max_new > self.context_window:
-                raise ContextBudgetError(
-                    f"the prompt has {n_in} tokens; with {max_new} new tokens it does not fit "
-                    f"the context window of {self.context_window} tokens of {self.model_id}",
-                    hint="shorten the input, retrieve fewer chunks, or lower max_new_tokens",
-                )
-            inputs = inputs.to(model.device)
-            cancel = threading.Event()
-
-            class _Cancel(StoppingCriteria):
-                def __call__(self, input_ids: Any, scores: Any, **kw: Any) -> bool:
-                    return cancel.is_set()
-
-            class _TokenStreamer(TextIteratorStreamer):
-                """Emits text after every token (the parent waits for a space), holding
-                back only an incomplete multi-byte character."""
-
-                def put(self, value: Any) -> None:
-                    if len(value.shape) > 1:
-                        value = value[0]
-                    if self.skip_prompt and self.next_tokens_are_prompt:
-                        self.next_tokens_are_prompt = False
-                        return
-                    self.token_cache.extend(value.tolist())
-                    text = self.tokenizer.decode(self.token_cache, **self.decode_kwargs)
-                    if text.endswith("\ufffd") or len(text) <= self.print_len:
-                        return
-                    printable, self.print_len = text[self.print_len :], len(text)
-                    self.on_finalized_text(printable)
-
-            streamer = _TokenStreamer(
-                tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=self.request_timeout
-            )
-            temperature = self.temperature if self.temperature is not None else 0.0
-            gen_kwargs: dict[str, Any] = {
-                **inputs,
-                "max_new_tokens": max_new,
-                "streamer": streamer,
-                "stopping_criteria": StoppingCriteriaList([_Cancel()]),
-                "pad_token_id": tokenizer.pad_token_id
-                if tokenizer.pad_token_id is not None
-                else tokenizer.eos_token_id,
-                "do_sample": temperature > 0,
-            }
-            if temperature > 0:
-                gen_kwargs["temperature"] = temperature
-            result: dict[str, Any] = {}
-
-            def run() -> None:
-                try:
-                    result["sequences"] = model.generate(**gen_kwargs)
-                except BaseException as exc:
-                    result["error"] = exc
-                    streamer.end()
-
-            thread = threading.Thread(target=run, name="hf-generate", daemon=True)
-            thread.start()
-            text, emitted, stopped = "", 0, False
-            try:
-                for piece in _guarded(streamer, self.model_id, self.request_timeout):
-                    text += piece
-                    cut = _stop_cut(text, stops) if stops else None
-                    if cut is not None:
-                        if cut > emitted:
-                            yield ChatGenerationChunk(
-                                message=AIMessageChunk(content=text[emitted:cut])
-                            )
-                        emitted, stopped = cut, True
-                        cancel.set()
-                        break
-                    safe = len(text) - (_held_back(text, stops) if stops else 0)
-                    if safe > emitted:
-                        yield ChatGenerationChunk(
-                            message=AIMessageChunk(content=text[emitted:safe])
-                        )
-                        emitted = safe
-            finally:
-                cancel.set()
-                thread.join(timeout=self.request_timeout)
-            if "error" in result:
-                err = result["error"]
-                raise BackendError(
-                    f"generation with {self.model_id} failed: {err.__class__.__name__}: {err}",
-                    hint="check the model folder, the device and the available memory",
-                ) from err
-            if not stopped and len(text) > emitted:
-                yield ChatGenerationChunk(message=AIMessageChunk(content=text[emitted:]))
-            sequences = result.get("sequences")
-            n_out = int(sequences.shape[1]) - n_in if sequences is not None else 0
-            reason = "stop" if stopped or n_out < max_new else "length"
-            yield ChatGenerationChunk(
-                message=AIMessageChunk(
-                    content="",
-                    usage_metadata={
-                        "input_tokens": n_in,
-                        "output_tokens": n_out,
-                        "total_tokens": n_in + n_out,
-                    },
-                    response_metadata={"finish_reason": reason, "model_name": self.model_id},
-                ),
-                generation_info={"finish_reason": reason, "model_name": self.model_id},
-            )
-
-        def _stream(
-            self,
-            messages: list[BaseMessage],
-            stop: list[str] | None = None,
-            run_manager: CallbackManagerForLLMRun | None = None,
-            **kwargs: Any,
-        ) -> Iterator[ChatGenerationChunk]:
-            kwargs.pop("stream_usage", None)
-            for chunk in self._iter_generate(messages, stop, **kwargs):
-                if run_manager and chunk.text:
-                    run_manager.on_llm_new_token(chunk.text, chunk=chunk)
-                yield chunk
-
-        def _generate(
-            self,
-            messages: list[BaseMessage],
-            stop: list[str] | None = None,
-            run_manager: CallbackManagerForLLMRun | None = None,
-            stream: bool | None = None,
-            **kwargs: Any,
-        ) -> ChatResult:
-            final: ChatGenerationChunk | None = None
-            for chunk in self._stream(messages, stop, run_manager, **kwargs):
-                final = chunk if final is None else final + chunk
-            assert final is not None
-            message = final.message
-            return ChatResult(
-                generations=[
-                    ChatGeneration(
-                        message=AIMessage(
-                            content=message.content,
-                            usage_metadata=getattr(message, "usage_metadata", None),
-                            response_metadata=message.response_metadata,
-                        ),
-                        generation_info=final.generation_info,
-                    )
-                ]
-            )
-
-        async def _agenerate(
-            self,
-            messages: list[BaseMessage],
-            stop: list[str] | None = None,
-            run_manager: AsyncCallbackManagerForLLMRun | None = None,
-            stream: bool | None = None,
-            **kwargs: Any,
-        ) -> ChatResult:
-            return await asyncio.get_running_loop().run_in_executor(
-                None, lambda: self._generate(messages, stop, None, **kwargs)
-            )
-
-        async def _astream(
-            self,
-            messages: list[BaseMessage],
-            stop: list[str] | None = None,
-            run_manager: AsyncCallbackManagerForLLMRun | None = None,
-            **kwargs: Any,
-        ) -> AsyncIterator[ChatGenerationChunk]:
-            kwargs.pop("stream_usage", None)
-            loop = asyncio.get_running_loop()
-            iterator = self._iter_generate(messages, stop, **kwargs)
-            done = object()
-            try:
-                while True:
-                    chunk = await loop.run_in_executor(None, next, iterator, done)
-                    if chunk is done:
-                        break
-                    if run_manager and chunk.text:
-                        await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
-                    yield chunk
-            finally:
-                await loop.run_in_executor(None, iterator.close)
-
-        @property
-        def _llm_type(self) -> str:
-            return "lcelkit-huggingface-local"
-
-    return LocalChatHuggingFace
-
-
-def _make_huggingface(
-    model: str,
-    *,
-    max_new_tokens: int,
-    temperature: float,
-    context_window: int | None,
-    request_timeout: float,
-    adapter: str | None,
-    device: str,
-    dtype: str,
-) -> BaseChatModel:
-    folder, location = _hf_location(model)
-    if folder is not None:
-        # A local folder never needs the hub; keep transformers from asking.
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        _check_hf_folder(folder)
-        # Only an adapter folder given as the model: its base comes from adapter_config.json.
-        if (folder / "adapter_config.json").is_file() and not (folder / "config.json").is_file():
-            base = _adapter_base(folder)
-            if not base:
-                raise ModelNotFoundError(
-                    f"adapter {folder} does not name its base model",
-                    hint="set LCELKIT_LLM_MODEL to the base model folder and "
-                    "LCELKIT_LLM__ADAPTER to the adapter folder",
-                )
-            adapter = adapter or str(folder)
-            folder, location = _hf_location(base)
-            if folder is not None:
-                _check_hf_folder(folder)
-    tokenizer_location = location
-    if adapter and (Path(adapter).expanduser() / "tokenizer_config.json").is_file():
-        tokenizer_location = str(Path(adapter).expanduser())
-    tokenizer = _load_hf_tokenizer(tokenizer_location, model)
-    # Fail fast on a bad adapter path, before loading the base weights.
-    if adapter and not (Path(adapter).expanduser() / "adapter_config.json").is_file():
-        raise ModelNotFoundError(
-            f"adapter folder {adapter} has no adapter_config.json",
-            hint="point LCELKIT_LLM__ADAPTER at a folder saved by a PEFT model's "
-            "save_pretrained(), or unset it",
-        )
-    if adapter:
-        _require_peft(adapter)
-    if context_window is None:
-        context_window, how = resolve_context_window("huggingface", location)
-        logger.info("HF %s: context window %d (%s)", model, context_window, how)
-    device = _resolve_device(device)
-    from langchain_huggingface import HuggingFacePipeline
-    from transformers import AutoModelForCausalLM, pipeline
-
-    try:
-        lm = AutoModelForCausalLM.from_pretrained(
-            location, dtype=_torch_dtype(dtype, device), local_files_only=True
-        )
-    except Exception as exc:
-        raise ModelNotFoundError(
-            f"cannot load the model weights of {model}: {exc.__class__.__name__}: {exc}",
-            hint="use a local causal-LM folder (save_pretrained) or a model already in the "
-            "Hugging Face cache",
-        ) from None
-    if adapter:
-        lm = _load_adapter(lm, adapter)
-    lm.to(device)
-    lm.eval()
-    pipe_kwargs: dict[str, Any] = {"max_new_tokens": max_new_tokens, "return_full_text": False}
-    pipe = pipeline("text-generation", model=lm, tokenizer=tokenizer, device=lm.device)
-    llm = HuggingFacePipeline(pipeline=pipe, model_id=location, pipeline_kwargs=pipe_kwargs)
-    cls = _hf_class()
-    return cls(
-        llm=llm,
-        tokenizer=tokenizer,
-        model_id=location,
-        temperature=temperature,
-        max_new_tokens=max_new_tokens,
-        context_window=context_window,
-        request_timeout=request_timeout,
-    )
-
-
 # -- the factory ------------------------------------------------------------------------
 def make_chat_model(
     provider: Provider,
@@ -950,7 +193,7 @@ def make_chat_model(
     *,
     base_url: str = DEFAULT_OLLAMA_URL,
     max_new_tokens: int = 512,
-    temperature: float = 0.1,
+    temperature: float = 0.0,
     context_window: int | None = None,
     request_timeout: float = 120.0,
     keep_alive: str | None = "5m",
@@ -967,7 +210,7 @@ def make_chat_model(
     window (5 s timeout); a local HF model loads here (a missing folder fails at once).
     """
     if provider == "ollama":
-        return _make_ollama(
+        return make_ollama(
             model,
             base_url=base_url,
             max_new_tokens=max_new_tokens,
@@ -977,7 +220,7 @@ def make_chat_model(
             keep_alive=keep_alive,
         )
     if provider == "huggingface":
-        return _make_huggingface(
+        return make_huggingface(
             model,
             max_new_tokens=max_new_tokens,
             temperature=temperature,

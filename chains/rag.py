@@ -49,7 +49,7 @@ from langchain_core.runnables import (
 from langchain_core.runnables.utils import AddableDict
 from pydantic import BaseModel, Field
 
-from chains.budget import count_prompt, pack, prompt_budget
+from chains.budget import count_prompt, pack, prompt_budget, reply_reserve
 from lcelkit.errors import LcelkitError
 from prompts import get_prompt
 from prompts.rag import DONT_KNOW
@@ -197,7 +197,7 @@ class _Answerer:
     ) -> None:
         self.llm = llm
         self.counter = counter
-        self.limit = context_window - max_new_tokens
+        self.limit = context_window - reply_reserve(context_window, max_new_tokens)
         self.context_window = context_window
         self.max_new_tokens = max_new_tokens
         self.template = get_prompt(prompt)

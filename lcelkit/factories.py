@@ -397,7 +397,10 @@ def make_memory_store(
     cfg = settings.agent
     prompt_limit = None
     if context_window is not None:
-        prompt_limit = context_window - settings.llm.max_new_tokens
+        from chains.budget import reply_reserve
+
+        reply = reply_reserve(context_window, settings.llm.max_new_tokens)
+        prompt_limit = context_window - reply
     return SummaryMemoryStore(
         settings.memory_db_url,
         summarizer=llm,
@@ -427,6 +430,7 @@ def make_agent(
 
     from agents.react import ConversationalAgent
     from agents.tools import LazyRetriever, default_tools
+    from chains.budget import reply_reserve
     from chains.llms import backend_error, supports_native_tools
 
     cfg = settings.agent
@@ -442,7 +446,8 @@ def make_agent(
     memory = session_store or make_memory_store(
         settings, llm=llm, counter=counter, context_window=window
     )
-    memory.attach_model(llm, counter=counter, prompt_limit=window - settings.llm.max_new_tokens)
+    reply = reply_reserve(window, settings.llm.max_new_tokens)
+    memory.attach_model(llm, counter=counter, prompt_limit=window - reply)
     native = None
     if cfg.mode == "auto":
         native = supports_native_tools(llm)
@@ -458,6 +463,7 @@ def make_agent(
         max_seconds=cfg.max_seconds,
         observation_max_tokens=cfg.observation_max_tokens,
         native_tools=native,
+        retrieval=cfg.retrieval,
         error_mapper=partial(
             backend_error,
             provider=settings.llm.provider,

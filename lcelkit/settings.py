@@ -65,7 +65,9 @@ class LLMSettings(BaseModel):
         default=None, ge=256, description="Override the discovered context window (tokens)."
     )
     max_new_tokens: int = Field(default=512, ge=1)
-    temperature: float = Field(default=0.1, ge=0.0, le=2.0)
+    temperature: float = Field(
+        default=0.0, ge=0.0, le=2.0, description="0 = greedy: small models answer best greedily."
+    )
     request_timeout: float = Field(default=120.0, gt=0, description="Seconds per LLM request.")
     keep_alive: str = "5m"
     adapter: str | None = Field(default=None, description="LoRA/PEFT adapter folder (HF only).")
@@ -185,6 +187,12 @@ class AgentSettings(BaseModel):
     recent_turns: int = Field(default=6, ge=1)
     summary_max_tokens: int = Field(default=256, ge=32)
     observation_max_tokens: int = Field(default=512, ge=32)
+    retrieval: Literal["auto", "always", "tool"] = Field(
+        default="auto",
+        description="auto (text ReAct path): run search_documents (or the calculator or the "
+        "clock) before the model speaks when the message asks for it (small models rarely "
+        "call tools); always: search every turn; tool: the model decides.",
+    )
 
 
 class ServerSettings(BaseModel):

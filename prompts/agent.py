@@ -49,6 +49,19 @@ FORCE_FINAL = """You have used all your tool steps. Do not call any more tools. 
 observations above, reply now with:
 Final Answer: your answer"""
 
+RETRIEVED = """Passages from my documents:
+{observation}
+
+Using these passages, answer: {question}"""
+
+TOOL_RESULT = """Result of {tool}: {observation}
+
+Using this result, answer: {question}"""
+
+GROUNDED_SYSTEM = """You are a helpful assistant. Answer the user's message in one or two \
+short sentences, using the passages from their documents when they help, and cite the \
+passage numbers like [1]. {instructions}"""
+
 SUMMARY_CONTEXT = "Summary of the earlier conversation:\n{summary}"
 
 PROMPTS: dict[str, BasePromptTemplate] = {
@@ -58,4 +71,7 @@ PROMPTS: dict[str, BasePromptTemplate] = {
     "agent.observation": PromptTemplate.from_template(OBSERVATION),
     "agent.force_final": PromptTemplate.from_template(FORCE_FINAL),
     "agent.summary_context": PromptTemplate.from_template(SUMMARY_CONTEXT),
+    "agent.retrieved": PromptTemplate.from_template(RETRIEVED),
+    "agent.grounded_system": PromptTemplate.from_template(GROUNDED_SYSTEM),
+    "agent.tool_result": PromptTemplate.from_template(TOOL_RESULT),
 }

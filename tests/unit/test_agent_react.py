@@ -11,7 +11,7 @@ from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, Tool
 from langchain_core.tools import tool
 
 from agents import ConversationalAgent, SummaryMemoryStore, default_tools
-from agents.budget import message_text
+from agents.budget import count_prompt, message_text
 from lcelkit.errors import BackendUnavailableError, ContextBudgetError
 from tests.unit.test_agent_support import ScriptedChatModel, prompt_tokens, tool_call, words
 
@@ -170,7 +170,7 @@ def test_the_time_limit_interrupts_a_slow_async_model_call():
 
 def test_the_budget_error_comes_before_any_model_call():
     llm = ScriptedChatModel(replies=["Final Answer: x"])
-    agent = _agent(llm, context_window=300, max_new_tokens=200)
+    agent = _agent(llm, context_window=120, max_new_tokens=100)
     with pytest.raises(ContextBudgetError):
         _run(agent, "hi")
     assert llm.prompts == []
@@ -422,7 +422,31 @@ def test_a_full_window_mid_turn_ends_the_turn_with_what_was_found():
 
 def test_a_first_prompt_that_cannot_fit_is_an_error_before_any_call():
     llm = ScriptedChatModel(replies=["Final Answer: no"])
-    agent = _agent(llm, context_window=256, max_new_tokens=200)
+    agent = _agent(llm, context_window=160, max_new_tokens=100)
     with pytest.raises(ContextBudgetError):
         _run(agent, "hello")
     assert llm.prompts == []
+
+
+def test_a_1024_window_with_the_default_reply_keeps_room_for_an_observation():
+    # 1,024 tokens and the default 512 new tokens: the reply reserve shrinks to a quarter
+    # of the window, so the system prompt, the tools and a 40-token observation fit.
+    @tool
+    def search_documents(query: str) -> str:
+        """Search the indexed documents."""
+        return "Table 4: Daily allowance by city. Tokyo: 180. Paris: 150. Berlin: 120."
+
+    llm = ScriptedChatModel(
+        replies=[
+            "Thought: look it up\nAction: search_documents\nAction Input: Tokyo allowance",
+            "Final Answer: 180",
+        ]
+    )
+    dense = lambda text: len(text) // 2  # noqa: E731  a tokenizer denser than words
+    tools = [search_documents, *(t for t in default_tools() if t.name != "search_documents")]
+    agent = _agent(llm, tools=tools, counter=dense, context_window=1024, max_new_tokens=512)
+    result = _run(agent, "What is the daily allowance in Tokyo?")
+    assert result["stop_reason"] == "answer"
+    assert result["output"] == "180"
+    assert "Tokyo: 180." in " ".join(message_text(m) for m in llm.prompts[1])
+    assert all(count_prompt(dense, p) <= 1024 - 256 for p in llm.prompts)

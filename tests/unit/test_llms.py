@@ -279,7 +279,7 @@ def test_requesting_a_gpu_that_is_not_there_is_a_config_error(tiny_hf_model):
 def test_a_stalled_local_generation_becomes_a_backend_error():
     import queue
 
-    from chains.llms import _guarded
+    from chains.llm_hf import _guarded
 
     class Stalled:
         def __iter__(self):
@@ -290,3 +290,13 @@ def test_a_stalled_local_generation_becomes_a_backend_error():
 
     with pytest.raises(BackendUnavailableError, match="no token within 3 s"):
         list(_guarded(Stalled(), "tiny", 3.0))
+
+
+def test_a_looping_reply_is_cut_before_the_repeated_line():
+    from chains.llm_hf import _repeat_cut
+
+    text = "The answer is 15.2 [1].\nThe North grew.\nThe answer is 15.2 [1].\nThe"
+    cut = _repeat_cut(text)
+    assert text[:cut] == "The answer is 15.2 [1].\nThe North grew.\n"
+    assert _repeat_cut("| a |\n| a |\n") is None  # short lines (table rows) may repeat
+    assert _repeat_cut("One line only.\n") is None

