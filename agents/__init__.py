@@ -3,17 +3,17 @@
 Everything is importable from here; nothing heavy loads at import time.
 """
 
-from agents.budget import FittedPrompt, PromptBudget, count_prompt
-from agents.memory import MemorySnapshot, SessionInfo, SummaryMemoryStore
-from agents.parser import Action, Finish, ReActOutputParser, ReActParseError, parse_react
-from agents.react import (
+from lcelkit.agents.budget import FittedPrompt, PromptBudget, count_prompt
+from lcelkit.agents.memory import MemorySnapshot, SessionInfo, SummaryMemoryStore
+from lcelkit.agents.parser import Action, Finish, ReActOutputParser, ReActParseError, parse_react
+from lcelkit.agents.react import (
     AgentInput,
     AgentOutput,
     AgentStep,
     ConversationalAgent,
     supports_tool_calling,
 )
-from agents.tools import (
+from lcelkit.agents.tools import (
     SEARCH_TOOL_NAME,
     calculator_tool,
     current_datetime_tool,

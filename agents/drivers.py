@@ -21,10 +21,9 @@ from langchain_core.messages.ai import add_ai_message_chunks
 from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.runnables.utils import AddableDict
 from langchain_core.tools import BaseTool
-
-from agents.budget import message_text, truncate_tokens
-from agents.streaming import AnswerStreamer
-from agents.turn import (
+from lcelkit.agents.budget import message_text, truncate_tokens
+from lcelkit.agents.streaming import AnswerStreamer
+from lcelkit.agents.turn import (
     STOP_SEQUENCES,
     AgentStep,
     _CallResult,
@@ -40,11 +39,12 @@ from agents.turn import (
     _ToolCall,
     _Turn,
 )
+
 from lcelkit.errors import LcelkitError
 
 __all__: list[str] = []
 
-logger = logging.getLogger("agents.react")
+logger = logging.getLogger("lcelkit.agents.react")
 
 
 def _shown(state: _Turn, text: str, separate: bool = False) -> str:
@@ -80,7 +80,7 @@ class _Drivers:
         mapped = self.error_mapper(exc) if self.error_mapper else None
         if mapped is None:
             try:
-                from chains.llms import backend_error
+                from lcelkit.chains.llms import backend_error
             except ImportError:
                 backend_error = None
             if backend_error is not None:

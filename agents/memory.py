@@ -33,9 +33,9 @@ from langchain_core.messages import (
     messages_to_dict,
 )
 from langchain_core.runnables import Runnable, RunnableConfig
+from lcelkit.agents.budget import cached_counter, count_prompt, message_text, truncate_tokens
+from lcelkit.agents.memory_db import SessionLocks, open_memory_db, upsert_session
 
-from agents.budget import cached_counter, count_prompt, message_text, truncate_tokens
-from agents.memory_db import SessionLocks, open_memory_db, upsert_session
 from lcelkit.errors import ContextBudgetError
 
 __all__ = [
@@ -339,14 +339,14 @@ class SummaryMemoryStore:
         return max(16, int(self.summary_max_tokens * 0.6))
 
     def _summarize_prompt(self, summary: str, new_lines: str) -> list[BaseMessage]:
-        from prompts.memory import PROMPTS
+        from lcelkit.prompts.memory import PROMPTS
 
         return PROMPTS["memory.summarize"].format_messages(
             summary=summary or "(empty)", new_lines=new_lines, max_words=self._max_words()
         )
 
     def _compress_prompt(self, summary: str) -> list[BaseMessage]:
-        from prompts.memory import PROMPTS
+        from lcelkit.prompts.memory import PROMPTS
 
         return PROMPTS["memory.compress"].format_messages(
             summary=summary, max_words=self._max_words()

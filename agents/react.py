@@ -43,12 +43,10 @@ from langchain_core.messages import (
 from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.runnables.utils import AddableDict, ConfigurableFieldSpec
 from langchain_core.tools import BaseTool
-from pydantic import BaseModel
-
-from agents.budget import PromptBudget, cached_counter, message_text, truncate_tokens
-from agents.drivers import _Drivers
-from agents.memory import SummaryMemoryStore
-from agents.parser import (
+from lcelkit.agents.budget import PromptBudget, cached_counter, message_text, truncate_tokens
+from lcelkit.agents.drivers import _Drivers
+from lcelkit.agents.memory import SummaryMemoryStore
+from lcelkit.agents.parser import (
     Action,
     Finish,
     ReActParseError,
@@ -56,8 +54,8 @@ from agents.parser import (
     parse_react,
     strip_thought,
 )
-from agents.routing import RetrievalMode, first_tool
-from agents.turn import (
+from lcelkit.agents.routing import RetrievalMode, first_tool
+from lcelkit.agents.turn import (
     APOLOGY,
     STOP_SEQUENCES,
     AgentInput,
@@ -72,6 +70,8 @@ from agents.turn import (
     _ToolCall,
     _Turn,
 )
+from pydantic import BaseModel
+
 from lcelkit.errors import ContextBudgetError, LcelkitError
 
 __all__ = [
@@ -92,7 +92,7 @@ ErrorMapper = Callable[[BaseException], LcelkitError | None]
 def supports_tool_calling(llm: Any) -> bool:
     """Best guess whether ``llm`` can do native tool calling (overrides ``bind_tools``)."""
     try:
-        from chains.llms import supports_native_tools
+        from lcelkit.chains.llms import supports_native_tools
     except ImportError:
         supports_native_tools = None
     if supports_native_tools is not None:
@@ -223,7 +223,7 @@ class ConversationalAgent(_Drivers, Runnable[dict[str, Any], dict[str, Any]]):
         return "\n".join(lines) or "- (no tools)"
 
     def _system(self, mode: str, direct: bool = False) -> SystemMessage:
-        from prompts.agent import PROMPTS
+        from lcelkit.prompts.agent import PROMPTS
 
         if direct:  # text path after a search before the model spoke: no ReAct format
             text = PROMPTS["agent.grounded_system"].format(instructions=self.instructions)
@@ -266,7 +266,7 @@ class ConversationalAgent(_Drivers, Runnable[dict[str, Any], dict[str, Any]]):
         turns: list[list[BaseMessage]],
         extra: list[list[BaseMessage]] | None = None,
     ) -> list[BaseMessage]:
-        from prompts.agent import PROMPTS
+        from lcelkit.prompts.agent import PROMPTS
 
         summary_message = (
             SystemMessage(content=PROMPTS["agent.summary_context"].format(summary=summary))
@@ -323,7 +323,7 @@ class ConversationalAgent(_Drivers, Runnable[dict[str, Any], dict[str, Any]]):
     ) -> None:
         """Record a text-path (or a forced) tool step: scratchpad in the mode's shape, and
         the exchange kept in memory as a native call + tool message pair."""
-        from prompts.agent import PROMPTS
+        from lcelkit.prompts.agent import PROMPTS
 
         state.steps.append(step)
         args = step.tool_input if isinstance(step.tool_input, dict) else {"input": step.tool_input}
@@ -353,7 +353,7 @@ class ConversationalAgent(_Drivers, Runnable[dict[str, Any], dict[str, Any]]):
         ``_LLMCall`` is answered with a :class:`_CallResult` (or ``TimeoutError`` thrown
         in), ``_ToolCall`` with ``(ToolMessage, AgentStep)``, ``_Emit`` with ``None``.
         """
-        from prompts.agent import PROMPTS
+        from lcelkit.prompts.agent import PROMPTS
 
         mode = self.resolved_mode
         retried = False

@@ -10,7 +10,7 @@ answer adds to what was already streamed.
 
 from __future__ import annotations
 
-from agents.parser import ACTION_RE, FINAL_RE, OBSERVATION_RE
+from lcelkit.agents.parser import ACTION_RE, FINAL_RE, OBSERVATION_RE
 
 __all__ = ["AnswerStreamer"]
 

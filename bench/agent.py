@@ -49,9 +49,9 @@ from pydantic import ConfigDict, PrivateAttr
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from agents import ConversationalAgent, SummaryMemoryStore, calculator_tool  # noqa: E402
-from agents.parser import Action, ReActParseError, parse_react  # noqa: E402
-from chains.tokens import count_messages, estimate_counter  # noqa: E402
+from lcelkit.agents import ConversationalAgent, SummaryMemoryStore, calculator_tool  # noqa: E402
+from lcelkit.agents.parser import Action, ReActParseError, parse_react  # noqa: E402
+from lcelkit.chains.tokens import count_messages, estimate_counter  # noqa: E402
 
 __all__ = ["main"]
 

@@ -116,8 +116,8 @@ def run_real(
 ) -> int:
     """Run the three variants and print one table; returns 0."""
     from answers import contains_gold, smollm2_path
+    from lcelkit.chains.llms import make_chat_model
 
-    from chains.llms import make_chat_model
     from lcelkit.factories import make_agent, make_indexer
     from lcelkit.settings import Settings
 
@@ -127,7 +127,7 @@ def run_real(
         context_window=window, request_timeout=600,
     )  # fmt: skip
     counter = _Unparsable()
-    agent_log = logging.getLogger("agents.react")
+    agent_log = logging.getLogger("lcelkit.agents.react")
     agent_log.setLevel(logging.INFO)
     agent_log.addHandler(counter)
     home = Path(tempfile.mkdtemp(prefix="bench-agent-real-"))

@@ -56,7 +56,8 @@ def _ingest(home: Path, docs: Path) -> subprocess.Popen:
 
 
 def bench_bomb(work: Path, megabytes: int) -> None:
-    from loaders.files import load
+    from lcelkit.loaders.files import load
+
     from tests.support.hostile import docx_bomb
 
     docs = work / "bomb_docs"
@@ -121,7 +122,7 @@ def bench_race(work: Path) -> None:
         tracebacks = sum("Traceback" in err for _, err in results)
         waited = sum("waiting for it" in err for _, err in results)
         summaries = [json.loads(out.strip().splitlines()[-1]) for out, _ in results if out.strip()]
-        from chains.store import chroma_client
+        from lcelkit.chains.store import chroma_client
 
         stored = chroma_client(persist_dir=home / "chroma").get_collection("default").count()
         written = max((s["chunks"]["written"] for s in summaries), default=-1)
@@ -161,9 +162,9 @@ class _Server:
 
 def bench_server(work: Path, sessions: int) -> None:
     import httpx
+    from lcelkit.agents.memory import SummaryMemoryStore
+    from lcelkit.agents.react import ConversationalAgent
 
-    from agents.memory import SummaryMemoryStore
-    from agents.react import ConversationalAgent
     from lcelkit.server.app import create_app
     from lcelkit.server.benchapp import TimestampChatModel, make_bench_rag_chain
     from lcelkit.settings import get_settings

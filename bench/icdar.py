@@ -43,8 +43,8 @@ def load_score_module(data: Path) -> ModuleType:
 
 
 def _lcelkit(table_format: str) -> tuple[Callable[[Path], list[str]], Any]:
-    from chains.embeddings import load_tokenizer
-    from loaders import Splitter, load
+    from lcelkit.chains.embeddings import load_tokenizer
+    from lcelkit.loaders import Splitter, load
 
     tokenizer = load_tokenizer()
     splitter = Splitter(tokenizer, chunk_size=256, chunk_overlap=32, table_format=table_format)
@@ -80,8 +80,7 @@ def _retrieval(
     per_table: int = 15,
 ) -> dict[str, dict[str, float]]:
     import numpy as np
-
-    from chains.embeddings import load_embeddings
+    from lcelkit.chains.embeddings import load_embeddings
 
     rng = random.Random(7)
     queries: list[tuple[str, tuple[int, str, str, str]]] = []
@@ -157,7 +156,7 @@ def icdar_report(data: Path, squad: Path | None = None, *, retrieval: bool = Fal
             "per_doc": shares,
         }
     if retrieval and squad is not None:
-        from chains.embeddings import embedding_text
+        from lcelkit.chains.embeddings import embedding_text
 
         with open(squad, encoding="utf-8") as handle:
             distractors = [json.loads(line)["text"] for line in handle]

@@ -98,7 +98,7 @@ class EmbedClock:
 def embedded_tokens(texts: list[str], view: Callable[[str], str] = lambda t: t) -> int:
     """Word pieces the embedder actually reads of ``view(text)`` (special tokens
     included, cut at 256)."""
-    from chains.embeddings import load_tokenizer
+    from lcelkit.chains.embeddings import load_tokenizer
 
     tokenizer = load_tokenizer(None)
     texts = [view(t) for t in texts]
@@ -110,7 +110,7 @@ def embedded_tokens(texts: list[str], view: Callable[[str], str] = lambda t: t) 
 
 
 def worker_naive(files: list[Path], workdir: Path, questions: list[dict]) -> dict:
-    from chains.embeddings import bundled_model_path
+    from lcelkit.chains.embeddings import bundled_model_path
 
     started = time.perf_counter()
     from langchain_chroma import Chroma
@@ -152,7 +152,8 @@ def _lcelkit_settings(workdir: Path) -> Any:
 def worker_lcelkit(files: list[Path], workdir: Path, questions: list[dict]) -> dict:
     settings = _lcelkit_settings(workdir)
     started = time.perf_counter()
-    from chains.embeddings import SentenceTransformerEmbeddings, embedding_text
+    from lcelkit.chains.embeddings import SentenceTransformerEmbeddings, embedding_text
+
     from lcelkit.factories import make_embeddings, make_indexer, make_store
 
     clock = EmbedClock(SentenceTransformerEmbeddings)

@@ -46,11 +46,10 @@ sys.path.insert(0, str(ROOT))
 
 from langchain_core.documents import Document  # noqa: E402
 from langchain_core.retrievers import BaseRetriever  # noqa: E402
-
-from chains.embeddings import load_embeddings  # noqa: E402
-from chains.keyword import KeywordIndex  # noqa: E402
-from chains.retrievers import make_retriever  # noqa: E402
-from chains.store import max_batch_size, open_chroma  # noqa: E402
+from lcelkit.chains.embeddings import load_embeddings  # noqa: E402
+from lcelkit.chains.keyword import KeywordIndex  # noqa: E402
+from lcelkit.chains.retrievers import make_retriever  # noqa: E402
+from lcelkit.chains.store import max_batch_size, open_chroma  # noqa: E402
 
 DEFAULT_DATA = (
     Path(__file__).resolve().parents[2] / "shared" / "benchdata" / "qa" / "squad_v1.1_dev"
@@ -203,7 +202,13 @@ def beir_quality(
     embeddings: Any, folder: Path, cache: Path, max_queries: int | None
 ) -> tuple[dict[str, dict[str, float]], str]:
     """nDCG@10 / MRR@10 per kind on a BEIR folder; also says how many were embedded."""
-    from chains.eval import beir_documents, evaluate_run, index_corpus, load_beir, retrieve_run
+    from lcelkit.chains.eval import (
+        beir_documents,
+        evaluate_run,
+        index_corpus,
+        load_beir,
+        retrieve_run,
+    )
 
     data = load_beir(folder)
     store, index = open_cached(embeddings, cache, f"{folder.name}-{embedder_tag(embeddings.name)}")

@@ -194,8 +194,8 @@ def answerability(chunks_by_pdf: dict[str, list[str]], expected: list[ExpectedTa
 
 def lcelkit_chunks(pdf: Path, chunk_size: int = 256) -> list[str]:
     """Chunks of one PDF by lcelkit: rules strategy, MiniLM token limit."""
-    from chains.embeddings import load_tokenizer
-    from loaders import Splitter, load
+    from lcelkit.chains.embeddings import load_tokenizer
+    from lcelkit.loaders import Splitter, load
 
     splitter = Splitter(load_tokenizer(), chunk_size=chunk_size, chunk_overlap=32)
     return [c.page_content for c in splitter.split(load(pdf, pdf_strategy="rules"))]
@@ -243,8 +243,7 @@ def cell_retrieval(
     import random
 
     import numpy as np
-
-    from chains.embeddings import load_embeddings
+    from lcelkit.chains.embeddings import load_embeddings
 
     rng = random.Random(7)
     queries: list[tuple[str, str, tuple[str, str, str]]] = []
@@ -335,7 +334,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"{answerability(lc_chunks, [t]):.2f} | {answerability(nv_chunks, [t]):.2f} |"
             )
     if args.retrieval:
-        from chains.embeddings import embedding_text
+        from lcelkit.chains.embeddings import embedding_text
 
         squad = args.data.parent / "qa" / "squad_v1.1_dev" / "passages.jsonl"
         with open(squad, encoding="utf-8") as handle:

@@ -79,7 +79,7 @@ def count_prompt(counter: Counter, messages: Sequence[BaseMessage] | str) -> int
     own = sum(counter(_message_text(m)) for m in messages)
     own += MESSAGE_OVERHEAD_TOKENS * (len(messages) + 1)
     try:
-        from chains.tokens import count_messages
+        from lcelkit.chains.tokens import count_messages
     except ImportError:
         return own
     try:

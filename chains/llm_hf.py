@@ -44,7 +44,7 @@ def hf_location(model: str) -> tuple[Path | None, str]:
     """(local folder or None, what to load). Raises for a missing local path.
 
     A GGUF file (or a folder holding one) resolves to its cached converted folder."""
-    from chains.gguf import resolve_gguf
+    from lcelkit.chains.gguf import resolve_gguf
 
     model = resolve_gguf(model)
     path = Path(model).expanduser()
@@ -155,7 +155,7 @@ def _torch_dtype(dtype: str, device: str) -> Any:
     if device == "cpu":
         # bf16 prefills ~3.6x faster than fp32 on CPUs with native bf16 (AMX/AVX512-BF16);
         # elsewhere PyTorch emulates it and fp32 is faster.
-        from chains.embeddings import bf16_supported
+        from lcelkit.chains.embeddings import bf16_supported
 
         return torch.bfloat16 if bf16_supported() else torch.float32
     return "auto"
@@ -579,7 +579,7 @@ def make_huggingface(
     if adapter:
         _require_peft(adapter)
     if context_window is None:
-        from chains.llms import resolve_context_window
+        from lcelkit.chains.llms import resolve_context_window
 
         context_window, how = resolve_context_window("huggingface", location)
         logger.info("HF %s: context window %d (%s)", model, context_window, how)

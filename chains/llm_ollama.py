@@ -15,7 +15,7 @@ from lcelkit.errors import (
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
 
-from chains.llm_errors import raise_translated
+from lcelkit.chains.llm_errors import raise_translated
 
 __all__ = ["make_ollama", "ollama_show"]
 
@@ -122,8 +122,7 @@ def make_ollama(
 ) -> BaseChatModel:
     """A ChatOllama for ``model`` (the window discovered through ``/api/show`` if unset)."""
     import httpx
-
-    from chains.llms import resolve_context_window
+    from lcelkit.chains.llms import resolve_context_window
 
     if context_window is None:
         context_window, how = resolve_context_window(

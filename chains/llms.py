@@ -36,8 +36,8 @@ from lcelkit.errors import (
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
 
-from chains.llm_errors import backend_error
-from chains.llm_hf import (
+from lcelkit.chains.llm_errors import backend_error
+from lcelkit.chains.llm_hf import (
     _adapter_base,
     _hf_config_window,
     _hf_tokenizer_window,
@@ -47,7 +47,7 @@ from chains.llm_hf import (
     load_hf_tokenizer,
     make_huggingface,
 )
-from chains.llm_ollama import make_ollama, ollama_show
+from lcelkit.chains.llm_ollama import make_ollama, ollama_show
 
 __all__ = [
     "DEFAULT_CONTEXT_WINDOW",

@@ -47,12 +47,12 @@ from langchain_core.runnables import (
     RunnablePassthrough,
 )
 from langchain_core.runnables.utils import AddableDict
+from lcelkit.chains.budget import count_prompt, pack, prompt_budget, reply_reserve
+from lcelkit.prompts import get_prompt
+from lcelkit.prompts.rag import DONT_KNOW
 from pydantic import BaseModel, Field
 
-from chains.budget import count_prompt, pack, prompt_budget, reply_reserve
 from lcelkit.errors import LcelkitError
-from prompts import get_prompt
-from prompts.rag import DONT_KNOW
 
 __all__ = [
     "ConversationalRagInput",

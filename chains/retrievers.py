@@ -45,16 +45,16 @@ from langchain_core.callbacks import CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 from langchain_core.retrievers import BaseRetriever
-from pydantic import ConfigDict, Field, PrivateAttr
-
-from chains.coverage import (
+from lcelkit.chains.coverage import (
     HANGUL_MAJORITY,
     KOREAN_EMBEDDER_HINT,
     embedder_reads_hangul,
     hangul_share,
 )
-from chains.keyword import KeywordIndex, match_filter
-from chains.store import cosine_relevance
+from lcelkit.chains.keyword import KeywordIndex, match_filter
+from lcelkit.chains.store import cosine_relevance
+from pydantic import ConfigDict, Field, PrivateAttr
+
 from lcelkit.errors import ConfigError, EmbedderMismatchError, StoreError
 
 if TYPE_CHECKING:

@@ -20,13 +20,13 @@ if TYPE_CHECKING:
     from langchain_core.retrievers import BaseRetriever
     from langchain_core.runnables import Runnable
 
-    from agents.memory import SummaryMemoryStore
-    from agents.react import ConversationalAgent
-    from chains.embeddings import SentenceTransformerEmbeddings
-    from chains.keyword import KeywordIndex
-    from chains.tokens import TokenCounter
-    from loaders import Splitter
-    from loaders.index import Indexer, Parsed
+    from lcelkit.agents.memory import SummaryMemoryStore
+    from lcelkit.agents.react import ConversationalAgent
+    from lcelkit.chains.embeddings import SentenceTransformerEmbeddings
+    from lcelkit.chains.keyword import KeywordIndex
+    from lcelkit.chains.tokens import TokenCounter
+    from lcelkit.loaders import Splitter
+    from lcelkit.loaders.index import Indexer, Parsed
 
 __all__ = [
     "make_agent",
@@ -53,7 +53,7 @@ def make_embeddings(
     settings: Settings, *, show_progress: bool = False
 ) -> SentenceTransformerEmbeddings:
     """The configured embedder (weights load lazily, at first use)."""
-    from chains.embeddings import load_embeddings
+    from lcelkit.chains.embeddings import load_embeddings
 
     cfg = settings.embeddings
     return load_embeddings(
@@ -79,7 +79,7 @@ def make_store(
     ``check_dimension=False`` checks only the embedder's name, so opening the store
     does not load the embedding weights (re-ingesting unchanged files stays cheap).
     """
-    from chains.store import open_chroma
+    from lcelkit.chains.store import open_chroma
 
     embeddings = embeddings or make_embeddings(settings)
     return open_chroma(
@@ -101,8 +101,8 @@ def store_namespace(settings: Settings) -> str:
 
 def make_splitter(settings: Settings) -> Splitter:
     """The splitter, counting in the configured embedder's tokens (no weights loaded)."""
-    from chains.embeddings import embedder_chunk_limit, load_tokenizer
-    from loaders import Splitter
+    from lcelkit.chains.embeddings import embedder_chunk_limit, load_tokenizer
+    from lcelkit.loaders import Splitter
 
     model = settings.embeddings.model
     limit = embedder_chunk_limit(model, settings.embeddings.document_prompt)
@@ -135,7 +135,7 @@ def parse_file(
     Problems that do not stop the file (a damaged PDF, a guessed encoding) are
     appended to ``warnings`` when given.
     """
-    from loaders import load_and_split
+    from lcelkit.loaders import load_and_split
 
     cfg = settings.ingest
     return load_and_split(
@@ -151,12 +151,17 @@ def parse_file(
 
 
 _worker_splitters: dict[tuple[str, int, int], Splitter] = {}
-_PARSE_PRELOAD = ("loaders.files", "loaders.split", "loaders.index", "lcelkit.factories")
+_PARSE_PRELOAD = (
+    "lcelkit.loaders.files",
+    "lcelkit.loaders.split",
+    "lcelkit.loaders.index",
+    "lcelkit.factories",
+)
 
 
 def _parse_in_worker(settings: Settings, path: Path, source: str) -> Parsed:
     """Runs in the parse worker process: one file -> its chunks and warnings."""
-    from loaders.index import Parsed
+    from lcelkit.loaders.index import Parsed
 
     key = (settings.embeddings.model, settings.split.chunk_size, settings.split.chunk_overlap)
     splitter = _worker_splitters.get(key)
@@ -181,8 +186,19 @@ def make_indexer(
     to the hybrid retriever's keyword index, kept in step with every write.
     ``rebuild=True`` drops the collection and its records first.
     """
-    from chains.store import chroma_client, delete_collection, ensure_embedder, max_batch_size
-    from loaders.index import FileManifest, Indexer, MirroredStore, Parsed, make_record_manager
+    from lcelkit.chains.store import (
+        chroma_client,
+        delete_collection,
+        ensure_embedder,
+        max_batch_size,
+    )
+    from lcelkit.loaders.index import (
+        FileManifest,
+        Indexer,
+        MirroredStore,
+        Parsed,
+        make_record_manager,
+    )
 
     settings.home.mkdir(parents=True, exist_ok=True)
     embeddings = embeddings or make_embeddings(settings, show_progress=False)
@@ -208,11 +224,11 @@ def make_indexer(
     timeout = settings.ingest.file_timeout
 
     def parse(path: Path, source: str) -> Parsed:
-        from loaders.isolate import supported
+        from lcelkit.loaders.isolate import supported
 
         if timeout > 0 and supported():  # in the worker process, under the time budget
-            from loaders.files import check_limits
-            from loaders.isolate import shared_runner
+            from lcelkit.loaders.files import check_limits
+            from lcelkit.loaders.isolate import shared_runner
 
             cfg = settings.ingest  # a bomb is refused here, without starting the worker
             check_limits(
@@ -243,7 +259,7 @@ def make_keyword_index(settings: Settings) -> KeywordIndex:
     """The hybrid retriever's BM25 index of the configured collection (SQLite under home)."""
     import re
 
-    from chains.keyword import KeywordIndex
+    from lcelkit.chains.keyword import KeywordIndex
 
     slug = re.sub(r"[^A-Za-z0-9._-]+", "_", store_namespace(settings)).strip("_")
     return KeywordIndex(settings.home / "keyword" / f"{slug}.sqlite")
@@ -264,8 +280,8 @@ def make_retriever(
     For hybrid/bm25 the keyword index is opened and, only when its chunk count
     differs from the store's, brought in step with it (``sync_keyword_index``).
     """
-    from chains.retrievers import make_retriever as build
-    from chains.retrievers import sync_keyword_index
+    from lcelkit.chains.retrievers import make_retriever as build
+    from lcelkit.chains.retrievers import sync_keyword_index
 
     cfg = settings.retrieval
     kind = search or cfg.search
@@ -301,8 +317,8 @@ def make_rag_chain(
 
     ``conversational=True`` gives the chain that condenses follow-ups with chat history.
     """
-    from chains.rag import make_conversational_rag_chain
-    from chains.rag import make_rag_chain as build
+    from lcelkit.chains.rag import make_conversational_rag_chain
+    from lcelkit.chains.rag import make_rag_chain as build
 
     llm = llm or make_llm(settings)
     factory = make_conversational_rag_chain if conversational else build
@@ -323,7 +339,7 @@ def resolve_context_window(settings: Settings, llm: BaseChatModel | None = None)
 
     Given the chat model ``make_llm`` built, the window it was built with is reused, so
     the backend is not asked twice (one ``/api/show`` per process, not one per part)."""
-    from chains.llms import resolve_context_window as resolve
+    from lcelkit.chains.llms import resolve_context_window as resolve
 
     cfg = settings.llm
     built_with = getattr(llm, "context_window", None) or getattr(llm, "num_ctx", None)
@@ -344,7 +360,7 @@ def resolve_context_window(settings: Settings, llm: BaseChatModel | None = None)
 
 def make_llm(settings: Settings) -> BaseChatModel:
     """The configured chat model (Ollama or a local Hugging Face model)."""
-    from chains.llms import make_chat_model
+    from lcelkit.chains.llms import make_chat_model
 
     cfg = settings.llm
     return make_chat_model(
@@ -366,12 +382,12 @@ def make_token_counter(settings: Settings, llm: BaseChatModel | None = None) -> 
     """Token counter for the configured backend: the HF model's own tokenizer (from
     ``llm`` when given, else loaded without weights); for Ollama, tiktoken + margin
     when available offline, else the conservative estimate."""
-    from chains.tokens import make_counter
+    from lcelkit.chains.tokens import make_counter
 
     cfg = settings.llm
     tokenizer = getattr(llm, "tokenizer", None) if llm is not None else None
     if tokenizer is None and cfg.provider == "huggingface":
-        from chains.llms import load_hf_tokenizer
+        from lcelkit.chains.llms import load_hf_tokenizer
 
         tokenizer = load_hf_tokenizer(cfg.model_name, adapter=cfg.adapter)
     counter = make_counter(cfg.provider, tokenizer=tokenizer)
@@ -392,12 +408,12 @@ def make_memory_store(
     ``llm`` summarizes evicted turns; without one the store is opened for listing and
     resetting sessions, and :func:`make_agent` attaches its model to it.
     """
-    from agents.memory import SummaryMemoryStore
+    from lcelkit.agents.memory import SummaryMemoryStore
 
     cfg = settings.agent
     prompt_limit = None
     if context_window is not None:
-        from chains.budget import reply_reserve
+        from lcelkit.chains.budget import reply_reserve
 
         reply = reply_reserve(context_window, settings.llm.max_new_tokens)
         prompt_limit = context_window - reply
@@ -428,10 +444,10 @@ def make_agent(
     """
     from functools import partial
 
-    from agents.react import ConversationalAgent
-    from agents.tools import LazyRetriever, default_tools
-    from chains.budget import reply_reserve
-    from chains.llms import backend_error, supports_native_tools
+    from lcelkit.agents.react import ConversationalAgent
+    from lcelkit.agents.tools import LazyRetriever, default_tools
+    from lcelkit.chains.budget import reply_reserve
+    from lcelkit.chains.llms import backend_error, supports_native_tools
 
     cfg = settings.agent
     llm = llm or make_llm(settings)

@@ -2,7 +2,7 @@
 
 Public API::
 
-    from loaders import SUPPORTED_EXTENSIONS, discover, load, Splitter, load_and_split
+    from lcelkit.loaders import SUPPORTED_EXTENSIONS, discover, load, Splitter, load_and_split
 """
 
 from .files import SUPPORTED_EXTENSIONS, discover, load

@@ -29,10 +29,10 @@ from typing import TYPE_CHECKING, Any
 from langchain_core.documents import Document
 from langchain_core.indexing import RecordManager, index
 from langchain_core.vectorstores import VectorStore
+from lcelkit.chains.coverage import count_letters, script_warnings
+from lcelkit.loaders.ids import file_digest
 
-from chains.coverage import count_letters, script_warnings
 from lcelkit.errors import LcelkitError, LoaderError, UnreadableFileError
-from loaders.ids import file_digest
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -313,7 +313,7 @@ class Indexer:
         """Index files and folders (walked recursively); prune vanished files under
         ``prune_roots``. ``progress(source, status)`` is called once per file. Folders
         that cannot be listed are reported as failures."""
-        from loaders.files import discover
+        from lcelkit.loaders.files import discover
 
         unlisted: list[LoaderError] = []
         files = discover(paths, failures=unlisted)

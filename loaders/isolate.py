@@ -137,7 +137,12 @@ class IsolatedRunner:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
         process = subprocess.Popen(
-            [sys.executable, "-c", "from loaders.isolate import _serve; _serve()", *self.preload],
+            [
+                sys.executable,
+                "-c",
+                "from lcelkit.loaders.isolate import _serve; _serve()",
+                *self.preload,
+            ],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             env=env,

@@ -70,7 +70,7 @@ def noop_ingest(
     :meth:`loaders.index.Indexer.ingest`; a recorded file under them that is gone
     means there is something to prune (None).
     """
-    from loaders.files import discover
+    from lcelkit.loaders.files import discover
 
     failures: list = []
     files = discover(paths, failures=failures)

@@ -67,7 +67,7 @@ The next cell checks the configured backend. With none, the cells that generate 
 so and are skipped; everything else (parsing, retrieval, evaluation) still runs."""
 
 BACKEND_CELL = """\
-from chains.llms import check_backend
+from lcelkit.chains.llms import check_backend
 from lcelkit import get_settings
 from lcelkit.errors import LcelkitError
 
@@ -98,7 +98,7 @@ def show_table(headers: list[str], rows: list[list]) -> None:
 
 INGEST_CELL = """\
 from lcelkit.factories import make_embeddings, make_indexer, make_store
-from loaders import discover
+from lcelkit.loaders import discover
 
 files = discover([SAMPLES])  # every supported file under samples/, recursively
 embeddings = make_embeddings(settings)  # the bundled all-MiniLM-L6-v2, loaded at first use
@@ -145,7 +145,7 @@ table with text.""",
         "code",
         """\
 from lcelkit.factories import make_splitter
-from loaders import load
+from lcelkit.loaders import load
 
 elements = load(SAMPLES / "report.pdf")
 
@@ -234,8 +234,8 @@ prompt runs without a model, so you can inspect exactly what would be sent.""",
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.runnables import RunnableLambda, RunnablePassthrough
 
-from chains.rag import format_passage
-from prompts import get_prompt
+from lcelkit.chains.rag import format_passage
+from lcelkit.prompts import get_prompt
 
 
 def format_docs(docs: list) -> str:
@@ -281,7 +281,7 @@ answer cites passages as `[n]`, and `sources[n-1]` says where passage `[n]` come
     (
         "code",
         """\
-from chains.rag import cited_indices
+from lcelkit.chains.rag import cited_indices
 from lcelkit.factories import make_rag_chain
 
 if HAVE_LLM:
@@ -401,7 +401,7 @@ import html
 from IPython.display import HTML, display
 from pypdf import PdfReader
 
-from loaders import load
+from lcelkit.loaders import load
 
 
 def side_by_side(pdf: Path, max_tables: int = 2) -> None:
@@ -582,7 +582,7 @@ memory kick in within the short chat below; in a real deployment keep the model'
     (
         "code",
         """\
-from agents import search_documents_tool
+from lcelkit.agents import search_documents_tool
 from lcelkit.factories import make_agent, make_retriever, resolve_context_window
 
 if HAVE_LLM:
@@ -709,7 +709,7 @@ summarizer's own calls are budgeted the same way but not counted here).""",
         """\
 from langchain_core.callbacks import BaseCallbackHandler
 
-from agents import count_prompt
+from lcelkit.agents import count_prompt
 
 
 class PromptSizes(BaseCallbackHandler):

@@ -20,7 +20,7 @@ def all_prompts() -> dict[str, BasePromptTemplate]:
     """Every named prompt of the project, ``{name: template}``."""
     found: dict[str, BasePromptTemplate] = {}
     for module_name in MODULES:
-        module = import_module(f"prompts.{module_name}")
+        module = import_module(f"lcelkit.prompts.{module_name}")
         for name, template in module.PROMPTS.items():
             if name in found:
                 raise ValueError(f"duplicate prompt name {name!r} in prompts.{module_name}")

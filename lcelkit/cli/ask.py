@@ -132,7 +132,7 @@ def _backend_failure(exc: Exception, settings: Settings) -> LcelkitError | None:
     if isinstance(exc, BackendError):
         return exc
     try:
-        from chains.llms import backend_error
+        from lcelkit.chains.llms import backend_error
     except ImportError:  # pragma: no cover
         return None
     cfg = settings.llm
@@ -144,8 +144,8 @@ def _answer(
 ) -> tuple[str, list[dict[str, Any]]]:
     from langchain_core.runnables import RunnableLambda
 
-    from chains.llms import check_backend
-    from chains.rag import make_rag_chain
+    from lcelkit.chains.llms import check_backend
+    from lcelkit.chains.rag import make_rag_chain
     from lcelkit.factories import make_llm, make_token_counter, resolve_context_window
 
     cfg = settings.llm
@@ -175,8 +175,8 @@ def _answer(
 
 def run_ask(args: argparse.Namespace) -> int:
     """Handler of ``lcelkit ask``."""
-    from chains.rag import source_of
-    from chains.retrievers import parse_filters
+    from lcelkit.chains.rag import source_of
+    from lcelkit.chains.retrievers import parse_filters
     from lcelkit.factories import make_retriever
 
     question = args.question.strip()
@@ -222,7 +222,7 @@ def run_ask(args: argparse.Namespace) -> int:
             _print_sources(retrieved, with_text=True)
         return EXIT_BACKEND_DOWN
 
-    from chains.rag import cited_indices
+    from lcelkit.chains.rag import cited_indices
 
     cited = [n for n in cited_indices(answer) if any(s["index"] == n for s in sources)]
     if args.json:

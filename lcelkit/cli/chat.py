@@ -112,7 +112,7 @@ def run_chat(args: argparse.Namespace) -> int:
             print(f"{info.session_id}\t{info.total_turns} turns")
         return EXIT_OK
 
-    from chains.llms import check_backend
+    from lcelkit.chains.llms import check_backend
 
     cfg = settings.llm
     try:

@@ -65,7 +65,13 @@ def _settings_for(settings: Settings, collection: str) -> Settings:
 
 def run_eval_retrieval(args: argparse.Namespace) -> int:
     """Handler of ``lcelkit eval retrieval``."""
-    from chains.eval import beir_documents, evaluate_run, index_corpus, load_beir, retrieve_run
+    from lcelkit.chains.eval import (
+        beir_documents,
+        evaluate_run,
+        index_corpus,
+        load_beir,
+        retrieve_run,
+    )
     from lcelkit.errors import LcelkitError
     from lcelkit.factories import make_embeddings, make_keyword_index, make_retriever, make_store
 

@@ -94,7 +94,7 @@ def run_ingest(args: argparse.Namespace) -> int:
 
 def _ingest(args: argparse.Namespace, settings: Any) -> int:
     from lcelkit.factories import make_indexer
-    from loaders import discover
+    from lcelkit.loaders import discover
 
     unlisted: list[Any] = []
     files = discover(args.paths, failures=unlisted)
@@ -139,7 +139,7 @@ def _ingest(args: argparse.Namespace, settings: Any) -> int:
 def run_parse(args: argparse.Namespace) -> int:
     """Handler of ``lcelkit parse``: chunks as JSON lines (or a readable preview)."""
     from lcelkit.factories import make_splitter, parse_file
-    from loaders import discover
+    from lcelkit.loaders import discover
 
     settings = get_settings()
     splitter = make_splitter(settings)
@@ -177,7 +177,7 @@ def _noop_ingest(args: argparse.Namespace) -> bool:
     import time
 
     from lcelkit.factories import store_namespace
-    from loaders.noop import noop_ingest
+    from lcelkit.loaders.noop import noop_ingest
 
     settings = get_settings()
     started = time.perf_counter()

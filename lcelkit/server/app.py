@@ -132,7 +132,7 @@ class _SharedParts:
         """Refuse to build while the backend is down (BackendUnavailableError, retried later):
         what is discovered at build time (context window, native tool calling) would
         otherwise be guessed and kept for the life of the process."""
-        from chains.llms import check_backend
+        from lcelkit.chains.llms import check_backend
 
         llm = self.settings.llm
         check_backend(llm.provider, llm.model_name, base_url=llm.base_url, timeout=5.0)
@@ -142,7 +142,7 @@ class _SharedParts:
         return build_rag(self.settings, llm=self.llm(), retriever=self.retriever())
 
     def agent(self) -> Runnable:
-        from agents.tools import LazyRetriever
+        from lcelkit.agents.tools import LazyRetriever
 
         self.check_backend()
         # The agent opens the index at its first search only.
@@ -157,7 +157,7 @@ def _translator(settings: Settings) -> Callable[[BaseException], BaseException]:
     def translate(exc: BaseException) -> BaseException:
         if isinstance(exc, LcelkitError):
             return exc
-        from chains.llms import backend_error
+        from lcelkit.chains.llms import backend_error
 
         llm = settings.llm
         try:

@@ -145,7 +145,7 @@ class FixedRetriever(BaseRetriever):
 
 def make_bench_rag_chain(token_delay: float = 0.0) -> Runnable:
     """The real ``make_rag_chain`` over :class:`FixedRetriever` and :class:`TimestampChatModel`."""
-    from chains.rag import make_rag_chain
+    from lcelkit.chains.rag import make_rag_chain
 
     return make_rag_chain(
         FixedRetriever(),
@@ -157,7 +157,7 @@ def make_bench_rag_chain(token_delay: float = 0.0) -> Runnable:
 
 
 def _bench_agent() -> Runnable:
-    from agents.react import ConversationalAgent
+    from lcelkit.agents.react import ConversationalAgent
 
     return ConversationalAgent(
         TimestampChatModel(answer="Final Answer: " + ANSWER), tools=[], mode="text"

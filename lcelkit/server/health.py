@@ -41,7 +41,7 @@ class Health:
         url = llm.base_url if llm.provider == "ollama" else (llm.model or None)
         info: dict[str, Any] = {"provider": llm.provider, "url": url, "ok": False, "error": None}
         try:
-            from chains.llms import check_backend
+            from lcelkit.chains.llms import check_backend
 
             check_backend(llm.provider, llm.model_name, base_url=llm.base_url, timeout=3.0)
             info["ok"] = True
@@ -58,7 +58,7 @@ class Health:
         try:
             with self._lock:
                 if self._client is None:
-                    from chains.store import chroma_client
+                    from lcelkit.chains.store import chroma_client
 
                     self._client = chroma_client(
                         persist_dir=self.settings.chroma_dir, url=store.url

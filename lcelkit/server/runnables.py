@@ -23,8 +23,8 @@ from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.runnables.utils import ConfigurableFieldSpec
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, RootModel, Tag
 
-import agents.react
-import chains.rag
+import lcelkit.agents.react
+import lcelkit.chains.rag
 
 __all__ = [
     "AgentInput",
@@ -43,7 +43,7 @@ Translate = Callable[[BaseException], BaseException]
 MAX_TEXT_CHARS = 100_000  # a question / chat turn longer than this is refused (422)
 
 
-class RagInput(chains.rag.RagInput):
+class RagInput(lcelkit.chains.rag.RagInput):
     """Input of ``/rag``: one question (the chain's schema, stricter on the wire)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -53,7 +53,7 @@ class RagInput(chains.rag.RagInput):
     )
 
 
-class AgentInput(agents.react.AgentInput):
+class AgentInput(lcelkit.agents.react.AgentInput):
     """Input of ``/agent``: one chat turn (memory is kept per session on the server)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -151,8 +151,8 @@ class AgentRequest(  # type: ignore[misc]
     ``{"question": "..."}`` or a human message (``{"type": "human", "content": "..."}``)."""
 
 
-RagOutput = chains.rag.RagOutput
-AgentOutput = agents.react.AgentOutput
+RagOutput = lcelkit.chains.rag.RagOutput
+AgentOutput = lcelkit.agents.react.AgentOutput
 
 
 def session_spec() -> ConfigurableFieldSpec:

@@ -32,7 +32,7 @@ def env(tmp_path, monkeypatch):
 
 
 def stored_sources(home: Path) -> list[str]:
-    from chains.store import chroma_client
+    from lcelkit.chains.store import chroma_client
 
     col = chroma_client(persist_dir=home / "chroma").get_collection("default")
     return sorted({m["source"] for m in col.get(include=["metadatas"])["metadatas"]})
@@ -94,7 +94,7 @@ def test_two_ingests_on_a_fresh_home_both_finish_with_one_store(env):
     summaries = [json.loads(out.strip().splitlines()[-1]) for out, _ in results]
     added = sorted(s["files"]["added"] for s in summaries)
     assert added == [0, 3]  # one indexed, the other waited and found them unchanged
-    from chains.store import chroma_client
+    from lcelkit.chains.store import chroma_client
 
     count = chroma_client(persist_dir=home / "chroma").get_collection("default").count()
     assert count == max(s["chunks"]["written"] for s in summaries) == 3

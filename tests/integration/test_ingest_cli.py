@@ -57,7 +57,7 @@ def ingest_json(capsys, *args: str) -> tuple[int, dict]:
 
 
 def collection(home: Path):
-    from chains.store import chroma_client
+    from lcelkit.chains.store import chroma_client
 
     return chroma_client(persist_dir=home / "chroma").get_collection("default")
 
@@ -155,7 +155,7 @@ def test_changed_embedder_is_refused_until_rebuild(env, capsys, tmp_path):
     tmp, docs = env
     code, _ = ingest_json(capsys, str(docs / "policy.md"))
     assert code == 0
-    from chains.embeddings import load_embeddings
+    from lcelkit.chains.embeddings import load_embeddings
 
     load_embeddings(dtype="fp32").model.save(str(tmp / "other-model"))
     os.environ["LCELKIT_EMBEDDINGS_MODEL"] = str(tmp / "other-model")

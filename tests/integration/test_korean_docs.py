@@ -140,7 +140,7 @@ def test_korean_pdf_table_answers_header_for_row_label_from_one_chunk(ingested):
 
 
 def test_cited_answer_points_at_the_korean_pdf_page(ingested):
-    from chains.rag import cited_indices, make_rag_chain
+    from lcelkit.chains.rag import cited_indices, make_rag_chain
 
     question = "부산의 2분기 매출은 얼마인가?"
     retriever = _retriever("bm25", k=3)

@@ -114,7 +114,7 @@ def read_html(text_as_html: str) -> HtmlTable:
 @pytest.fixture(scope="module")
 def parsed(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], list[Any]]:
     """``parsed(name)``: the elements of fixture ``name``, built and parsed once."""
-    from loaders.pdf import parse_pdf
+    from lcelkit.loaders.pdf import parse_pdf
 
     folder = tmp_path_factory.mktemp("table_structure")
     cache: dict[str, list[Any]] = {}
@@ -137,7 +137,7 @@ def only_table(elements: list[Any]) -> Any:
 
 def check_structure(table: Any, expected: dict[str, Any]) -> HtmlTable:
     """The checks every fixture shares: caption, thead/tbody, header paths, body, markdown."""
-    from loaders.elements import header_paths
+    from lcelkit.loaders.elements import header_paths
 
     html = read_html(table.metadata.text_as_html)
     assert html.has_thead and html.has_tbody, table.metadata.text_as_html
@@ -233,8 +233,8 @@ def _sections(body: list[list[str]]) -> dict[str, str | None]:
 
 @pytest.mark.parametrize(("name", "chunk_size"), [("enrollment", 128), ("furniture", 256)])
 def test_split_table_repeats_caption_and_header_paths(tmp_path: Path, name: str, chunk_size: int):
-    from chains.embeddings import load_tokenizer
-    from loaders import Splitter, load
+    from lcelkit.chains.embeddings import load_tokenizer
+    from lcelkit.loaders import Splitter, load
 
     expected = getattr(make_tables, f"{name.upper()}_EXPECTED")
     splitter = Splitter(load_tokenizer(), chunk_size=chunk_size, chunk_overlap=16)

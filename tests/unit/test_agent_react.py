@@ -9,9 +9,9 @@ import httpx
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
 from langchain_core.tools import tool
+from lcelkit.agents import ConversationalAgent, SummaryMemoryStore, default_tools
+from lcelkit.agents.budget import count_prompt, message_text
 
-from agents import ConversationalAgent, SummaryMemoryStore, default_tools
-from agents.budget import count_prompt, message_text
 from lcelkit.errors import BackendUnavailableError, ContextBudgetError
 from tests.unit.test_agent_support import ScriptedChatModel, prompt_tokens, tool_call, words
 
@@ -179,7 +179,7 @@ def test_the_budget_error_comes_before_any_model_call():
 def test_a_dead_backend_raises_the_actionable_error():
     from functools import partial
 
-    from chains.llms import backend_error
+    from lcelkit.chains.llms import backend_error
 
     def down(messages):
         raise httpx.ConnectError("connection refused")

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 from langchain_core.tools import tool
+from lcelkit.agents import ConversationalAgent, default_tools
+from lcelkit.agents.budget import message_text
+from lcelkit.agents.routing import asks_about_documents
 
-from agents import ConversationalAgent, default_tools
-from agents.budget import message_text
-from agents.routing import asks_about_documents
 from tests.unit.test_agent_support import ScriptedChatModel, words
 
 

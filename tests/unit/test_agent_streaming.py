@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from agents.streaming import AnswerStreamer
+from lcelkit.agents.streaming import AnswerStreamer
 
 
 def _feed(text: str, size: int = 3) -> tuple[str, AnswerStreamer]:

@@ -7,14 +7,14 @@ import logging
 import pytest
 from langchain_core.documents import Document
 from langchain_core.messages import HumanMessage, SystemMessage
-
-from chains.budget import (
+from lcelkit.chains.budget import (
     MESSAGE_OVERHEAD_TOKENS,
     count_prompt,
     pack,
     prompt_budget,
     split_sentences,
 )
+
 from lcelkit.errors import ContextBudgetError
 
 
@@ -28,7 +28,7 @@ def doc(n_words: int, tag: str) -> Document:
 
 def test_keeps_in_rank_order_and_drops_what_does_not_fit(caplog):
     docs = [doc(40, "a"), doc(50, "b"), doc(30, "c"), doc(20, "d")]
-    with caplog.at_level(logging.INFO, logger="chains.budget"):
+    with caplog.at_level(logging.INFO, logger="lcelkit.chains.budget"):
         result = pack(docs, counter=words, budget=90, separator_tokens=2)
     # a (40) fits; b (50+2) would make 92; c (30+2) makes 72; d (20+2) would make 94.
     assert [d.metadata["chunk_id"] for d in result.kept] == ["a", "c"]

@@ -52,8 +52,8 @@ def test_library_code_does_not_print():
 
 def test_importing_the_packages_loads_no_heavy_library():
     code = (
-        "import sys, lcelkit, lcelkit.cli, lcelkit.factories, lcelkit.settings, loaders, chains,"
-        " agents, prompts\n"
+        "import sys, lcelkit, lcelkit.cli, lcelkit.factories, lcelkit.settings, lcelkit.loaders,"
+        " lcelkit.chains, lcelkit.agents, lcelkit.prompts\n"
         "heavy = [m for m in ('torch', 'transformers', 'sentence_transformers', 'chromadb',"
         " 'unstructured', 'kiwipiepy') if m in sys.modules]\n"
         "print(','.join(heavy))"
@@ -61,6 +61,44 @@ def test_importing_the_packages_loads_no_heavy_library():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "", f"imported at import time: {out.stdout.strip()}"
+
+
+#: The application shell: settings, factories, CLI and server wire the domain packages;
+#: the domain packages never reach back into it (docs/DESIGN.md, "Layout").
+SHELL = ("lcelkit.settings", "lcelkit.factories", "lcelkit.cli", "lcelkit.server")
+DOMAIN = ["loaders", "chains", "agents", "prompts"]
+
+
+def _imported_modules(path: Path) -> list[tuple[int, str]]:
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.append((node.lineno, node.module))
+            found += [(node.lineno, f"{node.module}.{a.name}") for a in node.names]
+        elif isinstance(node, ast.Import):
+            found += [(node.lineno, a.name) for a in node.names]
+    return found
+
+
+def test_domain_packages_never_import_the_application_shell():
+    offenders = [
+        f"{path.relative_to(ROOT)}:{line} imports {name}"
+        for pkg in DOMAIN
+        for path in sorted((ROOT / pkg).rglob("*.py"))
+        for line, name in _imported_modules(path)
+        if name.startswith(SHELL)
+    ]
+    assert not offenders, offenders
+
+
+def test_code_imports_the_domain_packages_through_the_lcelkit_namespace():
+    offenders = [
+        f"{path.relative_to(ROOT)}:{line} imports {name}"
+        for path in [*_modules(), *sorted((ROOT / "tests").rglob("*.py"))]
+        for line, name in _imported_modules(path)
+        if name.split(".")[0] in DOMAIN
+    ]
+    assert not offenders, offenders
 
 
 def test_committed_notebooks_have_no_outputs():

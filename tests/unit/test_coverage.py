@@ -10,12 +10,11 @@ import zlib
 import pytest
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
-
-from chains.coverage import hangul_share, letter_counts, reads_hangul, script_warning
-from chains.embeddings import load_tokenizer
-from chains.keyword import KeywordIndex
-from chains.retrievers import make_retriever
-from chains.store import open_chroma
+from lcelkit.chains.coverage import hangul_share, letter_counts, reads_hangul, script_warning
+from lcelkit.chains.embeddings import load_tokenizer
+from lcelkit.chains.keyword import KeywordIndex
+from lcelkit.chains.retrievers import make_retriever
+from lcelkit.chains.store import open_chroma
 
 KOREAN = [
     "서울 지사의 3분기 매출은 152억 원으로 전년 대비 12% 증가했습니다.",
@@ -26,10 +25,9 @@ KOREAN = [
 
 def korean_word_tokenizer():
     """A real fast tokenizer whose vocabulary holds whole Korean words (reads Korean)."""
+    from lcelkit.chains.coverage import _PROBE
     from tokenizers import Tokenizer, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
-
-    from chains.coverage import _PROBE
 
     tok = Tokenizer(models.WordLevel(unk_token="[UNK]"))
     tok.pre_tokenizer = pre_tokenizers.Whitespace()

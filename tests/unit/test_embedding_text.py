@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from chains.embeddings import embedding_text
-from loaders.elements import table_to_markdown
+from lcelkit.chains.embeddings import embedding_text
+from lcelkit.loaders.elements import table_to_markdown
 
 
 def test_table_rows_become_cell_text_without_pipes_or_separator():

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from lcelkit.chains.gguf import find_gguf, gguf_cache_dir, resolve_gguf
 
-from chains.gguf import find_gguf, gguf_cache_dir, resolve_gguf
 from lcelkit.errors import ConfigError
 
 gguf = pytest.importorskip("gguf")
@@ -58,7 +58,7 @@ def test_an_unsupported_architecture_is_a_clear_error_and_caches_nothing(
 
 
 def test_the_hf_backend_reports_an_unloadable_gguf_as_a_config_error(tmp_path, monkeypatch):
-    from chains.llms import make_chat_model
+    from lcelkit.chains.llms import make_chat_model
 
     monkeypatch.setenv("LCELKIT_GGUF_CACHE", str(tmp_path / "cache"))
     _write_gguf(tmp_path / "weird.gguf", "nosucharch")

@@ -12,6 +12,9 @@ from pathlib import Path
 
 import pytest
 from langchain_core.documents import Document
+from lcelkit.loaders.files import check_limits, discover, load
+from lcelkit.loaders.index import FileManifest, Indexer, Parsed, make_record_manager
+from lcelkit.loaders.isolate import IsolatedRunner
 
 from lcelkit.cli.ingest import shown
 from lcelkit.errors import (
@@ -21,9 +24,6 @@ from lcelkit.errors import (
     FileTooLargeError,
     UnreadableFileError,
 )
-from loaders.files import check_limits, discover, load
-from loaders.index import FileManifest, Indexer, Parsed, make_record_manager
-from loaders.isolate import IsolatedRunner
 from tests.support.hostile import damaged_pdf, docx_bomb, many_element_docx
 from tests.support.make_docs import multipage_table_pdf, write_docx
 
@@ -99,7 +99,7 @@ def test_a_script_without_a_main_guard_can_use_the_worker(tmp_path: Path):
     script = tmp_path / "script.py"  # spawn-based multiprocessing would re-run this file
     script.write_text(
         "import os\n"
-        "from loaders.isolate import IsolatedRunner\n"
+        "from lcelkit.loaders.isolate import IsolatedRunner\n"
         "runner = IsolatedRunner()\n"
         "print(runner.call(os.getpid, source='x', timeout=120) != os.getpid())\n"
         "runner.close()\n"
@@ -264,8 +264,7 @@ def test_chroma_dimension_mismatch_says_to_fix_the_embedder(tmp_path: Path):
     import chromadb
     from langchain_chroma import Chroma
     from langchain_core.embeddings import DeterministicFakeEmbedding
-
-    from chains.retrievers import DenseRetriever
+    from lcelkit.chains.retrievers import DenseRetriever
 
     client = chromadb.PersistentClient(path=str(tmp_path / "chroma"))
     built = Chroma(

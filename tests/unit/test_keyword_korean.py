@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import pytest
 from langchain_core.documents import Document
-
-from chains.keyword import KeywordIndex, bigram_tokens, tokenize
+from lcelkit.chains.keyword import KeywordIndex, bigram_tokens, tokenize
 
 KOREAN_DOCS: dict[str, str] = {
     "seoul": "서울특별시는 대한민국의 수도이며 인구는 약 940만 명이다. 한강이 도시를 가로질러 흐른다.",

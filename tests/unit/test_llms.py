@@ -14,10 +14,8 @@ import httpx
 import pytest
 from langchain_core.language_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
-from ollama import ResponseError
-
-from chains.embeddings import bundled_model_path
-from chains.llms import (
+from lcelkit.chains.embeddings import bundled_model_path
+from lcelkit.chains.llms import (
     DEFAULT_CONTEXT_WINDOW,
     MAX_AUTO_CONTEXT_WINDOW,
     backend_error,
@@ -27,6 +25,8 @@ from chains.llms import (
     resolve_context_window,
     supports_native_tools,
 )
+from ollama import ResponseError
+
 from lcelkit import factories
 from lcelkit.errors import (
     BackendError,
@@ -279,7 +279,7 @@ def test_requesting_a_gpu_that_is_not_there_is_a_config_error(tiny_hf_model):
 def test_a_stalled_local_generation_becomes_a_backend_error():
     import queue
 
-    from chains.llm_hf import _guarded
+    from lcelkit.chains.llm_hf import _guarded
 
     class Stalled:
         def __iter__(self):
@@ -293,7 +293,7 @@ def test_a_stalled_local_generation_becomes_a_backend_error():
 
 
 def test_a_looping_reply_is_cut_before_the_repeated_line():
-    from chains.llm_hf import _repeat_cut
+    from lcelkit.chains.llm_hf import _repeat_cut
 
     text = "The answer is 15.2 [1].\nThe North grew.\nThe answer is 15.2 [1].\nThe"
     cut = _repeat_cut(text)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from lcelkit.loaders import SUPPORTED_EXTENSIONS, discover, load
+from lcelkit.loaders.files import decode_text
 
 from lcelkit.errors import (
     CorruptFileError,
@@ -14,8 +16,6 @@ from lcelkit.errors import (
     UnreadableFileError,
     UnsupportedFileError,
 )
-from loaders import SUPPORTED_EXTENSIONS, discover, load
-from loaders.files import decode_text
 
 KOREAN = "연차 휴가는 입사 첫 해에 15일이 부여됩니다. 재택 근무는 주 2회까지 허용됩니다."
 

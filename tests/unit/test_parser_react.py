@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 from langchain_core.exceptions import OutputParserException
-
-from agents.parser import Action, Finish, ReActOutputParser, ReActParseError, parse_react
+from lcelkit.agents.parser import Action, Finish, ReActOutputParser, ReActParseError, parse_react
 
 
 def test_classic_format_gives_an_action():

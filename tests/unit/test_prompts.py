@@ -7,8 +7,7 @@ from importlib import import_module
 
 import pytest
 from langchain_core.prompts import BasePromptTemplate
-
-from prompts import MODULES, all_prompts, get_prompt
+from lcelkit.prompts import MODULES, all_prompts, get_prompt
 
 
 def _sample(name: str) -> str:
@@ -21,7 +20,7 @@ PROMPTS = all_prompts()
 def test_every_module_contributes_prompts_named_after_it():
     assert MODULES, "prompts.MODULES lists the prompt modules"
     for module_name in MODULES:
-        module = import_module(f"prompts.{module_name}")
+        module = import_module(f"lcelkit.prompts.{module_name}")
         assert module.PROMPTS, f"prompts.{module_name} defines no prompt"
         for name in module.PROMPTS:
             assert name.startswith(module_name + "."), f"{name} should start with {module_name}."

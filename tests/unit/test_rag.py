@@ -12,19 +12,19 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.runnables import RunnableLambda
-from pydantic import Field
-
-from chains.budget import count_prompt
-from chains.rag import (
+from lcelkit.chains.budget import count_prompt
+from lcelkit.chains.rag import (
     cited_indices,
     final_answer,
     make_conversational_rag_chain,
     make_rag_chain,
 )
-from chains.summarize import summarize
-from chains.tokens import count_messages
+from lcelkit.chains.summarize import summarize
+from lcelkit.chains.tokens import count_messages
+from lcelkit.prompts.rag import DONT_KNOW
+from pydantic import Field
+
 from lcelkit.errors import ContextBudgetError
-from prompts.rag import DONT_KNOW
 
 
 def words(text: str) -> int:

@@ -8,9 +8,8 @@ import re
 import pytest
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
-
-from chains.keyword import KeywordIndex
-from chains.retrievers import (
+from lcelkit.chains.keyword import KeywordIndex
+from lcelkit.chains.retrievers import (
     RRF_K,
     make_retriever,
     parse_filters,
@@ -18,7 +17,8 @@ from chains.retrievers import (
     rrf_fuse,
     sync_keyword_index,
 )
-from chains.store import open_chroma
+from lcelkit.chains.store import open_chroma
+
 from lcelkit.errors import ConfigError
 
 VOCAB = ["revenue", "grew", "region", "password", "login", "reset", "cafeteria", "table"]
@@ -223,7 +223,7 @@ def test_fusion_ties_do_not_depend_on_list_order():
 
 
 def test_filtered_dense_search_post_filters_exactly(store, monkeypatch):
-    import chains.retrievers as retrievers
+    import lcelkit.chains.retrievers as retrievers
 
     where = parse_filters(["source=b.pdf"])
     fast = make_retriever(store, search="similarity", k=2, filter=where).invoke("revenue")

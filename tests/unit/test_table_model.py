@@ -3,7 +3,7 @@ forms, and how a split table repeats its caption, header paths and section rows.
 
 from __future__ import annotations
 
-from loaders.elements import (
+from lcelkit.loaders.elements import (
     header_paths,
     make_table,
     parse_table_html,
@@ -11,8 +11,8 @@ from loaders.elements import (
     table_to_markdown,
     table_to_rows_text,
 )
-from loaders.pdf.structure import group_labels, merge_labels, strip_leaders
-from loaders.split import Splitter
+from lcelkit.loaders.pdf.structure import group_labels, merge_labels, strip_leaders
+from lcelkit.loaders.split import Splitter
 
 GRID = [
     ["Year", "Total", "Grade", "Grade"],
@@ -102,7 +102,7 @@ def test_split_pieces_repeat_caption_paths_and_the_current_section_row():
     body = [["Actual", "", "", ""]] + [[str(1990 + i), "1", "2", "3"] for i in range(12)]
     body += [["Projected", "", "", ""]] + [[str(2010 + i), "4", "5", "6"] for i in range(12)]
     element = make_table([*GRID[:2], *body], caption="Table 2. Enrollment", header_rows=2)
-    from loaders.elements import element_to_document
+    from lcelkit.loaders.elements import element_to_document
 
     doc = element_to_document(element, source="t.pdf", filename="t.pdf", filetype="pdf")
     chunks = Splitter(_words, chunk_size=60, chunk_overlap=0).split([doc])

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
-
-from chains import tokens
-from chains.embeddings import load_tokenizer
-from chains.tokens import (
+from lcelkit.chains import tokens
+from lcelkit.chains.embeddings import load_tokenizer
+from lcelkit.chains.tokens import (
     MESSAGE_OVERHEAD,
     REPLY_PRIMING,
     EstimateCounter,
@@ -19,6 +18,7 @@ from chains.tokens import (
     make_counter,
     tiktoken_counter,
 )
+
 from lcelkit.errors import ConfigError
 
 # Korean prose that is NOT in the tiny tokenizer's training corpus, plus one line that is.

@@ -8,9 +8,7 @@ import pytest
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
-from pydantic import Field
-
-from agents.tools import (
+from lcelkit.agents.tools import (
     CalculatorError,
     calculator_tool,
     current_datetime_tool,
@@ -18,6 +16,7 @@ from agents.tools import (
     safe_eval,
     search_documents_tool,
 )
+from pydantic import Field
 
 
 def words(text: str) -> int:
