@@ -14,7 +14,7 @@ not re-import the caller's ``__main__`` (a script without an ``if __name__ ==
 "__main__"`` guard works). Calls and answers are pickled frames on its stdin/stdout;
 its own stdout is redirected to stderr, so a library that prints cannot corrupt them.
 The worker's start-up (imports) is not counted in the budget. Functions and their
-arguments must be picklable (module-level functions). POSIX only (``select`` on pipes).
+arguments must be picklable (module-level functions). POSIX only (``poll`` on pipes).
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ class _Timeout(Exception):
 
 
 def supported() -> bool:
-    """Whether workers can run here (POSIX: ``select`` works on pipes)."""
+    """Whether workers can run here (POSIX: ``poll`` works on pipes)."""
     return os.name == "posix"
 
 
@@ -81,10 +81,12 @@ def _write(stream: IO[bytes], obj: Any) -> None:
 def _read_exact(stream: IO[bytes], size: int, deadline: float | None) -> bytes:
     parts: list[bytes] = []
     fd = stream.fileno()
+    poller = select.poll()  # not select.select: it fails on descriptors past 1023
+    poller.register(fd, select.POLLIN | select.POLLHUP | select.POLLERR)
     while size:
         if deadline is not None:
             left = deadline - time.monotonic()
-            if left <= 0 or not select.select([fd], [], [], left)[0]:
+            if left <= 0 or not poller.poll(max(1, int(left * 1000))):
                 raise _Timeout
         chunk = os.read(fd, min(size, 2**20))
         if not chunk:
