@@ -6,9 +6,10 @@ The offline ("rules") path builds unstructured elements itself, one concern a mo
 * :mod:`.rulings`: the page's horizontal rules (under spanning headers, under header blocks);
 * :mod:`.finding`: where tables are: ruled grids (pdfplumber's ``lines`` strategy) and
   unruled blocks of aligned lines;
-* :mod:`.structure`: what a table is: columns, the header block (every column's header
-  path, spanning and multi-line header cells), body rows (wrapped cells and row labels
-  merged, dot leaders dropped, section rows kept);
+* :mod:`.structure`: what a table is: the header/body model (wrapped cells and row
+  labels merged, dot leaders dropped, section rows kept) and ruled grids;
+* :mod:`.stream`: unruled tables: columns, the header block (every column's header path,
+  spanning and multi-line header cells), body rows;
 * :mod:`.layout`: text layout and reading order: paragraphs, titles, two-column prose,
   captions and units lines, running headers and footers kept out, tables that continue
   on the next page;

@@ -28,16 +28,8 @@ from ..elements import CAPTION_RE, make_element, make_table, parse_table_html
 from .finding import is_table_line, prose_like, ruled_tables, stream_blocks
 from .pages import quiet_pypdf, rotated_pdf, rotation_for, upright_share
 from .rulings import Rule, horizontal_rules
-from .structure import (
-    TableModel,
-    aligned_header,
-    column_bounds,
-    is_units_line,
-    line_gap,
-    ruled_table,
-    stream_table,
-    wrap_gap,
-)
+from .stream import aligned_header, column_bounds, line_gap, stream_table, wrap_gap
+from .structure import TableModel, is_units_line, ruled_table
 from .words import Line, group_lines, page_words
 
 if TYPE_CHECKING:

@@ -1,46 +1,31 @@
-"""What a table is: columns, the header block, and body rows.
+"""What a table is: the header/body model shared by both kinds of table, and ruled grids.
 
-Unruled tables (:func:`stream_table`):
-
-* columns come from the body lines (their whitespace-separated segments); each column's
-  alignment (left, right, centred) decides where its header text may reach, so stacked
-  header lines are given to the column they sit over, not cut at the midpoint;
-* the header block is the lines above the first data row, or above the rule that closes
-  the header; a header line that names a group of columns (fewer fragments, a short rule
-  under it) is a *spanning* row; the other header fragments of a column are one
-  multi-line cell; every column gets its path from the top ("Grade · PK");
-* body lines: wrapped cell text and wrapped row labels are merged into their row, dot
-  leaders are dropped, a row with only a label ("Male", "Actual") stays as a section row.
-
-Ruled tables (:func:`ruled_table`) get the same header/body model from their grid.
-Tables are returned as an *expanded grid* (see :mod:`loaders.elements`).
+Tables are *expanded grids* (see :mod:`loaders.elements`): header rows over body rows,
+a spanning header's text in every slot it covers. Body rows: wrapped cell text and
+wrapped row labels are merged into their row, dot leaders are dropped, a row with only
+a label ("Male", "Actual") stays as a section row, and rows of a labelled group take its
+label. Ruled grids (:func:`ruled_table`) get this model from their cells; unruled
+tables get it from :mod:`.stream`.
 """
 
 from __future__ import annotations
 
-import bisect
-import itertools
 import re
-import statistics
 from dataclasses import dataclass
-from typing import Any
 
 from ..elements import CAPTION_RE
-from .finding import COVERED_FROM_LEFT, COVERED_FROM_TOP, is_table_line
-from .rulings import Rule, rule_below
-from .words import Line, join_words
+from .finding import COVERED_FROM_LEFT, COVERED_FROM_TOP
 
 __all__ = [
     "TableModel",
-    "aligned_header",
-    "column_bounds",
-    "grid",
+    "fill_up",
     "group_labels",
     "header_rows",
     "is_units_line",
-    "line_gap",
+    "label_only",
+    "merge_labels",
+    "numeric_cell",
     "ruled_table",
-    "stream_table",
     "strip_leaders",
 ]
 
@@ -81,61 +66,6 @@ def strip_leaders(text: str) -> str:
     return re.sub(r"\s{2,}", " ", _LEADERS_RE.sub(" ", text)).strip()
 
 
-def column_bounds(lines: list[Line]) -> list[float]:
-    """Cut points between columns from the union of segment extents of table lines."""
-    intervals = sorted(
-        (min(w["x0"] for w in seg), max(w["x1"] for w in seg))
-        for line in lines
-        if is_table_line(line)
-        for seg in line.segments
-    )
-    if not intervals:
-        return []
-    counts = [len(line.segments) for line in lines if is_table_line(line)]
-    # segments that span several columns (headers) would glue the projection together:
-    # build columns from the lines with the most common (or higher) segment count first
-    typical = statistics.median_high(counts)
-    base = sorted(
-        (min(w["x0"] for w in seg), max(w["x1"] for w in seg))
-        for line in lines
-        if len(line.segments) >= typical
-        for seg in line.segments
-    )
-    merged: list[list[float]] = []
-    for x0, x1 in base:
-        if merged and x0 <= merged[-1][1] + 1.0:
-            merged[-1][1] = max(merged[-1][1], x1)
-        else:
-            merged.append([x0, x1])
-    return [(a[1] + b[0]) / 2 for a, b in itertools.pairwise(merged)]
-
-
-def grid(lines: list[Line], cuts: list[float]) -> list[list[str]]:
-    """Each line's words placed into the columns that ``cuts`` separate (by centre)."""
-    rows: list[list[str]] = []
-    for line in lines:
-        cells: list[list[dict[str, Any]]] = [[] for _ in range(len(cuts) + 1)]
-        for seg in line.segments:
-            for word in seg:
-                center = (word["x0"] + word["x1"]) / 2
-                col = sum(1 for c in cuts if center > c)
-                cells[col].append(word)
-        rows.append([join_words(c) for c in cells])
-    return rows
-
-
-def aligned_header(line: Line, below: Line, cuts: list[float]) -> bool:
-    """A line right above a stream table whose words sit inside its columns (a header line)."""
-    if not cuts or CAPTION_RE.match(line.text):
-        return False
-    height = max(line.bottom - line.top, 1.0)
-    if below.top - line.bottom > (4.0 if len(line.segments) >= 2 else 1.5) * height:
-        return False
-    if len(line.text) > 120:
-        return False
-    return not any(w["x0"] < c - 1 and w["x1"] > c + 1 for w in line.words for c in cuts)
-
-
 def header_rows(rows: list[list[str]]) -> int:
     """Leading rows before the first row that looks like data (mostly numeric cells)."""
     limit = min(8, max(1, len(rows) - 1))
@@ -147,65 +77,14 @@ def header_rows(rows: list[list[str]]) -> int:
     return 1
 
 
-def line_gap(upper: Line, lower: Line) -> float:
-    """Vertical white space between two lines."""
-    return lower.top - upper.bottom
-
-
-def wrap_gap(block: list[Line]) -> float:
-    """The largest vertical gap that still means "the same row, wrapped text".
-
-    Only meaningful when rows are clearly spaced apart (median gap of 3 pt or more);
-    wrapped lines then sit much closer than rows do. Returns -inf otherwise.
-    """
-    gaps = [line_gap(a, b) for a, b in itertools.pairwise(block)]
-    positive = [g for g in gaps if g > 0]
-    if len(positive) < 2:
-        return float("-inf")
-    row_gap = statistics.median(positive)
-    if row_gap < 3.0:
-        return float("-inf")
-    return 0.35 * row_gap
-
-
-# --------------------------------------------------------------------------- body rows
-
-
-def _numeric(cell: str) -> bool:
+def numeric_cell(cell: str) -> bool:
+    """A cell that holds a number ("12.5", "(95% CI)", "*3,337"), not words."""
     return bool(_NUMERIC_RE.search(cell)) and sum(ch.isalpha() for ch in cell) <= 3
 
 
-def _label_only(row: list[str]) -> bool:
+def label_only(row: list[str]) -> bool:
+    """A row with only its first cell filled (a section row or a wrapped label)."""
     return bool(row[0]) and not any(row[1:])
-
-
-def _merge_body(lines: list[Line], rows: list[list[str]]) -> list[list[str]]:
-    """Merge wrapped text into its row: lines closer than the row spacing, value cells
-    continued on a line without a label, and wrapped row labels."""
-    tight = wrap_gap(lines)
-    merged: list[list[str]] = []
-    for index, row in enumerate(rows):
-        if merged and index > 0:
-            close = line_gap(lines[index - 1], lines[index]) <= tight
-            prev = merged[-1]
-            text_continuation = (
-                not row[0]
-                and any(row[1:])
-                and not any(_numeric(c) for c in row[1:] if c)
-                and all(prev[j] for j, c in enumerate(row) if c)
-            )
-            # a text row whose label continues in lowercase ("Participating" / "students")
-            text_continuation = text_continuation or (
-                row[0][:1].islower()
-                and bool(prev[0])
-                and not any(_numeric(c) for c in row if c)
-                and not any(_numeric(c) for c in prev[1:] if c)
-            )
-            if close or text_continuation:
-                merged[-1] = [f"{a} {b}".strip() for a, b in zip(prev, row, strict=True)]
-                continue
-        merged.append(list(row))
-    return group_labels(merge_labels(merged))
 
 
 def merge_labels(rows: list[list[str]]) -> list[list[str]]:
@@ -216,7 +95,7 @@ def merge_labels(rows: list[list[str]]) -> list[list[str]]:
     index = 0
     while index < len(rows):
         row = list(rows[index])
-        if len(row) > 1 and _label_only(row):
+        if len(row) > 1 and label_only(row):
             label = row[0]
             prev = out[-1] if out else None
             nxt = rows[index + 1] if index + 1 < len(rows) else None
@@ -244,9 +123,6 @@ def merge_labels(rows: list[list[str]]) -> list[list[str]]:
     return out
 
 
-# --------------------------------------------------------------------------- ruled
-
-
 def ruled_table(rows: list[list[str | None]]) -> TableModel:
     """The header/body model of a ruled grid (covered slots as given by the finder)."""
     rows = _collapse_columns(rows)
@@ -257,7 +133,7 @@ def ruled_table(rows: list[list[str | None]]) -> TableModel:
     while (
         n_head < len(rows) - 1
         and COVERED_FROM_TOP in rows[n_head]
-        and not any(_numeric(c) for c in plain[n_head])
+        and not any(numeric_cell(c) for c in plain[n_head])
     ):
         n_head += 1
     header_part = _stack_continuations(rows[:n_head])
@@ -274,7 +150,7 @@ def ruled_table(rows: list[list[str | None]]) -> TableModel:
             else:
                 out.append(strip_leaders(" ".join(cell.split())))
         grid_rows.append(out)
-    header = _fill_up([r for r in grid_rows[:n_head] if any(r)] or grid_rows[:1])
+    header = fill_up([r for r in grid_rows[:n_head] if any(r)] or grid_rows[:1])
     return TableModel(header=header, body=group_labels(merge_labels(grid_rows[n_head:])))
 
 
@@ -285,7 +161,12 @@ def group_labels(rows: list[list[str]]) -> list[list[str]]:
     for row in rows:
         row = list(row)
         grouped = (
-            out and len(row) > 2 and row[1] and not _numeric(row[1]) and out[-1][0] and out[-1][1]
+            out
+            and len(row) > 2
+            and row[1]
+            and not numeric_cell(row[1])
+            and out[-1][0]
+            and out[-1][1]
         )
         if grouped and row[0][:1].islower():  # the group's label wrapped onto this row
             out[-1][0] = row[0] = f"{out[-1][0]} {row[0]}"
@@ -294,7 +175,7 @@ def group_labels(rows: list[list[str]]) -> list[list[str]]:
             and len(row) > 2
             and not row[0]
             and row[1]
-            and not _numeric(row[1])
+            and not numeric_cell(row[1])
             and any(row[2:])
             and out[-1][0]
             and out[-1][1]
@@ -316,7 +197,7 @@ def _collapse_columns(rows: list[list[str | None]]) -> list[list[str | None]]:
     data = [
         r
         for r in grid_rows[1:]
-        if sum(1 for c in r if _real(c)) >= 2 and any(_numeric(c) for c in r if _real(c))
+        if sum(1 for c in r if _real(c)) >= 2 and any(numeric_cell(c) for c in r if _real(c))
     ]
     if len(data) < 2:
         return grid_rows
@@ -359,7 +240,7 @@ def _stack_continuations(rows: list[list[str | None]]) -> list[list[str | None]]
             texts
             and covered >= len(texts)
             and all(_real(above[j]) or not _real(c) for j, c in enumerate(row))
-            and not any(_numeric(row[j] or "") for j in texts)
+            and not any(numeric_cell(row[j] or "") for j in texts)
         ):
             for j in texts:
                 above[j] = f"{above[j]}\n{row[j]}"
@@ -369,7 +250,7 @@ def _stack_continuations(rows: list[list[str | None]]) -> list[list[str | None]]
     return out
 
 
-def _fill_up(header: list[list[str]]) -> list[list[str]]:
+def fill_up(header: list[list[str]]) -> list[list[str]]:
     """Empty slots above a column's first header text take that text (a rowspan)."""
     if not header:
         return header
@@ -381,274 +262,3 @@ def _fill_up(header: list[list[str]]) -> list[list[str]]:
             for i in range(first):
                 grid_rows[i][j] = grid_rows[first][j]
     return grid_rows
-
-
-# --------------------------------------------------------------------------- stream
-
-
-def _cells(line: Line, cuts: list[float]) -> list[list[dict]]:
-    cells: list[list[dict]] = [[] for _ in range(len(cuts) + 1)]
-    for word in line.words:
-        center = (word["x0"] + word["x1"]) / 2
-        cells[bisect.bisect_left(cuts, center)].append(word)
-    return cells
-
-
-def _first_data_line(rows: list[list[str]]) -> int | None:
-    for index, row in enumerate(rows[:12]):
-        filled = [c for c in row[1:] if c]
-        numeric = [c for c in filled if _numeric(c)]
-        data_like = index > 0 and filled and numeric and len(numeric) * 2 >= len(filled)
-        if data_like and (row[0] or len(filled) >= 2):
-            return index
-    return None
-
-
-def _zone_cuts(body: list[Line], cuts: list[float], head: list[Line]) -> list[float]:
-    """Boundaries between columns for header text.
-
-    Between two columns' body centres, the widest vertical strip that no header word
-    of a multi-fragment header line crosses; where there is none, the columns'
-    alignment decides (a right-aligned column's header ends at its right edge).
-    """
-    n = len(cuts) + 1
-    lefts: list[list[float]] = [[] for _ in range(n)]
-    rights: list[list[float]] = [[] for _ in range(n)]
-    for line in body:
-        for j, words in enumerate(_cells(line, cuts)):
-            if words:
-                lefts[j].append(min(w["x0"] for w in words))
-                rights[j].append(max(w["x1"] for w in words))
-    spans = sorted(
-        (w["x0"], w["x1"])
-        for line in head
-        if len(line.segments) * 2 >= max(2, n - 1)
-        for w in line.words
-    )
-    zones: list[float] = []
-    for j in range(n - 1):
-        if not rights[j] or not lefts[j + 1]:
-            zones.append(cuts[j])
-            continue
-        center = (statistics.median(lefts[j]) + statistics.median(rights[j])) / 2
-        center_next = (statistics.median(lefts[j + 1]) + statistics.median(rights[j + 1])) / 2
-        gap = _widest_gap(spans, center, center_next)
-        if gap is not None:
-            zones.append(gap)
-            continue
-        right_j, left_next = max(rights[j]), min(lefts[j + 1])
-        align_j, align_next = (
-            _alignment(lefts[j], rights[j]),
-            _alignment(lefts[j + 1], rights[j + 1]),
-        )
-        if align_j == "r" and align_next != "l":
-            zones.append(right_j + 2.0)
-        elif align_next == "l" and align_j != "r":
-            zones.append(left_next - 2.0)
-        else:
-            zones.append((right_j + left_next) / 2)
-    for j in range(1, len(zones)):  # keep them ordered
-        zones[j] = max(zones[j], zones[j - 1] + 0.5)
-    return zones
-
-
-def _alignment(lefts: list[float], rights: list[float]) -> str:
-    if len(lefts) < 2:
-        return "c"
-    spread_l = max(lefts) - min(lefts)
-    spread_r = max(rights) - min(rights)
-    if spread_r + 1.0 < spread_l and spread_r <= 3.0:
-        return "r"
-    if spread_l + 1.0 < spread_r and spread_l <= 3.0:
-        return "l"
-    return "c"
-
-
-def _widest_gap(spans: list[tuple[float, float]], lo: float, hi: float) -> float | None:
-    """Middle of the widest strip in ``lo..hi`` that no span covers (None: none 1.5 pt wide)."""
-    best: tuple[float, float] | None = None
-    cursor = lo
-    for x0, x1 in spans:
-        if x1 <= cursor:
-            continue
-        if x0 >= hi:
-            break
-        if x0 > cursor and (best is None or x0 - cursor > best[1] - best[0]):
-            best = (cursor, x0)
-        cursor = max(cursor, x1)
-        if cursor >= hi:
-            break
-    if cursor < hi and (best is None or hi - cursor > best[1] - best[0]):
-        best = (cursor, hi)
-    if best is None or best[1] - best[0] < 1.5:
-        return None
-    return (best[0] + best[1]) / 2
-
-
-def _centred_over(
-    x0: float, x1: float, cols: list[int], below: Line | None, zones: list[float]
-) -> bool:
-    """A header text over the sub-headers of ``cols`` on the line below: each of those
-    columns has its own text there, and this text is centred over them."""
-    if below is None:
-        return False
-    parts: dict[int, list[dict]] = {}
-    for word in below.words:
-        col = bisect.bisect_left(zones, (word["x0"] + word["x1"]) / 2)
-        if col in cols:
-            parts.setdefault(col, []).append(word)
-    if len(parts) != len(cols):
-        return False
-    lo = min(w["x0"] for ws in parts.values() for w in ws)
-    hi = max(w["x1"] for ws in parts.values() for w in ws)
-    return abs((x0 + x1) / 2 - (lo + hi) / 2) <= 0.1 * max(hi - lo, 1.0)
-
-
-def _centers(body: list[Line], cuts: list[float]) -> list[float]:
-    """The middle of each column's body text (its widest extent)."""
-    n = len(cuts) + 1
-    lo = [float("inf")] * n
-    hi = [float("-inf")] * n
-    for line in body:
-        for j, words in enumerate(_cells(line, cuts)):
-            if words:
-                lo[j] = min(lo[j], min(w["x0"] for w in words))
-                hi[j] = max(hi[j], max(w["x1"] for w in words))
-    edges = [-1e9, *cuts, 1e9]
-    return [
-        (lo[j] + hi[j]) / 2 if hi[j] > lo[j] else (max(edges[j], 0.0) + min(edges[j + 1], 1e4)) / 2
-        for j in range(n)
-    ]
-
-
-def _columns_under(x0: float, x1: float, zones: list[float]) -> list[int]:
-    first = bisect.bisect_left(zones, x0 + 1.0)
-    last = bisect.bisect_left(zones, x1 - 1.0)
-    return list(range(first, last + 1))
-
-
-def _header_grid(
-    lines: list[Line],
-    zones: list[float],
-    centers: list[float],
-    rules: list[Rule],
-) -> tuple[list[list[str]], list[str]]:
-    """Header lines -> expanded header grid (spanning rows, then the leaf row) and the
-    units lines found among them."""
-    n = len(zones) + 1
-    levels: list[tuple[list[tuple[list[int], str]], Line]] = []
-    leaf: list[list[str]] = [[] for _ in range(n)]
-    units: list[str] = []
-    for index, line in enumerate(lines):
-        below = lines[index + 1] if index + 1 < len(lines) else None
-        if len(line.segments) == 1 and is_units_line(line.text):
-            units.append(line.text)
-            continue
-        sparse = len(line.segments) * 2 <= max(2, n - 1)
-        height = max(line.bottom - line.top, 1.0)
-        spanners: list[tuple[list[int], str]] = []
-        for seg in line.segments:
-            sx0, sx1 = min(w["x0"] for w in seg), max(w["x1"] for w in seg)
-            cols = _columns_under(sx0, sx1, zones)
-            sbottom = max(w["bottom"] for w in seg)
-            rule = rule_below(sx0, sx1, sbottom, rules, max_gap=1.2 * height)
-            others = [o for o in line.segments if o is not seg]
-            if (
-                rule is not None
-                and rule.x0 > centers[0]  # a rule that starts past the row labels
-                and not any(rule.x0 <= (o[0]["x0"] + o[-1]["x1"]) / 2 <= rule.x1 for o in others)
-            ):
-                ruled = [j for j, c in enumerate(centers) if rule.x0 - 1 <= c <= rule.x1 + 1]
-                if len(ruled) >= 2:
-                    spanners.append((ruled, join_words(seg)))
-                    continue
-            if (
-                len(cols) >= 2
-                and 0 not in cols
-                and (sparse or (len(seg) <= 5 and _centred_over(sx0, sx1, cols, below, zones)))
-            ):
-                spanners.append((cols, join_words(seg)))
-                continue
-            by_col: dict[int, list[dict]] = {}
-            for word in seg:
-                col = bisect.bisect_left(zones, (word["x0"] + word["x1"]) / 2)
-                by_col.setdefault(col, []).append(word)
-            for col, words in by_col.items():
-                leaf[col].append(join_words(words))
-        if spanners:
-            previous = levels[-1] if levels else None
-            if (
-                previous is not None
-                and [c for c, _ in previous[0]] == [c for c, _ in spanners]
-                and line.top - previous[1].bottom <= 0.6 * height
-            ):  # a spanning header wrapped onto a second line
-                joined = [
-                    (c, f"{a} {b}") for (c, a), (_, b) in zip(previous[0], spanners, strict=True)
-                ]
-                levels[-1] = (joined, line)
-            else:
-                levels.append((spanners, line))
-    grid_rows: list[list[str]] = []
-    for spanners, _line in levels:
-        row = [""] * n
-        for cols, text in spanners:
-            for col in cols:
-                if 0 <= col < n:
-                    row[col] = text
-        grid_rows.append(row)
-    leaf_row = [" ".join(parts) for parts in leaf]
-    if any(leaf_row) or not grid_rows:
-        grid_rows.append(leaf_row)
-    return _fill_up([[strip_leaders(c) for c in r] for r in grid_rows]), units
-
-
-def stream_table(lines: list[Line], cuts: list[float], rules: list[Rule]) -> TableModel | None:
-    """The header/body model of an unruled table made of ``lines`` (header lines first)."""
-    if not lines or not cuts:
-        return None
-    rows = grid(lines, cuts)
-    first = _first_data_line(rows)
-    if first is None and lines[0].bold:  # a bold header block over plain data rows
-        first = next((i for i, line in enumerate(lines[:9]) if not line.bold), None) or None
-    x0 = min(line.x0 for line in lines)
-    x1 = max(line.x1 for line in lines)
-    width = max(x1 - x0, 1.0)
-    # the header ends at the first full-width rule under its first line, else at the
-    # first data row
-    reach = lines[min(len(lines) - 1, 12)].top
-    closing = [
-        r
-        for r in rules
-        if r.width >= 0.9 * width
-        and lines[0].bottom - 1.0 < r.y < reach
-        and r.x0 <= x0 + 0.1 * width
-        and any(line.top > r.y for line in lines)
-    ]
-    if closing:
-        above_data = [r.y for r in closing if first is not None and r.y < lines[first].top]
-        # the last full rule above the first data row; else (numbers in the header: "Grade
-        # 7 8 9") the first full rule under the header's first line
-        y = max(above_data) if above_data else min(r.y for r in closing)
-        split = sum(1 for line in lines if (line.top + line.bottom) / 2 < y)
-    elif first is not None:
-        split = first
-    else:
-        split = 1
-    split = max(1, min(split, len(lines) - 1))
-    # label-only lines right above the data are section rows, not header
-    while (
-        split > 1
-        and _label_only(rows[split - 1])
-        and any(any(c for c in r[1:]) for r in rows[: split - 1])
-    ):
-        split -= 1
-    head_lines, body_lines = lines[:split], lines[split:]
-    # columns come from the data rows when there are enough of them (header lines split
-    # into more, narrower pieces than the data)
-    aligned = [line for line in body_lines if len(line.segments) >= 2]
-    body_cuts = (column_bounds(body_lines) if len(aligned) >= 2 else []) or cuts
-    body_rows = grid(body_lines, body_cuts)
-    zones = _zone_cuts(body_lines, body_cuts, head_lines)
-    header, units = _header_grid(head_lines, zones, _centers(body_lines, body_cuts), rules)
-    body = _merge_body(body_lines, [[strip_leaders(c) for c in r] for r in body_rows])
-    return TableModel(header=header, body=body, units=" ".join(units) or None)
