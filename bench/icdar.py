@@ -29,7 +29,19 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-__all__ = ["icdar_report", "load_score_module"]
+__all__ = ["icdar_report", "load_score_module", "print_hits"]
+
+
+def print_hits(title: str, scores: dict[str, dict[str, float]], distractors: int) -> None:
+    """Print a retrieval table: one row per variant with hit@1 and hit@5."""
+    print(
+        f"\n## {title} ({scores['queries']['n']:.0f} queries, "
+        f"{distractors} SQuAD paragraphs as distractors)"
+    )
+    print("| chunks | hit@1 | hit@5 |\n|---|---:|---:|")
+    for name, row in scores.items():
+        if name != "queries":
+            print(f"| {name} | {row['hit@1']:.3f} | {row['hit@5']:.3f} |")
 
 
 def load_score_module(data: Path) -> ModuleType:
@@ -174,14 +186,7 @@ def icdar_report(data: Path, squad: Path | None = None, *, retrieval: bool = Fal
             },
             distractors,
         )
-        print(
-            f"\n## icdar2013_dev table-cell retrieval ({scores['queries']['n']:.0f} queries, "
-            f"{len(distractors)} SQuAD paragraphs as distractors)"
-        )
-        print("| chunks | hit@1 | hit@5 |\n|---|---:|---:|")
-        for name, row in scores.items():
-            if name != "queries":
-                print(f"| {name} | {row['hit@1']:.3f} | {row['hit@5']:.3f} |")
+        print_hits("icdar2013_dev table-cell retrieval", scores, len(distractors))
         results["retrieval"] = scores
     sys.stdout.flush()
     return results

@@ -281,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore")
 
-    from icdar import icdar_report
+    from icdar import icdar_report, print_hits
 
     squad = args.data.parent / "qa" / "squad_v1.1_dev" / "passages.jsonl"
     icdar = icdar_report(args.data / "icdar2013_dev", squad, retrieval=args.retrieval)
@@ -348,14 +348,7 @@ def main(argv: list[str] | None = None) -> int:
             expected,
             distractors,
         )
-        print(
-            f"\n## table-cell retrieval ({scores['queries']['n']:.0f} queries, "
-            f"{len(distractors)} SQuAD paragraphs as distractors)"
-        )
-        print("| chunks | hit@1 | hit@5 |\n|---|---:|---:|")
-        for name, row in scores.items():
-            if name != "queries":
-                print(f"| {name} | {row['hit@1']:.3f} | {row['hit@5']:.3f} |")
+        print_hits("table-cell retrieval", scores, len(distractors))
         results["retrieval"] = scores
     if args.json:
         print(json.dumps(results, indent=1))
