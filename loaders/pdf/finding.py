@@ -198,11 +198,15 @@ def _side_columns(
             continue
         for index, band in enumerate(bands):
             if band[1] <= cy <= band[3]:
-                if word["x1"] <= x0 + 1 and x0 - word["x1"] < 150:
+                if word["x1"] <= x0 + 1:
                     left[index].append(word)
-                elif word["x0"] >= x1 - 1 and word["x0"] - x1 < 150:
+                elif word["x0"] >= x1 - 1:
                     right[index].append(word)
                 break
+    # a side cell is the run of words next to the grid (within 150 pt of it), as far as
+    # the words go on without a gap wider than about two ems: a long label stays whole
+    left = [_run(cell, x0, toward_grid=True) for cell in left]
+    right = [_run(cell, x1, toward_grid=False) for cell in right]
     need = max(2, len(rows) * 3 // 10)
     out = [list(r) for r in rows]
     used: set[int] = set()
@@ -213,6 +217,27 @@ def _side_columns(
         out = [[*row, join_words(cell)] for cell, row in zip(right, out, strict=True)]
         used.update(id(w) for cell in right for w in cell)
     return out, used
+
+
+def _run(
+    words: list[dict[str, Any]], edge: float, *, toward_grid: bool
+) -> list[dict[str, Any]]:
+    """The words of one side cell: starting at the word nearest the grid's ``edge``
+    (at most 150 pt away), away from the grid while the gaps stay under ~2 em."""
+    if not words:
+        return []
+    ordered = sorted(words, key=lambda w: -w["x1"] if toward_grid else w["x0"])
+    first = ordered[0]
+    if (edge - first["x1"] if toward_grid else first["x0"] - edge) >= 150:
+        return []
+    kept = [first]
+    for word in ordered[1:]:
+        prev = kept[-1]
+        gap = prev["x0"] - word["x1"] if toward_grid else word["x0"] - prev["x1"]
+        if gap > 2.0 * max(float(prev.get("size") or 0.0), 4.0):
+            break
+        kept.append(word)
+    return kept
 
 
 def _split_stacked_rows(rows: list[list[str | None]]) -> list[list[str | None]]:
