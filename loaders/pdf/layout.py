@@ -211,11 +211,21 @@ def _region_items(free: list[dict[str, Any]], rules: list[Rule]) -> list[_Item]:
             continue
         start = _extend_up(lines, start, end, claimed | used)
         tight = wrap_gap(lines[start:end])
-        # wrapped cell text right under the last row belongs to the table
+        # wrapped cell text right under the last row belongs to the table, and so does a
+        # wrapped row label (a close line that stays inside the first column)
+        first_cut = (column_bounds(lines[start:end]) or [float("inf")])[0]
         while (
             end < len(lines)
             and end not in claimed
-            and line_gap(lines[end - 1], lines[end]) <= tight
+            and (
+                line_gap(lines[end - 1], lines[end]) <= tight
+                or (
+                    lines[end].x1 < first_cut
+                    and lines[end].text[:1].islower()
+                    and line_gap(lines[end - 1], lines[end])
+                    <= 0.8 * max(lines[end].bottom - lines[end].top, 1.0)
+                )
+            )
         ):
             end += 1
         block = lines[start:end]
