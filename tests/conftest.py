@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,3 +29,16 @@ def tiny_hf_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from tests.support.tiny_hf import build_tiny_model
 
     return build_tiny_model(tmp_path_factory.mktemp("tiny_hf") / "model")
+
+
+@pytest.fixture
+def lcelkit_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A clean run of the CLI: ``tmp_path`` as the working directory, no ``LCELKIT_*``
+    variables from the caller's environment, and ``LCELKIT_HOME`` under ``tmp_path``."""
+    monkeypatch.chdir(tmp_path)
+    for key in list(os.environ):
+        if key.startswith("LCELKIT_"):
+            monkeypatch.delenv(key)
+    home = tmp_path / "home"
+    monkeypatch.setenv("LCELKIT_HOME", str(home))
+    return home

@@ -20,12 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def env(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    for key in list(os.environ):
-        if key.startswith("LCELKIT_"):
-            monkeypatch.delenv(key)
-    monkeypatch.setenv("LCELKIT_HOME", str(tmp_path / "home"))
+def env(tmp_path, lcelkit_home):
     docs = tmp_path / "docs"
     docs.mkdir()
     return tmp_path, docs

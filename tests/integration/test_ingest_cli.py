@@ -34,12 +34,7 @@ Employees book trains for trips under 500 km.
 
 
 @pytest.fixture
-def env(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    for key in list(os.environ):
-        if key.startswith("LCELKIT_"):
-            monkeypatch.delenv(key)
-    monkeypatch.setenv("LCELKIT_HOME", str(tmp_path / "home"))
+def env(tmp_path, lcelkit_home):
     docs = tmp_path / "docs"
     docs.mkdir()
     (docs / "policy.md").write_text(MARKDOWN, encoding="utf-8")

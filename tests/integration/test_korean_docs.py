@@ -207,11 +207,7 @@ def test_ingest_warns_once_and_hybrid_leans_on_bm25(ingested, capsys):
     assert out.count("WARNING") == 1 and "Korean (Hangul)" in out
 
 
-def test_english_ingest_has_no_korean_warning(tmp_path, monkeypatch, capsys):
-    for key in list(os.environ):
-        if key.startswith("LCELKIT_"):
-            monkeypatch.delenv(key)
-    monkeypatch.setenv("LCELKIT_HOME", str(tmp_path / "home"))
+def test_english_ingest_has_no_korean_warning(tmp_path, monkeypatch, capsys, lcelkit_home):
     monkeypatch.setenv("LCELKIT_EMBEDDINGS__BACKEND", "torch")
     note = tmp_path / "note.md"
     note.write_text("# Travel\n\nEmployees book trains for trips under 500 km.\n", "utf-8")

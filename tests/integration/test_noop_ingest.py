@@ -36,12 +36,7 @@ print(json.dumps({"code": code, "heavy": heavy}))
 
 
 @pytest.fixture
-def docs(tmp_path, monkeypatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    for key in list(os.environ):
-        if key.startswith("LCELKIT_"):
-            monkeypatch.delenv(key)
-    monkeypatch.setenv("LCELKIT_HOME", str(tmp_path / "home"))
+def docs(tmp_path, lcelkit_home) -> Path:
     folder = tmp_path / "docs"
     folder.mkdir()
     (folder / "policy.md").write_text("# Travel\n\nTrains under 500 km.\n", encoding="utf-8")

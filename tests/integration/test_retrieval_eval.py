@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 
 import pytest
 
@@ -30,12 +29,7 @@ QRELS = [("q1", "d5", 1), ("q2", "d2", 2), ("q2", "d4", 1), ("q3", "d1", 1)]
 
 
 @pytest.fixture
-def beir(tmp_path, monkeypatch):
-    for key in list(os.environ):
-        if key.startswith("LCELKIT_"):
-            monkeypatch.delenv(key)
-    monkeypatch.setenv("LCELKIT_HOME", str(tmp_path / "home"))
-    monkeypatch.chdir(tmp_path)
+def beir(tmp_path, lcelkit_home):
     folder = tmp_path / "tiny fruit"
     write_beir(folder, CORPUS, QUERIES, QRELS)
     return folder
