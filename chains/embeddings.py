@@ -40,6 +40,7 @@ from langchain_core.embeddings import Embeddings
 from lcelkit.errors import EmbeddingsError
 
 if TYPE_CHECKING:
+    from lcelkit.chains.query_encoder import QueryEncoder
     from sentence_transformers import SentenceTransformer
     from transformers import PreTrainedTokenizerBase
 
@@ -260,6 +261,9 @@ class SentenceTransformerEmbeddings(Embeddings):
     measured by bench/ingest.py) and :data:`ACCELERATOR_BATCH_SIZE` on a GPU.
     ``query_prompt`` / ``document_prompt``: prefixes that override the model's own
     prompts (module docstring); None keeps the model's.
+    ``light_queries``: with ``backend="auto"``, embed queries with ``transformers`` alone
+    until the full model is loaded (see :meth:`embed_query`); False always loads
+    sentence-transformers.
     """
 
     def __init__(
@@ -273,6 +277,7 @@ class SentenceTransformerEmbeddings(Embeddings):
         backend: Literal["auto", "torch", "openvino"] = "auto",
         query_prompt: str | None = None,
         document_prompt: str | None = None,
+        light_queries: bool = True,
     ) -> None:
         self.name, self.location = resolve_model(model)
         prompts, default_name = model_prompts(self.location)
@@ -295,6 +300,8 @@ class SentenceTransformerEmbeddings(Embeddings):
         self.dtype: str | None = None  # what is actually used, known after loading
         self._model: SentenceTransformer | None = None
         self._lock = threading.Lock()
+        self.light_queries = light_queries
+        self._query_encoder: QueryEncoder | Literal[False] | None = None  # False: not plain
 
     # -- loading -----------------------------------------------------------------
     @property
@@ -512,8 +519,27 @@ class SentenceTransformerEmbeddings(Embeddings):
         return self._encode(list(texts), self.document_prompt)
 
     def embed_query(self, text: str) -> list[float]:
-        """Embed one query (normalized, float32)."""
+        """Embed one query (normalized, float32).
+
+        Before sentence-transformers is loaded in this process (a one-shot ``ask``), a
+        plain model's query is embedded with ``transformers`` alone
+        (``chains.query_encoder``): the same vector, without the package's import and
+        the OpenVINO set-up. Once the full model is loaded (an ingest), it answers. Only
+        with ``backend="auto"``: a backend asked for by name always runs the queries.
+        """
+        if self._model is None and self.light_queries and self.requested_backend == "auto":
+            encoder = self._light_encoder()
+            if encoder is not None:
+                return encoder.encode(self.query_prompt + embedding_text(_nfc(text)))
         return self._encode([text], self.query_prompt)[0]
+
+    def _light_encoder(self) -> QueryEncoder | None:
+        if self._query_encoder is None:
+            from lcelkit.chains.query_encoder import QueryEncoder, plain_pipeline
+
+            pipeline = plain_pipeline(self.location) if Path(self.location).is_dir() else None
+            self._query_encoder = QueryEncoder(pipeline) if pipeline else False
+        return self._query_encoder or None
 
     def __repr__(self) -> str:
         return f"SentenceTransformerEmbeddings(name={self.name!r}, dtype={self.dtype!r})"
@@ -529,6 +555,7 @@ def load_embeddings(
     backend: Literal["auto", "torch", "openvino"] = "auto",
     query_prompt: str | None = None,
     document_prompt: str | None = None,
+    light_queries: bool = True,
 ) -> SentenceTransformerEmbeddings:
     """Build the embedder (weights load at first use). ``model=None``: the bundled MiniLM."""
     return SentenceTransformerEmbeddings(
@@ -540,6 +567,7 @@ def load_embeddings(
         backend=backend,
         query_prompt=query_prompt,
         document_prompt=document_prompt,
+        light_queries=light_queries,
     )
 
 

@@ -1,0 +1,102 @@
+"""Query vectors without sentence-transformers (``chains.query_encoder``) equal its own.
+
+Real weights: the bundled all-MiniLM-L6-v2, and copies of its folder (weights linked)
+whose pipeline is changed to CLS pooling, a prompt, or a dense layer.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from lcelkit.chains.embeddings import bundled_model_path, load_embeddings
+from lcelkit.chains.query_encoder import plain_pipeline
+
+pytestmark = pytest.mark.integration
+
+QUERIES = [
+    "What was the Q3 revenue of the North region?",
+    "  How do I reset my password?  ",
+    "서울 지점의 직원 수는 몇 명입니까?",
+    "| Region | Q1 |\n|---|---|\n| North | 10 |",
+    "revenue " * 400,  # past max_seq_length: truncated the same way
+]
+
+
+def _copy(root: Path, **replace: object) -> Path:
+    """The bundled folder with some files replaced (``name=json-able content``)."""
+    folder = root / "model"
+    folder.mkdir(parents=True)
+    for item in bundled_model_path().iterdir():
+        if item.name not in replace:
+            os.symlink(item, folder / item.name)
+    for name, content in replace.items():
+        (folder / name).mkdir(exist_ok=True) if name == "1_Pooling" else None
+        target = folder / name / "config.json" if name == "1_Pooling" else folder / name
+        target.write_text(json.dumps(content))
+    return folder
+
+
+def _cosines(a: list[list[float]], b: list[list[float]]) -> np.ndarray:
+    return np.sum(np.asarray(a) * np.asarray(b), axis=1)
+
+
+def _both(model: str | None, **kwargs: object) -> tuple[list, list, object]:
+    light = load_embeddings(model, **kwargs)  # backend "auto": queries use the light path
+    full = load_embeddings(model, backend="torch", dtype="fp32", light_queries=False, **kwargs)
+    return [light.embed_query(q) for q in QUERIES], [full.embed_query(q) for q in QUERIES], light
+
+
+def test_bundled_model_queries_match_sentence_transformers_without_loading_it():
+    light, full, embedder = _both(None)
+    assert embedder.loaded is False  # sentence-transformers' model never loaded
+    assert _cosines(light, full).min() > 0.9999
+    assert len(light[0]) == 384
+
+
+def test_cls_pooling_and_a_query_prompt_match_too(tmp_path):
+    pooling = {"word_embedding_dimension": 384, "pooling_mode_cls_token": True}
+    prompts = {"prompts": {"query": "query: ", "passage": "passage: "}}
+    folder = _copy(tmp_path, **{"1_Pooling": pooling, "config_sentence_transformers.json": prompts})
+    assert plain_pipeline(folder).pooling == "cls"
+    light, full, embedder = _both(str(folder))
+    assert embedder.query_prompt == "query: "
+    assert _cosines(light, full).min() > 0.9999
+    mean_pooled, _, _ = _both(None)
+    assert _cosines(light, mean_pooled).max() < 0.999  # CLS really differs from mean pooling
+
+
+def test_pipelines_it_cannot_compute_fall_back_to_sentence_transformers(tmp_path):
+    modules = json.loads((bundled_model_path() / "modules.json").read_text())
+    extra = {"idx": 3, "name": "3", "path": "2_Dense", "type": "sentence_transformers.models.Dense"}
+    dense = [*modules, extra]
+    folder = _copy(tmp_path, **{"modules.json": dense})
+    assert plain_pipeline(folder) is None
+    weighted = {"word_embedding_dimension": 384, "pooling_mode_max_tokens": True}
+    assert plain_pipeline(_copy(tmp_path / "max", **{"1_Pooling": weighted})) is None
+    no_prompt = {"word_embedding_dimension": 384, "pooling_mode_mean_tokens": True,
+                 "include_prompt": False}  # fmt: skip
+    assert plain_pipeline(_copy(tmp_path / "np", **{"1_Pooling": no_prompt})) is None
+    max_pooled = load_embeddings(str(tmp_path / "max" / "model"))
+    max_pooled.embed_query(QUERIES[0])
+    assert max_pooled.loaded  # it loaded sentence-transformers for the query
+    named = load_embeddings(backend="torch")  # a backend asked for by name runs queries
+    named.embed_query(QUERIES[0])
+    assert named.loaded
+
+
+def test_a_query_in_a_fresh_process_does_not_import_sentence_transformers():
+    code = (
+        "import sys\n"
+        "from lcelkit.chains.embeddings import load_embeddings\n"
+        "vector = load_embeddings().embed_query('What is the daily allowance in Tokyo?')\n"
+        "print(len(vector), 'sentence_transformers' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["384", "False"]
