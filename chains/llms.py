@@ -36,8 +36,7 @@ from lcelkit.errors import (
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
 
-from lcelkit.chains.llm_errors import backend_error
-from lcelkit.chains.llm_hf import (
+from lcelkit.chains.hf_files import (
     _adapter_base,
     _hf_config_window,
     _hf_tokenizer_window,
@@ -45,8 +44,9 @@ from lcelkit.chains.llm_hf import (
     check_hf_folder,
     hf_location,
     load_hf_tokenizer,
-    make_huggingface,
 )
+from lcelkit.chains.llm_errors import backend_error
+from lcelkit.chains.llm_hf import make_huggingface
 from lcelkit.chains.llm_ollama import make_ollama, ollama_show
 
 __all__ = [
