@@ -33,6 +33,7 @@ import logging
 import re
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from operator import itemgetter
+from pathlib import PurePath
 from typing import Any
 
 from langchain_core.documents import Document
@@ -48,8 +49,9 @@ from langchain_core.runnables import (
 )
 from langchain_core.runnables.utils import AddableDict
 from lcelkit.chains.budget import count_prompt, pack, prompt_budget, reply_reserve
+from lcelkit.chains.table_cells import find_named_cells, format_named_cells
 from lcelkit.prompts import get_prompt
-from lcelkit.prompts.rag import DONT_KNOW
+from lcelkit.prompts.rag import DONT_KNOW, TABLE_CELLS_LABEL
 from pydantic import BaseModel, Field
 
 from lcelkit.errors import LcelkitError
@@ -125,8 +127,12 @@ def _page(doc: Document) -> int | None:
 
 
 def format_passage(doc: Document, index: int) -> str:
-    """``[index] (source p.N)`` then the chunk text: how a passage appears in the prompt."""
+    """``[index] (file p.N)`` then the chunk text: how a passage appears in the prompt.
+
+    The file's name, not its path: the folders are tokens the model does not need (the
+    ``sources`` of the answer keep the full path)."""
     source = doc.metadata.get("source") or doc.metadata.get("filename") or "unknown source"
+    source = PurePath(str(source)).name or str(source)
     page = _page(doc)
     where = f"{source} p.{page}" if page is not None else str(source)
     return f"[{index}] ({where})\n{doc.page_content}"
@@ -194,8 +200,10 @@ class _Answerer:
         max_new_tokens: int,
         prompt: str,
         trim_last: bool,
+        name_cells: bool = True,
     ) -> None:
         self.llm = llm
+        self.name_cells = name_cells
         self.counter = counter
         self.limit = context_window - reply_reserve(context_window, max_new_tokens)
         self.context_window = context_window
@@ -214,6 +222,15 @@ class _Answerer:
             what="the answer prompt with this question",
         )
 
+    def _cells(self, question: str, kept: Sequence[Document]) -> str:
+        """The prompt's line naming the table cells the question points at ("" if none)."""
+        if not self.name_cells:
+            return ""
+        cells = find_named_cells(question, kept)
+        if cells:
+            logger.debug("table cells named by the question: %s", format_named_cells(cells))
+        return f"\n{TABLE_CELLS_LABEL} {format_named_cells(cells)}" if cells else ""
+
     def check(self, inputs: dict[str, Any]) -> dict[str, Any]:
         """Fail before retrieval when not even the empty prompt fits."""
         self.budget(inputs["question"])
@@ -226,7 +243,8 @@ class _Answerer:
         packed = pack(
             docs,
             counter=self.counter,
-            budget=self.budget(question),
+            # room for the table-cell line, sized on every retrieved passage (an upper bound)
+            budget=max(0, self.budget(question) - self.counter(self._cells(question, docs))),
             separator_tokens=self.separator_tokens,
             render=format_passage,
             trim_last=self.trim_last,
@@ -234,7 +252,9 @@ class _Answerer:
         kept = list(packed.kept)
         while True:
             context = PASSAGE_SEPARATOR.join(format_passage(d, i) for i, d in enumerate(kept, 1))
-            messages = self.template.format_messages(context=context, question=question)
+            messages = self.template.format_messages(
+                context=context, question=question, table_cells=self._cells(question, kept)
+            )
             if count_prompt(self.counter, messages) <= self.limit or not kept:
                 break
             kept.pop()  # tokenizers are not exactly additive: drop until the whole fits
@@ -305,8 +325,12 @@ def make_rag_chain(
     max_new_tokens: int,
     prompt: str = "rag.answer",
     trim_last: bool = False,
+    name_cells: bool = True,
 ) -> Runnable[dict, dict]:
-    """Question -> retrieve -> pack into the window -> cited answer + sources (see module doc)."""
+    """Question -> retrieve -> pack into the window -> cited answer + sources (see module doc).
+
+    ``name_cells``: name the table cells the question points at under it in the prompt
+    (``chains.table_cells``)."""
     answerer = _Answerer(
         llm,
         counter=counter,
@@ -314,6 +338,7 @@ def make_rag_chain(
         max_new_tokens=max_new_tokens,
         prompt=prompt,
         trim_last=trim_last,
+        name_cells=name_cells,
     )
     chain = (
         RunnableLambda(_question_of, name="question")
@@ -412,6 +437,7 @@ def make_conversational_rag_chain(
     prompt: str = "rag.answer",
     condense_prompt: str = "rag.condense_question",
     trim_last: bool = False,
+    name_cells: bool = True,
 ) -> Runnable[dict, dict]:
     """Follow-up + history -> standalone question -> the RAG chain (see module doc)."""
     condenser = _Condenser(
@@ -428,6 +454,7 @@ def make_conversational_rag_chain(
         max_new_tokens=max_new_tokens,
         prompt=prompt,
         trim_last=trim_last,
+        name_cells=name_cells,
     )
     chain = (
         RunnableLambda(condenser.normalize, name="question")

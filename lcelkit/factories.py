@@ -329,6 +329,7 @@ def make_rag_chain(
         context_window=resolve_context_window(settings, llm),
         max_new_tokens=settings.llm.max_new_tokens,
         prompt=prompt,
+        name_cells=settings.retrieval.table_cells,
     )
 
 

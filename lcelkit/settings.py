@@ -175,6 +175,11 @@ class RetrievalSettings(BaseModel):
     fetch_k: int = Field(default=20, ge=1)
     lambda_mult: float = Field(default=0.5, ge=0.0, le=1.0)
     score_threshold: float = Field(default=0.3, ge=0.0, le=1.0)
+    table_cells: bool = Field(
+        default=True,
+        description="Name the table cells a question points at (its row label and column "
+        "header) under it in the answer prompt: small models cannot read them off a grid.",
+    )
 
 
 class AgentSettings(BaseModel):

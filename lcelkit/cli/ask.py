@@ -157,6 +157,7 @@ def _answer(
         counter=make_token_counter(settings, llm),
         context_window=resolve_context_window(settings, llm),
         max_new_tokens=cfg.max_new_tokens,
+        name_cells=settings.retrieval.table_cells,
     )
     answer: list[str] = []
     sources: list[dict[str, Any]] = []

@@ -239,6 +239,32 @@ def test_every_prompt_fits_a_512_token_window():
         assert count_prompt(words, messages) <= limit
 
 
+def test_table_cells_the_question_names_follow_it_with_their_passage_number():
+    from lcelkit.loaders.elements import table_to_html
+
+    rows = [["Region", "Q2", "Q3"], ["North", "58", "63"], ["South", "41", "47"]]
+    table = Document(
+        "| Region | Q2 | Q3 |\n|---|---|---|\n| North | 58 | 63 |\n| South | 41 | 47 |",
+        metadata={"source": "/data/reports/report.pdf", "text_as_html": table_to_html(rows)},
+    )
+    llm = RecordingChat(replies=["63 [2]"])
+    chain, _ = rag(llm, docs=[DOCS[0], table])
+    out = chain.invoke("What was the Q3 revenue of the North region?")
+    human = str(llm.calls[0][-1].content)
+    assert "[2] (report.pdf)\n| Region |" in human  # the file's name, not its folders
+    assert out["sources"][1]["source"] == "/data/reports/report.pdf"  # full path kept
+    assert human.endswith(
+        "Question: What was the Q3 revenue of the North region?\n"
+        "Table cells named by the question: North · Q3 = 63 [2]\nAnswer:"
+    )
+    llm2 = RecordingChat(replies=["Paris [1]"])
+    rag(llm2, docs=[DOCS[0], table])[0].invoke("What is the capital of France?")
+    assert "Table cells" not in str(llm2.calls[0][-1].content)  # no named cell: no line
+    llm3 = RecordingChat(replies=["63"])
+    rag(llm3, docs=[table], name_cells=False)[0].invoke("Q3 revenue of North?")
+    assert "Table cells" not in str(llm3.calls[0][-1].content)
+
+
 def test_summarize_auto_stuffs_when_it_fits():
     llm = RecordingChat(replies=["The summary."])
     got = summarize(
