@@ -60,6 +60,18 @@ def _repeat_cut(text: str, min_chars: int = 12) -> int | None:
     return len("\n".join(lines[:-1])) + (1 if len(lines) > 1 else 0)
 
 
+def _loop_cut(text: str, min_chars: int = 12, max_chars: int = 120, times: int = 3) -> int | None:
+    """Where a small model loops inside a line ("The answer is: The answer is: The answer
+    is: ..."): the end of the first occurrence when ``text`` ends with the same piece of
+    ``min_chars``-``max_chars`` characters ``times`` times in a row."""
+    end = len(text)
+    for size in range(min_chars, min(max_chars, end // times) + 1):
+        unit = text[end - size :]
+        if unit.strip() and text.endswith(unit * times):
+            return end - size * (times - 1)
+    return None
+
+
 def _held_back(text: str, stops: Sequence[str]) -> int:
     """How many trailing characters could be the start of a stop sequence."""
     hold = 0
@@ -242,6 +254,8 @@ def _hf_class() -> type:
                     cut = _stop_cut(text, stops) if stops else None
                     if cut is None and "\n" in piece:
                         cut = _repeat_cut(text)
+                    if cut is None:
+                        cut = _loop_cut(text)
                     if cut is not None:
                         if cut > emitted:
                             yield ChatGenerationChunk(

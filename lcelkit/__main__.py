@@ -1,9 +1,7 @@
 """``python -m lcelkit``: the same as the ``lcelkit`` command."""
 
-import sys
-
-from lcelkit.cli import main
+from lcelkit.cli import run
 
 __all__: list[str] = []
 
-sys.exit(main())
+run()

@@ -12,12 +12,16 @@ from importlib import import_module
 from lcelkit import __version__
 from lcelkit.errors import LcelkitError
 
-__all__ = ["COMMAND_MODULES", "build_parser", "main"]
+__all__ = ["COMMAND_MODULES", "QUICK_EXIT_COMMANDS", "build_parser", "main", "run"]
 
 # Subcommand modules under lcelkit.cli; each defines register(subparsers).
 COMMAND_MODULES: tuple[str, ...] = ("ingest", "serve", "ask", "eval", "chat")
 
 EXIT_OK, EXIT_PARTIAL, EXIT_ERROR, EXIT_BACKEND_DOWN = 0, 1, 2, 3
+
+# Read-only commands after which the process skips the interpreter's teardown (see run()).
+QUICK_EXIT_COMMANDS = frozenset({"ask"})
+_finished: dict[str, str] = {}  # the command main() ran, for run()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -55,6 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     _configure_logging(args.verbose)
+    _finished["command"] = args.command
     try:
         code = args.func(args)
     except LcelkitError as exc:
@@ -68,5 +73,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     return int(code or 0)
 
 
+def run() -> None:
+    """The ``lcelkit`` executable: :func:`main`, then exit with its code.
+
+    After a read-only command (:data:`QUICK_EXIT_COMMANDS`) the output is flushed and
+    the process ends at once: tearing down torch, transformers and Chroma took ~1.3 s
+    of a ~8 s ``lcelkit ask`` on 2 cores (bench/ask.py) and does nothing for a command
+    that wrote nothing. Everything else exits normally. ``main()`` called from Python
+    never exits.
+    """
+    code = main()
+    if _finished.get("command") in QUICK_EXIT_COMMANDS:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        logging.shutdown()
+        os._exit(code)
+    sys.exit(code)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    run()

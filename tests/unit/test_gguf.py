@@ -41,9 +41,7 @@ def test_a_folder_with_two_gguf_files_names_them(tmp_path):
     assert "LCELKIT_LLM_MODEL" in info.value.hint
 
 
-def test_an_unsupported_architecture_is_a_clear_error_and_caches_nothing(
-    tmp_path, monkeypatch
-):
+def test_an_unsupported_architecture_is_a_clear_error_and_caches_nothing(tmp_path, monkeypatch):
     cache = tmp_path / "cache"
     monkeypatch.setenv("LCELKIT_GGUF_CACHE", str(cache))
     assert gguf_cache_dir() == cache

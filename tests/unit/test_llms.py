@@ -300,3 +300,12 @@ def test_a_looping_reply_is_cut_before_the_repeated_line():
     assert text[:cut] == "The answer is 15.2 [1].\nThe North grew.\n"
     assert _repeat_cut("| a |\n| a |\n") is None  # short lines (table rows) may repeat
     assert _repeat_cut("One line only.\n") is None
+
+
+def test_a_reply_looping_inside_a_line_is_cut_after_the_first_round():
+    from lcelkit.chains.llm_hf import _loop_cut
+
+    text = "The answer is: " * 3
+    assert text[: _loop_cut(text)].strip() == "The answer is:"
+    assert _loop_cut("The answer is: The answer is: 15.2 [1]") is None  # twice is fine
+    assert _loop_cut("| 0 | 0 | 0 | 0 | 0 | 0 |") is None  # short cells may repeat
