@@ -159,3 +159,30 @@ def test_ask_on_empty_index_says_to_ingest(tmp_path, monkeypatch, capsys):
 def test_ask_bad_filter_is_a_clear_error(env, capsys):
     assert main(["ask", "x", "--no-llm", "--filter", "novalue"]) == 2
     assert "KEY=VALUE" in capsys.readouterr().err
+
+
+def test_the_executable_flushes_everything_and_keeps_the_exit_code(env, monkeypatch):
+    """``python -m lcelkit`` ends ``ask`` without the interpreter's teardown (cli.run):
+    the JSON still arrives whole, and the code is still 3 with the backend down."""
+    import subprocess
+    import sys
+
+    monkeypatch.setenv("LCELKIT_OLLAMA_BASE_URL", _dead_url())
+    done = subprocess.run(
+        [sys.executable, "-m", "lcelkit", "ask", "How many vacation days?", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 3, done.stderr
+    payload = json.loads(done.stdout)
+    assert payload["answer"] is None and payload["sources"]
+    assert "policy.md" in payload["sources"][0]["source"]
+    assert "error:" in done.stderr
+    done = subprocess.run(
+        [sys.executable, "-m", "lcelkit", "ask", "How many vacation days?", "--no-llm"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0 and "25 days of paid vacation" in done.stdout
