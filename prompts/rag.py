@@ -18,9 +18,9 @@ DONT_KNOW = "I don't know based on the provided documents."
 # Short and concrete (issue #12): SmolLM2-135M follows long rule lists badly. Chosen on 60
 # SQuAD and 60 table questions kept out of bench/answers.py's reported sets (the
 # candidates' figures are in docs/DESIGN.md, "RAG chains").
-ANSWER_SYSTEM = f"""Answer the question from the passages in a few words and cite the \
-passage number like [1]. If the passages do not say, reply: {DONT_KNOW} Answer in the \
-language of the question."""
+ANSWER_SYSTEM = f"""Answer the question from the passages and cite the passage number like \
+[1]. If the passages do not say, reply: {DONT_KNOW} Answer in the language of the \
+question."""
 
 # {table_cells} is "" or a line "\nTable cells named by the question: North · Q3 = 63 [1]"
 ANSWER_HUMAN = """Passages:
