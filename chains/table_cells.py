@@ -25,6 +25,7 @@ import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from langchain_core.documents import Document
 
@@ -69,6 +70,11 @@ def _table_grid(doc: Document) -> tuple[list[str], list[list[str]]] | None:
     html = doc.metadata.get("text_as_html")
     if not isinstance(html, str) or "<t" not in html:
         return None
+    return _parsed(html)
+
+
+@lru_cache(maxsize=256)  # the answer step matches the same chunks more than once
+def _parsed(html: str) -> tuple[list[str], list[list[str]]] | None:
     from lcelkit.loaders.elements import header_paths, parse_table_html
 
     rows, _, header_rows = parse_table_html(html)
