@@ -9,7 +9,9 @@ on. Same model, retrieval and scoring as ``bench/answers.py``; other questions:
   are not among the bench's 10 (seed 7).
 
 ``--system`` replaces the system message of ``rag.answer`` (default: the current one);
-``--recipe naive`` runs the naive recipe instead.
+``--example`` puts one worked example (a question on a short passage and its cited
+answer) before the question, as a user/assistant exchange; ``--recipe naive`` runs the
+naive recipe instead.
 
     python bench/answers_tune.py [--n 60] [--system "Answer ..."] [--recipe naive]
 """
@@ -34,6 +36,14 @@ for path in (ROOT, ROOT / "bench"):
 import answers as bench  # noqa: E402  (bench/answers.py)
 
 __all__ = ["main", "squad_tuning_set", "table_tuning_set"]
+
+EXAMPLE_HUMAN = """Passages:
+[1] (tower.txt)
+The Eiffel Tower is 330 metres tall. It was built for the 1889 World's Fair in Paris.
+
+Question: When was the Eiffel Tower built?
+Answer:"""
+EXAMPLE_ANSWER = "It was built for the 1889 World's Fair [1]."
 
 
 def squad_tuning_set(n: int, work: Path) -> tuple[list[dict[str, Any]], list[Path]]:
@@ -79,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=60)
     parser.add_argument("--system", default=None, help="system message of rag.answer")
+    parser.add_argument("--example", action="store_true", help="one worked example first")
     parser.add_argument("--recipe", choices=["lcelkit", "naive"], default="lcelkit")
     args = parser.parse_args(argv)
 
@@ -89,9 +100,17 @@ def main(argv: list[str] | None = None) -> int:
     from lcelkit.factories import make_indexer, make_rag_chain
     from lcelkit.settings import Settings
 
-    if args.system is not None:
+    if args.system is not None or args.example:
+        example = [
+            ("human", EXAMPLE_HUMAN.replace("{", "{{").replace("}", "}}")),
+            ("ai", EXAMPLE_ANSWER),
+        ]
         rag_prompts.PROMPTS["rag.answer"] = ChatPromptTemplate.from_messages(
-            [("system", args.system), ("human", rag_prompts.ANSWER_HUMAN)]
+            [
+                ("system", rag_prompts.ANSWER_SYSTEM if args.system is None else args.system),
+                *(example if args.example else []),
+                ("human", rag_prompts.ANSWER_HUMAN),
+            ]
         ).partial(table_cells="")
     model = str(bench.smollm2_path())
     llm = make_chat_model(
@@ -124,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {name} {'OK ' if hit else '-- '}{q['question'][:50]!r} -> {text[:60]!r}",
                   file=sys.stderr)  # fmt: skip
         scores[name] = round(hits / len(questions), 3)
-    print(json.dumps({"recipe": args.recipe, "n": args.n, **scores}))
+    print(json.dumps({"recipe": args.recipe, "example": args.example, "n": args.n, **scores}))
     return 0
 
 
