@@ -201,9 +201,11 @@ class _Answerer:
         prompt: str,
         trim_last: bool,
         name_cells: bool = True,
+        min_relative_score: float = 0.0,
     ) -> None:
         self.llm = llm
         self.name_cells = name_cells
+        self.min_relative_score = min_relative_score
         self.counter = counter
         self.limit = context_window - reply_reserve(context_window, max_new_tokens)
         self.context_window = context_window
@@ -231,6 +233,23 @@ class _Answerer:
             logger.debug("table cells named by the question: %s", format_named_cells(cells))
         return f"\n{TABLE_CELLS_LABEL} {format_named_cells(cells)}" if cells else ""
 
+    def _relevant(self, docs: Sequence[Document]) -> list[Document]:
+        """The passages scoring at least ``min_relative_score`` of the best one (all of
+        them when a passage has no score)."""
+        scores = [d.metadata.get("score") for d in docs]
+        if (
+            not self.min_relative_score
+            or not docs
+            or any(not isinstance(x, int | float) for x in scores)
+        ):
+            return list(docs)
+        floor = self.min_relative_score * max(scores)  # type: ignore[type-var]
+        kept = [d for d, x in zip(docs, scores, strict=True) if x >= floor]  # type: ignore[operator]
+        if len(kept) < len(docs):
+            logger.info("answer: %d of %d passages below %.2f of the best score dropped",
+                        len(docs) - len(kept), len(docs), self.min_relative_score)  # fmt: skip
+        return kept
+
     def check(self, inputs: dict[str, Any]) -> dict[str, Any]:
         """Fail before retrieval when not even the empty prompt fits."""
         self.budget(inputs["question"])
@@ -239,7 +258,7 @@ class _Answerer:
     def prepare(self, inputs: dict[str, Any]) -> dict[str, Any]:
         """Pack the retrieved docs and render the final messages (guaranteed to fit)."""
         question: str = inputs["question"]
-        docs: Sequence[Document] = inputs.get("docs") or []
+        docs = self._relevant(inputs.get("docs") or [])
         packed = pack(
             docs,
             counter=self.counter,
@@ -326,11 +345,13 @@ def make_rag_chain(
     prompt: str = "rag.answer",
     trim_last: bool = False,
     name_cells: bool = True,
+    min_relative_score: float = 0.0,
 ) -> Runnable[dict, dict]:
     """Question -> retrieve -> pack into the window -> cited answer + sources (see module doc).
 
     ``name_cells``: name the table cells the question points at under it in the prompt
-    (``chains.table_cells``)."""
+    (``chains.table_cells``). ``min_relative_score``: leave out passages whose retriever
+    score is below this share of the best passage's (0: keep all)."""
     answerer = _Answerer(
         llm,
         counter=counter,
@@ -339,6 +360,7 @@ def make_rag_chain(
         prompt=prompt,
         trim_last=trim_last,
         name_cells=name_cells,
+        min_relative_score=min_relative_score,
     )
     chain = (
         RunnableLambda(_question_of, name="question")
@@ -438,6 +460,7 @@ def make_conversational_rag_chain(
     condense_prompt: str = "rag.condense_question",
     trim_last: bool = False,
     name_cells: bool = True,
+    min_relative_score: float = 0.0,
 ) -> Runnable[dict, dict]:
     """Follow-up + history -> standalone question -> the RAG chain (see module doc)."""
     condenser = _Condenser(
@@ -455,6 +478,7 @@ def make_conversational_rag_chain(
         prompt=prompt,
         trim_last=trim_last,
         name_cells=name_cells,
+        min_relative_score=min_relative_score,
     )
     chain = (
         RunnableLambda(condenser.normalize, name="question")

@@ -330,6 +330,7 @@ def make_rag_chain(
         max_new_tokens=settings.llm.max_new_tokens,
         prompt=prompt,
         name_cells=settings.retrieval.table_cells,
+        min_relative_score=settings.retrieval.min_relative_score,
     )
 
 

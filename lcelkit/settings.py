@@ -175,6 +175,14 @@ class RetrievalSettings(BaseModel):
     fetch_k: int = Field(default=20, ge=1)
     lambda_mult: float = Field(default=0.5, ge=0.0, le=1.0)
     score_threshold: float = Field(default=0.3, ge=0.0, le=1.0)
+    min_relative_score: float = Field(
+        default=0.5,
+        ge=0.0,
+        le=1.0,
+        description="The answer prompt leaves out passages whose retriever score is below "
+        "this share of the best passage's (0: keep all k): a small model reads a weak "
+        "keyword match as readily as the right passage.",
+    )
     table_cells: bool = Field(
         default=True,
         description="Name the table cells a question points at (its row label and column "

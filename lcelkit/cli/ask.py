@@ -158,6 +158,7 @@ def _answer(
         context_window=resolve_context_window(settings, llm),
         max_new_tokens=cfg.max_new_tokens,
         name_cells=settings.retrieval.table_cells,
+        min_relative_score=settings.retrieval.min_relative_score,
     )
     answer: list[str] = []
     sources: list[dict[str, Any]] = []

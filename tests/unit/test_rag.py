@@ -265,6 +265,23 @@ def test_table_cells_the_question_names_follow_it_with_their_passage_number():
     assert "Table cells" not in str(llm3.calls[0][-1].content)
 
 
+def test_passages_far_below_the_best_score_are_left_out_of_the_prompt():
+    docs = [
+        Document("Paris is the capital of France.", metadata={"source": "a.md", "score": 0.9}),
+        Document("France borders Spain.", metadata={"source": "b.md", "score": 0.5}),
+        Document("Steam engines use pressure.", metadata={"source": "c.md", "score": 0.3}),
+    ]
+    llm = RecordingChat(replies=["Paris [1]"])
+    out = rag(llm, docs=docs, min_relative_score=0.5)[0].invoke("Capital of France?")
+    assert [s["source"] for s in out["sources"]] == ["a.md", "b.md"]  # 0.3 < 0.5 x 0.9
+    assert "Steam engines" not in str(llm.calls[0][-1].content)
+    unscored = [Document(d.page_content, metadata={"source": d.metadata["source"]}) for d in docs]
+    out = rag(RecordingChat(), docs=unscored, min_relative_score=0.5)[0].invoke("Capital?")
+    assert len(out["sources"]) == 3  # no scores: nothing to compare, all kept
+    out = rag(RecordingChat(), docs=docs)[0].invoke("Capital of France?")
+    assert len(out["sources"]) == 3  # the chain's own default keeps all k
+
+
 def test_summarize_auto_stuffs_when_it_fits():
     llm = RecordingChat(replies=["The summary."])
     got = summarize(
