@@ -97,17 +97,20 @@ def token_f1(answer: str, golds: list[str]) -> float:
 
 
 # -- question sets ---------------------------------------------------------------------
-def squad_set(n: int, work: Path) -> tuple[list[dict[str, Any]], list[Path]]:
-    """``n`` SQuAD questions and the corpus files (gold paragraphs + 300 distractors)."""
+def squad_set(
+    n: int, work: Path, *, start: int = 0, seed: int = 13
+) -> tuple[list[dict[str, Any]], list[Path]]:
+    """``n`` SQuAD questions from sample line ``start`` and the corpus files (their gold
+    paragraphs + 300 distractors drawn with ``seed``)."""
     base = DATA / "qa" / "squad_v1.1_dev"
     lines = (base / "questions_sample500_seed13.jsonl").read_text().splitlines()
-    questions = [json.loads(line) for line in lines[:n]]
+    questions = [json.loads(line) for line in lines[start : start + n]]
     passages = {
         p["_id"]: p for p in map(json.loads, (base / "passages.jsonl").read_text().splitlines())
     }
     gold = {q["passage_id"] for q in questions}
     others = sorted(set(passages) - gold)
-    chosen = sorted(gold) + random.Random(13).sample(others, 300)
+    chosen = sorted(gold) + random.Random(seed).sample(others, 300)
     folder = work / "squad"
     folder.mkdir(parents=True, exist_ok=True)
     files = []

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import re
 import sys
 import tempfile
 from collections import defaultdict
@@ -47,23 +46,8 @@ EXAMPLE_ANSWER = "It was built for the 1889 World's Fair [1]."
 
 
 def squad_tuning_set(n: int, work: Path) -> tuple[list[dict[str, Any]], list[Path]]:
-    """``n`` SQuAD questions from sample line 300 on, and their corpus files."""
-    base = bench.DATA / "qa" / "squad_v1.1_dev"
-    lines = (base / "questions_sample500_seed13.jsonl").read_text().splitlines()
-    questions = [json.loads(line) for line in lines[300 : 300 + n]]
-    passages = {
-        p["_id"]: p for p in map(json.loads, (base / "passages.jsonl").read_text().splitlines())
-    }
-    gold = {q["passage_id"] for q in questions}
-    chosen = sorted(gold) + random.Random(7).sample(sorted(set(passages) - gold), 300)
-    folder = work / "squad"
-    folder.mkdir(parents=True, exist_ok=True)
-    files = []
-    for pid in chosen:
-        path = folder / f"{re.sub(r'[^A-Za-z0-9_-]+', '_', pid)}.txt"
-        path.write_text(f"{passages[pid]['title']}\n\n{passages[pid]['text']}\n", encoding="utf-8")
-        files.append(path)
-    return [{"question": q["question"], "answers": q["answers"]} for q in questions], files
+    """``n`` SQuAD questions from sample line 300 on, and their corpus files (seed 7)."""
+    return bench.squad_set(n, work, start=300, seed=7)
 
 
 def table_tuning_set(n: int) -> tuple[list[dict[str, Any]], list[Path]]:
