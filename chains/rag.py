@@ -21,7 +21,9 @@ Budget: every prompt sent fits ``context_window - max_new_tokens`` tokens as cou
 by ``counter`` (``chains.budget.count_prompt``). Chunks that do not fit are dropped
 in rank order; when not even the prompt without context fits,
 :class:`~lcelkit.errors.ContextBudgetError` is raised before retrieval and before
-any model call. When no passage was retrieved (or none fits), the answer is
+any model call. Passages scoring below ``min_relative_score`` of the best one are
+left out first, and the table cells the question names (``chains.table_cells``)
+follow it in the prompt. When no passage was retrieved (or none fits), the answer is
 ``prompts.rag.DONT_KNOW`` and the model is not called. With
 ``prompt="rag.answer_cot"`` the answer holds a short "Reasoning:" followed by
 "Answer:" (see :func:`final_answer`).
@@ -235,19 +237,20 @@ class _Answerer:
 
     def _relevant(self, docs: Sequence[Document]) -> list[Document]:
         """The passages scoring at least ``min_relative_score`` of the best one (all of
-        them when a passage has no score)."""
+        them when one has no score)."""
         scores = [d.metadata.get("score") for d in docs]
-        if (
-            not self.min_relative_score
-            or not docs
-            or any(not isinstance(x, int | float) for x in scores)
-        ):
+        values = [float(x) for x in scores if isinstance(x, int | float)]
+        if not self.min_relative_score or not docs or len(values) < len(docs):
             return list(docs)
-        floor = self.min_relative_score * max(scores)  # type: ignore[type-var]
-        kept = [d for d, x in zip(docs, scores, strict=True) if x >= floor]  # type: ignore[operator]
+        floor = self.min_relative_score * max(values)
+        kept = [d for d, x in zip(docs, values, strict=True) if x >= floor]
         if len(kept) < len(docs):
-            logger.info("answer: %d of %d passages below %.2f of the best score dropped",
-                        len(docs) - len(kept), len(docs), self.min_relative_score)  # fmt: skip
+            logger.info(
+                "answer: %d of %d passages scored below %.2f of the best; left out",
+                len(docs) - len(kept),
+                len(docs),
+                self.min_relative_score,
+            )
         return kept
 
     def check(self, inputs: dict[str, Any]) -> dict[str, Any]:
