@@ -1,6 +1,18 @@
 """The local Hugging Face backend: a model folder, a hub-cache id or a GGUF file
 (converted once by :mod:`chains.gguf`), generated with ``model.generate`` and a
-token streamer (see :mod:`chains.llms` for why)."""
+token streamer (see :mod:`chains.llms` for why).
+
+:class:`LocalChatHuggingFace` is built from plain parameters, as ``ChatOllama`` is
+built from ``model=``::
+
+    LocalChatHuggingFace(model_id="SmolLM2-135M-Instruct.Q4_1.gguf", max_new_tokens=64,
+                         temperature=0, stop=["\\n\\n"])
+
+It loads the tokenizer and the weights itself, at the first call that needs them
+(:meth:`LocalChatHuggingFace.load` loads them now; :func:`make_huggingface` does, so a
+bad folder fails at once). Loaded weights are shared by every instance of the process
+that names the same model, adapter, device and dtype.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +21,21 @@ import logging
 import os
 import threading
 from collections.abc import AsyncIterator, Iterator, Sequence
-from functools import cache
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
+from langchain_core.language_models import BaseChatModel, LangSmithParams
+from langchain_core.messages import (
+    AIMessage,
+    AIMessageChunk,
+    BaseMessage,
+    HumanMessage,
+    SystemMessage,
+    ToolMessage,
+)
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from lcelkit.chains.hf_files import (
     _adapter_base,
     _load_adapter,
@@ -24,6 +47,7 @@ from lcelkit.chains.hf_files import (
     hf_location,
     load_hf_tokenizer,
 )
+from pydantic import ConfigDict, Field, PrivateAttr
 
 from lcelkit.errors import (
     BackendError,
@@ -32,10 +56,13 @@ from lcelkit.errors import (
     ModelNotFoundError,
 )
 
-if TYPE_CHECKING:
-    from langchain_core.language_models import BaseChatModel
-
-__all__ = ["check_hf_folder", "hf_location", "load_hf_tokenizer", "make_huggingface"]
+__all__ = [
+    "LocalChatHuggingFace",
+    "check_hf_folder",
+    "hf_location",
+    "load_hf_tokenizer",
+    "make_huggingface",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -115,280 +142,23 @@ def _message_text(content: Any) -> str:
     return "".join(parts)
 
 
-@cache
-def _hf_class() -> type:
-    from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
-    from langchain_core.messages import (
-        AIMessage,
-        AIMessageChunk,
-        BaseMessage,
-        HumanMessage,
-        SystemMessage,
-        ToolMessage,
-    )
-    from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
-    from langchain_huggingface import ChatHuggingFace
+@dataclass(frozen=True)
+class _Loaded:
+    """A model loaded once per process: weights, tokenizer and what they came from."""
 
-    class LocalChatHuggingFace(ChatHuggingFace):
-        """ChatHuggingFace over a local pipeline with real streaming, stop sequences,
-        async support, a context-window check and the project's errors."""
-
-        max_new_tokens: int = 512
-        context_window: int | None = None
-        request_timeout: float = 120.0
-        native_tools: bool = False
-
-        # -- prompt ----------------------------------------------------------------
-        def _to_chat_prompt(self, messages: list[BaseMessage]) -> str:
-            if not messages:
-                raise ValueError("at least one message is required")
-            dicts = []
-            for message in messages:
-                if isinstance(message, SystemMessage):
-                    role = "system"
-                elif isinstance(message, AIMessage):
-                    role = "assistant"
-                elif isinstance(message, ToolMessage):
-                    role = "tool"
-                elif isinstance(message, HumanMessage):
-                    role = "user"
-                else:
-                    role = getattr(message, "role", None) or "user"
-                dicts.append({"role": role, "content": _message_text(message.content)})
-            try:
-                return self.tokenizer.apply_chat_template(
-                    dicts, tokenize=False, add_generation_prompt=True
-                )
-            except Exception:
-                if not any(d["role"] == "tool" for d in dicts):
-                    raise
-                # Templates without a tool role: hand observations back as user turns.
-                for d in dicts:
-                    if d["role"] == "tool":
-                        d["role"], d["content"] = "user", f"Observation: {d['content']}"
-                return self.tokenizer.apply_chat_template(
-                    dicts, tokenize=False, add_generation_prompt=True
-                )
-
-        # -- generation ----------------------------------------------------------------
-        def _iter_generate(
-            self, messages: list[BaseMessage], stop: list[str] | None, **kwargs: Any
-        ) -> Iterator[ChatGenerationChunk]:
-            from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
-
-            wanted = stop or self.stop or []
-            stops = [s for s in ([wanted] if isinstance(wanted, str) else wanted) if s]
-            max_new = int(kwargs.get("max_new_tokens") or self.max_new_tokens)
-            tokenizer = self.tokenizer
-            model = self.llm.pipeline.model
-            prompt = self._to_chat_prompt(messages)
-            inputs = tokenizer(prompt, return_tensors="pt", add_special_tokens=False)
-            n_in = int(inputs["input_ids"].shape[1])
-            if self.context_window and n_in + max_new > self.context_window:
-                # The reply adapts to what the window leaves (chains.budget.reply_reserve
-                # sized the prompt); only a prompt that leaves almost nothing fails.
-                left = self.context_window - n_in
-                if left < min(max_new, _MIN_REPLY):
-                    raise ContextBudgetError(
-                        f"the prompt has {n_in} tokens; it leaves {max(left, 0)} of the "
-                        f"context window of {self.context_window} tokens of {self.model_id} "
-                        "for the reply",
-                        hint="shorten the input, retrieve fewer chunks, or lower max_new_tokens",
-                    )
-                max_new = left
-            inputs = inputs.to(model.device)
-            cancel = threading.Event()
-
-            class _Cancel(StoppingCriteria):
-                def __call__(self, input_ids: Any, scores: Any, **kw: Any) -> bool:
-                    return cancel.is_set()
-
-            class _TokenStreamer(TextIteratorStreamer):
-                """Emits text after every token (the parent waits for a space), holding
-                back only an incomplete multi-byte character."""
-
-                def put(self, value: Any) -> None:
-                    if len(value.shape) > 1:
-                        value = value[0]
-                    if self.skip_prompt and self.next_tokens_are_prompt:
-                        self.next_tokens_are_prompt = False
-                        return
-                    self.token_cache.extend(value.tolist())
-                    text = self.tokenizer.decode(self.token_cache, **self.decode_kwargs)
-                    if text.endswith("\ufffd") or len(text) <= self.print_len:
-                        return
-                    printable, self.print_len = text[self.print_len :], len(text)
-                    self.on_finalized_text(printable)
-
-            streamer = _TokenStreamer(
-                tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=self.request_timeout
-            )
-            temperature = self.temperature if self.temperature is not None else 0.0
-            gen_kwargs: dict[str, Any] = {
-                **inputs,
-                "max_new_tokens": max_new,
-                "streamer": streamer,
-                "stopping_criteria": StoppingCriteriaList([_Cancel()]),
-                "pad_token_id": tokenizer.pad_token_id
-                if tokenizer.pad_token_id is not None
-                else tokenizer.eos_token_id,
-                "do_sample": temperature > 0,
-            }
-            if temperature > 0:
-                gen_kwargs["temperature"] = temperature
-            result: dict[str, Any] = {}
-
-            def run() -> None:
-                try:
-                    result["sequences"] = model.generate(**gen_kwargs)
-                except BaseException as exc:
-                    result["error"] = exc
-                    streamer.end()
-
-            thread = threading.Thread(target=run, name="hf-generate", daemon=True)
-            thread.start()
-            text, emitted, stopped = "", 0, False
-            try:
-                for piece in _guarded(streamer, self.model_id, self.request_timeout):
-                    text += piece
-                    cut = _stop_cut(text, stops) if stops else None
-                    if cut is None and "\n" in piece:
-                        cut = _repeat_cut(text)
-                    if cut is None:
-                        cut = _loop_cut(text)
-                    if cut is not None:
-                        if cut > emitted:
-                            yield ChatGenerationChunk(
-                                message=AIMessageChunk(content=text[emitted:cut])
-                            )
-                        emitted, stopped = cut, True
-                        cancel.set()
-                        break
-                    safe = len(text) - (_held_back(text, stops) if stops else 0)
-                    if safe > emitted:
-                        yield ChatGenerationChunk(
-                            message=AIMessageChunk(content=text[emitted:safe])
-                        )
-                        emitted = safe
-            finally:
-                cancel.set()
-                thread.join(timeout=self.request_timeout)
-            if "error" in result:
-                err = result["error"]
-                raise BackendError(
-                    f"generation with {self.model_id} failed: {err.__class__.__name__}: {err}",
-                    hint="check the model folder, the device and the available memory",
-                ) from err
-            if not stopped and len(text) > emitted:
-                yield ChatGenerationChunk(message=AIMessageChunk(content=text[emitted:]))
-            sequences = result.get("sequences")
-            n_out = int(sequences.shape[1]) - n_in if sequences is not None else 0
-            reason = "stop" if stopped or n_out < max_new else "length"
-            yield ChatGenerationChunk(
-                message=AIMessageChunk(
-                    content="",
-                    usage_metadata={
-                        "input_tokens": n_in,
-                        "output_tokens": n_out,
-                        "total_tokens": n_in + n_out,
-                    },
-                    response_metadata={"finish_reason": reason, "model_name": self.model_id},
-                ),
-                generation_info={"finish_reason": reason, "model_name": self.model_id},
-            )
-
-        def _stream(
-            self,
-            messages: list[BaseMessage],
-            stop: list[str] | None = None,
-            run_manager: CallbackManagerForLLMRun | None = None,
-            **kwargs: Any,
-        ) -> Iterator[ChatGenerationChunk]:
-            kwargs.pop("stream_usage", None)
-            for chunk in self._iter_generate(messages, stop, **kwargs):
-                if run_manager and chunk.text:
-                    run_manager.on_llm_new_token(chunk.text, chunk=chunk)
-                yield chunk
-
-        def _generate(
-            self,
-            messages: list[BaseMessage],
-            stop: list[str] | None = None,
-            run_manager: CallbackManagerForLLMRun | None = None,
-            stream: bool | None = None,
-            **kwargs: Any,
-        ) -> ChatResult:
-            final: ChatGenerationChunk | None = None
-            for chunk in self._stream(messages, stop, run_manager, **kwargs):
-                final = chunk if final is None else final + chunk
-            assert final is not None
-            message = final.message
-            return ChatResult(
-                generations=[
-                    ChatGeneration(
-                        message=AIMessage(
-                            content=message.content,
-                            usage_metadata=getattr(message, "usage_metadata", None),
-                            response_metadata=message.response_metadata,
-                        ),
-                        generation_info=final.generation_info,
-                    )
-                ]
-            )
-
-        async def _agenerate(
-            self,
-            messages: list[BaseMessage],
-            stop: list[str] | None = None,
-            run_manager: AsyncCallbackManagerForLLMRun | None = None,
-            stream: bool | None = None,
-            **kwargs: Any,
-        ) -> ChatResult:
-            return await asyncio.get_running_loop().run_in_executor(
-                None, lambda: self._generate(messages, stop, None, **kwargs)
-            )
-
-        async def _astream(
-            self,
-            messages: list[BaseMessage],
-            stop: list[str] | None = None,
-            run_manager: AsyncCallbackManagerForLLMRun | None = None,
-            **kwargs: Any,
-        ) -> AsyncIterator[ChatGenerationChunk]:
-            kwargs.pop("stream_usage", None)
-            loop = asyncio.get_running_loop()
-            iterator = self._iter_generate(messages, stop, **kwargs)
-            done = object()
-            try:
-                while True:
-                    chunk = await loop.run_in_executor(None, next, iterator, done)
-                    if chunk is done:
-                        break
-                    if run_manager and chunk.text:
-                        await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
-                    yield chunk
-            finally:
-                await loop.run_in_executor(None, iterator.close)
-
-        @property
-        def _llm_type(self) -> str:
-            return "lcelkit-huggingface-local"
-
-    return LocalChatHuggingFace
+    model: Any
+    tokenizer: Any
+    location: str
+    context_window: int
 
 
-def make_huggingface(
-    model: str,
-    *,
-    max_new_tokens: int,
-    temperature: float,
-    context_window: int | None,
-    request_timeout: float,
-    adapter: str | None,
-    device: str,
-    dtype: str,
-) -> BaseChatModel:
-    """The local chat model (tokenizer checked first, weights loaded, adapter merged)."""
+_LOADED: dict[tuple[str, str | None, str, str], _Loaded] = {}
+_LOAD_LOCK = threading.Lock()
+
+
+def _locate(model: str, adapter: str | None) -> tuple[str, str | None, str]:
+    """``(weights location, adapter, tokenizer location)`` for ``model``; checks the folder
+    and the adapter before anything heavy loads (a GGUF file is converted here, once)."""
     folder, location = hf_location(model)
     if folder is not None:
         # A local folder never needs the hub; keep transformers from asking.
@@ -410,49 +180,381 @@ def make_huggingface(
     tokenizer_location = location
     if adapter and (Path(adapter).expanduser() / "tokenizer_config.json").is_file():
         tokenizer_location = str(Path(adapter).expanduser())
-    tokenizer = _load_hf_tokenizer(tokenizer_location, model)
-    # Fail fast on a bad adapter path, before loading the base weights.
-    if adapter and not (Path(adapter).expanduser() / "adapter_config.json").is_file():
-        raise ModelNotFoundError(
-            f"adapter folder {adapter} has no adapter_config.json",
-            hint="point LCELKIT_LLM__ADAPTER at a folder saved by a PEFT model's "
-            "save_pretrained(), or unset it",
-        )
-    if adapter:
-        _require_peft(adapter)
-    if context_window is None:
+    return location, adapter, tokenizer_location
+
+
+def _load(model: str, adapter: str | None, device: str, dtype: str) -> _Loaded:
+    """The tokenizer (checked first), the weights and the adapter, loaded once."""
+    location, adapter, tokenizer_location = _locate(model, adapter)
+    key = (location, adapter, device, dtype)
+    with _LOAD_LOCK:
+        if key in _LOADED:
+            return _LOADED[key]
+        tokenizer = _load_hf_tokenizer(tokenizer_location, model)
+        # Fail fast on a bad adapter path, before loading the base weights.
+        if adapter and not (Path(adapter).expanduser() / "adapter_config.json").is_file():
+            raise ModelNotFoundError(
+                f"adapter folder {adapter} has no adapter_config.json",
+                hint="point LCELKIT_LLM__ADAPTER at a folder saved by a PEFT model's "
+                "save_pretrained(), or unset it",
+            )
+        if adapter:
+            _require_peft(adapter)
+        resolved_device = _resolve_device(device)
+        from transformers import AutoModelForCausalLM
+
+        try:
+            lm = AutoModelForCausalLM.from_pretrained(
+                location, dtype=_torch_dtype(dtype, resolved_device), local_files_only=True
+            )
+        except Exception as exc:
+            raise ModelNotFoundError(
+                f"cannot load the model weights of {model}: {exc.__class__.__name__}: {exc}",
+                hint="use a local causal-LM folder (save_pretrained) or a model already in "
+                "the Hugging Face cache",
+            ) from None
+        if adapter:
+            lm = _load_adapter(lm, adapter)
+        lm.to(resolved_device)
+        lm.eval()
         from lcelkit.chains.llms import resolve_context_window
 
-        context_window, how = resolve_context_window("huggingface", location)
-        logger.info("HF %s: context window %d (%s)", model, context_window, how)
-    device = _resolve_device(device)
-    from langchain_huggingface import HuggingFacePipeline
-    from transformers import AutoModelForCausalLM, pipeline
+        window, how = resolve_context_window("huggingface", location)
+        logger.info("HF %s: context window %d (%s)", model, window, how)
+        loaded = _LOADED[key] = _Loaded(lm, tokenizer, location, window)
+        return loaded
 
-    try:
-        lm = AutoModelForCausalLM.from_pretrained(
-            location, dtype=_torch_dtype(dtype, device), local_files_only=True
+
+class LocalChatHuggingFace(BaseChatModel):
+    """A local Hugging Face chat model with real streaming, multi-token stop sequences,
+    async support, a context-window check and the project's errors.
+
+    Built from plain parameters: ``model_id`` is a GGUF file, a folder holding one, a
+    model folder (``save_pretrained``) or a model id already in the Hugging Face cache
+    (nothing is downloaded). ``max_tokens`` and ``timeout`` are accepted as the
+    LangChain-standard names of ``max_new_tokens`` and ``request_timeout``.
+    """
+
+    model_config = ConfigDict(populate_by_name=True, arbitrary_types_allowed=True)
+
+    model_id: str = Field(description="GGUF file, model folder or Hugging Face cache id.")
+    max_new_tokens: int = Field(default=512, ge=1, alias="max_tokens")
+    temperature: float | None = 0.0
+    stop: list[str] | None = None
+    context_window: int | None = Field(
+        default=None, description="Tokens; None: the model's own (capped), read at load."
+    )
+    request_timeout: float = Field(default=120.0, gt=0, alias="timeout")
+    native_tools: bool = False
+    adapter: str | None = Field(default=None, description="LoRA/PEFT adapter folder.")
+    device: str = "cpu"
+    dtype: str = "auto"
+
+    _loaded: _Loaded | None = PrivateAttr(default=None)
+    _tokenizer: Any = PrivateAttr(default=None)
+
+    # -- loading -----------------------------------------------------------------------
+    def load(self) -> LocalChatHuggingFace:
+        """Load the tokenizer and the weights now (a bad path or model fails here)."""
+        if self._loaded is None:
+            self._loaded = _load(self.model_id, self.adapter, self.device, self.dtype)
+            if self.context_window is None:
+                self.context_window = self._loaded.context_window
+        return self
+
+    @property
+    def tokenizer(self) -> Any:
+        """The model's tokenizer (loaded without the weights when they are not loaded)."""
+        if self._loaded is not None:
+            return self._loaded.tokenizer
+        if self._tokenizer is None:
+            self._tokenizer = load_hf_tokenizer(self.model_id, adapter=self.adapter)
+        return self._tokenizer
+
+    @property
+    def hf_model(self) -> Any:
+        """The loaded ``transformers`` model (loaded now if it is not yet)."""
+        loaded = self.load()._loaded
+        assert loaded is not None
+        return loaded.model
+
+    @property
+    def model_name(self) -> str:
+        """A short name for messages: the GGUF file or model folder name."""
+        path = Path(self.model_id).expanduser()
+        return path.name if path.name else self.model_id
+
+    def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
+        params = LangSmithParams(
+            ls_provider="huggingface",
+            ls_model_name=str(kwargs.get("model") or self.model_id),
+            ls_model_type="chat",
+            ls_temperature=kwargs.get("temperature", self.temperature),
+            ls_max_tokens=int(kwargs.get("max_new_tokens") or self.max_new_tokens),
         )
-    except Exception as exc:
-        raise ModelNotFoundError(
-            f"cannot load the model weights of {model}: {exc.__class__.__name__}: {exc}",
-            hint="use a local causal-LM folder (save_pretrained) or a model already in the "
-            "Hugging Face cache",
-        ) from None
-    if adapter:
-        lm = _load_adapter(lm, adapter)
-    lm.to(device)
-    lm.eval()
-    pipe_kwargs: dict[str, Any] = {"max_new_tokens": max_new_tokens, "return_full_text": False}
-    pipe = pipeline("text-generation", model=lm, tokenizer=tokenizer, device=lm.device)
-    llm = HuggingFacePipeline(pipeline=pipe, model_id=location, pipeline_kwargs=pipe_kwargs)
-    cls = _hf_class()
-    return cls(
-        llm=llm,
-        tokenizer=tokenizer,
-        model_id=location,
-        temperature=temperature,
+        if stop or self.stop:
+            params["ls_stop"] = list(stop or self.stop or [])
+        return params
+
+    @property
+    def _identifying_params(self) -> dict[str, Any]:
+        return {
+            "model_id": self.model_id,
+            "adapter": self.adapter,
+            "max_new_tokens": self.max_new_tokens,
+            "temperature": self.temperature,
+        }
+
+    # -- prompt ----------------------------------------------------------------
+    def _to_chat_prompt(self, messages: list[BaseMessage], tokenizer: Any) -> str:
+        if not messages:
+            raise ValueError("at least one message is required")
+        dicts = []
+        for message in messages:
+            if isinstance(message, SystemMessage):
+                role = "system"
+            elif isinstance(message, AIMessage):
+                role = "assistant"
+            elif isinstance(message, ToolMessage):
+                role = "tool"
+            elif isinstance(message, HumanMessage):
+                role = "user"
+            else:
+                role = getattr(message, "role", None) or "user"
+            dicts.append({"role": role, "content": _message_text(message.content)})
+        try:
+            return tokenizer.apply_chat_template(dicts, tokenize=False, add_generation_prompt=True)
+        except Exception:
+            if not any(d["role"] == "tool" for d in dicts):
+                raise
+            # Templates without a tool role: hand observations back as user turns.
+            for d in dicts:
+                if d["role"] == "tool":
+                    d["role"], d["content"] = "user", f"Observation: {d['content']}"
+            return tokenizer.apply_chat_template(dicts, tokenize=False, add_generation_prompt=True)
+
+    # -- generation ----------------------------------------------------------------
+    def _iter_generate(
+        self, messages: list[BaseMessage], stop: list[str] | None, **kwargs: Any
+    ) -> Iterator[ChatGenerationChunk]:
+        from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
+
+        wanted = stop or self.stop or []
+        stops = [s for s in ([wanted] if isinstance(wanted, str) else wanted) if s]
+        max_new = int(kwargs.get("max_new_tokens") or self.max_new_tokens)
+        loaded = self.load()._loaded
+        assert loaded is not None
+        tokenizer, model = loaded.tokenizer, loaded.model
+        window = self.context_window or loaded.context_window
+        prompt = self._to_chat_prompt(messages, tokenizer)
+        inputs = tokenizer(prompt, return_tensors="pt", add_special_tokens=False)
+        n_in = int(inputs["input_ids"].shape[1])
+        if window and n_in + max_new > window:
+            # The reply adapts to what the window leaves (chains.budget.reply_reserve
+            # sized the prompt); only a prompt that leaves almost nothing fails.
+            left = window - n_in
+            if left < min(max_new, _MIN_REPLY):
+                raise ContextBudgetError(
+                    f"the prompt has {n_in} tokens; it leaves {max(left, 0)} of the "
+                    f"context window of {window} tokens of {self.model_id} "
+                    "for the reply",
+                    hint="shorten the input, retrieve fewer chunks, or lower max_new_tokens",
+                )
+            max_new = left
+        inputs = inputs.to(model.device)
+        cancel = threading.Event()
+
+        class _Cancel(StoppingCriteria):
+            def __call__(self, input_ids: Any, scores: Any, **kw: Any) -> bool:
+                return cancel.is_set()
+
+        class _TokenStreamer(TextIteratorStreamer):
+            """Emits text after every token (the parent waits for a space), holding
+            back only an incomplete multi-byte character."""
+
+            def put(self, value: Any) -> None:
+                if len(value.shape) > 1:
+                    value = value[0]
+                if self.skip_prompt and self.next_tokens_are_prompt:
+                    self.next_tokens_are_prompt = False
+                    return
+                self.token_cache.extend(value.tolist())
+                text = self.tokenizer.decode(self.token_cache, **self.decode_kwargs)
+                if text.endswith("\ufffd") or len(text) <= self.print_len:
+                    return
+                printable, self.print_len = text[self.print_len :], len(text)
+                self.on_finalized_text(printable)
+
+        streamer = _TokenStreamer(
+            tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=self.request_timeout
+        )
+        temperature = self.temperature if self.temperature is not None else 0.0
+        gen_kwargs: dict[str, Any] = {
+            **inputs,
+            "max_new_tokens": max_new,
+            "streamer": streamer,
+            "stopping_criteria": StoppingCriteriaList([_Cancel()]),
+            "pad_token_id": tokenizer.pad_token_id
+            if tokenizer.pad_token_id is not None
+            else tokenizer.eos_token_id,
+            "do_sample": temperature > 0,
+        }
+        if temperature > 0:
+            gen_kwargs["temperature"] = temperature
+        result: dict[str, Any] = {}
+
+        def run() -> None:
+            try:
+                result["sequences"] = model.generate(**gen_kwargs)
+            except BaseException as exc:
+                result["error"] = exc
+                streamer.end()
+
+        thread = threading.Thread(target=run, name="hf-generate", daemon=True)
+        thread.start()
+        text, emitted, stopped = "", 0, False
+        try:
+            for piece in _guarded(streamer, self.model_id, self.request_timeout):
+                text += piece
+                cut = _stop_cut(text, stops) if stops else None
+                if cut is None and "\n" in piece:
+                    cut = _repeat_cut(text)
+                if cut is None:
+                    cut = _loop_cut(text)
+                if cut is not None:
+                    if cut > emitted:
+                        yield ChatGenerationChunk(message=AIMessageChunk(content=text[emitted:cut]))
+                    emitted, stopped = cut, True
+                    cancel.set()
+                    break
+                safe = len(text) - (_held_back(text, stops) if stops else 0)
+                if safe > emitted:
+                    yield ChatGenerationChunk(message=AIMessageChunk(content=text[emitted:safe]))
+                    emitted = safe
+        finally:
+            cancel.set()
+            thread.join(timeout=self.request_timeout)
+        if "error" in result:
+            err = result["error"]
+            raise BackendError(
+                f"generation with {self.model_id} failed: {err.__class__.__name__}: {err}",
+                hint="check the model folder, the device and the available memory",
+            ) from err
+        if not stopped and len(text) > emitted:
+            yield ChatGenerationChunk(message=AIMessageChunk(content=text[emitted:]))
+        sequences = result.get("sequences")
+        n_out = int(sequences.shape[1]) - n_in if sequences is not None else 0
+        reason = "stop" if stopped or n_out < max_new else "length"
+        yield ChatGenerationChunk(
+            message=AIMessageChunk(
+                content="",
+                usage_metadata={
+                    "input_tokens": n_in,
+                    "output_tokens": n_out,
+                    "total_tokens": n_in + n_out,
+                },
+                response_metadata={"finish_reason": reason, "model_name": self.model_id},
+            ),
+            generation_info={"finish_reason": reason, "model_name": self.model_id},
+        )
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        kwargs.pop("stream_usage", None)
+        for chunk in self._iter_generate(messages, stop, **kwargs):
+            if run_manager and chunk.text:
+                run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+            yield chunk
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        stream: bool | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        final: ChatGenerationChunk | None = None
+        for chunk in self._stream(messages, stop, run_manager, **kwargs):
+            final = chunk if final is None else final + chunk
+        assert final is not None
+        message = final.message
+        return ChatResult(
+            generations=[
+                ChatGeneration(
+                    message=AIMessage(
+                        content=message.content,
+                        usage_metadata=getattr(message, "usage_metadata", None),
+                        response_metadata=message.response_metadata,
+                    ),
+                    generation_info=final.generation_info,
+                )
+            ]
+        )
+
+    async def _agenerate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        stream: bool | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        return await asyncio.get_running_loop().run_in_executor(
+            None, lambda: self._generate(messages, stop, None, **kwargs)
+        )
+
+    async def _astream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        kwargs.pop("stream_usage", None)
+        loop = asyncio.get_running_loop()
+        iterator = self._iter_generate(messages, stop, **kwargs)
+        done = object()
+        try:
+            while True:
+                chunk = await loop.run_in_executor(None, next, iterator, done)
+                if chunk is done:
+                    break
+                if run_manager and chunk.text:
+                    await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+                yield chunk
+        finally:
+            await loop.run_in_executor(None, iterator.close)
+
+    @property
+    def _llm_type(self) -> str:
+        return "lcelkit-huggingface-local"
+
+
+def make_huggingface(
+    model: str,
+    *,
+    max_new_tokens: int,
+    temperature: float,
+    context_window: int | None,
+    request_timeout: float,
+    adapter: str | None,
+    device: str,
+    dtype: str,
+) -> LocalChatHuggingFace:
+    """The local chat model, loaded now (tokenizer checked first, adapter merged)."""
+    return LocalChatHuggingFace(
+        model_id=model,
         max_new_tokens=max_new_tokens,
+        temperature=temperature,
         context_window=context_window,
         request_timeout=request_timeout,
-    )
+        adapter=adapter,
+        device=device,
+        dtype=dtype,
+    ).load()

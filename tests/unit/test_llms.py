@@ -269,7 +269,7 @@ def test_requesting_a_gpu_that_is_not_there_is_a_config_error(tiny_hf_model):
 
     if torch.cuda.is_available():
         llm = make_chat_model("huggingface", str(tiny_hf_model), device="cuda", max_new_tokens=2)
-        assert llm.llm.pipeline.model.device.type == "cuda"
+        assert llm.hf_model.device.type == "cuda"
     else:
         with pytest.raises(ConfigError) as info:
             make_chat_model("huggingface", str(tiny_hf_model), device="cuda")
