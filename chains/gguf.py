@@ -1,7 +1,8 @@
 """GGUF files through the Hugging Face backend: found, converted once, cached.
 
 Local users mostly have GGUF files (llama.cpp / Ollama downloads). transformers reads
-them with ``from_pretrained(folder, gguf_file=...)`` (needs the ``gguf`` package) and
+them with ``from_pretrained(folder, gguf_file=...)`` (needs ``gguf`` and ``accelerate``,
+both lcelkit dependencies; a missing one is reported by name with its ``pip install``) and
 dequantizes every tensor, which takes ~12 s for a 135M model and builds the tokenizer
 from the GGUF vocabulary (~5 s). :func:`resolve_gguf` does that once per file and saves
 the result as an ordinary Hugging Face folder (safetensors, tokenizer, chat template,
@@ -19,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 import shutil
 import tempfile
 import threading
@@ -26,7 +28,7 @@ from pathlib import Path
 
 from lcelkit.errors import ConfigError, ModelNotFoundError
 
-__all__ = ["find_gguf", "gguf_cache_dir", "gguf_summary", "resolve_gguf"]
+__all__ = ["GGUF_PACKAGES", "find_gguf", "gguf_cache_dir", "gguf_summary", "resolve_gguf"]
 
 logger = logging.getLogger(__name__)
 _LOCK = threading.Lock()
@@ -83,19 +85,53 @@ def gguf_summary(gguf: Path) -> tuple[str, list[str]]:
         return "unknown", []
 
 
-def _require_gguf_package(gguf: Path) -> None:
-    try:
-        import gguf as _  # noqa: F401
-    except ImportError:
-        raise ConfigError(
-            f"loading the GGUF file {gguf} needs the gguf package",
-            hint="pip install gguf (the dev extra installs it)",
-        ) from None
+#: What transformers needs to read a GGUF file: the reader itself, and accelerate, which
+#: ``from_pretrained(gguf_file=...)`` requires. Both are lcelkit dependencies.
+GGUF_PACKAGES = ("gguf", "accelerate")
+
+
+def _missing_packages_error(gguf: Path, missing: list[str]) -> ConfigError:
+    names = " ".join(missing)
+    return ConfigError(
+        f"loading the GGUF file {gguf} needs the Python package"
+        f"{'s' if len(missing) > 1 else ''} {', '.join(missing)}, which "
+        f"{'are' if len(missing) > 1 else 'is'} not installed",
+        hint=f"pip install {names}  (lcelkit depends on {names}: reinstall lcelkit to get "
+        "its full set of dependencies)",
+    )
+
+
+def _require_packages(gguf: Path) -> None:
+    """A ConfigError naming the missing packages (and the ``pip install`` line)."""
+    import importlib.util
+
+    missing = [name for name in GGUF_PACKAGES if importlib.util.find_spec(name) is None]
+    if missing:
+        raise _missing_packages_error(gguf, missing)
+
+
+_MISSING_PACKAGE = re.compile(
+    r"\b([A-Za-z][\w.-]*) is required\b|`?pip install ([A-Za-z][\w.-]*)`?|"
+    r"No module named '([\w.]+)'"
+)
+
+
+def _missing_package(exc: BaseException) -> str | None:
+    """The package a transformers error says is missing ("accelerate is required ... `pip
+    install accelerate`", ``ModuleNotFoundError``), or None for any other error."""
+    if isinstance(exc, ModuleNotFoundError) and exc.name:
+        return exc.name.split(".")[0]
+    if not isinstance(exc, ImportError | ValueError):
+        return None
+    match = _MISSING_PACKAGE.search(str(exc))
+    if match is None:
+        return None
+    return next(group for group in match.groups() if group).split(".")[0]
 
 
 def _convert(gguf: Path, dest: Path) -> None:
     """Dequantize ``gguf`` with transformers and save it as a HF folder at ``dest``."""
-    _require_gguf_package(gguf)
+    _require_packages(gguf)
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -106,6 +142,9 @@ def _convert(gguf: Path, dest: Path) -> None:
             folder, gguf_file=name, dtype=torch.bfloat16, local_files_only=True
         )
     except Exception as exc:
+        package = _missing_package(exc)
+        if package is not None:  # a missing package, not the file's fault
+            raise _missing_packages_error(gguf, [package]) from None
         arch, types = gguf_summary(gguf)
         raise ConfigError(
             f"transformers cannot load the GGUF file {gguf} (architecture {arch!r}, "

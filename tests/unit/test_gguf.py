@@ -62,3 +62,34 @@ def test_the_hf_backend_reports_an_unloadable_gguf_as_a_config_error(tmp_path, m
     _write_gguf(tmp_path / "weird.gguf", "nosucharch")
     with pytest.raises(ConfigError, match="nosucharch"):
         make_chat_model("huggingface", str(tmp_path), context_window=512)
+
+
+def test_a_missing_package_is_named_with_its_pip_line_not_blamed_on_the_file(
+    tmp_path, monkeypatch
+):
+    import importlib.util
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "accelerate" else real_find_spec(name, *a),
+    )
+    monkeypatch.setenv("LCELKIT_GGUF_CACHE", str(tmp_path / "cache"))
+    model = tmp_path / "SmolLM2.Q4_1.gguf"
+    _write_gguf(model, "llama")
+    with pytest.raises(ConfigError) as info:
+        resolve_gguf(str(model))
+    assert "accelerate" in str(info.value) and "not installed" in str(info.value)
+    assert "pip install accelerate" in info.value.hint
+    assert "architecture" not in str(info.value) + info.value.hint
+
+
+def test_transformers_own_missing_package_error_is_reported_as_one():
+    from lcelkit.chains.gguf import _missing_package
+
+    # transformers 5's words when accelerate is absent (modeling_utils.from_pretrained)
+    said = ValueError("accelerate is required when loading a GGUF file `pip install accelerate`.")
+    assert _missing_package(said) == "accelerate"
+    assert _missing_package(ModuleNotFoundError("x", name="gguf.constants")) == "gguf"
+    assert _missing_package(ValueError("Architecture nosucharch not supported")) is None
