@@ -32,6 +32,15 @@ def _chain(exc: BaseException) -> Iterator[BaseException]:
         current = current.__cause__ or current.__context__
 
 
+def _request_origin(exc: BaseException) -> str | None:
+    """``scheme://host:port`` of the request an httpx error carries, if it carries one."""
+    try:
+        url = exc.request.url  # type: ignore[attr-defined]
+    except (AttributeError, RuntimeError):  # httpx raises RuntimeError when unset
+        return None
+    return f"{url.scheme}://{url.host}" + (f":{url.port}" if url.port else "")
+
+
 def backend_error(
     exc: BaseException, *, provider: str, model: str, base_url: str | None
 ) -> LcelkitError | None:
@@ -52,6 +61,10 @@ def backend_error(
     for item in _chain(exc):
         if isinstance(item, LcelkitError):
             return item
+        if provider == "auto" and isinstance(item, httpx.TransportError | ConnectionError):
+            # Under provider auto only Ollama talks HTTP: say so, with its URL when known.
+            provider, base_url = "ollama", base_url or _request_origin(item)
+            where = f"Ollama at {base_url}" if base_url else "Ollama"
         if isinstance(item, httpx.ConnectError | httpx.ConnectTimeout | ConnectionRefusedError):
             return BackendUnavailableError(
                 f"{where} is not reachable ({item.__class__.__name__})",

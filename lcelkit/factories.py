@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from lcelkit.settings import Settings
+from lcelkit.settings import LLMSettings, Settings
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from lcelkit.loaders.index import Indexer, Parsed
 
 __all__ = [
+    "llm_settings",
     "make_agent",
     "make_embeddings",
     "make_indexer",
@@ -335,18 +336,50 @@ def make_rag_chain(
 
 
 # -- LLM backend, context window, token counting ---------------------------------------
+def llm_settings(settings: Settings) -> LLMSettings:
+    """``settings.llm`` with provider ``auto`` resolved to the backend that answers
+    (``chains.llms.resolve_backend``: probed once per process); raises
+    BackendUnavailableError when there is none."""
+    cfg = settings.llm
+    if cfg.provider != "auto":
+        return cfg
+    from lcelkit.chains.llms import resolve_backend
+
+    chosen = resolve_backend(cfg.model or None, base_url=cfg.base_url)
+    return cfg.model_copy(update={"provider": chosen.provider, "model": chosen.model})
+
+
+def _llm_cfg(settings: Settings, llm: BaseChatModel | None = None) -> LLMSettings:
+    """:func:`llm_settings`, but for ``auto`` with a model already built, the backend that
+    model is (nothing probed); a model of another kind keeps ``auto`` (no backend to ask)."""
+    cfg = settings.llm
+    if cfg.provider != "auto":
+        return cfg
+    if llm is None:
+        return llm_settings(settings)
+    model = getattr(llm, "bound", llm)
+    if type(model).__name__ == "LocalChatHuggingFace":
+        return cfg.model_copy(update={"provider": "huggingface", "model": model.model_id})
+    if "Ollama" in type(model).__name__ and isinstance(getattr(model, "model", None), str):
+        return cfg.model_copy(update={"provider": "ollama", "model": model.model})
+    return cfg
+
+
 def resolve_context_window(settings: Settings, llm: BaseChatModel | None = None) -> int:
     """``llm.context_window`` if set, else the model's own (discovered; capped at
     ``chains.llms.MAX_AUTO_CONTEXT_WINDOW``), else 4096. Logs which one it is.
 
     Given the chat model ``make_llm`` built, the window it was built with is reused, so
     the backend is not asked twice (one ``/api/show`` per process, not one per part)."""
+    from lcelkit.chains.llms import DEFAULT_CONTEXT_WINDOW
     from lcelkit.chains.llms import resolve_context_window as resolve
 
-    cfg = settings.llm
+    cfg = _llm_cfg(settings, llm)
     built_with = getattr(llm, "context_window", None) or getattr(llm, "num_ctx", None)
     if cfg.context_window is None and isinstance(built_with, int) and built_with > 0:
         return built_with
+    if cfg.provider == "auto":  # a model of another kind: no backend to ask
+        return cfg.context_window or DEFAULT_CONTEXT_WINDOW
     window, how = resolve(
         cfg.provider,
         cfg.model_name,
@@ -361,10 +394,11 @@ def resolve_context_window(settings: Settings, llm: BaseChatModel | None = None)
 
 
 def make_llm(settings: Settings) -> BaseChatModel:
-    """The configured chat model (Ollama or a local Hugging Face model)."""
+    """The configured chat model (Ollama or a local Hugging Face model; ``auto``: the one
+    :func:`llm_settings` finds)."""
     from lcelkit.chains.llms import make_chat_model
 
-    cfg = settings.llm
+    cfg = llm_settings(settings)
     return make_chat_model(
         cfg.provider,
         cfg.model_name,
@@ -386,13 +420,17 @@ def make_token_counter(settings: Settings, llm: BaseChatModel | None = None) -> 
     when available offline, else the conservative estimate."""
     from lcelkit.chains.tokens import make_counter
 
-    cfg = settings.llm
+    cfg = _llm_cfg(settings, llm)
     tokenizer = getattr(llm, "tokenizer", None) if llm is not None else None
     if tokenizer is None and cfg.provider == "huggingface":
         from lcelkit.chains.llms import load_hf_tokenizer
 
         tokenizer = load_hf_tokenizer(cfg.model_name, adapter=cfg.adapter)
-    counter = make_counter(cfg.provider, tokenizer=tokenizer)
+    # A model of another kind under ``auto``: the conservative estimate, as for Ollama.
+    provider = "ollama" if cfg.provider == "auto" and tokenizer is None else cfg.provider
+    if provider == "auto":
+        provider = "huggingface"
+    counter = make_counter(provider, tokenizer=tokenizer)
     logger.info("token counter: %r", counter)
     return counter
 
@@ -453,6 +491,7 @@ def make_agent(
 
     cfg = settings.agent
     llm = llm or make_llm(settings)
+    llm_cfg = _llm_cfg(settings, llm)
     window = resolve_context_window(settings, llm)
     counter = make_token_counter(settings, llm)
     if tools is None:
@@ -484,8 +523,8 @@ def make_agent(
         retrieval=cfg.retrieval,
         error_mapper=partial(
             backend_error,
-            provider=settings.llm.provider,
-            model=settings.llm.model_name,
-            base_url=settings.llm.base_url if settings.llm.provider == "ollama" else None,
+            provider=llm_cfg.provider,
+            model=llm_cfg.model_name,
+            base_url=llm_cfg.base_url if llm_cfg.provider == "ollama" else None,
         ),
     )

@@ -55,10 +55,15 @@ def _default_ollama_url() -> str:
 class LLMSettings(BaseModel):
     """Which chat model answers, and how much of its window a prompt may use."""
 
-    provider: Literal["ollama", "huggingface"] = "ollama"
+    provider: Literal["auto", "ollama", "huggingface"] = Field(
+        default="auto",
+        description="auto: Ollama when it answers, else the configured local model, else "
+        "the SmolLM2 GGUF of README command 1 (chains.llms.resolve_backend).",
+    )
     model: str | None = Field(
         default=None,
-        description="Ollama model name (default llama3.2) or a local HF folder / model id.",
+        description="Ollama model name (default llama3.2), a GGUF file, or a local HF "
+        "folder / model id.",
     )
     base_url: str = Field(default_factory=_default_ollama_url)
     context_window: int | None = Field(
@@ -84,7 +89,7 @@ class LLMSettings(BaseModel):
         """The configured model, with the provider's default filled in."""
         if self.model:
             return self.model
-        if self.provider == "ollama":
+        if self.provider in ("ollama", "auto"):
             return DEFAULT_OLLAMA_MODEL
         raise ConfigError(
             "llm.model is not set for the huggingface provider",

@@ -1,8 +1,13 @@
 """``lcelkit ask``: a cited answer from the indexed documents (or the sources only).
 
 Exit codes: 0 answered; 2 bad input or an empty index (run ``lcelkit ingest``
-first); 3 the LLM backend is unreachable or lacks the model: the retrieved sources
-are printed anyway, and stderr says which backend, which URL and what to do.
+first); 3 the LLM backend is unreachable or lacks the model (with provider ``auto``:
+no model at all): the retrieved sources are printed anyway, and stderr says which
+backend, which URL and what to do.
+
+After the answer, ``Answered by:`` names the model that answered; when provider
+``auto`` fell back to the small SmolLM2 model, a ``Note:`` says so and how to use a
+stronger one (``"model"`` and ``"note"`` in ``--json``).
 """
 
 from __future__ import annotations
@@ -139,6 +144,19 @@ def _backend_failure(exc: Exception, settings: Settings) -> LcelkitError | None:
     return backend_error(exc, provider=cfg.provider, model=cfg.model_name, base_url=cfg.base_url)
 
 
+def _who_answers(settings: Settings) -> tuple[str, str]:
+    """``(label, note)``: the model that will answer and, when provider ``auto`` fell back
+    to the small local model, how to use a stronger one (else "")."""
+    cfg = settings.llm
+    if cfg.provider == "auto":
+        from lcelkit.chains.llms import resolve_backend
+
+        chosen = resolve_backend(cfg.model or None, base_url=cfg.base_url)
+        return chosen.label, chosen.advice
+    where = f" (Ollama at {cfg.base_url})" if cfg.provider == "ollama" else " (local)"
+    return f"{cfg.model_name}{where}", ""
+
+
 def _answer(
     settings: Settings, question: str, docs: list[Any], *, stream_to_terminal: bool
 ) -> tuple[str, list[dict[str, Any]]]:
@@ -146,9 +164,9 @@ def _answer(
 
     from lcelkit.chains.llms import check_backend
     from lcelkit.chains.rag import make_rag_chain
-    from lcelkit.factories import make_llm, make_token_counter, resolve_context_window
+    from lcelkit.factories import llm_settings, make_llm, make_token_counter, resolve_context_window
 
-    cfg = settings.llm
+    cfg = llm_settings(settings)  # provider auto: the backend that answers (else exit 3)
     check_backend(cfg.provider, cfg.model_name, base_url=cfg.base_url, timeout=5.0)
     llm = make_llm(settings)
     chain = make_rag_chain(
@@ -204,6 +222,10 @@ def run_ask(args: argparse.Namespace) -> int:
         return EXIT_OK
 
     try:
+        if not args.json:
+            label, note = _who_answers(settings)
+            if note:  # said before the answer, so nobody takes it for a strong model's
+                print(f"Note: {note}", file=sys.stderr)
         answer, sources = _answer(settings, question, docs, stream_to_terminal=not args.json)
     except Exception as exc:
         failure = _backend_failure(exc, settings)
@@ -227,13 +249,18 @@ def run_ask(args: argparse.Namespace) -> int:
     from lcelkit.chains.rag import cited_indices
 
     cited = [n for n in cited_indices(answer) if any(s["index"] == n for s in sources)]
+    label, note = _who_answers(settings)
     if args.json:
         payload = {
             "answer": answer,
             "sources": [_json_source(s) for s in sources],
             "cited": cited,
+            "model": label,
         }
+        if note:
+            payload["note"] = note
         print(json.dumps(payload, ensure_ascii=False))
     else:
         _print_cited(sources, cited)
+        print(f"Answered by: {label}")
     return EXIT_OK

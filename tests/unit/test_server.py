@@ -290,7 +290,7 @@ def test_backend_down_is_503_with_message_and_hint(tmp_path):
     def raw_connect_error(_: Any) -> Any:
         raise httpx.ConnectError("[Errno 111] Connection refused")
 
-    s = get_settings(home=tmp_path / "home", llm={"base_url": "http://127.0.0.1:9"})
+    s = get_settings(home=tmp_path / "home", llm={"provider": "ollama", "base_url": "http://127.0.0.1:9"})
     app = create_app(s, rag=RunnableLambda(down), agent=RunnableLambda(raw_connect_error))
 
     async def scenario(client: httpx.AsyncClient) -> list[httpx.Response]:
@@ -607,7 +607,7 @@ def test_openai_chat_completions_over_rag_and_agent(tmp_path):
 
 @pytest.mark.parametrize("path", ["/rag/invoke", "/agent/invoke"])
 def test_health_needs_no_model(tmp_path, path):
-    s = get_settings(home=tmp_path / "home", llm={"base_url": "http://127.0.0.1:9"})
+    s = get_settings(home=tmp_path / "home", llm={"provider": "ollama", "base_url": "http://127.0.0.1:9"})
     app = create_app(s, rag=never_built, agent=never_built)
     health = run(app, lambda c: c.get("/health"))
     assert health.status_code == 200
@@ -648,7 +648,8 @@ def test_default_agent_is_not_built_while_the_backend_is_down(tmp_path):
     probe = FakeOllamaServer(model="llama3.2").start()
     url, port = probe.url, probe.port
     probe.stop()  # nothing listens there now
-    app = create_app(get_settings(home=tmp_path / "home", llm={"base_url": url}))
+    llm = {"provider": "ollama", "base_url": url}
+    app = create_app(get_settings(home=tmp_path / "home", llm=llm))
     body = {"input": {"input": "hello"}, "config": {"configurable": {"session_id": "s"}}}
 
     down = run(app, lambda c: c.post("/agent/invoke", json=body))

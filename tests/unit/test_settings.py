@@ -23,7 +23,7 @@ def clean_env(monkeypatch, tmp_path):
 def test_defaults_match_the_design():
     s = get_settings()
     assert s.home == Path(".lcelkit")
-    assert s.llm.provider == "ollama"
+    assert s.llm.provider == "auto"
     assert s.llm.model_name == "llama3.2"
     assert s.llm.base_url == "http://localhost:11434"
     assert s.llm.context_window is None
