@@ -209,10 +209,12 @@ class _Drivers:
         self, call: _ToolCall, args: Any, reply: Any, error: bool, content: str | None = None
     ) -> tuple[ToolMessage, AgentStep]:
         sources: list[dict[str, Any]] = []
+        artifact = None
         if content is None:
             if isinstance(reply, ToolMessage):
                 content = message_text(reply)
                 error = error or reply.status == "error"
+                artifact = reply.artifact
                 if isinstance(reply.artifact, list):
                     sources = [s for s in reply.artifact if isinstance(s, dict)]
             else:
@@ -220,7 +222,9 @@ class _Drivers:
         content = truncate_tokens(
             content or "(no output)", self.observation_max_tokens, self.counter
         )
-        message = ToolMessage(content=content, tool_call_id=call.call_id, name=call.name)
+        message = ToolMessage(
+            content=content, tool_call_id=call.call_id, name=call.name, artifact=artifact
+        )
         if error:
             message.status = "error"
         step = AgentStep(

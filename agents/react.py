@@ -54,7 +54,7 @@ from lcelkit.agents.parser import (
     parse_react,
     strip_thought,
 )
-from lcelkit.agents.routing import RetrievalMode, first_tool
+from lcelkit.agents.routing import RetrievalMode, first_tool, passages_relevant
 from lcelkit.agents.turn import (
     APOLOGY,
     STOP_SEQUENCES,
@@ -371,10 +371,16 @@ class ConversationalAgent(_Drivers, Runnable[dict[str, Any], dict[str, Any]]):
             name = self.retrieval_tool if first[0] == "search_documents" else first[0]
             call = _ToolCall(name, first[1], _new_id())
             tool_message, step = yield call
-            step.thought = "Ran before the model's first call."
-            key = "agent.retrieved" if first[0] == "search_documents" else "agent.tool_result"
-            self._add_step(state, mode, call, step, tool_message, retrieved=key)
-            state.direct = mode == "text"  # a plain reply after the result is the answer
+            searched = first[0] == "search_documents"
+            if searched and routing == "auto" and not passages_relevant(tool_message.artifact):
+                # Nothing relevant (small talk, a question the documents do not cover): no
+                # passages in the prompt; the model answers as usual (and may still search).
+                logger.info("search before the model: nothing relevant for %r", state.text[:80])
+            else:
+                step.thought = "Ran before the model's first call."
+                key = "agent.retrieved" if searched else "agent.tool_result"
+                self._add_step(state, mode, call, step, tool_message, retrieved=key)
+                state.direct = mode == "text"  # a plain reply after the result is the answer
         while True:
             if len(state.steps) >= self.max_steps and not forced:
                 forced = True

@@ -138,7 +138,8 @@ def search_documents_tool(
     """The retriever as a tool: numbered passages with source and page, within a budget.
 
     The tool's artifact is the list of ``{"source", "page", "chunk_id", "score"}`` dicts
-    of the passages, so callers can show citations.
+    of the passages (plus ``dense_score``, ``bm25_score`` and ``bm25_lean`` when the
+    retriever gives them), so callers can show citations and judge relevance.
     """
     counter = counter or _words
 
@@ -149,6 +150,12 @@ def search_documents_tool(
                 "page": d.metadata.get("page_number"),
                 "chunk_id": d.metadata.get("chunk_id"),
                 "score": d.metadata.get("score"),
+                # the hybrid retriever's own scores: the agent judges relevance by them
+                **{
+                    key: d.metadata[key]
+                    for key in ("dense_score", "bm25_score", "bm25_lean")
+                    if key in d.metadata
+                },
             }
             for d in docs
         ]

@@ -15,7 +15,8 @@ model (agent and summarizer calls) and inside the tool. Tokens are counted with 
 project's conservative estimate counter (the offline Ollama default).
 
     python bench/agent.py [--turns 100] [--window 4096] [--max-new 512]
-    python bench/agent.py --real [--window N] [--max-new 128]   # a real model: agent_real.py
+    python bench/agent.py --real [--window N] [--max-new 128] [--set dev heldout]
+                                      # a real model: agent_real.py
 
 Prints one table.
 """
@@ -336,13 +337,15 @@ def main(argv: list[str] | None = None) -> int:
                         help="50 turns with SmolLM2-135M (bench/agent_real.py)")  # fmt: skip
     parser.add_argument("--variants", nargs="*", default=None,
                         help="--real only: e.g. 'auto retrieval'")  # fmt: skip
+    parser.add_argument("--set", nargs="*", default=["dev"], choices=["dev", "heldout"],
+                        help="--real only: conversation sets (heldout: not tuned on)")  # fmt: skip
     args = parser.parse_args(argv)
     if args.real:
         from agent_real import run_real
 
         window = args.window if "--window" in (argv or sys.argv) else None
         max_new = args.max_new if "--max-new" in (argv or sys.argv) else 128
-        return run_real(max_new=max_new, window=window, only=args.variants)
+        return run_real(max_new=max_new, window=window, only=args.variants, sets=args.set)
     marks = [t for t in (1, 10, 50, 100) if t <= args.turns]
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -153,8 +153,11 @@ def _who_answers(settings: Settings) -> tuple[str, str]:
 
         chosen = resolve_backend(cfg.model or None, base_url=cfg.base_url)
         return chosen.label, chosen.advice
-    where = f" (Ollama at {cfg.base_url})" if cfg.provider == "ollama" else " (local)"
-    return f"{cfg.model_name}{where}", ""
+    if cfg.provider == "ollama":
+        return f"{cfg.model_name} (Ollama at {cfg.base_url})", ""
+    from pathlib import Path
+
+    return f"{Path(cfg.model_name).name} (local: {cfg.model_name})", ""
 
 
 def _answer(
