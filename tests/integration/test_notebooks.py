@@ -116,6 +116,7 @@ def test_notebooks_are_stripped_and_use_only_the_public_api():
     }
 
 
+@pytest.mark.slow  # executes a notebook (a kernel, the embedder, Chroma)
 def test_01_compose_chains(notebook_env: Path, tmp_path: Path):
     nb = _execute("01_compose_chains.ipynb", tmp_path)
     text = _all_text(nb)
@@ -134,6 +135,7 @@ def test_01_compose_chains(notebook_env: Path, tmp_path: Path):
     assert "store.url=http://127.0.0.1:8001 retrieval.search=mmr" in text
 
 
+@pytest.mark.slow  # executes a notebook (a kernel, the embedder, Chroma)
 def test_02_rag_pdf_tables(notebook_env: Path, tmp_path: Path):
     nb = _execute("02_rag_pdf_tables.ipynb", tmp_path)
     text = _all_text(nb)
@@ -160,6 +162,7 @@ def test_02_rag_pdf_tables(notebook_env: Path, tmp_path: Path):
     assert len(_images(nb)) == 1, "the hit@k plot"
 
 
+@pytest.mark.slow  # executes a notebook (a kernel, the embedder, Chroma)
 def test_03_agent_chat(notebook_env: Path, tmp_path: Path):
     nb = _execute("03_agent_chat.ipynb", tmp_path)
     text = _all_text(nb)
@@ -209,6 +212,7 @@ def fake_ollama(monkeypatch: pytest.MonkeyPatch) -> FakeOllamaServer:
         yield server
 
 
+@pytest.mark.slow  # executes a notebook (a kernel, the embedder, Chroma)
 def test_03_agent_chat_with_ollama_uses_tools_and_fits_the_window(
     fake_ollama: FakeOllamaServer, tmp_path: Path
 ):
@@ -237,6 +241,7 @@ def test_03_agent_chat_with_ollama_uses_tools_and_fits_the_window(
         assert rec.prompt_tokens <= options["num_ctx"] - options["num_predict"]
 
 
+@pytest.mark.slow  # executes a notebook (a kernel, the embedder, Chroma)
 @pytest.mark.parametrize("name", ["01_compose_chains.ipynb", "03_agent_chat.ipynb"])
 def test_without_backend_generation_is_skipped_and_retrieval_still_runs(
     name: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path

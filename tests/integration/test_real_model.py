@@ -79,6 +79,25 @@ def test_ask_answers_with_sources_that_exist(env, monkeypatch, capsys):
     assert "samples/report.pdf" in cited
 
 
+def test_provider_auto_without_ollama_answers_with_smollm2_and_says_so(env, monkeypatch, capsys):
+    """README command 1 on a machine without Ollama: provider auto (the default) finds
+    the SmolLM2 GGUF, answers (exit 0), and labels the answer as a 135M model's."""
+    _apply(monkeypatch, {k: v for k, v in env.items() if not k.startswith("LCELKIT_LLM")})
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    monkeypatch.setenv("LCELKIT_OLLAMA_BASE_URL", dead)
+    monkeypatch.chdir(ROOT)
+    capsys.readouterr()
+    assert main(["ask", QUESTION]) == 0
+    captured = capsys.readouterr()
+    answer, _, sources = captured.out.partition("Sources:")
+    assert answer.strip()
+    assert "Answered by: SmolLM2-135M-Instruct" in sources and "135M" in sources
+    assert f"Ollama is not answering at {dead}" in captured.err
+    assert "ollama pull" in captured.err and "LCELKIT_LLM_MODEL" in captured.err
+
+
 def test_a_chat_turn_searches_the_documents_in_a_1024_token_window(env, monkeypatch, capsys):
     # The default 512 new tokens in a 1,024-token window: the reply reserve adapts, so
     # the observation fits and the turn ends with an answer, not "window is full".

@@ -84,6 +84,7 @@ class HashEmbeddings(Embeddings):
         return self._vec(text)
 
 
+@pytest.mark.integration  # a real Chroma
 @pytest.mark.parametrize("reads", [False, True])
 def test_hybrid_leans_on_bm25_only_when_the_embedder_cannot_read_korean(tmp_path, reads):
     emb = HashEmbeddings(korean_word_tokenizer() if reads else load_tokenizer(None))

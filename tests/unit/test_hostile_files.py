@@ -241,6 +241,7 @@ def _parse(path: Path, source: str) -> Parsed:
     )
 
 
+@pytest.mark.integration  # a real Chroma
 def test_ingest_refuses_the_bomb_and_indexes_the_file_beside_it(tmp_path: Path):
     docs = tmp_path / "docs"
     docs.mkdir()
@@ -260,6 +261,7 @@ def test_ingest_refuses_the_bomb_and_indexes_the_file_beside_it(tmp_path: Path):
     assert "not valid UTF-8" in summary["warnings"][0]["warnings"][0]
 
 
+@pytest.mark.integration  # a real Chroma
 def test_chroma_dimension_mismatch_says_to_fix_the_embedder(tmp_path: Path):
     import chromadb
     from langchain_chroma import Chroma

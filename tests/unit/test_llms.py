@@ -201,11 +201,13 @@ def test_tokenizer_without_chat_template_is_refused():
     assert "chat_template" in info.value.hint
 
 
+@pytest.mark.integration  # builds and loads a torch model (tiny_hf_model)
 def test_adapter_folder_without_adapter_config_is_refused(tiny_hf_model, tmp_path):
     with pytest.raises(ModelNotFoundError, match=r"adapter_config\.json"):
         make_chat_model("huggingface", str(tiny_hf_model), adapter=str(tmp_path))
 
 
+@pytest.mark.integration  # builds and loads a torch model (tiny_hf_model)
 def test_adapter_without_peft_names_the_extra(tiny_hf_model, tmp_path, monkeypatch):
     (tmp_path / "adapter_config.json").write_text(json.dumps({"peft_type": "LORA"}))
     monkeypatch.setitem(sys.modules, "peft", None)  # import peft -> ImportError
@@ -214,6 +216,7 @@ def test_adapter_without_peft_names_the_extra(tiny_hf_model, tmp_path, monkeypat
     assert "lcelkit[peft]" in info.value.hint
 
 
+@pytest.mark.integration  # builds and loads a torch model (tiny_hf_model)
 def test_hf_prompt_that_cannot_fit_is_refused_before_generating(tiny_hf_model):
     llm = make_chat_model("huggingface", str(tiny_hf_model), context_window=256, max_new_tokens=8)
     assert llm.invoke("hi", max_new_tokens=2).content  # a short prompt fits
@@ -222,6 +225,7 @@ def test_hf_prompt_that_cannot_fit_is_refused_before_generating(tiny_hf_model):
     assert "256" in info.value.message
 
 
+@pytest.mark.integration  # builds and loads a torch model (tiny_hf_model)
 def test_copied_tiny_model_without_template_is_refused(tiny_hf_model, tmp_path):
     copy = tmp_path / "copy"
     shutil.copytree(tiny_hf_model, copy)
@@ -264,6 +268,7 @@ def test_the_built_model_s_window_is_reused_without_asking_the_backend_again(
     assert factories.resolve_context_window(pinned, llm) == 1000  # a setting still wins
 
 
+@pytest.mark.integration  # builds and loads a torch model (tiny_hf_model)
 def test_requesting_a_gpu_that_is_not_there_is_a_config_error(tiny_hf_model):
     import torch
 
