@@ -20,7 +20,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -406,59 +406,62 @@ class SummaryMemoryStore:
     def _config(self) -> RunnableConfig:
         return {"tags": ["lcelkit_memory_summarizer"], "run_name": "summarize_memory"}
 
-    # -- compaction (sync and async) --------------------------------------------------
+    # -- compaction (sync and async: one implementation) ------------------------------
+    def _fold(
+        self, summary: str, turns: list[list[BaseMessage]]
+    ) -> Generator[list[BaseMessage], Any, str]:
+        """The summary with ``turns`` folded in, free of I/O: yields each prompt for the
+        summarizer and is sent its reply; :meth:`compact` and :meth:`acompact` drive it."""
+        for new_lines in self._batches(summary, turns):
+            if self.summarizer is None:
+                summary = self._fold_without_model(summary, new_lines)
+                continue
+            summary = self._text((yield self._summarize_prompt(summary, new_lines)))
+            if self.counter(summary) > self.summary_max_tokens:
+                summary = self._text((yield self._compress_prompt(summary)))
+            summary = self._cap(summary)
+        return summary
+
+    def _failed(self, session_id: str, exc: Exception) -> int:
+        if isinstance(exc, ContextBudgetError):
+            raise exc
+        logger.warning("summarizing session %s failed, will retry later: %s", session_id, exc)
+        return 0
+
     def compact(self, session_id: str, plan: _Plan | None = None) -> int:
         """Fold turns that left the recent window into the summary; returns how many."""
         summary, ids, turns = plan or self._evictions(session_id)
         if not ids:
             return 0
-        old = summary
+        steps = self._fold(summary, turns)
         try:
-            for new_lines in self._batches(summary, turns):
-                if self.summarizer is None:
-                    summary = self._fold_without_model(summary, new_lines)
-                    continue
-                prompt = self._summarize_prompt(summary, new_lines)
-                summary = self._text(self.summarizer.invoke(prompt, self._config()))
-                if self.counter(summary) > self.summary_max_tokens:
-                    summary = self._text(
-                        self.summarizer.invoke(self._compress_prompt(summary), self._config())
-                    )
-                summary = self._cap(summary)
+            prompt = next(steps)
+            while True:
+                assert self.summarizer is not None
+                prompt = steps.send(self.summarizer.invoke(prompt, self._config()))
+        except StopIteration as done:
+            folded = done.value
         except Exception as exc:
-            if isinstance(exc, ContextBudgetError):
-                raise
-            logger.warning("summarizing session %s failed, will retry later: %s", session_id, exc)
-            return 0
-        return len(ids) if self._commit_summary(session_id, old, summary, ids) else 0
+            return self._failed(session_id, exc)
+        return len(ids) if self._commit_summary(session_id, summary, folded, ids) else 0
 
     async def acompact(self, session_id: str, plan: _Plan | None = None) -> int:
-        """Async :meth:`compact`."""
+        """Async :meth:`compact` (the same steps, the summarizer awaited)."""
         summary, ids, turns = plan or await asyncio.to_thread(self._evictions, session_id)
         if not ids:
             return 0
-        old = summary
+        steps = self._fold(summary, turns)
         try:
-            for new_lines in self._batches(summary, turns):
-                if self.summarizer is None:
-                    summary = self._fold_without_model(summary, new_lines)
-                    continue
-                prompt = self._summarize_prompt(summary, new_lines)
-                summary = self._text(await self.summarizer.ainvoke(prompt, self._config()))
-                if self.counter(summary) > self.summary_max_tokens:
-                    summary = self._text(
-                        await self.summarizer.ainvoke(
-                            self._compress_prompt(summary), self._config()
-                        )
-                    )
-                summary = self._cap(summary)
+            prompt = next(steps)
+            while True:
+                assert self.summarizer is not None
+                prompt = steps.send(await self.summarizer.ainvoke(prompt, self._config()))
+        except StopIteration as done:
+            folded = done.value
         except Exception as exc:
-            if isinstance(exc, ContextBudgetError):
-                raise
-            logger.warning("summarizing session %s failed, will retry later: %s", session_id, exc)
-            return 0
-        done = await asyncio.to_thread(self._commit_summary, session_id, old, summary, ids)
-        return len(ids) if done else 0
+            return self._failed(session_id, exc)
+        done_ok = await asyncio.to_thread(self._commit_summary, session_id, summary, folded, ids)
+        return len(ids) if done_ok else 0
 
     def append_turn(self, session_id: str, messages: Sequence[BaseMessage]) -> int:
         """Store one whole turn, then fold evicted turns into the summary.

@@ -295,47 +295,70 @@ class _Answerer:
         return str(content)
 
     @staticmethod
-    def _head(prepared: dict[str, Any]) -> Iterator[AddableDict]:
+    def _opening(prepared: dict[str, Any]) -> tuple[list[AddableDict], bool]:
+        """What comes before the answer's tokens (the standalone question, the sources;
+        :data:`DONT_KNOW` when there is nothing to ground an answer on) and whether the
+        model is asked at all. The sync and async transforms share it."""
+        head = []
         if "standalone_question" in prepared:
-            yield AddableDict(standalone_question=prepared["standalone_question"])
-        yield AddableDict(sources=prepared["sources"])
+            head.append(AddableDict(standalone_question=prepared["standalone_question"]))
+        head.append(AddableDict(sources=prepared["sources"]))
+        if not prepared["sources"]:
+            head.append(AddableDict(answer=DONT_KNOW))
+            return head, False
+        return head, True
+
+    def _piece(self, chunk: Any) -> AddableDict | None:
+        text = self._text(chunk)
+        return AddableDict(answer=text) if text else None
 
     def stream(
         self, inputs: Iterator[dict[str, Any]], config: RunnableConfig
     ) -> Iterator[AddableDict]:
         """Sync transform: sources first, then the answer's tokens."""
         for prepared in inputs:
-            yield from self._head(prepared)
-            if not prepared["sources"]:
-                yield AddableDict(answer=DONT_KNOW)  # nothing to ground an answer on
+            head, ask = self._opening(prepared)
+            yield from head
+            if not ask:
                 continue
             empty = True
             for chunk in self.llm.stream(prepared["messages"], config):
-                text = self._text(chunk)
-                if text:
+                if (piece := self._piece(chunk)) is not None:
                     empty = False
-                    yield AddableDict(answer=text)
+                    yield piece
             if empty:
                 yield AddableDict(answer="")
 
     async def astream(
         self, inputs: AsyncIterator[dict[str, Any]], config: RunnableConfig
     ) -> AsyncIterator[AddableDict]:
-        """Async transform: sources first, then the answer's tokens."""
+        """Async transform: the same as :meth:`stream`, the model's tokens awaited."""
         async for prepared in inputs:
-            for head in self._head(prepared):
-                yield head
-            if not prepared["sources"]:
-                yield AddableDict(answer=DONT_KNOW)
+            head, ask = self._opening(prepared)
+            for item in head:
+                yield item
+            if not ask:
                 continue
             empty = True
             async for chunk in self.llm.astream(prepared["messages"], config):
-                text = self._text(chunk)
-                if text:
+                if (piece := self._piece(chunk)) is not None:
                     empty = False
-                    yield AddableDict(answer=text)
+                    yield piece
             if empty:
                 yield AddableDict(answer="")
+
+
+def _retrieve_and_answer(
+    retriever: Runnable[str, list[Document]], answerer: _Answerer
+) -> Runnable[dict, Any]:
+    """The steps both RAG chains end with: check the budget, retrieve for ``question``,
+    pack the passages into the window, answer."""
+    return (
+        RunnableLambda(answerer.check, name="check_budget")
+        | RunnablePassthrough.assign(docs=itemgetter("question") | retriever)
+        | RunnableLambda(answerer.prepare, name="pack_context")
+        | RunnableGenerator(answerer.stream, answerer.astream, name="answer")
+    )
 
 
 def make_rag_chain(
@@ -365,12 +388,8 @@ def make_rag_chain(
         name_cells=name_cells,
         min_relative_score=min_relative_score,
     )
-    chain = (
-        RunnableLambda(_question_of, name="question")
-        | RunnableLambda(answerer.check, name="check_budget")
-        | RunnablePassthrough.assign(docs=itemgetter("question") | retriever)
-        | RunnableLambda(answerer.prepare, name="pack_context")
-        | RunnableGenerator(answerer.stream, answerer.astream, name="answer")
+    chain = RunnableLambda(_question_of, name="question") | _retrieve_and_answer(
+        retriever, answerer
     )
     return chain.with_types(input_type=RagInput, output_type=RagOutput)
 
@@ -437,18 +456,24 @@ class _Condenser:
         standalone = text.strip().strip('"').strip() or inputs["question"]
         return {"question": standalone, "standalone_question": standalone}
 
+    def _prompt(self, inputs: dict[str, Any]) -> list[BaseMessage] | None:
+        """The condense prompt, or None without history (the question stands alone)."""
+        if not inputs["chat_history"]:
+            return None
+        return self.messages(inputs["question"], inputs["chat_history"])
+
     def condense(self, inputs: dict[str, Any], config: RunnableConfig) -> dict[str, Any]:
         """The standalone question (the question itself when there is no history)."""
-        if not inputs["chat_history"]:
+        messages = self._prompt(inputs)
+        if messages is None:
             return self._result(inputs, inputs["question"])
-        messages = self.messages(inputs["question"], inputs["chat_history"])
         return self._result(inputs, self.chain.invoke(messages, config))
 
     async def acondense(self, inputs: dict[str, Any], config: RunnableConfig) -> dict[str, Any]:
-        """Async :meth:`condense`."""
-        if not inputs["chat_history"]:
+        """Async :meth:`condense` (the same prompt, the model awaited)."""
+        messages = self._prompt(inputs)
+        if messages is None:
             return self._result(inputs, inputs["question"])
-        messages = self.messages(inputs["question"], inputs["chat_history"])
         return self._result(inputs, await self.chain.ainvoke(messages, config))
 
 
@@ -486,9 +511,6 @@ def make_conversational_rag_chain(
     chain = (
         RunnableLambda(condenser.normalize, name="question")
         | RunnableLambda(condenser.condense, afunc=condenser.acondense, name="condense_question")
-        | RunnableLambda(answerer.check, name="check_budget")
-        | RunnablePassthrough.assign(docs=itemgetter("question") | retriever)
-        | RunnableLambda(answerer.prepare, name="pack_context")
-        | RunnableGenerator(answerer.stream, answerer.astream, name="answer")
+        | _retrieve_and_answer(retriever, answerer)
     )
     return chain.with_types(input_type=ConversationalRagInput, output_type=ConversationalRagOutput)
