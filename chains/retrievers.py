@@ -38,13 +38,17 @@ Every Document also carries ``metadata["chunk_id"]`` (the store id).
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Literal
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from langchain_core.callbacks import CallbackManagerForRetrieverRun
+from langchain_core.callbacks import (
+    AsyncCallbackManagerForRetrieverRun,
+    CallbackManagerForRetrieverRun,
+)
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 from langchain_core.retrievers import BaseRetriever
+from langchain_core.runnables.config import run_in_executor
 from lcelkit.chains.coverage import (
     HANGUL_MAJORITY,
     KOREAN_EMBEDDER_HINT,
@@ -72,6 +76,7 @@ __all__ = [
     "make_retriever",
     "parse_filters",
     "relative_fuse",
+    "resolve_parents",
     "rrf_fuse",
     "sync_keyword_index",
 ]
@@ -201,7 +206,100 @@ def _with_score(doc: Document, **extra: Any) -> Document:
     return Document(id=doc.id, page_content=doc.page_content, metadata={**doc.metadata, **extra})
 
 
-class DenseRetriever(BaseRetriever):
+# -- row units -> the table pieces they stand for ---------------------------------------
+def _fetch_from_store(store: Any) -> Callable[[list[str]], dict[str, Document]]:
+    def fetch(ids: list[str]) -> dict[str, Document]:
+        try:
+            got = _collection(store).get(ids=ids, include=["documents", "metadatas"])
+        except Exception as exc:
+            raise StoreError(
+                f"could not read table pieces from the store: {exc.__class__.__name__}: {exc}",
+                hint="check that the store is reachable",
+            ) from None
+        return {
+            cid: Document(id=cid, page_content=text or "", metadata=dict(meta or {}))
+            for cid, text, meta in zip(got["ids"], got["documents"], got["metadatas"], strict=True)
+        }
+
+    return fetch
+
+
+def resolve_parents(
+    docs: Sequence[Document],
+    k: int,
+    fetch: Callable[[list[str]], dict[str, Document]] | None,
+) -> list[Document]:
+    """The first ``k`` distinct passages of ``docs``, each row unit replaced by its parent.
+
+    A row unit (``metadata["parent_id"]``, ``loaders.table_units``) stands for the table
+    piece around its row: the piece takes the unit's place and scores (the best of its
+    units and itself, as ``docs`` is best first) and records the matched row in
+    ``metadata["matched_row"]``. A piece that comes back twice counts once. When the
+    piece cannot be found (``fetch`` is None, or it was deleted meanwhile) the unit
+    itself is returned.
+    """
+    order: list[tuple[str, Document]] = []
+    seen: set[str] = set()
+    for doc in docs:
+        key = _doc_key(doc)
+        if key in seen:
+            continue
+        seen.add(key)
+        order.append((key, doc))
+        if len(order) == k:
+            break
+    wanted = [key for key, doc in order if doc.metadata.get("parent_id")]
+    found = fetch(wanted) if wanted and fetch is not None else {}
+    out: list[Document] = []
+    for key, doc in order:
+        parent_doc = found.get(key) if doc.metadata.get("parent_id") else None
+        if parent_doc is None:
+            out.append(doc)
+            continue
+        extra = {
+            name: value
+            for name, value in doc.metadata.items()
+            if name not in parent_doc.metadata and name not in _UNIT_ONLY
+        }
+        meta = {**parent_doc.metadata, **extra, "matched_row": doc.page_content}
+        out.append(Document(id=key, page_content=parent_doc.page_content, metadata=meta))
+    return out
+
+
+_UNIT_ONLY = frozenset({"parent_id", "category", "chunk_id"})
+UNIT_FANOUT = 3  # candidates searched per passage returned: rows of one piece collapse
+
+
+class _CallTimeArgs(BaseRetriever):
+    """Shared by lcelkit's retrievers: ``k`` and ``filter`` may be given per call
+    (``retriever.invoke(query, k=1, filter={...})``, sync or async); the async path runs
+    the same search in a worker thread."""
+
+    def _search(self, query: str, k: int | None, where: dict[str, Any] | None) -> list[Document]:
+        raise NotImplementedError
+
+    def _get_relevant_documents(
+        self,
+        query: str,
+        *,
+        run_manager: CallbackManagerForRetrieverRun,
+        k: int | None = None,
+        filter: dict[str, Any] | None = None,
+    ) -> list[Document]:
+        return self._search(query, k, filter)
+
+    async def _aget_relevant_documents(
+        self,
+        query: str,
+        *,
+        run_manager: AsyncCallbackManagerForRetrieverRun,
+        k: int | None = None,
+        filter: dict[str, Any] | None = None,
+    ) -> list[Document]:
+        return await run_in_executor(None, self._search, query, k, filter)
+
+
+class DenseRetriever(_CallTimeArgs):
     """Similarity, MMR or threshold search on a Chroma store (cosine similarity scores)."""
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
@@ -221,51 +319,80 @@ class DenseRetriever(BaseRetriever):
             raise ConfigError("the store has no embedding function", hint="pass embeddings=")
         return emb
 
-    def search_vector(self, vector: list[float]) -> list[Document]:
-        """Run the search for an already embedded query."""
+    def search_vector(
+        self, vector: list[float], *, k: int | None = None, filter: dict[str, Any] | None = None
+    ) -> list[Document]:
+        """Run the search for an already embedded query (``k``/``filter`` override the
+        retriever's own for this call)."""
+        k = k or self.k
+        where = filter if filter is not None else self.filter
+        fetch = _fetch_from_store(self.store)
         if self.search == "mmr":
             import numpy as np
             from langchain_core.vectorstores.utils import maximal_marginal_relevance
 
             hits = _dense_query(
-                self.store, vector, max(self.fetch_k, self.k), self.filter, with_embeddings=True
+                self.store, vector, max(self.fetch_k, k) * UNIT_FANOUT, where, with_embeddings=True
             )
+            hits = _best_per_passage(hits)[: max(self.fetch_k, k)]
             if not hits:
                 return []
             chosen = maximal_marginal_relevance(
                 np.array(vector, dtype=np.float32),
                 [h[2] for h in hits],
                 lambda_mult=self.lambda_mult,
-                k=self.k,
+                k=k,
             )
-            return [_with_score(hits[i][0], score=hits[i][1]) for i in chosen]
-        hits = _dense_query(self.store, vector, self.k, self.filter)
+            return resolve_parents(
+                [_with_score(hits[i][0], score=hits[i][1]) for i in chosen], k, fetch
+            )
+        hits = _dense_query(self.store, vector, k * UNIT_FANOUT, where)
         if self.search == "threshold":
             hits = [h for h in hits if h[1] >= self.score_threshold]
-        return [_with_score(doc, score=score) for doc, score, _ in hits]
+        return resolve_parents([_with_score(doc, score=score) for doc, score, _ in hits], k, fetch)
 
-    def _get_relevant_documents(
-        self, query: str, *, run_manager: CallbackManagerForRetrieverRun
-    ) -> list[Document]:
-        return self.search_vector(self._embedder().embed_query(query))
+    def _search(self, query: str, k: int | None, where: dict[str, Any] | None) -> list[Document]:
+        return self.search_vector(self._embedder().embed_query(query), k=k, filter=where)
 
 
-class KeywordRetriever(BaseRetriever):
-    """BM25 search on a :class:`chains.keyword.KeywordIndex`."""
+_Hit = TypeVar("_Hit", tuple[Document, float], tuple[Document, float, Any])
+
+
+def _best_per_passage(hits: Sequence[_Hit]) -> list[_Hit]:
+    """The best hit of each passage (a row unit counts as its parent piece), best first."""
+    seen: set[str] = set()
+    out = []
+    for hit in hits:
+        key = _doc_key(hit[0])
+        if key not in seen:
+            seen.add(key)
+            out.append(hit)
+    return out
+
+
+class KeywordRetriever(_CallTimeArgs):
+    """BM25 search on a :class:`chains.keyword.KeywordIndex`.
+
+    With ``store`` (the Chroma store the index mirrors), a matched row unit is handed
+    back as its table piece (:func:`resolve_parents`).
+    """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
     index: Any = Field(description="a chains.keyword.KeywordIndex")
+    store: Any = Field(default=None, description="the store, to read row units' pieces")
     k: int = 4
     filter: dict[str, Any] | None = None
 
-    def _get_relevant_documents(
-        self, query: str, *, run_manager: CallbackManagerForRetrieverRun
-    ) -> list[Document]:
-        return [
+    def _search(self, query: str, k: int | None, where: dict[str, Any] | None) -> list[Document]:
+        k = k or self.k
+        where = where if where is not None else self.filter
+        hits = [
             _with_score(doc, score=score)
-            for doc, score in self.index.search(query, self.k, filter=self.filter)
+            for doc, score in self.index.search(query, k * UNIT_FANOUT, filter=where)
         ]
+        fetch = _fetch_from_store(self.store) if self.store is not None else None
+        return resolve_parents(hits, k, fetch)
 
 
 def rrf_fuse(
@@ -299,7 +426,10 @@ def _top(fused: dict[str, list[Any]], k: int) -> list[tuple[Document, float, lis
 
 
 def _doc_key(doc: Document) -> str:
-    return doc.id or doc.metadata.get("chunk_id") or doc.page_content
+    """The passage a hit stands for: a row unit's parent piece, else the chunk itself."""
+    return str(
+        doc.metadata.get("parent_id") or doc.id or doc.metadata.get("chunk_id") or doc.page_content
+    )
 
 
 def _normalize(
@@ -365,7 +495,7 @@ def relative_fuse(
     return _top(fused, k)
 
 
-class HybridRetriever(BaseRetriever):
+class HybridRetriever(_CallTimeArgs):
     """BM25 + dense, fused (relative score fusion or RRF); both sides see the same filter.
 
     ``lean="auto"``: when the embedder cannot read Korean (``chains.coverage``) and the
@@ -407,18 +537,20 @@ class HybridRetriever(BaseRetriever):
             return "the collection is mostly Korean"
         return None
 
-    def _get_relevant_documents(
-        self, query: str, *, run_manager: CallbackManagerForRetrieverRun
-    ) -> list[Document]:
+    def _search(self, query: str, k: int | None, where: dict[str, Any] | None) -> list[Document]:
         embedder = self.embeddings or self.store.embeddings
-        n = max(self.fetch_k, self.k)
+        k = k or self.k
+        where = where if where is not None else self.filter
+        n = max(self.fetch_k, k)
         # Sequential on purpose: run beside the query embedding (torch on every core), the
         # SQLite query only contends for the CPU. Measured at 20,670 chunks on 2 cores:
         # p95 28.7 ms in a thread vs 23.8 ms in sequence.
-        keyword = self.index.search(query, n, filter=self.filter)
-        dense = _dense_query(self.store, embedder.embed_query(query), n, self.filter)
-        dense_score = {d.id: s for d, s, _ in dense}
-        bm25_score = {d.id: s for d, s in keyword}
+        # row units collapse into their pieces: each side keeps the best hit per passage
+        keyword = _best_per_passage(self.index.search(query, n * UNIT_FANOUT, filter=where))[:n]
+        vector = embedder.embed_query(query)
+        dense = _best_per_passage(_dense_query(self.store, vector, n * UNIT_FANOUT, where))[:n]
+        dense_score = {_doc_key(d): s for d, s, _ in dense}
+        bm25_score = {_doc_key(d): s for d, s in keyword}
         reason = self._lean_reason(query, embedder)
         alpha = LEAN_ALPHA if reason else self.alpha
         if reason and not self._lean_logged:
@@ -434,30 +566,31 @@ class HybridRetriever(BaseRetriever):
         extra: dict[str, Any] = {"bm25_lean": True} if reason else {}
         if self.fusion == "rrf" and not reason:
             fused = rrf_fuse(
-                [[d for d, _, _ in dense], [d for d, _ in keyword]], k=self.k, rrf_k=self.rrf_k
+                [[d for d, _, _ in dense], [d for d, _ in keyword]], k=2 * n, rrf_k=self.rrf_k
             )
         else:
             used: list[float] = []
             fused = relative_fuse(
                 [[(d, s) for d, s, _ in dense], keyword],
                 [1.0 - alpha, alpha],
-                k=self.k,
+                k=2 * n,
                 depth=n,
                 weights_out=used,
             )
             extra["fusion_weights"] = [round(w, 4) for w in used]
-        return [
+        ranked = [
             _with_score(
                 doc,
                 score=score,
                 dense_rank=ranks[0],
                 bm25_rank=ranks[1],
-                dense_score=dense_score.get(doc.id),
-                bm25_score=bm25_score.get(doc.id),
+                dense_score=dense_score.get(_doc_key(doc)),
+                bm25_score=bm25_score.get(_doc_key(doc)),
                 **extra,
             )
             for doc, score, ranks in fused
         ]
+        return resolve_parents(ranked, k, _fetch_from_store(self.store))
 
 
 def sync_keyword_index(index: KeywordIndex, store: Chroma, *, batch_size: int = 2000) -> int:
@@ -527,7 +660,7 @@ def make_retriever(
                 hint="pass keyword_index= (lcelkit.factories.make_keyword_index)",
             )
         if search == "bm25":
-            return KeywordRetriever(index=keyword_index, k=k, filter=filter)
+            return KeywordRetriever(index=keyword_index, store=store, k=k, filter=filter)
         return HybridRetriever(
             store=store,
             index=keyword_index,

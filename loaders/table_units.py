@@ -1,0 +1,259 @@
+"""Row units: small retrieval units for table pieces (the multi-vector pattern).
+
+A question about a table names one row and one column ("the death rate for Hispanic
+women aged 65-74"). A 256-token piece of a table holds many rows, and its vector is
+their average, so the piece that holds the answer is often outranked. Besides each
+table piece, ingest therefore indexes one **row unit** per body row: the caption, the
+row's context (its section and group rows) and its label, then every cell under its
+column's full header path, in words:
+
+    Table 3. Death rates for coronary heart disease by race and sex
+    Women > Hispanic: 65–74 | Rate: 199.2 | Number: 1,034
+
+A unit is matched, never shown: every retriever hands the model the unit's **parent**
+(the table piece around the row; ``metadata["parent_id"]``, see
+``chains.retrievers``). Units carry the parent's metadata (source, page, ...) so that
+filters apply to them alike, ``category="TableRow"``, and ids derived from their text and
+parent, so incremental ingest writes and deletes them with their file.
+
+Row context, from the grid alone (``text_as_html`` keeps no indentation):
+
+* a **section row** (a label with every other cell empty) names the rows under it until
+  the next section row;
+* a **group row**: when a label repeats within the table ("Severe disability" under each
+  age group), the nearest row above it whose label does not repeat is its group
+  ("Aged 65 and older").
+
+A unit longer than ``max_tokens`` is cut into several by columns, each repeating the
+caption and the row's label.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+from .elements import HEADER_PATH_SEP, header_paths, parse_table_html
+from .ids import chunk_id
+
+if TYPE_CHECKING:
+    from langchain_core.documents import Document
+
+__all__ = [
+    "ROW_UNIT_CATEGORY",
+    "row_names",
+    "row_units",
+    "stand_in_caption",
+    "table_row_units",
+]
+
+#: ``metadata["category"]`` of a row unit.
+ROW_UNIT_CATEGORY = "TableRow"
+_CAPTION_CHARS = 300  # a caption longer than this is cut (it is context, not content)
+_CONTEXT_SEP = " > "
+_DROP_KEYS = ("text_as_html", "chunk_id", "category_depth", "parent_id", "score")
+
+
+def _is_section(row: Sequence[str]) -> bool:
+    return bool(row and row[0].strip()) and not any(c.strip() for c in row[1:])
+
+
+def _key(label: str) -> str:
+    return " ".join(label.casefold().split())
+
+
+def row_names(rows: Sequence[Sequence[str]]) -> list[str | None]:
+    """Each body row's name in context ("Men > 55–64"); None for rows that make no unit
+    (no label, or a section row)."""
+    labels = Counter(_key(r[0]) for r in rows if r and r[0].strip() and not _is_section(r))
+    section = ""
+    group = ""
+    names: list[str | None] = []
+    for row in rows:
+        if not row or not row[0].strip():
+            names.append(None)
+            continue
+        label = row[0].strip()
+        if _is_section(row):
+            if _key(label) != _key(section):  # a piece repeats its section row: same section
+                section, group = label, ""
+            names.append(None)
+            continue
+        if labels[_key(label)] == 1:
+            group = label
+            context = [section]
+        else:
+            context = [section, group]
+        names.append(_CONTEXT_SEP.join([c for c in context if c] + [label]))
+    return names
+
+
+def row_units(
+    name: str,
+    row: Sequence[str],
+    headers: Sequence[str],
+    caption: str | None,
+    *,
+    count_tokens: Callable[[str], int] | None = None,
+    max_tokens: int = 256,
+) -> list[str]:
+    """The texts of one row's units: the caption, the row's name, its cells.
+
+    ``headers[j]`` is column j's header path ("2010 · Percent"). Columns under different
+    group headers (the path without its last level: "2005", "2010") make one unit each,
+    so a unit speaks of one group's cells: a question names one column, and a row of
+    twenty columns would average it away. A row without values makes none.
+    """
+    head = (caption or "").strip()
+    if len(head) > _CAPTION_CHARS:
+        head = head[:_CAPTION_CHARS].rsplit(" ", 1)[0] + " …"
+    groups: dict[str, list[str]] = {}
+    for j, value in enumerate(row[1:], start=1):
+        value = value.strip()
+        if not value:
+            continue
+        path = headers[j] if j < len(headers) else ""
+        parent, _, leaf = path.rpartition(HEADER_PATH_SEP)
+        groups.setdefault(parent, []).append(f"{leaf}: {value}" if leaf else value)
+    texts: list[str] = []
+    for parent, cells in groups.items():
+        title = f"{name} | {parent}" if parent else name
+        texts.extend(_fit(head, title, cells, count_tokens, max_tokens))
+    return texts
+
+
+def _fit(
+    head: str,
+    name: str,
+    cells: list[str],
+    count_tokens: Callable[[str], int] | None,
+    max_tokens: int,
+) -> list[str]:
+    """``head`` / ``name | cell; cell ...``, cut by columns into units that fit."""
+
+    def render(part: list[str]) -> str:
+        body = f"{name} | {'; '.join(part)}"
+        return f"{head}\n{body}" if head else body
+
+    whole = render(cells)
+    if count_tokens is None or count_tokens(whole) <= max_tokens or len(cells) == 1:
+        return [whole]
+    out: list[str] = []
+    part: list[str] = []
+    for cell in cells:
+        if part and count_tokens(render([*part, cell])) > max_tokens:
+            out.append(render(part))
+            part = []
+        part.append(cell)
+    if part:
+        out.append(render(part))
+    return out
+
+
+_CAPTION_START = re.compile(r"^\s*(table|exhibit|figure|chart|tab\.|표|그림)\b", re.IGNORECASE)
+
+
+def stand_in_caption(doc: Document) -> str | None:
+    """A heading or caption-like line ("Table 3 ...") that may name the table below it."""
+    text = doc.page_content.strip()
+    if not text:
+        return None
+    first = text.split("\n")[0].strip()
+    if doc.metadata.get("category") == "Title" or _CAPTION_START.match(first):
+        return first[:_CAPTION_CHARS]
+    return None
+
+
+def table_row_units(
+    table: Document,
+    pieces: Sequence[Document],
+    *,
+    above: str | None = None,
+    count_tokens: Callable[[str], int] | None = None,
+    max_tokens: int = 256,
+) -> list[Document]:
+    """Row units of one table element, each pointing at the piece that holds its row.
+
+    ``table`` is the whole table (its ``text_as_html`` has every header level and the
+    full caption, which a piece may have shortened to fit); ``pieces`` are its chunks,
+    with their ``chunk_id``. Rows are named in the context of the whole table, so a row
+    keeps its section and group when the table was split. ``above`` (a heading or a
+    caption-like line just above the table) stands in for a missing caption. Each unit's
+    ``metadata["parent_id"]`` is its piece's ``chunk_id``.
+    """
+
+    html = table.metadata.get("text_as_html")
+    if not html or not pieces:
+        return []
+    grid, caption, header_rows = parse_table_html(str(html))
+    body = grid[header_rows:] if header_rows else grid[1:]
+    headers = header_paths(str(html))
+    caption = caption or above
+    owner = _row_owners(pieces)
+    units: list[Document] = []
+    for start, end in _folds(headers):
+        part = [list(row[start:end]) for row in body]
+        for row, part_row, name in zip(body, part, row_names(part), strict=True):
+            piece = owner.get(_row_key(row)) or owner.get(_key(row[0]) if row else "")
+            if name is None or piece is None:
+                continue
+            units.extend(
+                _units(piece, name, part_row, headers[start:end], caption, count_tokens, max_tokens)
+            )
+    return units
+
+
+def _folds(headers: Sequence[str]) -> list[tuple[int, int]]:
+    """Column ranges of a table folded side by side ("Age | Population | Age |
+    Population"): a new range starts wherever the label column's header comes again.
+    One range (the whole width) for ordinary tables."""
+    first = _key(headers[0]) if headers else ""
+    starts = [0] + [j for j in range(1, len(headers)) if first and _key(headers[j]) == first]
+    ends = [*starts[1:], max(len(headers), 1) if len(starts) > 1 else 10**6]
+    return list(zip(starts, ends, strict=True))
+
+
+def _units(
+    piece: Document,
+    name: str,
+    row: Sequence[str],
+    headers: Sequence[str],
+    caption: str | None,
+    count_tokens: Callable[[str], int] | None,
+    max_tokens: int,
+) -> list[Document]:
+    from langchain_core.documents import Document
+
+    parent = str(piece.metadata.get("chunk_id") or piece.id)
+    base = {k: v for k, v in piece.metadata.items() if k not in _DROP_KEYS}
+    base["category"] = ROW_UNIT_CATEGORY
+    base["parent_id"] = parent
+    source, page = str(base.get("source", "")), base.get("page_number")
+    return [
+        Document(id=uid, page_content=text, metadata={**base, "chunk_id": uid})
+        for text in row_units(
+            name, row, headers, caption, count_tokens=count_tokens, max_tokens=max_tokens
+        )
+        for uid in [chunk_id(source, f"{parent}\x1f{text}", page)]
+    ]
+
+
+def _row_key(row: Sequence[str]) -> str:
+    return "\x1f".join(_key(c) for c in row)
+
+
+def _row_owners(pieces: Sequence[Document]) -> dict[str, Document]:
+    """Row (its cells, or its label alone) -> the first piece that shows it."""
+    owner: dict[str, Document] = {}
+    for piece in pieces:
+        html = piece.metadata.get("text_as_html")
+        if not html:
+            continue
+        grid, _, header_rows = parse_table_html(str(html))
+        for row in grid[header_rows:] if header_rows else grid[1:]:
+            if row:
+                owner.setdefault(_row_key(row), piece)
+                owner.setdefault(_key(row[0]), piece)
+    return owner

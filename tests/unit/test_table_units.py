@@ -1,0 +1,131 @@
+"""Row units (loaders/table_units.py): what a table row is matched by, and which piece it
+hands back."""
+
+from __future__ import annotations
+
+from langchain_core.documents import Document
+from lcelkit.loaders import Splitter
+from lcelkit.loaders.elements import table_to_html
+from lcelkit.loaders.table_units import (
+    ROW_UNIT_CATEGORY,
+    row_names,
+    row_units,
+    stand_in_caption,
+    table_row_units,
+)
+
+
+def words(text: str) -> int:
+    return len(text.split())
+
+
+def test_a_section_row_names_the_rows_under_it_until_the_next():
+    rows = [["Men", "", ""], ["55–64", "1", "2"], ["65–74", "3", "4"],
+            ["Women", "", ""], ["55–64", "5", "6"]]  # fmt: skip
+    assert row_names(rows) == [None, "Men > 55–64", "Men > 65–74", None, "Women > 55–64"]
+
+
+def test_a_label_that_repeats_is_named_with_the_row_above_it_that_does_not():
+    rows = [["All ages", "9", "9"], ["Severe disability", "1", "2"],
+            ["Aged 65 and older", "8", "8"], ["Severe disability", "3", "4"]]  # fmt: skip
+    assert row_names(rows) == [
+        "All ages",
+        "All ages > Severe disability",
+        "Aged 65 and older",
+        "Aged 65 and older > Severe disability",
+    ]
+
+
+def test_each_column_group_makes_its_own_unit_with_the_caption_and_the_row_name():
+    headers = ["Age", "2005 · Number", "2005 · Percent", "2010 · Number", "2010 · Percent"]
+    units = row_units("Severe disability", ["Severe disability", "10", "1.5", "12", "1.7"],
+                      headers, "Table 1. Disability by age")  # fmt: skip
+    assert units == [
+        "Table 1. Disability by age\nSevere disability | 2005 | Number: 10; Percent: 1.5",
+        "Table 1. Disability by age\nSevere disability | 2010 | Number: 12; Percent: 1.7",
+    ]
+
+
+def test_a_row_too_long_for_the_embedder_is_cut_by_columns_keeping_its_name():
+    headers = ["Item"] + [f"Column {i}" for i in range(1, 41)]
+    row = ["Widgets"] + [str(i) for i in range(1, 41)]
+    units = row_units("Widgets", row, headers, "Caption", count_tokens=words, max_tokens=30)
+    assert len(units) > 1
+    assert all(words(u) <= 30 for u in units)
+    assert all(u.startswith("Caption\nWidgets | ") for u in units)
+    assert "Column 40: 40" in units[-1] and "Column 1: 1;" in units[0]
+
+
+def test_a_row_without_values_makes_no_unit():
+    assert row_units("Note", ["Note", "", ""], ["", "A", "B"], None) == []
+
+
+def _table(rows, caption="Table 7. Deaths by age", source="r.pdf"):
+    html = table_to_html(rows, caption, 1)
+    meta = {"source": source, "page_number": 2, "category": "Table", "text_as_html": html,
+            "element_id": "t7", "filename": "r.pdf"}  # fmt: skip
+    return Document(page_content="\n".join(" | ".join(r) for r in rows), metadata=meta)
+
+
+def test_units_of_a_split_table_point_at_the_piece_that_holds_their_row():
+    rows = [["Age", "Rate"]] + [[f"{a}–{a + 9}", f"{a * 3}.5"] for a in range(0, 300, 10)]
+    table = _table(rows)
+    splitter = Splitter(words, chunk_size=40, chunk_overlap=0, row_units=True)
+    chunks = splitter.split([table])
+    pieces = [c for c in chunks if c.metadata["category"] == "Table"]
+    units = [c for c in chunks if c.metadata["category"] == ROW_UNIT_CATEGORY]
+    assert len(pieces) > 1 and len(units) == len(rows) - 1
+    by_id = {p.metadata["chunk_id"]: p for p in pieces}
+    for unit in units:
+        label = unit.page_content.split("\n")[1].split(" | ")[0]
+        assert f"| {label} |" in by_id[unit.metadata["parent_id"]].page_content
+        assert unit.page_content.startswith("Table 7. Deaths by age\n")
+        assert unit.metadata["source"] == "r.pdf" and unit.metadata["page_number"] == 2
+        assert "text_as_html" not in unit.metadata
+        assert unit.metadata["chunk_id"] not in by_id
+    # the same table again gives the same ids (incremental ingest skips them)
+    again = splitter.split([_table(rows)])
+    assert {c.metadata["chunk_id"] for c in again if c.metadata["category"] == ROW_UNIT_CATEGORY} \
+        == {u.metadata["chunk_id"] for u in units}  # fmt: skip
+
+
+def test_without_row_units_the_splitter_emits_only_pieces():
+    rows = [["Age", "Rate"], ["0–9", "1.5"]]
+    chunks = Splitter(words, chunk_size=40, chunk_overlap=0).split([_table(rows)])
+    assert [c.metadata["category"] for c in chunks] == ["Table"]
+
+
+def test_a_table_folded_side_by_side_makes_one_unit_per_label():
+    rows = [["Age", "Population", "Age", "Population"],
+            ["5 years", "3,162,691", "45 years", "2,242,318"]]  # fmt: skip
+    table = _table(rows, caption="Table A.2: population by single year of age")
+    pieces = Splitter(words, chunk_size=200, chunk_overlap=0).split([table])
+    units = table_row_units(table, pieces)
+    assert [u.page_content.split("\n")[1] for u in units] == [
+        "5 years | Population: 3,162,691",
+        "45 years | Population: 2,242,318",
+    ]
+
+
+def test_a_heading_or_caption_line_stands_in_for_a_missing_caption():
+    heading = Document(
+        page_content="Mean absolute percentage errors", metadata={"category": "Title"}
+    )
+    caption = Document(
+        page_content="Exhibit 3. Costs\nmore text", metadata={"category": "NarrativeText"}
+    )
+    prose = Document(
+        page_content="The projections were adjusted.", metadata={"category": "NarrativeText"}
+    )
+    assert stand_in_caption(heading) == "Mean absolute percentage errors"
+    assert stand_in_caption(caption) == "Exhibit 3. Costs"
+    assert stand_in_caption(prose) is None
+    rows = [["Item", "Value"], ["Teachers", "5.9"]]
+    table = _table(rows, caption=None)
+    splitter = Splitter(words, chunk_size=200, chunk_overlap=0, row_units=True)
+    title = Document(
+        page_content=heading.page_content, metadata={**heading.metadata, "source": "r.pdf"}
+    )
+    chunks = splitter.split([title, table])
+    unit = next(c for c in chunks if c.metadata["category"] == ROW_UNIT_CATEGORY)
+    assert unit.page_content == "Mean absolute percentage errors\nTeachers | Value: 5.9"
