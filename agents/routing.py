@@ -9,8 +9,9 @@ therefore acts first (:func:`first_tool`):
 - a question about the current date or time goes to ``current_datetime``;
 - every other message is searched for in the documents, and the retriever's own
   relevance scores decide whether the passages go into the prompt
-  (:func:`passages_relevant`): small talk retrieves nothing relevant, so the model
-  answers it without passages.
+  (:func:`passages_relevant`: BM25, and the cosine similarity against a threshold
+  calibrated per embedder): small talk retrieves nothing relevant, so the model answers
+  it without passages.
 
 No list of topics or phrases decides that a message is about the documents: a question
 that does not say "document" or "search" is searched like any other.
@@ -29,19 +30,37 @@ __all__ = [
     "arithmetic_expression",
     "asks_current_datetime",
     "first_tool",
+    "min_dense_score",
     "passages_relevant",
 ]
 
 RetrievalMode = Literal["auto", "always", "tool"]
 
-#: Cosine similarity (the bundled all-MiniLM-L6-v2) of the best passage at and above
-#: which the passages are relevant. Tuned on bench/agent_real.py's first conversation
-#: set only: its document questions score 0.41-0.84, small talk 0.05-0.23.
-MIN_DENSE_SCORE = 0.35
+#: Cosine similarity of the best passage at and above which the passages are relevant,
+#: per embedder (similarities are not comparable across embedders: e5 puts everything
+#: above 0.75). Tuned on bench/agent_real.py's first conversation set only (samples/):
+#: all-MiniLM-L6-v2: document questions 0.41-0.84, small talk 0.05-0.23;
+#: multilingual-e5-small: document questions 0.84-0.92, small talk 0.76-0.83 (too close
+#: to rely on: 0.85 keeps a margin, and BM25 carries the document questions below it).
+#: Another embedder: the cosine side is not used (BM25 decides; a dense-only retriever's
+#: passages are kept).
+MIN_DENSE_SCORE: dict[str, float] = {
+    "all-MiniLM-L6-v2": 0.35,
+    "multilingual-e5-small": 0.85,
+}
 #: BM25 (``-bm25()`` of SQLite FTS5, higher is better) of the best passage at and above
-#: which the passages are relevant. Same tuning: document questions 3.6-17.3; small talk
-#: 0, or 1.9 when one common word matched.
+#: which the passages are relevant, whatever the embedder. Same tuning: document
+#: questions 3.6-17.3; small talk 0, or 1.9-2.2 when one common word matched.
 MIN_BM25_SCORE = 3.0
+
+
+def min_dense_score(embedder: str | None) -> float | None:
+    """The cosine threshold for ``embedder`` (its name, as collections record it), or
+    None when it was not calibrated."""
+    if not embedder:
+        return None
+    return MIN_DENSE_SCORE.get(embedder) or MIN_DENSE_SCORE.get(embedder.rsplit("/", 1)[-1])
+
 
 # -- arithmetic ---------------------------------------------------------------------------
 _OPERATOR_WORDS = [
@@ -106,28 +125,32 @@ def _best(items: Sequence[dict[str, Any]], key: str) -> float:
 def passages_relevant(artifact: Any) -> bool:
     """Whether the passages a search found are relevant enough to go into the prompt,
     judged by the retriever's own scores (``search_documents``' artifact: one dict per
-    passage with ``score`` and, from the hybrid retriever, ``dense_score``,
+    passage with ``score``, ``embedder`` and, from the hybrid retriever, ``dense_score``,
     ``bm25_score`` and ``bm25_lean``).
 
     Hybrid: the best BM25 score reaches :data:`MIN_BM25_SCORE`, or the best cosine
-    similarity reaches :data:`MIN_DENSE_SCORE` (not when the retriever leans on BM25
-    because the embedder cannot read the query's language: its similarities are noise
-    then). Other retrievers: the best ``score`` reaches :data:`MIN_DENSE_SCORE`. A search
-    tool without scores cannot be judged: its passages are kept; no passage: not relevant.
+    similarity reaches the embedder's :func:`min_dense_score` (not when the retriever
+    leans on BM25 because the embedder cannot read the query's language: its
+    similarities are noise then). Dense retrievers: the best ``score`` (a cosine
+    similarity) reaches the embedder's threshold. A search without scores, or a dense one
+    whose embedder was not calibrated, cannot be judged: its passages are kept. No
+    passage: not relevant.
     """
     if not isinstance(artifact, list):
         return True
     items = [item for item in artifact if isinstance(item, dict)]
     if not items:
         return False
+    embedder = next((item["embedder"] for item in items if item.get("embedder")), None)
+    dense_bar = min_dense_score(embedder)
     if any("dense_score" in item or "bm25_score" in item for item in items):
         if _best(items, "bm25_score") >= MIN_BM25_SCORE:
             return True
         lean = any(item.get("bm25_lean") for item in items)
-        return not lean and _best(items, "dense_score") >= MIN_DENSE_SCORE
-    if not any(isinstance(item.get("score"), int | float) for item in items):
+        return not lean and dense_bar is not None and _best(items, "dense_score") >= dense_bar
+    if dense_bar is None or not any(isinstance(item.get("score"), int | float) for item in items):
         return True
-    return _best(items, "score") >= MIN_DENSE_SCORE
+    return _best(items, "score") >= dense_bar
 
 
 # -- the first action ---------------------------------------------------------------------

@@ -32,6 +32,7 @@ __all__ = [
     "calculator_tool",
     "current_datetime_tool",
     "default_tools",
+    "embedder_name",
     "format_passages",
     "safe_eval",
     "search_documents_tool",
@@ -97,6 +98,18 @@ class LazyRetriever(BaseRetriever):
         return await retriever.ainvoke(query, {"callbacks": run_manager.get_child()})
 
 
+def embedder_name(retriever: Any) -> str | None:
+    """The name of the embedder behind ``retriever`` (a :class:`LazyRetriever` is looked
+    through once built), or None when it has none or does not say."""
+    if isinstance(retriever, LazyRetriever):
+        retriever = retriever.retriever
+    embeddings = getattr(retriever, "embeddings", None)
+    if embeddings is None:
+        embeddings = getattr(getattr(retriever, "store", None), "embeddings", None)
+    name = getattr(embeddings, "name", None)
+    return name if isinstance(name, str) else None
+
+
 def format_passages(
     docs: Sequence[Document], *, max_tokens: int, counter: TokenCounter | None = None
 ) -> str:
@@ -138,19 +151,22 @@ def search_documents_tool(
     """The retriever as a tool: numbered passages with source and page, within a budget.
 
     The tool's artifact is the list of ``{"source", "page", "chunk_id", "score"}`` dicts
-    of the passages (plus ``dense_score``, ``bm25_score`` and ``bm25_lean`` when the
-    retriever gives them), so callers can show citations and judge relevance.
+    of the passages (plus ``embedder``, and ``dense_score``, ``bm25_score`` and
+    ``bm25_lean`` when the retriever gives them), so callers can show citations and judge
+    relevance (``agents.routing.passages_relevant``).
     """
     counter = counter or _words
 
     def _artifact(docs: Sequence[Document]) -> list[dict[str, Any]]:
+        embedder = embedder_name(retriever)
         return [
             {
                 "source": d.metadata.get("source"),
                 "page": d.metadata.get("page_number"),
                 "chunk_id": d.metadata.get("chunk_id"),
                 "score": d.metadata.get("score"),
-                # the hybrid retriever's own scores: the agent judges relevance by them
+                # the retriever's own scores and its embedder: the agent judges relevance
+                **({"embedder": embedder} if embedder else {}),
                 **{
                     key: d.metadata[key]
                     for key in ("dense_score", "bm25_score", "bm25_lean")

@@ -85,8 +85,15 @@ def test_everything_else_is_searched_in_auto_mode(text):
     )
 
 
-def _hit(dense=None, bm25=None, **extra):
-    return {"source": "a.md", "score": 1.0, "dense_score": dense, "bm25_score": bm25, **extra}
+def _hit(dense=None, bm25=None, embedder="all-MiniLM-L6-v2", **extra):
+    return {
+        "source": "a.md",
+        "score": 1.0,
+        "embedder": embedder,
+        "dense_score": dense,
+        "bm25_score": bm25,
+        **extra,
+    }
 
 
 def test_relevance_is_judged_by_the_retriever_s_scores():
@@ -99,9 +106,23 @@ def test_relevance_is_judged_by_the_retriever_s_scores():
     assert not passages_relevant([_hit(dense=0.68, bm25_lean=True)])
     assert passages_relevant([_hit(dense=0.70, bm25=12.8, bm25_lean=True)])
     # dense retrievers: the score is the cosine similarity
-    assert passages_relevant([{"score": 0.62}]) and not passages_relevant([{"score": 0.2}])
+    minilm = {"embedder": "all-MiniLM-L6-v2"}
+    assert passages_relevant([{"score": 0.62, **minilm}])
+    assert not passages_relevant([{"score": 0.2, **minilm}])
     assert not passages_relevant([])  # nothing found
     assert passages_relevant(None)  # a search tool without scores cannot be judged
+
+
+def test_the_cosine_bar_is_the_embedder_s_own():
+    e5 = "multilingual-e5-small"
+    # e5 puts small talk near 0.8: MiniLM's bar would let it in, e5's does not
+    assert not passages_relevant([_hit(dense=0.81, embedder=e5)])
+    assert passages_relevant([_hit(dense=0.89, embedder=e5)])
+    assert passages_relevant([_hit(dense=0.81, bm25=6.5, embedder=e5)])
+    # an embedder nobody calibrated: BM25 decides for hybrid, dense-only passages are kept
+    assert not passages_relevant([_hit(dense=0.99, embedder="/models/my-embedder")])
+    assert passages_relevant([_hit(dense=0.2, bm25=7.0, embedder="/models/my-embedder")])
+    assert passages_relevant([{"score": 0.1, "embedder": "/models/my-embedder"}])
 
 
 @tool
@@ -175,7 +196,12 @@ def _scored_search(dense: float, bm25: float | None):
     from langchain_core.tools import StructuredTool
 
     def run(query: str) -> tuple[str, list[dict]]:
-        hit = {"source": "travel_policy.docx", "score": 1.0, "dense_score": dense}
+        hit = {
+            "source": "travel_policy.docx",
+            "score": 1.0,
+            "embedder": "all-MiniLM-L6-v2",
+            "dense_score": dense,
+        }
         if bm25 is not None:
             hit["bm25_score"] = bm25
         return "[1] (travel_policy.docx) Tokyo: 180. Paris: 150.", [hit]
