@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage
+
 from lcelkit.chains.budget import reply_reserve
 from lcelkit.chains.tokens import MESSAGE_OVERHEAD, REPLY_PRIMING, count_messages
-
 from lcelkit.errors import ContextBudgetError
 
 __all__ = [

@@ -21,6 +21,7 @@ from langchain_core.messages.ai import add_ai_message_chunks
 from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.runnables.utils import AddableDict
 from langchain_core.tools import BaseTool
+
 from lcelkit.agents.budget import message_text, truncate_tokens
 from lcelkit.agents.streaming import AnswerStreamer
 from lcelkit.agents.turn import (
@@ -39,7 +40,6 @@ from lcelkit.agents.turn import (
     _ToolCall,
     _Turn,
 )
-
 from lcelkit.errors import LcelkitError
 
 __all__: list[str] = []

@@ -33,9 +33,9 @@ from langchain_core.messages import (
     messages_to_dict,
 )
 from langchain_core.runnables import Runnable, RunnableConfig
+
 from lcelkit.agents.budget import cached_counter, count_prompt, message_text, truncate_tokens
 from lcelkit.agents.memory_db import SessionLocks, open_memory_db, upsert_session
-
 from lcelkit.errors import ContextBudgetError
 
 __all__ = [

@@ -43,6 +43,8 @@ from langchain_core.messages import (
 from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.runnables.utils import AddableDict, ConfigurableFieldSpec
 from langchain_core.tools import BaseTool
+from pydantic import BaseModel
+
 from lcelkit.agents.budget import PromptBudget, cached_counter, message_text, truncate_tokens
 from lcelkit.agents.drivers import _Drivers
 from lcelkit.agents.memory import SummaryMemoryStore
@@ -70,8 +72,6 @@ from lcelkit.agents.turn import (
     _ToolCall,
     _Turn,
 )
-from pydantic import BaseModel
-
 from lcelkit.errors import ContextBudgetError, LcelkitError
 
 __all__ = [

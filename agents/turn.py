@@ -21,10 +21,10 @@ from langchain_core.messages import (
 )
 from langchain_core.runnables import Runnable
 from langchain_core.tools import BaseTool
-from lcelkit.agents.budget import message_text
-from lcelkit.agents.streaming import AnswerStreamer
 from pydantic import BaseModel, Field
 
+from lcelkit.agents.budget import message_text
+from lcelkit.agents.streaming import AnswerStreamer
 from lcelkit.errors import LcelkitError
 
 __all__ = ["APOLOGY", "STOP_SEQUENCES", "AgentInput", "AgentOutput", "AgentStep"]

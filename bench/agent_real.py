@@ -185,8 +185,8 @@ def run_real(
 ) -> int:
     """Run the variants on the conversation sets and print one table; returns 0."""
     from answers import smollm2_path
-    from lcelkit.chains.llms import make_chat_model
 
+    from lcelkit.chains.llms import make_chat_model
     from lcelkit.factories import make_indexer
     from lcelkit.settings import Settings
 

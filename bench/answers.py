@@ -234,7 +234,6 @@ class _Usage:
 def run(args: argparse.Namespace) -> None:
     """Run the sets and recipes, appending one JSON row per answer to ``args.out``."""
     from lcelkit.chains.llms import make_chat_model
-
     from lcelkit.settings import Settings
 
     model = str(args.model or smollm2_path())

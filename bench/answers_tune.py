@@ -77,10 +77,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--recipe", choices=["lcelkit", "naive"], default="lcelkit")
     args = parser.parse_args(argv)
 
-    import lcelkit.prompts.rag as rag_prompts
     from langchain_core.prompts import ChatPromptTemplate
-    from lcelkit.chains.llms import make_chat_model
 
+    import lcelkit.prompts.rag as rag_prompts
+    from lcelkit.chains.llms import make_chat_model
     from lcelkit.factories import make_indexer, make_rag_chain
     from lcelkit.settings import Settings
 

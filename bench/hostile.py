@@ -57,7 +57,6 @@ def _ingest(home: Path, docs: Path) -> subprocess.Popen:
 
 def bench_bomb(work: Path, megabytes: int) -> None:
     from lcelkit.loaders.files import load
-
     from tests.support.hostile import docx_bomb
 
     docs = work / "bomb_docs"
@@ -162,9 +161,9 @@ class _Server:
 
 def bench_server(work: Path, sessions: int) -> None:
     import httpx
+
     from lcelkit.agents.memory import SummaryMemoryStore
     from lcelkit.agents.react import ConversationalAgent
-
     from lcelkit.server.app import create_app
     from lcelkit.server.benchapp import TimestampChatModel, make_bench_rag_chain
     from lcelkit.settings import get_settings

@@ -92,6 +92,7 @@ def _retrieval(
     per_table: int = 15,
 ) -> dict[str, dict[str, float]]:
     import numpy as np
+
     from lcelkit.chains.embeddings import load_embeddings
 
     rng = random.Random(7)

@@ -153,7 +153,6 @@ def worker_lcelkit(files: list[Path], workdir: Path, questions: list[dict]) -> d
     settings = _lcelkit_settings(workdir)
     started = time.perf_counter()
     from lcelkit.chains.embeddings import SentenceTransformerEmbeddings, embedding_text
-
     from lcelkit.factories import make_embeddings, make_indexer, make_store
 
     clock = EmbedClock(SentenceTransformerEmbeddings)

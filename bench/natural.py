@@ -253,6 +253,7 @@ def main(argv: list[str] | None = None) -> int:
     llm = None
     if args.llm:
         from answers import smollm2_path
+
         from lcelkit.chains.llms import make_chat_model
 
         llm = make_chat_model("huggingface", str(smollm2_path()), temperature=0.0,

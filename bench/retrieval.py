@@ -46,6 +46,7 @@ sys.path.insert(0, str(ROOT))
 
 from langchain_core.documents import Document  # noqa: E402
 from langchain_core.retrievers import BaseRetriever  # noqa: E402
+
 from lcelkit.chains.embeddings import load_embeddings  # noqa: E402
 from lcelkit.chains.keyword import KeywordIndex  # noqa: E402
 from lcelkit.chains.retrievers import make_retriever  # noqa: E402

@@ -243,6 +243,7 @@ def cell_retrieval(
     import random
 
     import numpy as np
+
     from lcelkit.chains.embeddings import load_embeddings
 
     rng = random.Random(7)

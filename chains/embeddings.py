@@ -40,9 +40,10 @@ from langchain_core.embeddings import Embeddings
 from lcelkit.errors import EmbeddingsError
 
 if TYPE_CHECKING:
-    from lcelkit.chains.query_encoder import QueryEncoder
     from sentence_transformers import SentenceTransformer
     from transformers import PreTrainedTokenizerBase
+
+    from lcelkit.chains.query_encoder import QueryEncoder
 
 __all__ = [
     "ACCELERATOR_BATCH_SIZE",

@@ -24,13 +24,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from langchain_core.documents import Document
-from lcelkit.loaders.ids import chunk_id
 
 from lcelkit.errors import LoaderError
+from lcelkit.loaders.ids import chunk_id
 
 if TYPE_CHECKING:
     from langchain_chroma import Chroma
     from langchain_core.retrievers import BaseRetriever
+
     from lcelkit.chains.keyword import KeywordIndex
 
 __all__ = [

@@ -36,6 +36,8 @@ from langchain_core.messages import (
     ToolMessage,
 )
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from pydantic import ConfigDict, Field, PrivateAttr
+
 from lcelkit.chains.hf_files import (
     _adapter_base,
     _load_adapter,
@@ -47,8 +49,6 @@ from lcelkit.chains.hf_files import (
     hf_location,
     load_hf_tokenizer,
 )
-from pydantic import ConfigDict, Field, PrivateAttr
-
 from lcelkit.errors import (
     BackendError,
     BackendUnavailableError,

@@ -122,6 +122,7 @@ def make_ollama(
 ) -> BaseChatModel:
     """A ChatOllama for ``model`` (the window discovered through ``/api/show`` if unset)."""
     import httpx
+
     from lcelkit.chains.llms import resolve_context_window
 
     if context_window is None:

@@ -50,13 +50,13 @@ from langchain_core.runnables import (
     RunnablePassthrough,
 )
 from langchain_core.runnables.utils import AddableDict
-from lcelkit.chains.budget import count_prompt, pack, prompt_budget, reply_reserve
-from lcelkit.chains.table_cells import find_named_cells, format_named_cells
-from lcelkit.prompts import get_prompt
-from lcelkit.prompts.rag import DONT_KNOW, TABLE_CELLS_LABEL
 from pydantic import BaseModel, Field
 
+from lcelkit.chains.budget import count_prompt, pack, prompt_budget, reply_reserve
+from lcelkit.chains.table_cells import find_named_cells, format_named_cells
 from lcelkit.errors import LcelkitError
+from lcelkit.prompts import get_prompt
+from lcelkit.prompts.rag import DONT_KNOW, TABLE_CELLS_LABEL
 
 __all__ = [
     "ConversationalRagInput",

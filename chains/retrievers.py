@@ -49,6 +49,8 @@ from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 from langchain_core.retrievers import BaseRetriever
 from langchain_core.runnables.config import run_in_executor
+from pydantic import ConfigDict, Field, PrivateAttr
+
 from lcelkit.chains.coverage import (
     HANGUL_MAJORITY,
     KOREAN_EMBEDDER_HINT,
@@ -57,8 +59,6 @@ from lcelkit.chains.coverage import (
 )
 from lcelkit.chains.keyword import KeywordIndex, match_filter
 from lcelkit.chains.store import cosine_relevance
-from pydantic import ConfigDict, Field, PrivateAttr
-
 from lcelkit.errors import ConfigError, EmbedderMismatchError, StoreError
 
 if TYPE_CHECKING:

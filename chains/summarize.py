@@ -25,10 +25,10 @@ from langchain_core.documents import Document
 from langchain_core.language_models import BaseChatModel
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
-from lcelkit.chains.budget import count_prompt, prompt_budget, split_sentences
-from lcelkit.prompts import get_prompt
 
+from lcelkit.chains.budget import count_prompt, prompt_budget, split_sentences
 from lcelkit.errors import ContextBudgetError
+from lcelkit.prompts import get_prompt
 
 __all__ = ["SummarizeMethod", "make_summarize_chain", "split_to_fit", "summarize"]
 

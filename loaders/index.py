@@ -29,10 +29,10 @@ from typing import TYPE_CHECKING, Any
 from langchain_core.documents import Document
 from langchain_core.indexing import RecordManager, index
 from langchain_core.vectorstores import VectorStore
-from lcelkit.chains.coverage import count_letters, script_warnings
-from lcelkit.loaders.ids import file_digest
 
+from lcelkit.chains.coverage import count_letters, script_warnings
 from lcelkit.errors import LcelkitError, LoaderError, UnreadableFileError
+from lcelkit.loaders.ids import file_digest
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine

@@ -12,8 +12,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from lcelkit.agents.tools import calculator_tool
 
+from lcelkit.agents.tools import calculator_tool
 from lcelkit.factories import make_agent
 from lcelkit.settings import get_settings
 from tests.support.ollama_server import FakeOllamaServer, ollama_server_process

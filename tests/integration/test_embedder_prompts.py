@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from lcelkit.chains.embeddings import (
     bundled_model_path,
     embedder_chunk_limit,

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from lcelkit.chains.embeddings import BUNDLED_MODEL_NAME, load_embeddings
 from lcelkit.chains.store import chroma_client, open_chroma
-
 from lcelkit.errors import EmbedderMismatchError, EmbeddingsError, StoreError
 
 pytestmark = pytest.mark.integration

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
 from langchain_core.prompts import ChatPromptTemplate
-from lcelkit.chains.llms import make_chat_model, supports_native_tools
 
 from lcelkit import factories
+from lcelkit.chains.llms import make_chat_model, supports_native_tools
 from lcelkit.settings import get_settings
 
 pytestmark = pytest.mark.integration
@@ -180,8 +180,9 @@ def test_factories_build_the_hf_backend_from_settings(tiny_hf_model, monkeypatch
 
 
 def test_counted_chat_prompt_never_undercounts_the_rendered_template(tiny_hf_model):
-    from lcelkit.chains.tokens import count_messages, hf_counter
     from transformers import AutoTokenizer
+
+    from lcelkit.chains.tokens import count_messages, hf_counter
 
     tok = AutoTokenizer.from_pretrained(tiny_hf_model)
     counter = hf_counter(tok)

@@ -12,8 +12,8 @@ from langchain_core.messages import HumanMessage, SystemMessage
 from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.tools import tool
 from langchain_ollama import OllamaEmbeddings, OllamaLLM
-from lcelkit.chains.llms import make_chat_model, supports_native_tools
 
+from lcelkit.chains.llms import make_chat_model, supports_native_tools
 from lcelkit.errors import BackendError, BackendUnavailableError, ModelNotFoundError
 from tests.support.ollama_server import ModelSpec, ollama_server_process
 

@@ -7,11 +7,11 @@ import shutil
 from pathlib import Path
 
 import pytest
+
 from lcelkit.chains.embeddings import load_tokenizer
+from lcelkit.errors import EmptyFileError, EncryptedFileError
 from lcelkit.loaders import Splitter, discover, load, load_and_split
 from lcelkit.loaders.elements import parse_table_html
-
-from lcelkit.errors import EmptyFileError, EncryptedFileError
 from tests.support.make_docs import (
     encrypted_pdf,
     multipage_table_pdf,

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from lcelkit.chains.embeddings import bundled_model_path, load_embeddings
 from lcelkit.chains.query_encoder import plain_pipeline
 

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 from langchain_tests.integration_tests import ChatModelIntegrationTests
 from langchain_tests.unit_tests import ChatModelUnitTests
-from lcelkit.chains.llm_hf import LocalChatHuggingFace
 
+from lcelkit.chains.llm_hf import LocalChatHuggingFace
 from tests.standard.conftest import smollm2_gguf
 
 NO_TOOLS = (

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from langchain_tests.integration_tests import EmbeddingsIntegrationTests
 from langchain_tests.unit_tests import EmbeddingsUnitTests
+
 from lcelkit.chains.embeddings import SentenceTransformerEmbeddings
 
 

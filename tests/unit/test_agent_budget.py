@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
-from lcelkit.agents.budget import PromptBudget, count_prompt, message_text, truncate_middle
 
+from lcelkit.agents.budget import PromptBudget, count_prompt, message_text, truncate_middle
 from lcelkit.errors import ContextBudgetError
 from tests.unit.test_agent_support import words
 
@@ -117,6 +117,7 @@ def test_when_the_system_prompt_cannot_fit_it_refuses():
 
 def test_cached_counter_keeps_the_counters_template_overhead():
     from langchain_core.messages import HumanMessage
+
     from lcelkit.agents.budget import cached_counter
     from lcelkit.chains.tokens import count_messages
 

@@ -9,9 +9,9 @@ import httpx
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
 from langchain_core.tools import tool
+
 from lcelkit.agents import ConversationalAgent, SummaryMemoryStore, default_tools
 from lcelkit.agents.budget import count_prompt, message_text
-
 from lcelkit.errors import BackendUnavailableError, ContextBudgetError
 from tests.unit.test_agent_support import ScriptedChatModel, prompt_tokens, tool_call, words
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from langchain_core.tools import tool
+
 from lcelkit.agents import ConversationalAgent, default_tools
 from lcelkit.agents.budget import message_text
 from lcelkit.agents.routing import (
@@ -12,7 +13,6 @@ from lcelkit.agents.routing import (
     first_tool,
     passages_relevant,
 )
-
 from tests.unit.test_agent_support import ScriptedChatModel, words
 
 TOOLS = {"search_documents", "calculator", "current_datetime"}

@@ -15,8 +15,9 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.utils.function_calling import convert_to_openai_tool
-from lcelkit.agents.budget import count_prompt
 from pydantic import ConfigDict, PrivateAttr
+
+from lcelkit.agents.budget import count_prompt
 
 
 def words(text: str) -> int:

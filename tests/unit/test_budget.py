@@ -7,6 +7,7 @@ import logging
 import pytest
 from langchain_core.documents import Document
 from langchain_core.messages import HumanMessage, SystemMessage
+
 from lcelkit.chains.budget import (
     MESSAGE_OVERHEAD_TOKENS,
     count_prompt,
@@ -14,7 +15,6 @@ from lcelkit.chains.budget import (
     prompt_budget,
     split_sentences,
 )
-
 from lcelkit.errors import ContextBudgetError
 
 

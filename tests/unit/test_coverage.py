@@ -10,6 +10,7 @@ import zlib
 import pytest
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
+
 from lcelkit.chains.coverage import hangul_share, letter_counts, reads_hangul, script_warning
 from lcelkit.chains.embeddings import load_tokenizer
 from lcelkit.chains.keyword import KeywordIndex
@@ -25,9 +26,10 @@ KOREAN = [
 
 def korean_word_tokenizer():
     """A real fast tokenizer whose vocabulary holds whole Korean words (reads Korean)."""
-    from lcelkit.chains.coverage import _PROBE
     from tokenizers import Tokenizer, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
+
+    from lcelkit.chains.coverage import _PROBE
 
     tok = Tokenizer(models.WordLevel(unk_token="[UNK]"))
     tok.pre_tokenizer = pre_tokenizers.Whitespace()

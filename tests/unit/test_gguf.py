@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from lcelkit.chains.gguf import find_gguf, gguf_cache_dir, resolve_gguf
 
+from lcelkit.chains.gguf import find_gguf, gguf_cache_dir, resolve_gguf
 from lcelkit.errors import ConfigError
 
 gguf = pytest.importorskip("gguf")

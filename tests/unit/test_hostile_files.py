@@ -12,9 +12,6 @@ from pathlib import Path
 
 import pytest
 from langchain_core.documents import Document
-from lcelkit.loaders.files import check_limits, discover, load
-from lcelkit.loaders.index import FileManifest, Indexer, Parsed, make_record_manager
-from lcelkit.loaders.isolate import IsolatedRunner
 
 from lcelkit.cli.ingest import shown
 from lcelkit.errors import (
@@ -24,6 +21,9 @@ from lcelkit.errors import (
     FileTooLargeError,
     UnreadableFileError,
 )
+from lcelkit.loaders.files import check_limits, discover, load
+from lcelkit.loaders.index import FileManifest, Indexer, Parsed, make_record_manager
+from lcelkit.loaders.isolate import IsolatedRunner
 from tests.support.hostile import damaged_pdf, docx_bomb, many_element_docx
 from tests.support.make_docs import multipage_table_pdf, write_docx
 
@@ -266,6 +266,7 @@ def test_chroma_dimension_mismatch_says_to_fix_the_embedder(tmp_path: Path):
     import chromadb
     from langchain_chroma import Chroma
     from langchain_core.embeddings import DeterministicFakeEmbedding
+
     from lcelkit.chains.retrievers import DenseRetriever
 
     client = chromadb.PersistentClient(path=str(tmp_path / "chroma"))

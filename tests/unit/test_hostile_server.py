@@ -9,8 +9,8 @@ import threading
 import httpx
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage
-from lcelkit.agents.memory import SummaryMemoryStore
 
+from lcelkit.agents.memory import SummaryMemoryStore
 from lcelkit.server.app import create_app
 from lcelkit.settings import get_settings
 from tests.unit.test_server import agent, never_built, rag_chain, run, settings

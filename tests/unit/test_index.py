@@ -9,10 +9,10 @@ import pytest
 from langchain_core.documents import Document
 from langchain_core.embeddings import DeterministicFakeEmbedding
 from langchain_core.vectorstores import InMemoryVectorStore
-from lcelkit.loaders.ids import chunk_id
-from lcelkit.loaders.index import FileManifest, Indexer, MirroredStore, make_record_manager
 
 from lcelkit.errors import CorruptFileError
+from lcelkit.loaders.ids import chunk_id
+from lcelkit.loaders.index import FileManifest, Indexer, MirroredStore, make_record_manager
 
 
 class CountingEmbeddings(DeterministicFakeEmbedding):

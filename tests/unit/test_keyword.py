@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 from langchain_core.documents import Document
-from lcelkit.chains.keyword import KeywordIndex, filter_to_sql, match_filter, tokenize
 
+from lcelkit.chains.keyword import KeywordIndex, filter_to_sql, match_filter, tokenize
 from lcelkit.errors import StoreError
 
 DOCS = {
@@ -130,6 +130,7 @@ def test_mismatched_lengths_are_refused():
 
 def test_very_common_query_terms_are_pruned_only_in_large_indexes():
     from langchain_core.documents import Document
+
     from lcelkit.chains.keyword import PRUNE_MIN_DOCS, KeywordIndex
 
     index = KeywordIndex()

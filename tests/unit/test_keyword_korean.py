@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 from langchain_core.documents import Document
+
 from lcelkit.chains.keyword import KeywordIndex, bigram_tokens, tokenize
 
 KOREAN_DOCS: dict[str, str] = {

@@ -7,9 +7,9 @@ import socket
 from pathlib import Path
 
 import pytest
-from lcelkit.chains import llms
 
 from lcelkit import factories
+from lcelkit.chains import llms
 from lcelkit.errors import BackendUnavailableError
 from lcelkit.settings import get_settings
 

@@ -14,6 +14,9 @@ import httpx
 import pytest
 from langchain_core.language_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
+from ollama import ResponseError
+
+from lcelkit import factories
 from lcelkit.chains.embeddings import bundled_model_path
 from lcelkit.chains.llms import (
     DEFAULT_CONTEXT_WINDOW,
@@ -25,9 +28,6 @@ from lcelkit.chains.llms import (
     resolve_context_window,
     supports_native_tools,
 )
-from ollama import ResponseError
-
-from lcelkit import factories
 from lcelkit.errors import (
     BackendError,
     BackendUnavailableError,

@@ -5,8 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from lcelkit.loaders import SUPPORTED_EXTENSIONS, discover, load
-from lcelkit.loaders.files import decode_text
 
 from lcelkit.errors import (
     CorruptFileError,
@@ -16,6 +14,8 @@ from lcelkit.errors import (
     UnreadableFileError,
     UnsupportedFileError,
 )
+from lcelkit.loaders import SUPPORTED_EXTENSIONS, discover, load
+from lcelkit.loaders.files import decode_text
 
 KOREAN = "연차 휴가는 입사 첫 해에 15일이 부여됩니다. 재택 근무는 주 2회까지 허용됩니다."
 

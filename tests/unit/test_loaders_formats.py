@@ -7,7 +7,6 @@ from pathlib import Path
 from lcelkit.loaders import load
 from lcelkit.loaders.elements import parse_table_html, table_to_html, table_to_markdown
 from lcelkit.loaders.formats import CSV_ROWS_PER_TABLE
-
 from tests.support.make_docs import write_docx
 
 MARKDOWN = """\

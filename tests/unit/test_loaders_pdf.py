@@ -8,10 +8,10 @@ import types
 from pathlib import Path
 
 import pytest
-from lcelkit.loaders import load
-from lcelkit.loaders import pdf as pdf_mod
 
 from lcelkit.errors import CorruptFileError, LoaderError
+from lcelkit.loaders import load
+from lcelkit.loaders import pdf as pdf_mod
 from tests.support.make_docs import PdfBuilder, report_pdf
 
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
+
 from lcelkit.agents.budget import count_prompt, message_text
 from lcelkit.agents.memory import SummaryMemoryStore
-
 from tests.unit.test_agent_support import ScriptedChatModel, words
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from langchain_core.exceptions import OutputParserException
+
 from lcelkit.agents.parser import Action, Finish, ReActOutputParser, ReActParseError, parse_react
 
 

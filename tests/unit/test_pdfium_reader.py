@@ -14,10 +14,10 @@ from typing import Any
 
 import pdfplumber
 import pytest
-from lcelkit.loaders import _pdfium
-from lcelkit.loaders import pdf as pdf_mod
 
 from lcelkit.errors import LoaderError
+from lcelkit.loaders import _pdfium
+from lcelkit.loaders import pdf as pdf_mod
 from tests.support.make_docs import (
     REGIONS,
     PdfBuilder,

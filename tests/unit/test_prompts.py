@@ -7,6 +7,7 @@ from importlib import import_module
 
 import pytest
 from langchain_core.prompts import BasePromptTemplate
+
 from lcelkit.prompts import MODULES, all_prompts, get_prompt
 
 

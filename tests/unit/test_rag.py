@@ -12,6 +12,8 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.runnables import RunnableLambda
+from pydantic import Field
+
 from lcelkit.chains.budget import count_prompt
 from lcelkit.chains.rag import (
     cited_indices,
@@ -21,10 +23,8 @@ from lcelkit.chains.rag import (
 )
 from lcelkit.chains.summarize import summarize
 from lcelkit.chains.tokens import count_messages
-from lcelkit.prompts.rag import DONT_KNOW
-from pydantic import Field
-
 from lcelkit.errors import ContextBudgetError
+from lcelkit.prompts.rag import DONT_KNOW
 
 
 def words(text: str) -> int:

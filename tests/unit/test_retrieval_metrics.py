@@ -6,8 +6,8 @@ import json
 import math
 
 import pytest
-from lcelkit.chains.eval import evaluate_run, load_beir, mrr_at_k, ndcg_at_k, recall_at_k
 
+from lcelkit.chains.eval import evaluate_run, load_beir, mrr_at_k, ndcg_at_k, recall_at_k
 from lcelkit.errors import LoaderError
 
 

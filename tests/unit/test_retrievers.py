@@ -8,6 +8,7 @@ import re
 import pytest
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
+
 from lcelkit.chains.keyword import KeywordIndex
 from lcelkit.chains.retrievers import (
     RRF_K,
@@ -18,7 +19,6 @@ from lcelkit.chains.retrievers import (
     sync_keyword_index,
 )
 from lcelkit.chains.store import open_chroma
-
 from lcelkit.errors import ConfigError
 
 VOCAB = ["revenue", "grew", "region", "password", "login", "reset", "cafeteria", "table"]

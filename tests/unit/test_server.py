@@ -15,11 +15,11 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.runnables import RunnableLambda
+from pydantic import Field
+
 from lcelkit.agents.memory import SummaryMemoryStore
 from lcelkit.agents.react import ConversationalAgent
 from lcelkit.chains.rag import make_rag_chain
-from pydantic import Field
-
 from lcelkit.errors import BackendUnavailableError, ContextBudgetError
 from lcelkit.server.app import create_app
 from lcelkit.settings import get_settings

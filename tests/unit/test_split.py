@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 from langchain_core.documents import Document
+
 from lcelkit.chains.embeddings import load_tokenizer
+from lcelkit.errors import ConfigError
 from lcelkit.loaders import Splitter, load, load_and_split
 from lcelkit.loaders.elements import element_to_document, make_table, parse_table_html
 from lcelkit.loaders.ids import chunk_id
-
-from lcelkit.errors import ConfigError
 
 
 @pytest.fixture(scope="module")

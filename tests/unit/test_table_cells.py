@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from langchain_core.documents import Document
+
 from lcelkit.chains.table_cells import find_named_cells, format_named_cells
 from lcelkit.loaders.elements import table_to_html
 

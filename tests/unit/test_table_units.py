@@ -4,6 +4,7 @@ hands back."""
 from __future__ import annotations
 
 from langchain_core.documents import Document
+
 from lcelkit.loaders import Splitter
 from lcelkit.loaders.elements import table_to_html
 from lcelkit.loaders.table_units import (

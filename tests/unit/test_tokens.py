@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
+
 from lcelkit.chains import tokens
 from lcelkit.chains.embeddings import load_tokenizer
 from lcelkit.chains.tokens import (
@@ -18,7 +19,6 @@ from lcelkit.chains.tokens import (
     make_counter,
     tiktoken_counter,
 )
-
 from lcelkit.errors import ConfigError
 
 # Korean prose that is NOT in the tiny tokenizer's training corpus, plus one line that is.

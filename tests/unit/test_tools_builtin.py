@@ -8,6 +8,8 @@ import pytest
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
+from pydantic import Field
+
 from lcelkit.agents.tools import (
     CalculatorError,
     calculator_tool,
@@ -16,7 +18,6 @@ from lcelkit.agents.tools import (
     safe_eval,
     search_documents_tool,
 )
-from pydantic import Field
 
 
 def words(text: str) -> int:
