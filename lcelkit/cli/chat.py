@@ -120,6 +120,13 @@ def run_chat(args: argparse.Namespace) -> int:
         agent = make_agent(settings)
     except BackendError as exc:
         return _backend_down(exc)
+    if cfg.provider == "auto":  # say which model answers, and when it is the small one
+        from lcelkit.chains.llms import resolve_backend
+
+        chosen = resolve_backend(cfg.model or None, base_url=cfg.base_url)
+        _err(f"model: {chosen.label}")
+        if chosen.advice:
+            _err(f"note: {chosen.advice}")
 
     interactive = sys.stdin.isatty()
     if interactive:

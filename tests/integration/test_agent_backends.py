@@ -124,6 +124,7 @@ def _chat(home: Path, url: str, stdin: str, *extra: str) -> subprocess.Completed
         **os.environ,
         "LCELKIT_HOME": str(home),
         "LCELKIT_OLLAMA_BASE_URL": url,
+        "LCELKIT_LLM_PROVIDER": "ollama",  # provider auto would fall back to SmolLM2
         "LCELKIT_AGENT__MODE": "text",
         "PYTHONPATH": str(ROOT),
     }

@@ -125,6 +125,7 @@ class Server:
         self.url = f"http://127.0.0.1:{self.port}"
         env = _clean_env(home)
         env.update(
+            LCELKIT_LLM_PROVIDER="ollama",
             LCELKIT_OLLAMA_BASE_URL=backend_url,
             LCELKIT_API_KEY=KEY,
             LCELKIT_SERVER__MAX_BODY_BYTES="65536",

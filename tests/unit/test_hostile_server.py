@@ -176,7 +176,7 @@ def test_first_turns_from_two_stores_on_one_database_do_not_collide(tmp_path):
 def test_health_without_the_key_says_only_ok_or_degraded(tmp_path):
     s = get_settings(
         home=tmp_path / "home",
-        llm={"base_url": "http://127.0.0.1:9"},
+        llm={"provider": "ollama", "base_url": "http://127.0.0.1:9"},
         server={"api_key": "sesame"},
     )
     app = create_app(s, rag=never_built, agent=never_built)
