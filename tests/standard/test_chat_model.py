@@ -89,12 +89,12 @@ class TestLocalChatIntegration(_Capabilities, ChatModelIntegrationTests):
     def standard_chat_model_params(self) -> dict[str, Any]:
         # Short replies keep the suite fast (the standard 100 tokens take ~4 s a call on
         # one loaded CPU core); greedy decoding (temperature 0) keeps it repeatable.
-        return {**super().standard_chat_model_params, "max_tokens": 16}
+        return {**super().standard_chat_model_params, "max_tokens": 8}
 
     @property
     def chat_model_params(self) -> dict[str, Any]:
         # Also for the models the suite builds from these alone (test_stop_sequence).
-        return {"model_id": str(smollm2_gguf()), "max_new_tokens": 16}
+        return {"model_id": str(smollm2_gguf()), "max_new_tokens": 8}
 
     test_tool_calling = _not_applicable(NO_TOOLS)
     test_tool_calling_async = _not_applicable(NO_TOOLS)
