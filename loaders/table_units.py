@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from langchain_core.documents import Document
 
 __all__ = [
+    "MAX_CELLS",
     "ROW_UNIT_CATEGORY",
     "row_names",
     "row_units",
@@ -51,6 +52,9 @@ __all__ = [
 
 #: ``metadata["category"]`` of a row unit.
 ROW_UNIT_CATEGORY = "TableRow"
+#: Cells in one unit at most: a wide row is cut into several units by columns (each
+#: repeating the caption and the row name), so a column is not averaged away by ten others.
+MAX_CELLS = 4
 _CAPTION_CHARS = 300  # a caption longer than this is cut (it is context, not content)
 _CONTEXT_SEP = " > "
 _DROP_KEYS = ("text_as_html", "chunk_id", "category_depth", "parent_id", "score")
@@ -104,7 +108,8 @@ def row_units(
     ``headers[j]`` is column j's header path ("2010 · Percent"). Columns under different
     group headers (the path without its last level: "2005", "2010") make one unit each,
     so a unit speaks of one group's cells: a question names one column, and a row of
-    twenty columns would average it away. A row without values makes none.
+    twenty columns would average it away; for the same reason a unit holds at most
+    :data:`MAX_CELLS` cells. A row without values makes none.
     """
     head = (caption or "").strip()
     if len(head) > _CAPTION_CHARS:
@@ -120,7 +125,10 @@ def row_units(
     texts: list[str] = []
     for parent, cells in groups.items():
         title = f"{name} | {parent}" if parent else name
-        texts.extend(_fit(head, title, cells, count_tokens, max_tokens))
+        for start in range(0, len(cells), MAX_CELLS):
+            texts.extend(
+                _fit(head, title, cells[start : start + MAX_CELLS], count_tokens, max_tokens)
+            )
     return texts
 
 
