@@ -331,6 +331,12 @@ def main() -> int:
     parser.add_argument("--beir-queries", type=int, default=None, help="first N BEIR queries")
     parser.add_argument("--cache", type=Path, help="keep the per-embedder stores here")
     parser.add_argument("--skip-latency", action="store_true", help="quality tables only")
+    parser.add_argument(
+        "--main-embedder",
+        default=None,
+        help="embedder of the main table and the 20k latency run (default: the bundled "
+        "MiniLM; multilingual-e5-small is lcelkit's default for new collections)",
+    )
     args = parser.parse_args()
     if args.skip_latency:
         passages = load_jsonl(args.data / "passages.jsonl")
@@ -341,7 +347,7 @@ def main() -> int:
     passages = load_jsonl(args.data / "passages.jsonl")
     questions = load_jsonl(args.data / "questions_sample500_seed13.jsonl")[: args.queries]
     titles = {p["_id"]: p["title"] for p in passages}
-    embeddings = load_embeddings()
+    embeddings = load_embeddings(args.main_embedder)
     embeddings.embed_query("warm up")
     work = Path(tempfile.mkdtemp(prefix="lcelkit-bench-retrieval-"))
     print(f"embedder {embeddings.name} ({embeddings.dtype}); work dir {work}", file=sys.stderr)

@@ -1,31 +1,32 @@
-"""Row units: small retrieval units for table pieces (the multi-vector pattern).
+"""Row units: small retrieval units for table rows (the multi-vector pattern).
 
 A question about a table names one row and one column ("the death rate for Hispanic
 women aged 65-74"). A 256-token piece of a table holds many rows, and its vector is
 their average, so the piece that holds the answer is often outranked. Besides each
-table piece, ingest therefore indexes one **row unit** per body row: the caption, the
-row's context (its section and group rows) and its label, then every cell under its
-column's full header path, in words:
+table piece, ingest therefore indexes **row units**: the table's caption, the row's name
+in context, then its cells under their column's header path:
 
     Table 3. Death rates for coronary heart disease by race and sex
-    Women > Hispanic: 65–74 | Rate: 199.2 | Number: 1,034
+    Men > 55–64 | Race · Black | no.: 4,890; Rate: 340.1; (95% CI): (329.9–350.3)
 
-A unit is matched, never shown: every retriever hands the model the unit's **parent**
-(the table piece around the row; ``metadata["parent_id"]``, see
-``chains.retrievers``). Units carry the parent's metadata (source, page, ...) so that
-filters apply to them alike, ``category="TableRow"``, and ids derived from their text and
-parent, so incremental ingest writes and deletes them with their file.
+A unit is matched, never shown: every retriever hands the model the unit's **parent**,
+the table piece that shows the row (``metadata["parent_id"]``; ``chains.retrievers``).
+Units carry the piece's metadata (source, page, ...) so filters apply to them alike,
+``category="TableRow"``, and ids derived from their text and parent, so incremental
+ingest writes and deletes them with their file.
 
-Row context, from the grid alone (``text_as_html`` keeps no indentation):
-
-* a **section row** (a label with every other cell empty) names the rows under it until
-  the next section row;
-* a **group row**: when a label repeats within the table ("Severe disability" under each
-  age group), the nearest row above it whose label does not repeat is its group
-  ("Aged 65 and older").
-
-A unit longer than ``max_tokens`` is cut into several by columns, each repeating the
-caption and the row's label.
+* Units are built from the whole table (every header level, the full caption), so a row
+  keeps its context when the table was split between pieces. A heading or caption-like
+  line just above a table without caption stands in for it.
+* Row context from the grid alone (``text_as_html`` keeps no indentation): a **section
+  row** (a label with every other cell empty) names the rows under it; a label that
+  **repeats** within the table ("Severe disability" under each age group) is named with
+  the nearest row above it whose label does not repeat ("Aged 65 and older").
+* Cells under different group headers ("2005", "2010") make separate units, and a unit
+  holds at most :data:`MAX_CELLS` cells (and ``max_tokens`` tokens): a question names
+  one column, and twenty columns would average it away.
+* A table **folded** side by side ("Age | Population | Age | Population") is read as
+  several column ranges, each starting where the label column's header comes again.
 """
 
 from __future__ import annotations
