@@ -64,6 +64,7 @@ from lcelkit.server.runnables import (
     session_spec,
 )
 from lcelkit.server.security import ApiKeyMiddleware, BodyLimitMiddleware, TimeoutMiddleware
+from lcelkit.server.streams import ClosingResponse, cancel_on_close
 from lcelkit.server.validation import RequestValidationMiddleware
 from lcelkit.settings import Settings, get_settings
 
@@ -262,8 +263,12 @@ def _add_runnable_routes(
     def streamed(method: Callable[..., Any]) -> Callable[..., Any]:
         async def endpoint(request: Request, config_hash: str = "") -> Response:
             response = await method(request, config_hash=config_hash)
-            response.body_iterator = _sse_with_real_errors(response.body_iterator)
-            return response
+            if not hasattr(response, "body_iterator"):
+                return response
+            # The whole stack (LangServe's generator, the chain, the model client) runs
+            # in a producer task that a dropped client cancels (lcelkit.server.streams).
+            response.body_iterator = cancel_on_close(_sse_with_real_errors(response.body_iterator))
+            return ClosingResponse(response)
 
         return endpoint
 

@@ -31,6 +31,8 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from langchain_core.runnables import Runnable
 from pydantic import BaseModel, ConfigDict, Field
 
+from lcelkit.server.streams import ClosingResponse, cancel_on_close
+
 __all__ = [
     "AGENT_MODEL",
     "RAG_MODEL",
@@ -173,6 +175,10 @@ def add_openai_routes(app: FastAPI, *, rag: Runnable, agent: Runnable) -> None:
             yield _chunk(cid, body.model, {}, "stop")
             yield "data: [DONE]\n\n"
 
-        return StreamingResponse(
-            events(), media_type="text/event-stream", headers={"cache-control": "no-cache"}
+        return ClosingResponse(
+            StreamingResponse(
+                cancel_on_close(events()),
+                media_type="text/event-stream",
+                headers={"cache-control": "no-cache"},
+            )
         )

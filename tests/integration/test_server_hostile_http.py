@@ -1,0 +1,122 @@
+"""The server over real HTTP under careless and hostile clients (issue 22).
+
+uvicorn runs ``tests.support.served_app:create_served_app`` (the real app, chain and
+agent, the real ``ChatOllama`` client) in its own process group, stopped by PID; the
+backend is the loopback Ollama-protocol server in this process, which counts the
+connections the server holds open to it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.ollama_server import FakeOllamaServer
+from tests.support.served_app import ServedProcess
+
+pytestmark = [pytest.mark.integration]
+
+KEY = "hostile-key-0123456789"
+AUTH = {"Authorization": f"Bearer {KEY}"}
+LONG = " ".join(f"word{i}" for i in range(150)) + " [1]."
+STREAM_ROUTES = [
+    "/rag/stream",
+    "/rag/stream_events",
+    "/rag/stream_log",
+    "/agent/stream",
+    "/agent/stream_events",
+    "/agent/stream_log",
+    "/v1/chat/completions",
+]
+
+
+def _reply(request: dict) -> str:
+    users = [m.get("content") or "" for m in request.get("messages", []) if m["role"] == "user"]
+    if users and "quick-one" in users[-1]:
+        return "Employees get 25 days [1]."
+    return "Final Answer: " + LONG if "Final Answer" in json.dumps(request) else LONG
+
+
+@pytest.fixture(scope="module")
+def backend() -> Iterator[FakeOllamaServer]:
+    # 150 words, 20 ms apart: a stream lasts 3 s, so clients drop in the middle.
+    with FakeOllamaServer(
+        model="llama3.2", context_length=4096, reply=_reply, chunk_delay=0.02
+    ) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def server(backend: FakeOllamaServer, tmp_path_factory) -> Iterator[ServedProcess]:
+    root = tmp_path_factory.mktemp("hostile")
+    env = {"LCELKIT_OLLAMA_BASE_URL": backend.url, "LCELKIT_API_KEY": KEY}
+    with ServedProcess(root / "home", env, root / "server.log") as srv:
+        yield srv
+
+
+def _body(route: str) -> dict:
+    if route == "/v1/chat/completions":
+        return {
+            "model": "lcelkit-rag",
+            "stream": True,
+            "messages": [{"role": "user", "content": "q"}],
+        }
+    if route.startswith("/agent"):
+        return {"input": {"input": "tell me everything"}}
+    return {"input": {"question": "tell me everything"}}
+
+
+async def _drop_after_tokens(client: httpx.AsyncClient, route: str) -> bool:
+    """Read the stream until two answer words arrived, then hang up."""
+    async with client.stream("POST", route, json=_body(route)) as response:
+        assert response.status_code == 200, route
+        seen = 0
+        async for line in response.aiter_lines():
+            seen += line.count("word")
+            if seen >= 2:
+                return True
+    return False
+
+
+def _settled(backend: FakeOllamaServer, limit: int, seconds: float = 10.0) -> int:
+    """Open backend connections once they stop falling (at most ``seconds``)."""
+    deadline = time.monotonic() + seconds
+    count = backend.open_connections()
+    while count > limit and time.monotonic() < deadline:
+        time.sleep(0.2)
+        count = backend.open_connections()
+    return count
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("route", STREAM_ROUTES)
+def test_150_dropped_clients_leave_no_backend_connection_open(server, backend, route):
+    """Each client hangs up mid-answer; the server must cancel its backend request.
+
+    Before the fix every drop kept one Ollama connection checked out for good (150
+    drops: 150 open, then every model call waited for the pool and got 503)."""
+
+    async def drops() -> list[bool]:
+        limits = httpx.Limits(max_connections=50)
+        async with httpx.AsyncClient(
+            base_url=server.url, headers=AUTH, timeout=60, limits=limits
+        ) as client:
+            return await asyncio.gather(*(_drop_after_tokens(client, route) for _ in range(150)))
+
+    assert all(asyncio.run(drops()))
+    open_after = _settled(backend, limit=10)
+    assert open_after <= 10, f"{route}: {open_after} backend connections still open"
+    answer = httpx.post(
+        f"{server.url}/rag/invoke",
+        json={"input": {"question": "quick-one"}},
+        headers=AUTH,
+        timeout=30,
+    )
+    assert answer.status_code == 200 and answer.json()["output"]["answer"]
+    assert "Traceback" not in Path(server.log).read_text()
