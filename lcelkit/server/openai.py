@@ -24,13 +24,15 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from langchain_core.runnables import Runnable
 from pydantic import BaseModel, ConfigDict, Field
 
+from lcelkit.server.runnables import MAX_TEXT_CHARS
+from lcelkit.server.shared import SESSION_ID, error_status, new_session_id
 from lcelkit.server.streams import ClosingResponse, cancel_on_close
 
 __all__ = [
@@ -48,13 +50,16 @@ RAG_MODEL = "lcelkit-rag"
 _CREATED = int(time.time())
 
 
+MessageText = Annotated[str, Field(max_length=MAX_TEXT_CHARS)]
+
+
 class ChatMessage(BaseModel):
-    """One message of an OpenAI chat request."""
+    """One message of an OpenAI chat request (text up to MAX_TEXT_CHARS characters)."""
 
     model_config = ConfigDict(extra="allow")
 
     role: Literal["system", "developer", "user", "assistant", "tool"]
-    content: str | list[dict[str, Any]] | None = None
+    content: MessageText | list[dict[str, Any]] | None = None
 
 
 class ChatCompletionRequest(BaseModel):
@@ -80,6 +85,10 @@ def _last_user_text(body: ChatCompletionRequest) -> str:
     for message in reversed(body.messages):
         if message.role == "user":
             text = _text(message.content).strip()
+            if len(text) > MAX_TEXT_CHARS:  # list content: the parts together
+                raise HTTPException(
+                    422, f"the last user message is longer than {MAX_TEXT_CHARS} characters"
+                )
             if text:
                 return text
     raise HTTPException(422, "messages must contain a user message with text")
@@ -122,8 +131,6 @@ def add_openai_routes(app: FastAPI, *, rag: Runnable, agent: Runnable) -> None:
         text = _last_user_text(body)
         extra: dict[str, Any] = {}
         if body.model == AGENT_MODEL:
-            from lcelkit.server.app import SESSION_ID, new_session_id
-
             session_id = body.user or request.headers.get("x-session-id") or new_session_id()
             if not SESSION_ID.match(session_id):
                 raise HTTPException(422, "user / X-Session-Id must be 1-128 of [A-Za-z0-9._:@-]")
@@ -156,8 +163,6 @@ def add_openai_routes(app: FastAPI, *, rag: Runnable, agent: Runnable) -> None:
             )
 
         async def events() -> AsyncIterator[str]:
-            from lcelkit.server.app import error_status
-
             yield _chunk(cid, body.model, {"role": "assistant", "content": ""}, None)
             try:
                 async for part in runnable.astream(payload, config):

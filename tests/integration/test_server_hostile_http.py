@@ -120,3 +120,94 @@ def test_150_dropped_clients_leave_no_backend_connection_open(server, backend, r
     )
     assert answer.status_code == 200 and answer.json()["output"]["answer"]
     assert "Traceback" not in Path(server.log).read_text()
+
+
+BIG = "x" * 200_000
+J = {"content-type": "application/json"}
+# (route, body, headers, expected status): each answered 500 or reset the connection,
+# or bypassed a limit, before issue 22.
+CARELESS = [
+    ("/rag/invoke", '{"input": {"question": "quick-one"}, "config": null}', J, 200),
+    ("/agent/stream", '{"input": {"input": "quick-one"}, "config": null}', J, 200),
+    ("/rag/stream_log", '{"input": {"question": "quick-one"}, "config": null}', J, 200),
+    ("/rag/invoke", '{"input": {"question": "quick-one"}, "kwargs": null}', J, 200),
+    ("/rag/invoke", '{"input": {"question": "q"}, "kwargs": 5}', J, 422),
+    ("/rag/invoke", '{"input": NaN}', J, 422),
+    ("/rag/batch", '{"inputs": [{"question": NaN}]}', J, 422),
+    ("/v1/chat/completions", '{"model": NaN, "messages": []}', J, 422),
+    ("/v1/chat/completions", '{"model": "lcelkit-rag", "messages": [], "x": Infinity}', J, 422),
+    ("/rag/invoke", '{"input": {"question": "q"}}', {"content-type": "text/plain"}, 415),
+    ("/agent/invoke", json.dumps({"input": {"type": "human", "content": BIG}}), J, 422),
+    ("/agent/invoke", json.dumps({"input": {"type": "human", "content": ""}}), J, 422),
+    ("/agent/invoke", json.dumps({"input": {"type": "human", "content": "  "}}), J, 422),
+    (
+        "/v1/chat/completions",
+        json.dumps({"model": "lcelkit-agent", "messages": [{"role": "user", "content": BIG}]}),
+        J,
+        422,
+    ),
+    ("/rag/invoke", json.dumps({"input": {"question": BIG}}), J, 422),
+    ("/rag/invoke", "{oops", J, 422),
+    ("/rag/invoke", "{}", J, 422),
+    ("/agent/invoke", '{"input": "q", "config": {"configurable": {"session_id": "a b"}}}', J, 422),
+    ("/v1/chat/completions", '{"model": "nope", "messages": [{"role": "user"}]}', J, 404),
+    ("/nowhere", "{}", J, 404),
+]
+
+
+@pytest.fixture(scope="module")
+def roomy_server(backend: FakeOllamaServer, tmp_path_factory) -> Iterator[ServedProcess]:
+    """Body limit 1 MB, so the 200k-character inputs reach validation."""
+    root = tmp_path_factory.mktemp("roomy")
+    env = {
+        "LCELKIT_OLLAMA_BASE_URL": backend.url,
+        "LCELKIT_API_KEY": KEY,
+        "LCELKIT_SERVER__MAX_BODY_BYTES": "1000000",
+    }
+    with ServedProcess(root / "home", env, root / "server.log") as srv:
+        yield srv
+
+
+def test_careless_bodies_get_a_4xx_in_the_one_shape_never_500_or_reset(roomy_server):
+    statuses = []
+    for route, body, headers, expected in CARELESS:
+        response = httpx.post(
+            f"{roomy_server.url}{route}", content=body, headers={**AUTH, **headers}, timeout=30
+        )
+        statuses.append((route, body[:50], response.status_code))
+        assert response.status_code == expected, (route, body[:80], response.text[:300])
+        if expected >= 400:
+            error = response.json()
+            assert set(error) == {"detail", "hint", "errors"}, (route, error)
+            assert isinstance(error["detail"], str) and error["hint"], (route, error)
+            assert len(response.content) < 5_000, (route, "the input was echoed back")
+    assert "Traceback" not in Path(roomy_server.log).read_text()
+
+
+def test_unauthorized_and_oversized_answers_have_the_same_shape(server):
+    no_key = httpx.post(f"{server.url}/rag/invoke", json={"input": "q"})
+    assert no_key.status_code == 401 and set(no_key.json()) == {"detail", "hint", "errors"}
+    big = httpx.post(
+        f"{server.url}/rag/invoke", json={"input": "x" * 2_000_000}, headers=AUTH, timeout=30
+    )
+    assert big.status_code == 413 and set(big.json()) == {"detail", "hint", "errors"}
+
+
+def test_openapi_document_tells_the_truth(server):
+    doc = httpx.get(f"{server.url}/openapi.json", headers=AUTH).json()
+    assert doc["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
+    assert doc["paths"]["/health"]["get"]["security"] == []
+    for name in ("rag", "agent"):
+        for route in ("invoke", "batch", "stream", "stream_log", "stream_events"):
+            operation = doc["paths"][f"/{name}/{route}"]["post"]
+            assert "parameters" not in operation  # no config_hash query parameter
+            body = operation["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+            assert body.endswith("BatchRequest" if route == "batch" else "InvokeRequest")
+            assert {"401", "413", "415", "422", "503", "504"} <= set(operation["responses"])
+            if route.startswith("stream"):
+                assert list(operation["responses"]["200"]["content"]) == ["text/event-stream"]
+    chat = doc["paths"]["/v1/chat/completions"]["post"]["responses"]
+    assert "404" in chat and "text/event-stream" in chat["200"]["content"]
+    config = httpx.get(f"{server.url}/agent/config_schema", headers=AUTH).json()
+    session = json.dumps(config)
+    assert "session_id" in session and "A-Za-z0-9" in session  # the enforced pattern
