@@ -37,6 +37,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
 
 def _env(home: Path) -> dict[str, str]:
@@ -162,11 +163,11 @@ class _Server:
 
 def bench_server(work: Path, sessions: int) -> None:
     import httpx
+    from benchapp import TimestampChatModel, make_bench_rag_chain
     from lcelkit.agents.memory import SummaryMemoryStore
     from lcelkit.agents.react import ConversationalAgent
 
     from lcelkit.server.app import create_app
-    from lcelkit.server.benchapp import TimestampChatModel, make_bench_rag_chain
     from lcelkit.settings import get_settings
     from tests.support.ollama_server import FakeOllamaServer
     from tests.unit.test_hostile_server import MALFORMED

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -62,14 +63,46 @@ class ChatMessage(BaseModel):
     content: MessageText | list[dict[str, Any]] | None = None
 
 
+_NON_BLANK = re.compile(r"\S")
+_TEXT = {"type": "string", "pattern": r"\S"}
+_USER_TEXT = {
+    "type": "object",
+    "properties": {
+        "role": {"const": "user"},
+        "content": {
+            "anyOf": [
+                _TEXT,
+                {
+                    "type": "array",
+                    "contains": {
+                        "type": "object",
+                        "properties": {"type": {"const": "text"}, "text": _TEXT},
+                        "required": ["type", "text"],
+                    },
+                },
+            ]
+        },
+    },
+    "required": ["role", "content"],
+}
+
+
 class ChatCompletionRequest(BaseModel):
     """The part of OpenAI's chat-completions request that lcelkit uses."""
 
     model_config = ConfigDict(extra="allow")
 
-    model: str
-    messages: list[ChatMessage] = Field(min_length=1)
-    stream: bool = False
+    model: str = Field(
+        description="lcelkit-agent or lcelkit-rag (another name: 404).",
+        json_schema_extra={"enum": [AGENT_MODEL, RAG_MODEL]},
+    )
+    messages: list[ChatMessage] = Field(
+        min_length=1,
+        description="The conversation; at least one user message with text (the last "
+        "one is the turn).",
+        json_schema_extra={"contains": _USER_TEXT},
+    )
+    stream: bool = Field(default=False, strict=True)
     user: str | None = Field(default=None, max_length=128)
 
 
@@ -78,13 +111,18 @@ def _text(content: str | list[dict[str, Any]] | None) -> str:
         return ""
     if isinstance(content, str):
         return content
-    return "".join(str(part.get("text", "")) for part in content if part.get("type") == "text")
+    return "".join(
+        part["text"]
+        for part in content
+        if part.get("type") == "text" and isinstance(part.get("text"), str)
+    )
 
 
 def _last_user_text(body: ChatCompletionRequest) -> str:
     for message in reversed(body.messages):
         if message.role == "user":
-            text = _text(message.content).strip()
+            text = _text(message.content)
+            text = text.strip() if _NON_BLANK.search(text) else ""
             if len(text) > MAX_TEXT_CHARS:  # list content: the parts together
                 raise HTTPException(
                     422, f"the last user message is longer than {MAX_TEXT_CHARS} characters"

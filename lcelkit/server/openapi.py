@@ -33,6 +33,9 @@ __all__ = ["document_api"]
 
 _REF = "#/components/schemas/{model}"
 _STREAMS = ("stream", "stream_log", "stream_events")
+# What each SSE event's data holds varies with the event (LangServe: data, metadata,
+# error, end; /v1: chat.completion.chunk objects, then the text [DONE]).
+_SSE_DATA = {"description": "The data of one server-sent event (JSON, or [DONE] on /v1)."}
 _ERRORS = {
     401: "Missing or wrong API key (send 'Authorization: Bearer <key>').",
     404: "The model does not exist on this server.",
@@ -162,14 +165,14 @@ def document_api(app: FastAPI, settings: Settings, *, openai_routes: bool = True
                     if route in _STREAMS:
                         responses["200"] = {
                             "description": "Server-sent events (data, metadata, error, end).",
-                            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+                            "content": {"text/event-stream": {"schema": _SSE_DATA}},
                         }
                     responses.update(_error_responses([*auth, 413, 415, 422, 503, 504]))
                 elif path == "/v1/chat/completions":
                     ok = responses.setdefault("200", {"description": "Successful Response"})
                     ok["content"] = {
                         "application/json": {"schema": {"type": "object"}},
-                        "text/event-stream": {"schema": {"type": "string"}},
+                        "text/event-stream": {"schema": _SSE_DATA},
                     }
                     responses.update(_error_responses([*auth, 404, 413, 415, 422, 503, 504]))
                 elif path != "/health":

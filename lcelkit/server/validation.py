@@ -103,12 +103,16 @@ def _shape(route: str, body: Any, max_batch: int) -> str | None:
                     return f'"config"[{i}] must be an object, not {type(item).__name__}'
         elif config is not None and not isinstance(config, dict):
             return f'"config" must be an object or a list of objects, not {type(config).__name__}'
-        return None
+        return _kwargs_problem(body)
     if "input" not in body:
         return 'the body needs "input"'
     config = body.get("config")
     if config is not None and not isinstance(config, dict):
         return f'"config" must be an object, not {type(config).__name__}'
+    return _kwargs_problem(body)
+
+
+def _kwargs_problem(body: dict[str, Any]) -> str | None:
     kwargs = body.get("kwargs")
     if kwargs is not None and not isinstance(kwargs, dict):
         return f'"kwargs" must be an object, not {type(kwargs).__name__}'
