@@ -42,6 +42,7 @@ from fastapi.responses import JSONResponse, Response
 from langchain_core.language_models import BaseChatModel
 from langchain_core.retrievers import BaseRetriever
 from langchain_core.runnables import Runnable
+from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from lcelkit import __version__
@@ -406,7 +407,10 @@ def create_app(
         return report
 
     @app.exception_handler(RequestValidationError)
-    async def _invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+    @app.exception_handler(ValidationError)  # LangServe's /batch lets pydantic's through
+    async def _invalid_request(
+        request: Request, exc: RequestValidationError | ValidationError
+    ) -> JSONResponse:
         errors = list(exc.errors())
         hint = "fix the fields listed in 'errors' and send the request again"
         body = error_body(validation_detail(errors), hint, errors or None)

@@ -103,7 +103,11 @@ class ChatCompletionRequest(BaseModel):
         json_schema_extra={"contains": _USER_TEXT},
     )
     stream: bool = Field(default=False, strict=True)
-    user: str | None = Field(default=None, max_length=128)
+    user: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9._:@-]{0,128}$",
+        description="lcelkit-agent: the session id (empty: a new session).",
+    )
 
 
 def _text(content: str | list[dict[str, Any]] | None) -> str:

@@ -10,6 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
+import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +23,7 @@ import httpx
 import pytest
 
 from tests.support.ollama_server import FakeOllamaServer
-from tests.support.served_app import ServedProcess
+from tests.support.served_app import ROOT, ServedProcess, free_port
 
 pytestmark = [pytest.mark.integration]
 
@@ -134,6 +139,8 @@ CARELESS = [
     ("/rag/invoke", '{"input": {"question": "q"}, "kwargs": 5}', J, 422),
     ("/rag/invoke", '{"input": NaN}', J, 422),
     ("/rag/batch", '{"inputs": [{"question": NaN}]}', J, 422),
+    ("/rag/batch", '{"inputs": [{"q": "x"}]}', J, 422),
+    ("/agent/batch", '{"inputs": ["ok", {"input": ""}]}', J, 422),
     ("/v1/chat/completions", '{"model": NaN, "messages": []}', J, 422),
     ("/v1/chat/completions", '{"model": "lcelkit-rag", "messages": [], "x": Infinity}', J, 422),
     ("/rag/invoke", '{"input": {"question": "q"}}', {"content-type": "text/plain"}, 415),
@@ -211,3 +218,65 @@ def test_openapi_document_tells_the_truth(server):
     config = httpx.get(f"{server.url}/agent/config_schema", headers=AUTH).json()
     session = json.dumps(config)
     assert "session_id" in session and "A-Za-z0-9" in session  # the enforced pattern
+
+
+def _serve(home: Path, log: Path, env: dict[str, str]) -> tuple[subprocess.Popen, int]:
+    """``lcelkit serve`` in its own process group (stopped by PID by the caller)."""
+    port = free_port()
+    full = {k: v for k, v in os.environ.items() if not k.startswith("LCELKIT_")}
+    full.update(LCELKIT_HOME=str(home), PYTHONPATH=str(ROOT), **env)
+    cmd = [
+        sys.executable, "-c", "import sys; from lcelkit.cli import main; sys.exit(main())",
+        "serve", "--port", str(port), "--log-level", "warning",
+    ]  # fmt: skip
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(cmd, env=full, stdout=out, stderr=out, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return proc, port
+        except OSError:
+            time.sleep(0.1)
+    os.killpg(proc.pid, signal.SIGKILL)
+    raise AssertionError(f"lcelkit serve did not start: {log.read_text()[-2000:]}")
+
+
+def _closed_after(sock: socket.socket, trickle: bool, limit: float) -> float | None:
+    """Seconds until the server closed ``sock`` (None: still open after ``limit``)."""
+    sock.settimeout(0.5)
+    started = time.monotonic()
+    if trickle:
+        sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+    while time.monotonic() - started < limit:
+        try:
+            if trickle:
+                sock.sendall(b"X-Slow: 1\r\n")  # a header line every half second
+            if sock.recv(100) == b"":
+                return time.monotonic() - started
+        except TimeoutError:
+            continue
+        except OSError:
+            return time.monotonic() - started
+    return None
+
+
+def test_slow_or_silent_clients_are_disconnected_after_the_header_timeout(tmp_path):
+    """uvicorn alone holds such connections for ever (a slowloris exhausts the server)."""
+    proc, port = _serve(
+        tmp_path / "home",
+        tmp_path / "serve.log",
+        {"LCELKIT_SERVER__HEADER_TIMEOUT": "1.5", "LCELKIT_OLLAMA_BASE_URL": "http://127.0.0.1:9"},
+    )
+    try:
+        with socket.create_connection(("127.0.0.1", port)) as silent:
+            silent_closed = _closed_after(silent, trickle=False, limit=8)
+        with socket.create_connection(("127.0.0.1", port)) as slow:
+            slow_closed = _closed_after(slow, trickle=True, limit=8)
+        fine = httpx.get(f"http://127.0.0.1:{port}/health", timeout=10)
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=15)
+    assert silent_closed is not None and silent_closed < 5, silent_closed
+    assert slow_closed is not None and slow_closed < 5, slow_closed
+    assert fine.status_code == 200  # a normal client is not affected
