@@ -48,7 +48,7 @@ def _http_protocol() -> Any:
     if importlib.util.find_spec("httptools") is None:
         logger.warning(
             "httptools is not installed: server.header_timeout is not enforced "
-            "(pip install httptools, or put a reverse proxy in front, docs/DEPLOY.md)"
+            "(pip install httptools, or put a reverse proxy in front)"
         )
         return "h11"
     from lcelkit.server.protocol import HeaderTimeoutProtocol

@@ -7,7 +7,7 @@ server's file descriptors. :class:`HeaderTimeoutProtocol` closes a connection wh
 request headers are not complete ``server.header_timeout`` seconds after it opened
 (or after the previous response on a keep-alive connection). ``lcelkit serve`` uses it
 (with httptools, uvicorn's default parser); behind a reverse proxy the proxy's own
-header timeout does the same (docs/DEPLOY.md).
+header timeout does the same (nginx: client_header_timeout).
 """
 
 from __future__ import annotations
