@@ -388,6 +388,13 @@ def create_app(
         logger.warning("%s %s -> %d: %s (cause: %s)", request.method, path, status, exc, cause)
         return JSONResponse(payload, status_code=status)
 
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # Starlette logs it with its traceback; the client gets the one error body.
+        return JSONResponse(
+            error_body("internal error (see the server log)", None), status_code=500
+        )
+
     @app.exception_handler(TimeoutError)
     async def _timeout_error(request: Request, exc: TimeoutError) -> JSONResponse:
         status, payload = _error_payload(exc)
