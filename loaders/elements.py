@@ -343,4 +343,10 @@ def element_to_document(element: Element, *, source: str, filename: str, filetyp
         metadata["category_depth"] = int(depth)
     if element.metadata.text_as_html:
         metadata["text_as_html"] = element.metadata.text_as_html
+    # a note of a table points at the table; element ids are assigned after parsing, so
+    # the table element itself is kept on the note (``table_parent``) and read here
+    parent_element = getattr(element, "table_parent", None)
+    parent = parent_element.id if parent_element is not None else element.metadata.parent_id
+    if parent:
+        metadata["parent_id"] = str(parent)
     return Document(page_content=element.text, metadata=metadata)

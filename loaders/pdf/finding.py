@@ -138,9 +138,19 @@ def _cell_texts(
     within = [w for w in words if inside(w, bbox)]
     per_row: list[tuple[list[dict[str, Any]], list[list[dict[str, Any]] | None], Any]] = []
     placed: set[int] = set()
-    for row in table.rows:
+    # a word whose centre lies inside some row's band is read in that row only, not also
+    # in the next row through the 1 pt of slack (it would be read twice)
+    bands = [row.bbox for row in table.rows]
+    strict: dict[int, set[int]] = {}
+    for w in within:
+        cy = (w["top"] + w["bottom"]) / 2
+        strict[id(w)] = {i for i, b in enumerate(bands) if b[1] <= cy <= b[3]}
+    for index, row in enumerate(table.rows):
         band = [
-            w for w in within if row.bbox[1] - 1 <= (w["top"] + w["bottom"]) / 2 <= row.bbox[3] + 1
+            w
+            for w in within
+            if row.bbox[1] - 1 <= (w["top"] + w["bottom"]) / 2 <= row.bbox[3] + 1
+            and (not strict[id(w)] or index in strict[id(w)])
         ]
         groups: list[list[dict[str, Any]] | None] = [
             None if cell is None else [w for w in band if inside(w, cell)] for cell in row.cells

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from .. import _pdfium
 from ..elements import CAPTION_RE, make_element, make_table, parse_table_html
+from .apart import caption_rows, split_notes
 from .finding import is_table_line, prose_like, ruled_tables, stream_blocks
 from .pages import quiet_pypdf, rotated_pdf, rotation_for, upright_share
 from .rulings import Rule, horizontal_rules
@@ -376,14 +377,23 @@ def _page_elements(
         model = item.table
         if model is None:
             continue
+        lifted = caption_rows(model)
+        notes = split_notes(model)
+        caption = " ".join(p for p in (item.caption, *lifted) if p) or None
         table = make_table(
             model.rows,
-            caption=item.caption,
+            caption=caption,
             page_number=page_number,
             header_rows=len(model.header),
         )
         if table is not None:
             elements.append(table)
+        for note in notes:
+            element = make_element("NarrativeText", note, page_number=page_number)
+            if table is not None:
+                element.metadata.parent_id = table.id
+                element.table_parent = table  # type: ignore[attr-defined]  # ids change later
+            elements.append(element)
     flush()
     return elements
 

@@ -1,0 +1,93 @@
+"""What sits in a table's grid but is not part of it: the caption, and notes and sources.
+
+* A header row whose one text runs over every column and reads as a caption ("Exhibit
+  4. ...", "Table 2 (continued)") or a units line ("[In thousands]") is the table's
+  caption, not a header level: kept as one, it would start every column's header path.
+* Trailing body rows with one filled cell that start like a note ("Note:", "Sources:",
+  "SOURCE:", "Exhibit reads:", "*", "1 Includes ...", "a Estimated"), and the one-cell
+  rows that continue them, are notes: they leave the grid and become a text element of
+  their own, tied to the table (``parent_id``), so retrieval still finds them.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ..elements import CAPTION_RE
+from .structure import TableModel, is_units_line
+
+__all__ = ["NOTE_RE", "caption_rows", "is_note", "split_notes"]
+
+#: The start of a note or a source line under a table.
+NOTE_RE = re.compile(
+    r"^\s*(?:(?:notes?|sources?|source\s+of\s+data|data\s+sources?|footnotes?|"
+    r"legend|key|exhibit\s+reads|table\s+reads|how\s+to\s+read(?:\s+this\s+table)?|"
+    r"read\s+as|nOtE|note\s*\d+)\s*[:.\-–—]"
+    r"|[*†‡§¶]+\s*\S"
+    r"|\(?[0-9]{1,2}\)?\s+[A-Z][a-z]+\s+\S+\s+\S+"
+    r"|\(?[a-z]\)\s+\S+\s+\S+"
+    r"|[a-z]\s+[A-Z][a-z]+\s+\S+\s+\S+)",
+)
+
+
+def is_note(text: str) -> bool:
+    """A line that starts like a note, a source or a footnote ("Note: ...", "* p < .05")."""
+    return bool(NOTE_RE.match(text))
+
+
+def _one_text(row: list[str]) -> str | None:
+    """The row's text when it has only one distinct non-empty text (a spanning cell)."""
+    texts = {c for c in row if c}
+    return next(iter(texts)) if len(texts) == 1 else None
+
+
+def caption_rows(model: TableModel) -> list[str]:
+    """Lift leading header rows that are a caption or a units line out of ``model``
+    (in place) and return their texts, top first."""
+    out: list[str] = []
+    width = max((len(r) for r in model.rows), default=0)
+    while len(model.header) > 1 or (model.header and out):
+        row = model.header[0]
+        text = _one_text(row)
+        if width < 2 or text is None:
+            break
+        spans_all = all(c == text for c in row)
+        if not spans_all and not (row[0] == text and not any(row[1:])):
+            break
+        if not (CAPTION_RE.match(text) or (out and is_units_line(text))):
+            if not (spans_all and is_units_line(text)):
+                break
+        out.append(text)
+        del model.header[0]
+    if out and not model.header and model.body:
+        model.header.append(model.body.pop(0))
+    return out
+
+
+def split_notes(model: TableModel) -> list[str]:
+    """Remove the note rows at the end of the body (in place) and return the notes, one
+    text per note (continuation rows joined to the note they continue)."""
+    body = model.body
+    width = max((len(r) for r in model.rows), default=0)
+    if width < 2 or len(body) < 2:
+        return []
+    start = len(body)
+    k = len(body) - 1
+    while k >= 1:
+        text = _one_text(body[k])
+        if text is None:
+            break
+        if is_note(text):
+            start = k
+        k -= 1
+    if start == len(body):
+        return []
+    notes: list[str] = []
+    for row in body[start:]:
+        text = _one_text(row) or ""
+        if is_note(text) or not notes:
+            notes.append(text)
+        else:
+            notes[-1] = f"{notes[-1]} {text}"
+    del body[start:]
+    return notes
