@@ -29,7 +29,13 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-__all__ = ["icdar_report", "load_score_module", "load_structure_module", "print_hits", "print_worst"]
+__all__ = [
+    "icdar_report",
+    "load_score_module",
+    "load_structure_module",
+    "print_hits",
+    "print_worst",
+]
 
 
 def print_hits(title: str, scores: dict[str, dict[str, float]], distractors: int) -> None:

@@ -136,7 +136,11 @@ def load_expected(data: Path = DEFAULT_DATA) -> list[ExpectedTable]:
         rows = _read_csv(base / entry["expected_csv"])
         tables.append(
             ExpectedTable(
-                "tabula", base / entry["pdf"], Path(entry["expected_csv"]).stem, _triples(rows), rows
+                "tabula",
+                base / entry["pdf"],
+                Path(entry["expected_csv"]).stem,
+                _triples(rows),
+                rows,
             )
         )
     base = data / "pdfplumber_tests"

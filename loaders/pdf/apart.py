@@ -54,9 +54,9 @@ def caption_rows(model: TableModel) -> list[str]:
         spans_all = all(c == text for c in row)
         if not spans_all and not (row[0] == text and not any(row[1:])):
             break
-        if not (CAPTION_RE.match(text) or (out and is_units_line(text))):
-            if not (spans_all and is_units_line(text)):
-                break
+        units = is_units_line(text) and (bool(out) or spans_all)
+        if not (CAPTION_RE.match(text) or units):
+            break
         out.append(text)
         del model.header[0]
     if out and not model.header and model.body:

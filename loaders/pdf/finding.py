@@ -229,9 +229,7 @@ def _side_columns(
     return out, used
 
 
-def _run(
-    words: list[dict[str, Any]], edge: float, *, toward_grid: bool
-) -> list[dict[str, Any]]:
+def _run(words: list[dict[str, Any]], edge: float, *, toward_grid: bool) -> list[dict[str, Any]]:
     """The words of one side cell: starting at the word nearest the grid's ``edge``
     (at most 150 pt away), away from the grid while the gaps stay under ~2 em."""
     if not words:

@@ -279,7 +279,8 @@ def _merge_staggered(rows: list[list[str | None]]) -> list[list[str | None]]:
         # a header box over a slot of a finer body grid: one column's texts all in the top
         # rows, the other's all below them
         stacked = bool(left and right) and (
-            (max(left) < min(right) and max(left) < 3) or (max(right) < min(left) and max(right) < 3)
+            (max(left) < min(right) and max(left) < 3)
+            or (max(right) < min(left) and max(right) < 3)
         )
         if both or not (spanned or stacked) or not (left and right):
             j += 1
