@@ -101,7 +101,12 @@ def ruled_tables(
     """Ruled grids: (bbox, rows of cell texts, ids of the words used) for each table."""
     settings = {"vertical_strategy": "lines", "horizontal_strategy": "lines"}
     found = []
-    for table in page.find_tables(table_settings=settings):
+    tables = page.find_tables(table_settings=settings)
+    boxes = [tuple(t.bbox) for t in tables]
+    for index, table in enumerate(tables):
+        # words inside another grid are that grid's: never a side column of this one
+        others = [b for k, b in enumerate(boxes) if k != index]
+        free = [w for w in words if not any(inside(w, b) for b in others)] if others else words
         rows, glued, assigned = _cell_texts(table, words)
         if len(rows) < 2 or max((len(r) for r in rows), default=0) < 2:
             continue
@@ -112,7 +117,7 @@ def ruled_tables(
         # give one "cell" per row that holds several columns: the text path does better
         if glued * 10 >= filled:
             continue
-        rows, used = _side_columns(table, rows, words)
+        rows, used = _side_columns(table, rows, free)
         split = _split_stacked_rows(rows)
         if len(split) >= len(rows) + 3:
             # a frame around rows without rulings between them: the grid says little
@@ -153,7 +158,8 @@ def _cell_texts(
             and (not strict[id(w)] or index in strict[id(w)])
         ]
         groups: list[list[dict[str, Any]] | None] = [
-            None if cell is None else [w for w in band if inside(w, cell)] for cell in row.cells
+            None if cell is None else [w for w in band if inside(w, cell) and id(w) not in placed]
+            for cell in row.cells
         ]
         placed.update(id(w) for g in groups if g for w in g)
         per_row.append((band, groups, row))
@@ -223,7 +229,12 @@ def _side_columns(
     if sum(1 for cell in left if cell) >= need:
         out = [[join_words(cell), *row] for cell, row in zip(left, out, strict=True)]
         used.update(id(w) for cell in left for w in cell)
-    if sum(1 for cell in right if cell) >= need:
+    # an unframed column on the right holds values (numbers); words there that are not
+    # (a chart's legend, the labels of a table beside this one) stay out
+    numeric_right = sum(
+        1 for cell in right if cell and any(ch.isdigit() for ch in join_words(cell))
+    )
+    if sum(1 for cell in right if cell) >= need and numeric_right * 2 >= sum(1 for c in right if c):
         out = [[*row, join_words(cell)] for cell, row in zip(right, out, strict=True)]
         used.update(id(w) for cell in right for w in cell)
     return out, used

@@ -151,14 +151,15 @@ def _page_items(page: Any, words: list[dict[str, Any]]) -> list[_Item]:
     items: list[_Item] = []
     for bbox, rows, _ in ruled:
         items.append(_Item(top=bbox[1], bottom=bbox[3], kind="table", table=ruled_table(rows)))
+    plots = plot_boxes(page)
     cut = _gutter(free, float(page.width))
     if cut is None:
-        items = _reading_order(items + _region_items(free, rules))
+        items = _reading_order(items + _region_items(free, rules, plots))
     else:  # two prose columns: the left one is read first, then the right one
         left = [w for w in free if (w["x0"] + w["x1"]) / 2 < cut]
         right = [w for w in free if (w["x0"] + w["x1"]) / 2 >= cut]
-        items = _reading_order(items + _region_items(left, rules))
-        items += _reading_order(_region_items(right, rules))
+        items = _reading_order(items + _region_items(left, rules, plots))
+        items += _reading_order(_region_items(right, rules, plots))
     _attach_captions(items)
     return items
 
@@ -196,8 +197,43 @@ def _page_number_like(key: str) -> bool:
     return key.strip("#-–— ") == "" or key.startswith("page #")
 
 
-def _region_items(free: list[dict[str, Any]], rules: list[Rule]) -> list[_Item]:
-    """Stream tables and text lines of one region (the page, or one prose column)."""
+#: A drawn path with at least this many points is a plotted series (a chart's line).
+PLOT_POINTS = 30
+
+
+def plot_boxes(page: Any) -> list[tuple[float, float, float, float]]:
+    """Boxes of the page's plotted series: paths of many points (a chart's lines). The
+    labels around them (axis ticks, legends) line up like a table but are not one."""
+    out = []
+    for curve in page.curves:
+        if len(curve.get("pts") or ()) >= PLOT_POINTS:
+            out.append((curve["x0"], curve["top"], curve["x1"], curve["bottom"]))
+    return out
+
+
+def _over_plot(block: list[Line], plots: list[tuple[float, float, float, float]]) -> bool:
+    """True when half or more of the block's lines sit beside or across a plotted series
+    (inside its box widened by 15% on each side: axis labels lie just outside it)."""
+    if not plots:
+        return False
+    near = 0
+    for line in block:
+        cy = (line.top + line.bottom) / 2
+        for x0, top, x1, bottom in plots:
+            dx, dy = 0.15 * (x1 - x0) + 20, 0.15 * (bottom - top) + 12
+            if x0 - dx <= line.x1 and line.x0 <= x1 + dx and top - dy <= cy <= bottom + dy:
+                near += 1
+                break
+    return near * 2 >= len(block)
+
+
+def _region_items(
+    free: list[dict[str, Any]],
+    rules: list[Rule],
+    plots: list[tuple[float, float, float, float]] | None = None,
+) -> list[_Item]:
+    """Stream tables and text lines of one region (the page, or one prose column);
+    aligned labels around a plotted series (a chart) stay text."""
     items: list[_Item] = []
     lines = group_lines(free) if free else []
     used: set[int] = set()
@@ -230,7 +266,7 @@ def _region_items(free: list[dict[str, Any]], rules: list[Rule]) -> list[_Item]:
         ):
             end += 1
         block = lines[start:end]
-        if len(block) < 2:
+        if len(block) < 2 or _over_plot(block, plots or []):
             continue
         cuts = column_bounds(block)
         model = stream_table(block, cuts, rules)

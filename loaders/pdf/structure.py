@@ -235,7 +235,7 @@ def _join_spanned_rows(rows: list[list[str | None]]) -> list[list[str | None]]:
     for row in rows:
         real = [j for j, c in enumerate(row) if _real(c)]
         covered = sum(1 for c in row if c == COVERED_FROM_TOP or c is None)
-        if out and not real and covered and all(c != "" for c in row):
+        if out and not real and covered:
             continue
         above = out[-1] if out else None
         if (
