@@ -511,9 +511,17 @@ def partition_pdf_rules(path: Path, *, reader: PdfReaderName = "pdfium") -> list
     for index in range(count):
         page_elements = pages.get(index, [])
         if elements and page_elements:
-            _continue_table(elements[-1], page_elements[0])
+            _continue_table(_last_table(elements), page_elements[0])
         elements.extend(page_elements)
     return elements
+
+
+def _last_table(elements: list[Element]) -> Element:
+    """The page's last element, or the table its trailing notes belong to."""
+    k = len(elements) - 1
+    while k > 0 and getattr(elements[k], "table_parent", None) is not None:
+        k -= 1
+    return elements[k]
 
 
 def _body_size(page: Any) -> float:
@@ -529,25 +537,38 @@ def _parsed_table(text_as_html: str) -> tuple[list[list[str]], str | None, int]:
     return parse_table_html(text_as_html)
 
 
+_CONTINUED_RE = re.compile(r"\b(?:continued|cont(?:'d|\.)|concluded)\b", re.IGNORECASE)
+
+
 def _continue_table(previous: Element, first: Element) -> None:
     """A table that ends a page and one that starts the next with as many columns are one
-    table: the continuation gets the header rows and the caption of the first part."""
+    table: the continuation gets the header rows and the caption of the first part.
+
+    A continuation with its own caption continues only when the caption says so ("Table
+    3 (continued)"). A header that the new page repeats is recognised as the header (all
+    its rows, or its last rows: the group header above them is carried over), so every
+    piece names the full column headers."""
     if previous.category != "Table" or first.category != "Table":
         return
     if not (previous.metadata.text_as_html and first.metadata.text_as_html):
         return
-    rows, own_caption, _ = _parsed_table(first.metadata.text_as_html)
-    if own_caption or not rows:
+    rows, own_caption, own_header = _parsed_table(first.metadata.text_as_html)
+    if not rows or (own_caption and not _CONTINUED_RE.search(own_caption)):
         return
     prev_rows, caption, header_rows = _parsed_table(previous.metadata.text_as_html)
     if not prev_rows or len(prev_rows[0]) != len(rows[0]):
         return
     header = prev_rows[: max(1, header_rows)]
-    if rows[: len(header)] == header:
-        return
+    body = rows
+    for k in range(len(header), 0, -1):  # the repeated header, or its last k rows
+        if rows[:k] == header[-k:]:
+            if k == len(header) and own_header == k:
+                return
+            body = rows[k:]
+            break
     rebuilt = make_table(
-        [*header, *rows],
-        caption=caption,
+        [*header, *body],
+        caption=own_caption or caption,
         page_number=first.metadata.page_number,
         header_rows=len(header),
     )
