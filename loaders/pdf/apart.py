@@ -20,9 +20,9 @@ __all__ = ["NOTE_RE", "caption_rows", "is_note", "split_notes"]
 
 #: The start of a note or a source line under a table.
 NOTE_RE = re.compile(
-    r"^\s*(?:(?:notes?|sources?|source\s+of\s+data|data\s+sources?|footnotes?|"
+    r"^\s*(?:(?i:notes?|sources?|source\s+of\s+data|data\s+sources?|footnotes?|"
     r"legend|key|exhibit\s+reads|table\s+reads|how\s+to\s+read(?:\s+this\s+table)?|"
-    r"read\s+as|nOtE|note\s*\d+)\s*[:.\-–—]"
+    r"read\s+as|note\s*\d+)\s*[:.\-–—]"
     r"|[*†‡§¶]+\s*\S"
     r"|\(?[0-9]{1,2}\)?\s+[A-Z][a-z]+\s+\S+\s+\S+"
     r"|\(?[a-z]\)\s+\S+\s+\S+"
