@@ -229,7 +229,7 @@ class Splitter:
         if len(words) > 17 and self._prefix_cost(header, caption) > limit:
             caption = " ".join(words[:16]) + " …"
         if self._prefix_cost(header, caption) > limit:
-            groups = self._column_groups(header, caption, limit)
+            groups = self._column_groups(header, body, caption, limit)
             if groups is not None:
                 out = []
                 for cols in groups:
@@ -273,17 +273,26 @@ class Splitter:
         return self.count_tokens(self._render(header, caption, len(header))) if header else 0
 
     def _column_groups(
-        self, header: list[list[str]], caption: str | None, limit: int
+        self, header: list[list[str]], body: list[list[str]], caption: str | None, limit: int
     ) -> list[list[int]] | None:
         """Columns in groups whose prefix (caption + the label column's and their header
-        paths) fits ``limit``, each group with the label column first; None when one
-        column with the labels is already too wide, or the table has only two columns."""
+        paths) fits ``limit``, each group with the label column first (the first column
+        filled in half the body rows with words, and any before it); None when one column with
+        the labels is already too wide, or the table has too few columns."""
         width = max((len(r) for r in header), default=0)
-        if width < 3:
+
+        def labelled(j: int) -> bool:  # filled in half the rows, mostly with words
+            cells = [r[j] for r in body if j < len(r) and r[j]]
+            words = sum(1 for c in cells if sum(ch.isalpha() for ch in c) > 3)
+            return len(cells) * 2 >= len(body) and words * 2 >= len(cells)
+
+        lead = next((j for j in range(min(width, 4)) if labelled(j)), 0)
+        labels = list(range(lead + 1))
+        if width < lead + 3:
             return None
         groups: list[list[int]] = []
-        current = [0]
-        for j in range(1, width):
+        current = list(labels)
+        for j in range(lead + 1, width):
             trial = [*current, j]
             cost = self._prefix_cost(
                 [[r[k] if k < len(r) else "" for k in trial] for r in header], caption
@@ -291,10 +300,10 @@ class Splitter:
             if cost <= limit:
                 current = trial
                 continue
-            if len(current) == 1:
+            if len(current) == len(labels):
                 return None
             groups.append(current)
-            current = [0, j]
+            current = [*labels, j]
             single = [[r[k] if k < len(r) else "" for k in current] for r in header]
             if self._prefix_cost(single, caption) > limit:
                 return None
