@@ -19,6 +19,8 @@ __all__ = [
     "COVERED_FROM_TOP",
     "inside",
     "is_table_line",
+    "over_plot",
+    "plot_boxes",
     "prose_like",
     "ruled_tables",
     "stream_blocks",
@@ -279,3 +281,33 @@ def _split_stacked_rows(rows: list[list[str | None]]) -> list[list[str | None]]:
                 ]
             )
     return out
+
+
+#: A drawn path with at least this many points is a plotted series (a chart's line).
+PLOT_POINTS = 30
+
+
+def plot_boxes(page: Any) -> list[tuple[float, float, float, float]]:
+    """Boxes of the page's plotted series: paths of many points (a chart's lines). The
+    labels around them (axis ticks, legends) line up like a table but are not one."""
+    out = []
+    for curve in page.curves:
+        if len(curve.get("pts") or ()) >= PLOT_POINTS:
+            out.append((curve["x0"], curve["top"], curve["x1"], curve["bottom"]))
+    return out
+
+
+def over_plot(block: list[Line], plots: list[tuple[float, float, float, float]]) -> bool:
+    """True when half or more of the block's lines sit beside or across a plotted series
+    (inside its box widened by 15% on each side: axis labels lie just outside it)."""
+    if not plots:
+        return False
+    near = 0
+    for line in block:
+        cy = (line.top + line.bottom) / 2
+        for x0, top, x1, bottom in plots:
+            dx, dy = 0.15 * (x1 - x0) + 20, 0.15 * (bottom - top) + 12
+            if x0 - dx <= line.x1 and line.x0 <= x1 + dx and top - dy <= cy <= bottom + dy:
+                near += 1
+                break
+    return near * 2 >= len(block)
