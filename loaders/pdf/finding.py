@@ -261,6 +261,10 @@ def _run(words: list[dict[str, Any]], edge: float, *, toward_grid: bool) -> list
     return kept
 
 
+def _numeric_line(text: str) -> bool:
+    return any(ch.isdigit() for ch in text) and sum(ch.isalpha() for ch in text) <= 3
+
+
 def _split_stacked_rows(rows: list[list[str | None]]) -> list[list[str | None]]:
     """Split a grid row whose cells each stack several lines (a grid with few horizontal
     rulings: one "cell" holds a whole column of values) into one row per line."""
@@ -270,7 +274,12 @@ def _split_stacked_rows(rows: list[list[str | None]]) -> list[list[str | None]]:
         counts = [len(p) for p in parts if p]
         depth = max(counts, default=0)
         full = sum(1 for n in counts if n == depth)
-        if index == 0 or depth < 3 or full < 2 or full * 2 < len(counts):
+        # a column of values stacked in one cell has numbers on its lines; cells whose
+        # lines are all words are wrapped sentences of one row
+        numeric_column = any(
+            len(p) == depth and sum(1 for x in p if _numeric_line(x)) * 2 >= depth for p in parts
+        )
+        if index == 0 or depth < 3 or full < 2 or full * 2 < len(counts) or not numeric_column:
             out.append(row)
             continue
         for line in range(depth):

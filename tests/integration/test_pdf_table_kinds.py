@@ -62,6 +62,23 @@ def test_notes_and_sources_leave_the_grid_and_point_at_the_table(loaded):
     assert "Source:" not in table.page_content
 
 
+def test_a_note_cut_into_cells_by_the_rulings_leaves_the_grid_whole(loaded):
+    expected = kinds.SPREAD_NOTE_EXPECTED
+    docs = loaded("spread_note")
+    (table,) = _tables(docs)
+    assert read_html(table.metadata["text_as_html"]).body == expected["body"]
+    notes = [d for d in docs if d.metadata.get("parent_id") == table.metadata["element_id"]]
+    assert [" ".join(d.page_content.split()) for d in notes] == [expected["note"]]
+
+
+def test_sentences_wrapped_in_grid_cells_stay_one_row(loaded):
+    expected = kinds.SENTENCE_GRID_EXPECTED
+    (table,) = _tables(loaded("sentence_grid"))
+    html = read_html(table.metadata["text_as_html"])
+    assert html.paths() == expected["header"]
+    assert html.body == expected["body"]
+
+
 def test_header_boxes_offset_from_the_body_cells_stay_over_their_values(loaded):
     expected = kinds.STAGGERED_EXPECTED
     (table,) = _tables(loaded("staggered_grid"))

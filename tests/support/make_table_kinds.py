@@ -11,6 +11,10 @@ returns its path; the ``*_EXPECTED`` constants say what a reader sees.
 - :func:`side_by_side_pdf`: two ruled tables next to each other, 24 pt apart.
 - :func:`chart_pdf`: a line chart (a plotted series of 60 points) with tick labels on
   the left and a legend on the right, set in lines that align like a table's rows.
+- :func:`spread_note_pdf`: a grid whose last row is a footnote line cut into cells by
+  the inner rulings.
+- :func:`sentence_grid_pdf`: a ruled grid whose cells are sentences wrapped onto three
+  or four lines (one row, not one row per line).
 - :func:`continued_pdf`: a table with a group header over two leaf columns that goes on
   over a second page, under "Table 5 (continued)", repeating only the leaf header row.
 """
@@ -28,12 +32,16 @@ from tests.support.make_tables import text_width
 __all__ = [
     "CAPTION_IN_GRID_EXPECTED",
     "CONTINUED_EXPECTED",
+    "SENTENCE_GRID_EXPECTED",
     "SIDE_BY_SIDE_EXPECTED",
+    "SPREAD_NOTE_EXPECTED",
     "STAGGERED_EXPECTED",
     "caption_in_grid_pdf",
     "chart_pdf",
     "continued_pdf",
+    "sentence_grid_pdf",
     "side_by_side_pdf",
+    "spread_note_pdf",
     "staggered_grid_pdf",
 ]
 
@@ -296,5 +304,97 @@ def continued_pdf(path: Path) -> Path:
             for edge, value in zip(edges, row[1:], strict=True):
                 _put(page, edge, top, value, 8, align="right")
             top += 12
+    path.write_bytes(pdf.build())
+    return path
+
+
+# --- a note whose words the grid's inner rulings cut into cells ---------------------------
+
+SPREAD_NOTE_EXPECTED: dict[str, Any] = {
+    "body": [
+        ["0", "39", "5.8", "8.8"],
+        ["250", "30", "5.9", "9.0"],
+        ["500", "33", "6.0", "8.6"],
+        ["1,000", "31", "5.8", "8.4"],
+    ],
+    "note": "* Significantly different (P<=0.05) from the control group by Dunnett's test",
+}
+
+
+def spread_note_pdf(path: Path) -> Path:
+    """A full grid whose last row holds one long footnote line under the inner rulings,
+    so that its words fall into every cell of the row."""
+    expected = SPREAD_NOTE_EXPECTED
+    pdf = PdfBuilder()
+    page = pdf.page()
+    rows = [["Concentration", "No.", "Day 1", "Day 4"], *expected["body"]]
+    widths = [110.0, 80.0, 80.0, 80.0]
+    xs = [72.0]
+    for w in widths:
+        xs.append(xs[-1] + w)
+    row_h = 16.0
+    ys = [90.0 + i * row_h for i in range(len(rows) + 2)]
+    for i, row in enumerate(rows):
+        _put(page, xs[0] + 4, ys[i] + 4, row[0], 8, bold=i == 0)
+        for j, cell in enumerate(row[1:], start=1):
+            _put(page, xs[j + 1] - 4, ys[i] + 4, cell, 8, align="right", bold=i == 0)
+    _put(page, xs[0] + 4, ys[len(rows)] + 4, expected["note"], 8)
+    _hlines(page, xs[0], xs[-1], ys)
+    for x in xs:
+        page.line(x, ys[0], x, ys[-1], 0.5)
+    path.write_bytes(pdf.build())
+    return path
+
+
+# --- a ruled grid whose cells are sentences wrapped over several lines ---------------------
+
+SENTENCE_GRID_EXPECTED: dict[str, Any] = {
+    "header": ["Property", "What is assessed", "Review considerations"],
+    "body": [
+        [
+            "Reliability",
+            "Stability of scores over time when no change is expected in the concept",
+            "Intraclass correlation coefficient and the time period of assessment",
+        ],
+        [
+            "Validity",
+            "Evidence that the instrument measures the concept it is meant to measure",
+            "Derivation of all items and the qualitative methods used to find them",
+        ],
+    ],
+}
+
+
+def _wrap(text: str, per_line: int) -> list[str]:
+    lines: list[str] = []
+    for word in text.split():
+        if lines and len(lines[-1]) + 1 + len(word) <= per_line:
+            lines[-1] = f"{lines[-1]} {word}"
+        else:
+            lines.append(word)
+    return lines
+
+
+def sentence_grid_pdf(path: Path) -> Path:
+    """A full grid of three columns, each body cell a sentence wrapped onto 3-4 lines."""
+    expected = SENTENCE_GRID_EXPECTED
+    pdf = PdfBuilder()
+    page = pdf.page()
+    xs = [72.0, 172.0, 322.0, 472.0]
+    ys = [90.0, 106.0]
+    for j, name in enumerate(expected["header"]):
+        _put(page, xs[j] + 4, ys[0] + 4, name, 8, bold=True)
+    for row in expected["body"]:
+        top = ys[-1]
+        depth = 1
+        for j, cell in enumerate(row):
+            lines = _wrap(cell, 28)
+            depth = max(depth, len(lines))
+            for k, line in enumerate(lines):
+                _put(page, xs[j] + 4, top + 4 + 10 * k, line, 8)
+        ys.append(top + 8 + 10 * depth)
+    _hlines(page, xs[0], xs[-1], ys)
+    for x in xs:
+        page.line(x, ys[0], x, ys[-1], 0.5)
     path.write_bytes(pdf.build())
     return path
