@@ -15,6 +15,7 @@ tied to the table).
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import io
 import logging
@@ -96,12 +97,13 @@ def _gutter(words: list[dict[str, Any]], width: float) -> float | None:
     """The x of the gutter of a two-column prose layout, or None.
 
     A vertical band in the middle of the page that (almost) no word crosses, with
-    prose (long runs of words) on both sides; tables have short cells, so a table's
-    column gap is never taken for a gutter.
+    prose (long runs of words) on both sides, or a table of three or more columns on
+    one side and prose with its own line pitch on the other; a table's own column gap
+    is never taken for a gutter.
     """
     if len(words) < 40:
         return None
-    best: tuple[float, float] | None = None
+    best: tuple[int, float, float] | None = None  # (crossing words, -gap, x): fewest first
     x = width * 0.3
     while x < width * 0.7:
         crossing = sum(1 for w in words if w["x0"] < x < w["x1"])
@@ -109,27 +111,46 @@ def _gutter(words: list[dict[str, Any]], width: float) -> float | None:
             gap_left = max((w["x1"] for w in words if w["x1"] <= x), default=0.0)
             gap_right = min((w["x0"] for w in words if w["x0"] >= x), default=width)
             gap = gap_right - gap_left
-            if gap >= 8 and (best is None or gap > best[1]):
-                best = ((gap_left + gap_right) / 2, gap)
+            candidate = (crossing, -gap, (gap_left + gap_right) / 2)
+            if gap >= 8 and (best is None or candidate < best):
+                best = candidate
         x += 2.0
     if best is None:
         return None
-    cut = best[0]
+    cut = best[2]
     sides = (
         [w for w in words if (w["x0"] + w["x1"]) / 2 < cut],
         [w for w in words if (w["x0"] + w["x1"]) / 2 >= cut],
     )
     if min(len(side) for side in sides) < len(words) * 0.25:
         return None
-    for side in sides:
-        lengths = [
-            sum(len(w["text"]) + 1 for w in seg)
-            for line in group_lines(side)
-            for seg in line.segments
-        ]
-        if not lengths or statistics.median(lengths) < 30:
-            return None
-    return cut
+    side_lines = [group_lines(side) for side in sides]
+    prose = []
+    for lines in side_lines:
+        lengths = [sum(len(w["text"]) + 1 for w in seg) for line in lines for seg in line.segments]
+        prose.append(bool(lengths) and statistics.median(lengths) >= 30)
+    if all(prose):
+        return cut
+    if any(prose) and _table_beside_prose(*(side_lines if prose[1] else side_lines[::-1])):
+        return cut
+    return None
+
+
+def _table_beside_prose(table: list[Line], prose: list[Line]) -> bool:
+    """A table of three or more columns beside a column of prose (not a table whose last
+    column holds sentences): most lines of the table side fall into three or more runs,
+    and most prose lines do not start level with a table line (their own line pitch)."""
+    if not table or not prose:
+        return False
+    if sum(1 for line in table if len(line.segments) >= 3) * 2 < len(table):
+        return False
+    tops = sorted(line.top for line in table)
+    level = 0
+    for line in prose:
+        k = bisect.bisect_left(tops, line.top - 1.0)
+        if k < len(tops) and tops[k] <= line.top + 1.0:
+            level += 1
+    return level * 2 < len(prose)
 
 
 def _reading_order(items: list[Item]) -> list[Item]:

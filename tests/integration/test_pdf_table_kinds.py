@@ -79,6 +79,17 @@ def test_sentences_wrapped_in_grid_cells_stay_one_row(loaded):
     assert html.body == expected["body"]
 
 
+def test_table_beside_a_prose_column_keeps_the_prose_out(loaded):
+    expected = kinds.BESIDE_PROSE_EXPECTED
+    docs = loaded("beside_prose")
+    (table,) = _tables(docs)
+    html = read_html(table.metadata["text_as_html"])
+    assert html.paths() == expected["header"]
+    assert html.body == expected["body"]
+    text = " ".join(d.page_content for d in docs if d.metadata["category"] != "Table")
+    assert " ".join(expected["prose"].split()) in " ".join(text.split())
+
+
 def test_header_boxes_offset_from_the_body_cells_stay_over_their_values(loaded):
     expected = kinds.STAGGERED_EXPECTED
     (table,) = _tables(loaded("staggered_grid"))

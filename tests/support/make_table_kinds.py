@@ -15,6 +15,8 @@ returns its path; the ``*_EXPECTED`` constants say what a reader sees.
   the inner rulings.
 - :func:`sentence_grid_pdf`: a ruled grid whose cells are sentences wrapped onto three
   or four lines (one row, not one row per line).
+- :func:`beside_prose_pdf`: an unruled table of four columns with a column of prose
+  beside it (its own type size and line pitch).
 - :func:`continued_pdf`: a table with a group header over two leaf columns that goes on
   over a second page, under "Table 5 (continued)", repeating only the leaf header row.
 """
@@ -30,12 +32,14 @@ from tests.support.make_docs import PdfBuilder, PdfPage
 from tests.support.make_tables import text_width
 
 __all__ = [
+    "BESIDE_PROSE_EXPECTED",
     "CAPTION_IN_GRID_EXPECTED",
     "CONTINUED_EXPECTED",
     "SENTENCE_GRID_EXPECTED",
     "SIDE_BY_SIDE_EXPECTED",
     "SPREAD_NOTE_EXPECTED",
     "STAGGERED_EXPECTED",
+    "beside_prose_pdf",
     "caption_in_grid_pdf",
     "chart_pdf",
     "continued_pdf",
@@ -396,5 +400,58 @@ def sentence_grid_pdf(path: Path) -> Path:
     _hlines(page, xs[0], xs[-1], ys)
     for x in xs:
         page.line(x, ys[0], x, ys[-1], 0.5)
+    path.write_bytes(pdf.build())
+    return path
+
+
+# --- a table beside a column of prose -------------------------------------------------------
+
+BESIDE_PROSE_EXPECTED: dict[str, Any] = {
+    "header": ["State", "Deaths", "Rate", "Stroke"],
+    "body": [
+        [state, f"{1000 + 37 * i:,}", f"{190.5 - 2.5 * i:.1f}", f"{40 + i}"]
+        for i, state in enumerate(
+            [
+                "New York",
+                "Oklahoma",
+                "Tennessee",
+                "Arkansas",
+                "Michigan",
+                "Missouri",
+                "Ohio",
+                "Kentucky",
+                "Maryland",
+                "Iowa",
+                "Delaware",
+                "Indiana",
+                "California",
+                "Texas",
+            ]
+        )
+    ],
+    "prose": "Although there are many ways to reduce the burden of heart disease and stroke, "
+    "most of them begin with knowing where the burden is largest. Rates in this report "
+    "differ by state and by group, and the differences have held for a decade. Prevention "
+    "through healthy eating, activity and not smoking should be given priority, and the "
+    "control of blood pressure and cholesterol should reach those most at risk early.",
+}
+
+
+def beside_prose_pdf(path: Path) -> Path:
+    """Left half: an unruled table of four columns in 7 pt type; right half: a column of
+    9 pt prose with its own line pitch, running down beside the table."""
+    expected = BESIDE_PROSE_EXPECTED
+    pdf = PdfBuilder()
+    page = pdf.page()
+    left, edges = 50.0, [170.0, 220.0, 270.0]
+    top = 90.0
+    _put(page, left, top, expected["header"][0], 7, bold=True)
+    for edge, name in zip(edges, expected["header"][1:], strict=True):
+        _put(page, edge, top, name, 7, align="right", bold=True)
+    for i, row in enumerate(expected["body"], start=1):
+        _put(page, left, top + 10 * i, row[0], 7)
+        for edge, value in zip(edges, row[1:], strict=True):
+            _put(page, edge, top + 10 * i, value, 7, align="right")
+    page.paragraph(310, 93, expected["prose"], 9, width=250)
     path.write_bytes(pdf.build())
     return path
