@@ -297,12 +297,33 @@ PLOT_POINTS = 30
 
 
 def plot_boxes(page: Any) -> list[tuple[float, float, float, float]]:
-    """Boxes of the page's plotted series: paths of many points (a chart's lines). The
-    labels around them (axis ticks, legends) line up like a table but are not one."""
+    """Boxes of the page's plotted series: paths of many points (a chart's lines), and
+    framed plot areas with axis ticks. The labels around them (tick labels, legends) line
+    up like a table but are not one."""
     out = []
     for curve in page.curves:
         if len(curve.get("pts") or ()) >= PLOT_POINTS:
             out.append((curve["x0"], curve["top"], curve["x1"], curve["bottom"]))
+    # a framed plot area: a box with axis ticks (short strokes, at most 5 pt, standing out
+    # from its left or bottom edge), whatever draws the data (an image, markers)
+    short = [
+        line
+        for line in page.lines
+        if max(line["x1"] - line["x0"], line["bottom"] - line["top"]) <= 5.0
+    ]
+    if len(short) >= 4:
+        for rect in page.rects:
+            x0, top, x1, bottom = rect["x0"], rect["top"], rect["x1"], rect["bottom"]
+            if x1 - x0 < 40 or bottom - top < 30:
+                continue
+            ticks = sum(
+                1
+                for t in short
+                if (abs(t["x1"] - x0) <= 1.0 and top - 1 <= t["top"] <= bottom + 1)
+                or (abs(t["top"] - bottom) <= 1.0 and x0 - 1 <= t["x0"] <= x1 + 1)
+            )
+            if ticks >= 4:
+                out.append((x0, top, x1, bottom))
     return out
 
 

@@ -17,6 +17,8 @@ returns its path; the ``*_EXPECTED`` constants say what a reader sees.
   or four lines (one row, not one row per line).
 - :func:`beside_prose_pdf`: an unruled table of four columns with a column of prose
   beside it (its own type size and line pitch).
+- :func:`framed_chart_pdf`: a chart drawn as a framed plot area with axis ticks and
+  square markers (no path of many points), labels aligned like rows.
 - :func:`continued_pdf`: a table with a group header over two leaf columns that goes on
   over a second page, under "Table 5 (continued)", repeating only the leaf header row.
 """
@@ -43,6 +45,7 @@ __all__ = [
     "caption_in_grid_pdf",
     "chart_pdf",
     "continued_pdf",
+    "framed_chart_pdf",
     "sentence_grid_pdf",
     "side_by_side_pdf",
     "spread_note_pdf",
@@ -453,5 +456,39 @@ def beside_prose_pdf(path: Path) -> Path:
         for edge, value in zip(edges, row[1:], strict=True):
             _put(page, edge, top + 10 * i, value, 7, align="right")
     page.paragraph(310, 93, expected["prose"], 9, width=250)
+    path.write_bytes(pdf.build())
+    return path
+
+
+def framed_chart_pdf(path: Path) -> Path:
+    """A chart drawn as a framed plot area with axis ticks (the data as small square
+    markers), tick labels on the left and a legend on the right set in aligned lines."""
+    pdf = PdfBuilder()
+    page = pdf.page()
+    x0, x1, top, bottom = 110.0, 380.0, 100.0, 196.0
+    ticks = ["0.40", "0.35", "0.30", "0.25", "0.20", "0.15", "0.10"]
+    legend = [
+        ("Gini index", "of income"),
+        ("Premature", "mortality"),
+        ("Between-state", "inequality"),
+        ("Health-adjusted", "life expectancy"),
+        ("Mean household", "income"),
+    ]
+    step = (bottom - top) / (len(ticks) - 1)
+    rect = f"{x0:.2f} {page.height - bottom:.2f} {x1 - x0:.2f} {bottom - top:.2f} re S"
+    page.ops.append("0.5 w " + rect)
+    for i, tick in enumerate(ticks):
+        y = top + i * step
+        page.line(x0 - 3, y, x0, y, 0.5)  # a tick standing out of the left edge
+        _put(page, x0 - 6, y - 4, tick, 7, align="right")
+        if i < len(legend):
+            _put(page, x1 + 20, y - 4, legend[i][0], 7)
+            _put(page, x1 + 100, y - 4, legend[i][1], 7)
+    for k in range(11):
+        x = x0 + 10 + 25 * k
+        page.line(x, bottom, x, bottom + 3, 0.5)  # ticks under the bottom edge
+        y = page.height - (bottom - 20 - 6 * k)
+        page.ops.append(f"{x - 1.5:.2f} {y - 1.5:.2f} 3 3 re f")
+    _put(page, 72, bottom + 24, "Figure 3: Inequality measures, 1997-2007", 9)
     path.write_bytes(pdf.build())
     return path
