@@ -90,6 +90,14 @@ def test_table_beside_a_prose_column_keeps_the_prose_out(loaded):
     assert " ".join(expected["prose"].split()) in " ".join(text.split())
 
 
+def test_two_numbers_set_close_together_are_two_columns(loaded):
+    expected = kinds.PACKED_EXPECTED
+    (table,) = _tables(loaded("packed"))
+    html = read_html(table.metadata["text_as_html"])
+    assert html.paths() == expected["header"]
+    assert html.body == expected["body"]
+
+
 def test_header_boxes_offset_from_the_body_cells_stay_over_their_values(loaded):
     expected = kinds.STAGGERED_EXPECTED
     (table,) = _tables(loaded("staggered_grid"))

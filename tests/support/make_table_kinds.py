@@ -19,6 +19,7 @@ returns its path; the ``*_EXPECTED`` constants say what a reader sees.
   beside it (its own type size and line pitch).
 - :func:`framed_chart_pdf`: a chart drawn as a framed plot area with axis ticks and
   square markers (no path of many points), labels aligned like rows.
+- :func:`packed_pdf`: an unruled table with a count and a rate set 3 pt apart.
 - :func:`continued_pdf`: a table with a group header over two leaf columns that goes on
   over a second page, under "Table 5 (continued)", repeating only the leaf header row.
 """
@@ -37,6 +38,7 @@ __all__ = [
     "BESIDE_PROSE_EXPECTED",
     "CAPTION_IN_GRID_EXPECTED",
     "CONTINUED_EXPECTED",
+    "PACKED_EXPECTED",
     "SENTENCE_GRID_EXPECTED",
     "SIDE_BY_SIDE_EXPECTED",
     "SPREAD_NOTE_EXPECTED",
@@ -46,6 +48,7 @@ __all__ = [
     "chart_pdf",
     "continued_pdf",
     "framed_chart_pdf",
+    "packed_pdf",
     "sentence_grid_pdf",
     "side_by_side_pdf",
     "spread_note_pdf",
@@ -490,5 +493,41 @@ def framed_chart_pdf(path: Path) -> Path:
         y = page.height - (bottom - 20 - 6 * k)
         page.ops.append(f"{x - 1.5:.2f} {y - 1.5:.2f} 3 3 re f")
     _put(page, 72, bottom + 24, "Figure 3: Inequality measures, 1997-2007", 9)
+    path.write_bytes(pdf.build())
+    return path
+
+
+# --- two numbers set closer than a column gap ------------------------------------------------
+
+PACKED_EXPECTED: dict[str, Any] = {
+    "header": ["State", "Deaths", "Rate", "(95% CI)"],
+    "body": [
+        [s, f"{1000 + 311 * i:,}", f"{150.5 - 3.1 * i:.1f}", f"({140 - 3 * i}.2-{160 - 3 * i}.8)"]
+        for i, s in enumerate(["Alabama", "Alaska", "Arizona", "Arkansas", "Colorado", "Delaware"])
+    ],
+}
+
+
+def packed_pdf(path: Path) -> Path:
+    """An unruled table whose "Deaths" and "Rate" values stand only 3 pt apart (less than
+    the gap between words of one cell elsewhere), right-aligned under their headers."""
+    expected = PACKED_EXPECTED
+    pdf = PdfBuilder()
+    page = pdf.page()
+    left = 72.0
+    rate_edge = 230.0
+    deaths_edge = rate_edge - text_width("150.5", 7) - 3.0
+    ci_left = 250.0
+    top = 90.0
+    _put(page, left, top, "State", 7, bold=True)
+    _put(page, deaths_edge, top, "Deaths", 7, align="right", bold=True)
+    _put(page, rate_edge, top, "Rate", 7, align="right", bold=True)
+    _put(page, ci_left, top, "(95% CI)", 7, bold=True)
+    for i, row in enumerate(expected["body"], start=1):
+        y = top + 11 * i
+        _put(page, left, y, row[0], 7)
+        _put(page, deaths_edge, y, row[1], 7, align="right")
+        _put(page, rate_edge, y, row[2], 7, align="right")
+        _put(page, ci_left, y, row[3], 7)
     path.write_bytes(pdf.build())
     return path
