@@ -78,14 +78,32 @@ def stream_blocks(lines: list[Line]) -> list[tuple[int, int]]:
     return blocks
 
 
-def prose_like(rows: list[list[str]]) -> bool:
+def _short(cell: str) -> bool:
+    """A name or a label: at most four words, at least two letters (not a bullet)."""
+    return len(cell.split()) <= 4 and len(cell) <= 40 and sum(ch.isalpha() for ch in cell) >= 2
+
+
+def prose_like(rows: list[list[str]], header: list[list[str]] | None = None) -> bool:
     """Long runs of words in most cells of two or three columns: wrapped paragraphs side
-    by side, not a table (four or more columns of text are a table of text)."""
+    by side, not a table (four or more columns of text are a table of text). Sentences
+    under a header row of short names, one per column, with short row labels ("Term |
+    Definition | Example") are a table of text too."""
     cells = [c for row in rows for c in row if c]
     if not cells:
         return True
     if max(len(row) for row in rows) >= 4:
         return False
+    if header and rows:
+        names = header[-1]
+        labelled = [row for row in rows if _short(row[0]) and any(row[1:])]
+        if (
+            len(names) >= 2
+            and all(_short(name) for name in names)
+            and len(set(names)) == len(names)
+            and len(labelled) >= 3
+            and len(labelled) * 3 >= len(rows) * 2
+        ):
+            return False
     words = sum(1 for c in cells for w in c.split() if sum(ch.isalnum() for ch in w) >= 2)
     return words / len(cells) > 5
 

@@ -254,7 +254,9 @@ def _region_items(
             continue
         cuts = column_bounds(block)
         model = stream_table(block, cuts, rules)
-        if model is None or prose_like(model.body or model.header):
+        if model is None or prose_like(
+            model.body or model.header, model.header if model.body else None
+        ):
             continue
         items.append(Item(top=block[0].top, bottom=block[-1].bottom, kind="table", table=model))
         used.update(range(start, end))

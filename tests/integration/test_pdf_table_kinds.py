@@ -98,6 +98,14 @@ def test_two_numbers_set_close_together_are_two_columns(loaded):
     assert html.body == expected["body"]
 
 
+def test_unruled_table_of_sentences_is_found(loaded):
+    expected = kinds.DEFINITIONS_EXPECTED
+    (table,) = _tables(loaded("definitions"))
+    html = read_html(table.metadata["text_as_html"])
+    assert html.paths() == expected["header"]
+    assert html.body == expected["body"]
+
+
 def test_header_boxes_offset_from_the_body_cells_stay_over_their_values(loaded):
     expected = kinds.STAGGERED_EXPECTED
     (table,) = _tables(loaded("staggered_grid"))

@@ -20,6 +20,8 @@ returns its path; the ``*_EXPECTED`` constants say what a reader sees.
 - :func:`framed_chart_pdf`: a chart drawn as a framed plot area with axis ticks and
   square markers (no path of many points), labels aligned like rows.
 - :func:`packed_pdf`: an unruled table with a count and a rate set 3 pt apart.
+- :func:`definitions_pdf`: an unruled table of three columns whose cells are sentences
+  (a term, its definition, an example), wrapped over two or three lines.
 - :func:`continued_pdf`: a table with a group header over two leaf columns that goes on
   over a second page, under "Table 5 (continued)", repeating only the leaf header row.
 """
@@ -38,6 +40,7 @@ __all__ = [
     "BESIDE_PROSE_EXPECTED",
     "CAPTION_IN_GRID_EXPECTED",
     "CONTINUED_EXPECTED",
+    "DEFINITIONS_EXPECTED",
     "PACKED_EXPECTED",
     "SENTENCE_GRID_EXPECTED",
     "SIDE_BY_SIDE_EXPECTED",
@@ -47,6 +50,7 @@ __all__ = [
     "caption_in_grid_pdf",
     "chart_pdf",
     "continued_pdf",
+    "definitions_pdf",
     "framed_chart_pdf",
     "packed_pdf",
     "sentence_grid_pdf",
@@ -529,5 +533,57 @@ def packed_pdf(path: Path) -> Path:
         _put(page, deaths_edge, y, row[1], 7, align="right")
         _put(page, rate_edge, y, row[2], 7, align="right")
         _put(page, ci_left, y, row[3], 7)
+    path.write_bytes(pdf.build())
+    return path
+
+
+# --- an unruled table whose cells are sentences ---------------------------------------------
+
+DEFINITIONS_EXPECTED: dict[str, Any] = {
+    "header": ["Term", "Definition", "Example"],
+    "body": [
+        [
+            "Accommodation",
+            "A change in how a test is given that does not change what it measures",
+            "Extra time for a student who reads slowly",
+        ],
+        [
+            "Modification",
+            "A change in what a test measures or in its level of difficulty",
+            "Fewer answer choices on each item",
+        ],
+        [
+            "Proficiency",
+            "The level of knowledge a student shows on the test as a whole",
+            "Scoring at or above the cut score",
+        ],
+        [
+            "Subgroup",
+            "Students who share a trait that the report counts apart",
+            "Students with a disability",
+        ],
+    ],
+}
+
+
+def definitions_pdf(path: Path) -> Path:
+    """Three unruled columns: a short term, its definition and an example, each wrapped
+    over two or three lines, rows set apart by a blank half line; no rulings."""
+    expected = DEFINITIONS_EXPECTED
+    pdf = PdfBuilder()
+    page = pdf.page()
+    xs = [72.0, 170.0, 370.0]
+    top = 90.0
+    for j, name in enumerate(expected["header"]):
+        _put(page, xs[j], top, name, 9, bold=True)
+    top += 16
+    for row in expected["body"]:
+        depth = 1
+        for j, cell in enumerate(row):
+            lines = _wrap(cell, 14 if j == 0 else 38)
+            depth = max(depth, len(lines))
+            for k, line in enumerate(lines):
+                _put(page, xs[j], top + 11 * k, line, 9)
+        top += 11 * depth + 7
     path.write_bytes(pdf.build())
     return path
