@@ -184,6 +184,35 @@ def split_packed(lines: list[Line], cuts: list[float]) -> list[float]:
     return sorted([*cuts, *extra]) if extra else cuts
 
 
+_RANGE_OPEN = ("-", "–", "—", " to")
+
+
+def _past_header_numbers(lines: list[Line], rows: list[list[str]], first: int) -> int:
+    """Move the first data line past header lines that hold numbers: a line that closes
+    ranges opened on the line above ("$10,000-" over "14,999"), or one still in the bold
+    type of every line above it while the lines under it are not."""
+    while first < len(rows) - 1:
+        above, row = rows[first - 1], rows[first]
+        closes = any(
+            (
+                a.rstrip().endswith(_RANGE_OPEN)
+                or a.rstrip().casefold().startswith(("under", "less"))
+            )
+            and numeric_cell(b)
+            for a, b in zip(above[1:], row[1:], strict=False)
+            if a and b
+        )
+        bold_head = (
+            lines[first].bold
+            and all(line.bold for line in lines[:first])
+            and not lines[first + 1].bold
+        )
+        if not (closes or bold_head):
+            break
+        first += 1
+    return first
+
+
 def _first_data_line(rows: list[list[str]]) -> int | None:
     for index, row in enumerate(rows[:12]):
         filled = [c for c in row[1:] if c]
@@ -398,6 +427,8 @@ def stream_table(lines: list[Line], cuts: list[float], rules: list[Rule]) -> Tab
         return None
     rows = grid(lines, cuts)
     first = _first_data_line(rows)
+    if first is not None:
+        first = _past_header_numbers(lines, rows, first)
     if first is None and lines[0].bold:  # a bold header block over plain data rows
         first = next((i for i, line in enumerate(lines[:9]) if not line.bold), None) or None
     x0 = min(line.x0 for line in lines)

@@ -106,6 +106,14 @@ def test_unruled_table_of_sentences_is_found(loaded):
     assert html.body == expected["body"]
 
 
+def test_a_header_row_of_ranges_is_header_not_data(loaded):
+    expected = kinds.RANGES_EXPECTED
+    (table,) = _tables(loaded("ranges"))
+    html = read_html(table.metadata["text_as_html"])
+    assert html.paths() == expected["header"]
+    assert html.body == expected["body"]
+
+
 def test_header_boxes_offset_from_the_body_cells_stay_over_their_values(loaded):
     expected = kinds.STAGGERED_EXPECTED
     (table,) = _tables(loaded("staggered_grid"))

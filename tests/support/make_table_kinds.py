@@ -22,6 +22,8 @@ returns its path; the ``*_EXPECTED`` constants say what a reader sees.
 - :func:`packed_pdf`: an unruled table with a count and a rate set 3 pt apart.
 - :func:`definitions_pdf`: an unruled table of three columns whose cells are sentences
   (a term, its definition, an example), wrapped over two or three lines.
+- :func:`ranges_pdf`: a bold two-line header of income ranges ("$10,000-" over
+  "14,999"), left-aligned over right-aligned numbers.
 - :func:`continued_pdf`: a table with a group header over two leaf columns that goes on
   over a second page, under "Table 5 (continued)", repeating only the leaf header row.
 """
@@ -42,6 +44,7 @@ __all__ = [
     "CONTINUED_EXPECTED",
     "DEFINITIONS_EXPECTED",
     "PACKED_EXPECTED",
+    "RANGES_EXPECTED",
     "SENTENCE_GRID_EXPECTED",
     "SIDE_BY_SIDE_EXPECTED",
     "SPREAD_NOTE_EXPECTED",
@@ -53,6 +56,7 @@ __all__ = [
     "definitions_pdf",
     "framed_chart_pdf",
     "packed_pdf",
+    "ranges_pdf",
     "sentence_grid_pdf",
     "side_by_side_pdf",
     "spread_note_pdf",
@@ -585,5 +589,54 @@ def definitions_pdf(path: Path) -> Path:
             for k, line in enumerate(lines):
                 _put(page, xs[j], top + 11 * k, line, 9)
         top += 11 * depth + 7
+    path.write_bytes(pdf.build())
+    return path
+
+
+# --- a two-line header of ranges over right-aligned numbers --------------------------------
+
+RANGES_EXPECTED: dict[str, Any] = {
+    "header": [
+        "Household type",
+        "Under $10,000",
+        "$10,000- 14,999",
+        "$15,000- 24,999",
+        "$25,000 or more",
+    ],
+    "body": [
+        ["Married couples", "1,204", "2,310", "5,876", "40,112"],
+        ["Single women", "3,455", "2,987", "4,120", "9,876"],
+        ["Single men", "1,876", "1,543", "2,765", "8,432"],
+        ["Other families", "876", "654", "1,321", "3,210"],
+    ],
+}
+
+
+def ranges_pdf(path: Path) -> Path:
+    """Income ranges as a two-line header, each line left-aligned at its column's left,
+    over numbers right-aligned at the column's right edge (the header words reach past
+    the numbers on both sides)."""
+    expected = RANGES_EXPECTED
+    pdf = PdfBuilder()
+    page = pdf.page()
+    left = 72.0
+    lefts = [190.0, 250.0, 310.0, 370.0]
+    rights = [232.0, 292.0, 352.0, 412.0]
+    heads = [
+        ("Under", "$10,000"),
+        ("$10,000-", "14,999"),
+        ("$15,000-", "24,999"),
+        ("$25,000", "or more"),
+    ]
+    top = 90.0
+    _put(page, left, top + 10, expected["header"][0], 8, bold=True)
+    for x, (a, b) in zip(lefts, heads, strict=True):
+        _put(page, x, top, a, 8, bold=True)
+        _put(page, x, top + 10, b, 8, bold=True)
+    for i, row in enumerate(expected["body"], start=1):
+        y = top + 12 + 12 * i
+        _put(page, left, y, row[0], 8)
+        for x, value in zip(rights, row[1:], strict=True):
+            _put(page, x, y, value, 8, align="right")
     path.write_bytes(pdf.build())
     return path
