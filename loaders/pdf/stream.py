@@ -346,6 +346,22 @@ def _columns_under(x0: float, x1: float, zones: list[float]) -> list[int]:
     return list(range(first, last + 1))
 
 
+def _glued_cells(seg: list[dict], zones: list[float]) -> bool:
+    """A header segment under a spanning level that is really the lines of two or more
+    neighbouring cells set close ("Weight Controls": lines of "Body Weight" and "Relative
+    to Controls"): every word lies (four fifths of it or more) inside one column zone,
+    and the words fall into two or more columns."""
+    cols = set()
+    edges = [float("-inf"), *zones, float("inf")]
+    for word in seg:
+        col = bisect.bisect_left(zones, (word["x0"] + word["x1"]) / 2)
+        inside = min(word["x1"], edges[col + 1]) - max(word["x0"], edges[col])
+        if inside < 0.8 * (word["x1"] - word["x0"]):  # the word runs across a boundary
+            return False
+        cols.add(col)
+    return len(cols) >= 2
+
+
 def _header_grid(
     lines: list[Line],
     zones: list[float],
@@ -385,6 +401,7 @@ def _header_grid(
                 len(cols) >= 2
                 and 0 not in cols
                 and (sparse or (len(seg) <= 5 and _centred_over(sx0, sx1, cols, below, zones)))
+                and not (levels and _glued_cells(seg, zones))
             ):
                 spanners.append((cols, join_words(seg)))
                 continue

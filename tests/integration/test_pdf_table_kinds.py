@@ -114,6 +114,14 @@ def test_a_header_row_of_ranges_is_header_not_data(loaded):
     assert html.body == expected["body"]
 
 
+def test_lines_of_neighbouring_header_cells_are_not_a_spanning_level(loaded):
+    expected = kinds.GLUED_HEADER_EXPECTED
+    (table,) = _tables(loaded("glued_header"))
+    html = read_html(table.metadata["text_as_html"])
+    assert html.paths() == expected["header_paths"]
+    assert html.body == expected["body"]
+
+
 def test_header_boxes_offset_from_the_body_cells_stay_over_their_values(loaded):
     expected = kinds.STAGGERED_EXPECTED
     (table,) = _tables(loaded("staggered_grid"))

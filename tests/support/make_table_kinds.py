@@ -24,6 +24,8 @@ returns its path; the ``*_EXPECTED`` constants say what a reader sees.
   (a term, its definition, an example), wrapped over two or three lines.
 - :func:`ranges_pdf`: a bold two-line header of income ranges ("$10,000-" over
   "14,999"), left-aligned over right-aligned numbers.
+- :func:`glued_header_pdf`: header cells of three and five lines under a spanning
+  "Day 1", two of whose lines ("Weight", "Controls") stand 4 pt apart on one line.
 - :func:`continued_pdf`: a table with a group header over two leaf columns that goes on
   over a second page, under "Table 5 (continued)", repeating only the leaf header row.
 """
@@ -43,6 +45,7 @@ __all__ = [
     "CAPTION_IN_GRID_EXPECTED",
     "CONTINUED_EXPECTED",
     "DEFINITIONS_EXPECTED",
+    "GLUED_HEADER_EXPECTED",
     "PACKED_EXPECTED",
     "RANGES_EXPECTED",
     "SENTENCE_GRID_EXPECTED",
@@ -55,6 +58,7 @@ __all__ = [
     "continued_pdf",
     "definitions_pdf",
     "framed_chart_pdf",
+    "glued_header_pdf",
     "packed_pdf",
     "ranges_pdf",
     "sentence_grid_pdf",
@@ -638,5 +642,60 @@ def ranges_pdf(path: Path) -> Path:
         _put(page, left, y, row[0], 8)
         for x, value in zip(rights, row[1:], strict=True):
             _put(page, x, y, value, 8, align="right")
+    path.write_bytes(pdf.build())
+    return path
+
+
+# --- multi-line header cells whose lines sit close to a neighbour's ------------------------
+
+GLUED_HEADER_EXPECTED: dict[str, Any] = {
+    "header_paths": [
+        "Concentration (ppm)",
+        "Day 1 · Body Weight (g)",
+        "Day 1 · Weight Relative to Controls (%)",
+        "Day 4 · Body Weight (g)",
+        "Day 4 · Weight Relative to Controls (%)",
+    ],
+    "body": [
+        ["0", "5.8", "100", "8.8", "100"],
+        ["250", "5.9", "102", "9.0", "102"],
+        ["500", "6.0", "103", "8.6", "98"],
+        ["1,000", "5.8", "100", "8.4", "96"],
+    ],
+}
+
+
+def glued_header_pdf(path: Path) -> Path:
+    """Under "Day 1" and "Day 4" (each over a short rule), two bottom-aligned, centred
+    header cells per day: "Body / Weight / (g)" and "Weight / Relative / to / Controls /
+    (%)"; the lines "Weight" and "Controls" of neighbouring cells stand 4 pt apart."""
+    expected = GLUED_HEADER_EXPECTED
+    pdf = PdfBuilder()
+    page = pdf.page()
+    left = 72.0
+    top = 90.0
+    pitch = 10.0
+    bottom_line = top + 16 + 4 * pitch  # the last header line ("(g)", "(%)")
+    _put(page, left, bottom_line - pitch, "Concentration", 8, bold=True)
+    _put(page, left, bottom_line, "(ppm)", 8, bold=True)
+    half = text_width("Weight", 8, True) / 2 + text_width("Controls", 8, True) / 2
+    rights = []
+    for day, body_centre in (("Day 1", 190.0), ("Day 4", 320.0)):
+        rel_centre = body_centre + half + 4.0
+        _put(page, (body_centre + rel_centre) / 2, top, day, 8, align="center", bold=True)
+        page.line(body_centre - 20, top + 11, rel_centre + 20, top + 11, 0.5)
+        for k, line in enumerate(["Body", "Weight", "(g)"]):
+            y = bottom_line - (2 - k) * pitch
+            _put(page, body_centre, y, line, 8, align="center", bold=True)
+        for k, line in enumerate(["Weight", "Relative", "to", "Controls", "(%)"]):
+            y = bottom_line - (4 - k) * pitch
+            _put(page, rel_centre, y, line, 8, align="center", bold=True)
+        rights += [body_centre + 8, rel_centre + 8]
+    page.line(left, bottom_line + 12, rights[-1] + 20, bottom_line + 12, 0.8)
+    for i, row in enumerate(expected["body"]):
+        y = bottom_line + 18 + 12 * i
+        _put(page, left + 10, y, row[0], 8)
+        for edge, value in zip(rights, row[1:], strict=True):
+            _put(page, edge, y, value, 8, align="right")
     path.write_bytes(pdf.build())
     return path
