@@ -38,6 +38,7 @@ __all__ = [
     "aligned_header",
     "column_bounds",
     "grid",
+    "join_label_columns",
     "line_gap",
     "split_packed",
     "stream_table",
@@ -489,5 +490,34 @@ def stream_table(lines: list[Line], cuts: list[float], rules: list[Rule]) -> Tab
     body_rows = grid(body_lines, body_cuts)
     zones = _zone_cuts(body_lines, body_cuts, head_lines)
     header, units = _header_grid(head_lines, zones, _centers(body_lines, body_cuts), rules)
+    header, body_rows = join_label_columns(header, body_rows)
     body = _merge_body(body_lines, [[strip_leaders(c) for c in r] for r in body_rows])
     return TableModel(header=header, body=body, units=" ".join(units) or None)
+
+
+def join_label_columns(
+    header: list[list[str]], body: list[list[str]]
+) -> tuple[list[list[str]], list[list[str]]]:
+    """The row labels cut into columns by their own wide word gaps (justified or spaced
+    text: "Number | of | member | states in"): leading columns after the first with no
+    header text and only words (no numbers) in the body, whose cells continue the label
+    (lowercase or short words), join the first column."""
+    if not body or len(body[0]) < 3:
+        return header, body
+    width = len(body[0])
+    k = 1
+    while k < width - 1:
+        heads = [r[k] for r in header if k < len(r)]
+        cells = [r[k] for r in body if r[k]]
+        if any(heads) or not cells or any(numeric_cell(c) for c in cells):
+            break
+        if not all(c[:1].islower() or len(c) <= 3 for c in cells):
+            break
+        k += 1
+    if k == 1:
+        return header, body
+
+    def joined(row: list[str]) -> list[str]:
+        return [" ".join(c for c in row[:k] if c), *row[k:]]
+
+    return [joined(r) if any(r[1:k]) else [r[0], *r[k:]] for r in header], [joined(r) for r in body]

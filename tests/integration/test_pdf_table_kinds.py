@@ -122,6 +122,14 @@ def test_lines_of_neighbouring_header_cells_are_not_a_spanning_level(loaded):
     assert html.body == expected["body"]
 
 
+def test_row_labels_in_spaced_text_stay_one_label(loaded):
+    expected = kinds.SPACED_LABELS_EXPECTED
+    (table,) = _tables(loaded("spaced_labels"))
+    html = read_html(table.metadata["text_as_html"])
+    assert html.paths() == expected["header"]
+    assert html.body == expected["body"]
+
+
 def test_header_boxes_offset_from_the_body_cells_stay_over_their_values(loaded):
     expected = kinds.STAGGERED_EXPECTED
     (table,) = _tables(loaded("staggered_grid"))

@@ -26,6 +26,7 @@ returns its path; the ``*_EXPECTED`` constants say what a reader sees.
   "14,999"), left-aligned over right-aligned numbers.
 - :func:`glued_header_pdf`: header cells of three and five lines under a spanning
   "Day 1", two of whose lines ("Weight", "Controls") stand 4 pt apart on one line.
+- :func:`spaced_labels_pdf`: row labels justified with 12 pt word gaps and wrapped.
 - :func:`continued_pdf`: a table with a group header over two leaf columns that goes on
   over a second page, under "Table 5 (continued)", repeating only the leaf header row.
 """
@@ -50,6 +51,7 @@ __all__ = [
     "RANGES_EXPECTED",
     "SENTENCE_GRID_EXPECTED",
     "SIDE_BY_SIDE_EXPECTED",
+    "SPACED_LABELS_EXPECTED",
     "SPREAD_NOTE_EXPECTED",
     "STAGGERED_EXPECTED",
     "beside_prose_pdf",
@@ -63,6 +65,7 @@ __all__ = [
     "ranges_pdf",
     "sentence_grid_pdf",
     "side_by_side_pdf",
+    "spaced_labels_pdf",
     "spread_note_pdf",
     "staggered_grid_pdf",
 ]
@@ -697,5 +700,43 @@ def glued_header_pdf(path: Path) -> Path:
         _put(page, left + 10, y, row[0], 8)
         for edge, value in zip(rights, row[1:], strict=True):
             _put(page, edge, y, value, 8, align="right")
+    path.write_bytes(pdf.build())
+    return path
+
+
+# --- row labels set in spaced (justified) text --------------------------------------------
+
+SPACED_LABELS_EXPECTED: dict[str, Any] = {
+    "header": ["", "All", "Top 100"],
+    "body": [
+        ["Number of member states in the analysis", "21", "8"],
+        ["Number of member states where one or more companies applied it", "11", "3"],
+        ["Number of companies that applied the amendment", "81", "19"],
+    ],
+}
+
+
+def spaced_labels_pdf(path: Path) -> Path:
+    """Row labels justified across a wide first column (word gaps of 12 pt, more than a
+    column gap elsewhere), each wrapped onto a second line; two numeric columns."""
+    expected = SPACED_LABELS_EXPECTED
+    pdf = PdfBuilder()
+    page = pdf.page()
+    left, edges = 72.0, [330.0, 420.0]
+    top = 90.0
+    for edge, name in zip(edges, expected["header"][1:], strict=True):
+        _put(page, edge, top, name, 8, align="right", bold=True)
+    y = top + 16
+    for row in expected["body"]:
+        words = row[0].split()
+        first, rest = words[:5], words[5:]
+        x = left
+        for word in first:  # the first line justified: 12 pt between words
+            _put(page, x, y, word, 8)
+            x += text_width(word, 8) + 12.0
+        _put(page, left, y + 10, " ".join(rest), 8)
+        for edge, value in zip(edges, row[1:], strict=True):
+            _put(page, edge, y, value, 8, align="right")
+        y += 26
     path.write_bytes(pdf.build())
     return path
