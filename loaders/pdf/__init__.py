@@ -8,8 +8,9 @@ The offline ("rules") path builds unstructured elements itself, one concern a mo
   unruled blocks of aligned lines (not the labels around a chart's plotted series);
 * :mod:`.structure`: what a table is: the header/body model (wrapped cells and row
   labels merged, dot leaders dropped, section rows kept) and ruled grids;
-* :mod:`.stream`: unruled tables: columns, the header block (every column's header path,
-  spanning and multi-line header cells), body rows;
+* :mod:`.stream`: unruled tables: columns, the header block, body rows;
+* :mod:`.header`: an unruled table's header block (every column's header path, spanning
+  and multi-line header cells);
 * :mod:`.layout`: text layout and reading order: paragraphs, titles, two-column prose,
   captions and units lines, running headers and footers kept out, tables that continue
   on the next page;

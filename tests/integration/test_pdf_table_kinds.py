@@ -1,4 +1,4 @@
-"""The kinds of table failure of issue 24, each on a generated PDF (make_table_kinds.py).
+"""The kinds of table failure of issue 24, each on a generated PDF (make_*_kinds.py).
 
 Every test states what a reader of the table sees: the caption in ``<caption>`` and not in
 any header path, notes out of the grid and tied to the table, each header over its own
@@ -14,9 +14,22 @@ from typing import Any
 import pytest
 
 from tests.integration.test_pdf_table_structure import read_html
-from tests.support import make_table_kinds as kinds
+from tests.support import make_stream_kinds, make_table_kinds
 
 pytestmark = pytest.mark.integration
+
+
+class _Kinds:
+    """Both fixture modules under one name (ruled grids and charts; unruled tables)."""
+
+    def __getattr__(self, name: str) -> Any:
+        for module in (make_table_kinds, make_stream_kinds):
+            if hasattr(module, name):
+                return getattr(module, name)
+        raise AttributeError(name)
+
+
+kinds = _Kinds()
 
 
 @pytest.fixture(scope="module")
