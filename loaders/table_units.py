@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 __all__ = [
     "MAX_CELLS",
     "ROW_UNIT_CATEGORY",
+    "read_unit",
     "row_names",
     "row_units",
     "stand_in_caption",
@@ -131,6 +132,22 @@ def row_units(
                 _fit(head, title, cells[start : start + MAX_CELLS], count_tokens, max_tokens)
             )
     return texts
+
+
+def read_unit(text: str) -> tuple[str, list[tuple[str, str]]]:
+    """The row name (with its column group) and ``(column, value)`` pairs of a unit's text,
+    as :func:`row_units` wrote it: ``"Men > 55–64 · Race · Black"``,
+    ``[("Rate", "340.1"), ...]``."""
+    line = text.rsplit("\n", 1)[-1]
+    parts = line.split(" | ")
+    if len(parts) < 2:
+        return line.strip(), []
+    name = HEADER_PATH_SEP.join(p.strip() for p in parts[:-1] if p.strip())
+    cells: list[tuple[str, str]] = []
+    for cell in parts[-1].split("; "):
+        column, sep, value = cell.partition(": ")
+        cells.append((column.strip(), value.strip()) if sep else ("", column.strip()))
+    return name, [c for c in cells if c[1]]
 
 
 def _fit(
