@@ -332,6 +332,9 @@ def main() -> int:
     parser.add_argument("--cache", type=Path, help="keep the per-embedder stores here")
     parser.add_argument("--skip-latency", action="store_true", help="quality tables only")
     parser.add_argument(
+        "--skip-tables", action="store_true", help="main table and latency only (no per-embedder)"
+    )
+    parser.add_argument(
         "--main-embedder",
         default=None,
         help="embedder of the main table and the 20k latency run (default: the bundled "
@@ -473,7 +476,8 @@ def main() -> int:
         f"Korean check (BM25 MRR@10, 40 passages / 34 queries): bigram {ko['bigram']:.3f}, "
         f"kiwi {ko['kiwi']:.3f}"
     )
-    per_embedder_tables(args, passages, questions)
+    if not args.skip_tables:
+        per_embedder_tables(args, passages, questions)
     found = beir_available(args.data.parents[1] if len(args.data.parents) > 1 else args.data)
     print(
         "BEIR-format benchmark offline: "
