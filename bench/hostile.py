@@ -15,8 +15,15 @@ Printed, one line per measure:
   home: exit codes, tracebacks, whether one waited, chunks stored vs one clean run;
 - **malformed**: the malformed bodies of the tests, sent over HTTP: statuses seen;
 - **health**: 200 concurrent ``GET /health`` against a fake Ollama: backend probes made.
+- **drops** (issue 22): ``--drops`` clients (default 150) hang up mid-answer on each
+  streaming route of a real ``uvicorn`` process (``tests.support.served_app``: the real
+  app, chain, agent and ``ChatOllama`` client, a fixed retriever) against a loopback
+  Ollama-protocol backend that streams slowly: backend connections still open after
+  the drops, the server's resident memory before/after, and the seconds the next
+  ``/rag/invoke`` takes (target: <= 10 connections, answer in under 2 s).
 
-    python bench/hostile.py [--bomb-mb 1480] [--sessions 40] [--skip bomb,race]
+    python bench/hostile.py [--bomb-mb 1480] [--sessions 40] [--drops 150]
+                            [--skip bomb,race,server,drops]
 """
 
 from __future__ import annotations
@@ -37,6 +44,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
 
 def _env(home: Path) -> dict[str, str]:
@@ -161,11 +169,11 @@ class _Server:
 
 def bench_server(work: Path, sessions: int) -> None:
     import httpx
+    from benchapp import TimestampChatModel, make_bench_rag_chain
 
     from lcelkit.agents.memory import SummaryMemoryStore
     from lcelkit.agents.react import ConversationalAgent
     from lcelkit.server.app import create_app
-    from lcelkit.server.benchapp import TimestampChatModel, make_bench_rag_chain
     from lcelkit.settings import get_settings
     from tests.support.ollama_server import FakeOllamaServer
     from tests.unit.test_hostile_server import MALFORMED
@@ -250,18 +258,96 @@ def bench_server(work: Path, sessions: int) -> None:
         ollama.stop()
 
 
+def _rss_mib(pid: int) -> float:
+    """Resident memory of a process (Linux /proc), MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def bench_drops(work: Path, drops: int) -> None:
+    import httpx
+
+    from tests.support.ollama_server import FakeOllamaServer
+    from tests.support.served_app import ServedProcess
+
+    routes = [
+        "/rag/stream", "/rag/stream_events", "/rag/stream_log", "/agent/stream",
+        "/agent/stream_events", "/agent/stream_log", "/v1/chat/completions",
+    ]  # fmt: skip
+    long_answer = " ".join(f"word{i}" for i in range(150)) + " [1]."
+
+    def reply(request: dict) -> str:
+        users = [m.get("content") or "" for m in request.get("messages", [])]
+        return "Short answer [1]." if users and "quick-one" in users[-1] else long_answer
+
+    def body(route: str) -> dict:
+        if route.startswith("/v1"):
+            return {
+                "model": "lcelkit-rag",
+                "stream": True,
+                "messages": [{"role": "user", "content": "q"}],
+            }
+        return {"input": {"input" if route.startswith("/agent") else "question": "everything"}}
+
+    async def drop(client: httpx.AsyncClient, route: str) -> None:
+        async with client.stream("POST", route, json=body(route)) as response:
+            seen = 0
+            async for line in response.aiter_lines():
+                seen += line.count("word")
+                if seen >= 2:
+                    return
+
+    async def drop_all(url: str, route: str) -> None:
+        limits = httpx.Limits(max_connections=50)
+        async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as client:
+            await asyncio.gather(*(drop(client, route) for _ in range(drops)))
+
+    with FakeOllamaServer(
+        model="llama3.2", context_length=4096, reply=reply, chunk_delay=0.02
+    ) as ollama:
+        env = {"LCELKIT_OLLAMA_BASE_URL": ollama.url}
+        with ServedProcess(work / "drops_home", env, work / "drops.log") as server:
+            httpx.post(f"{server.url}/rag/invoke", json={"input": "quick-one"}, timeout=60)
+            httpx.post(f"{server.url}/agent/invoke", json={"input": "quick-one"}, timeout=60)
+            for route in routes:
+                before = _rss_mib(server.proc.pid)
+                started = time.perf_counter()
+                asyncio.run(drop_all(server.url, route))
+                dropped = time.perf_counter() - started
+                deadline = time.monotonic() + 5  # let the last cancellations land
+                while ollama.open_connections() > 0 and time.monotonic() < deadline:
+                    time.sleep(0.2)
+                open_now = ollama.open_connections()
+                started = time.perf_counter()
+                answer = httpx.post(
+                    f"{server.url}/rag/invoke", json={"input": "quick-one"}, timeout=120
+                )
+                seconds = time.perf_counter() - started
+                print(
+                    f"drops: {route}: {drops} clients hung up mid-answer in {dropped:.1f} s; "
+                    f"backend connections open after {open_now} (target <= 10); server RSS "
+                    f"{before:.0f} -> {_rss_mib(server.proc.pid):.0f} MiB; next /rag/invoke "
+                    f"{answer.status_code} in {seconds:.2f} s (target < 2 s)"
+                )
+
+
 def main() -> None:
     """Run the measures (see the module doc)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--bomb-mb", type=int, default=1480)
     parser.add_argument("--sessions", type=int, default=40)
-    parser.add_argument("--skip", default="", help="comma list of: bomb, race, server")
+    parser.add_argument("--drops", type=int, default=150, help="dropped clients per route")
+    parser.add_argument("--skip", default="", help="comma list of: bomb, race, server, drops")
     args = parser.parse_args()
     skip = set(filter(None, args.skip.split(",")))
     with tempfile.TemporaryDirectory(prefix="lcelkit-hostile-") as tmp:
         work = Path(tmp)
         if "server" not in skip:
             bench_server(work, args.sessions)
+        if "drops" not in skip:
+            bench_drops(work, args.drops)
         if "bomb" not in skip:
             bench_bomb(work, args.bomb_mb)
         if "race" not in skip:

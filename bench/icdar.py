@@ -29,7 +29,13 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-__all__ = ["icdar_report", "load_score_module", "print_hits"]
+__all__ = [
+    "icdar_report",
+    "load_score_module",
+    "load_structure_module",
+    "print_hits",
+    "print_worst",
+]
 
 
 def print_hits(title: str, scores: dict[str, dict[str, float]], distractors: int) -> None:
@@ -54,15 +60,41 @@ def load_score_module(data: Path) -> ModuleType:
     return module
 
 
-def _lcelkit(table_format: str) -> tuple[Callable[[Path], list[str]], Any]:
+def load_structure_module(data: Path) -> ModuleType:
+    """The set's ``structure.py`` (adjacency-relation structure F1), imported as it is."""
+    spec = importlib.util.spec_from_file_location("icdar_structure", data / "structure.py")
+    if spec is None or spec.loader is None:
+        raise FileNotFoundError(data / "structure.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def print_worst(title: str, per_doc: dict[str, dict[str, float]], n: int = 8) -> None:
+    """Print the ``n`` lowest documents by structure F1 (with answerability beside)."""
+    worst = sorted(per_doc.items(), key=lambda kv: (kv[1]["f1"], kv[1].get("answerable", 1.0)))
+    print(f"\n### {title}: lowest documents by structure F1")
+    print("| document | structure P | R | F1 | answerable |\n|---|---:|---:|---:|---:|")
+    for doc, v in worst[:n]:
+        ans = v.get("answerable")
+        print(
+            f"| {doc} | {v['precision']:.3f} | {v['recall']:.3f} | {v['f1']:.3f} | "
+            f"{'-' if ans is None else f'{ans:.3f}'} |"
+        )
+
+
+def _lcelkit(table_format: str) -> tuple[Callable[[Path], tuple[list[str], list[str]]], Any]:
+    """A recipe returning (chunk texts, whole tables' HTML) for one PDF, and its splitter."""
     from lcelkit.chains.embeddings import load_tokenizer
     from lcelkit.loaders import Splitter, load
 
     tokenizer = load_tokenizer()
     splitter = Splitter(tokenizer, chunk_size=256, chunk_overlap=32, table_format=table_format)
 
-    def chunks(pdf: Path) -> list[str]:
-        return [c.page_content for c in splitter.split(load(pdf, pdf_strategy="rules"))]
+    def chunks(pdf: Path) -> tuple[list[str], list[str]]:
+        docs = load(pdf, pdf_strategy="rules")
+        tables = [str(d.metadata["text_as_html"]) for d in docs if d.metadata.get("text_as_html")]
+        return [c.page_content for c in splitter.split(docs)], tables
 
     return chunks, splitter
 
@@ -127,18 +159,22 @@ def icdar_report(data: Path, squad: Path | None = None, *, retrieval: bool = Fal
     from pypdf import PdfReader
 
     score = load_score_module(data)
+    structure = load_structure_module(data)
     docs = [d for d in json.loads((data / "index.json").read_text()) if d.get("pdf")]
     pdfs = {d["doc"]: data / d["pdf"] for d in docs}
     pages = sum(len(PdfReader(str(p)).pages) for p in pdfs.values())
     results: dict[str, Any] = {"documents": len(docs), "pages": pages}
     chunk_sets: dict[str, dict[str, list[str]]] = {}
     rows = []
+    tables: dict[str, list[str]] = {}
     for name, fmt in (("lcelkit (markdown)", "markdown"), ("lcelkit (rows)", "rows")):
         recipe, splitter = _lcelkit(fmt)
         recipe(next(iter(pdfs.values())))  # warm: imports and tokenizer outside the timer
         start = time.perf_counter()
-        chunk_sets[name] = {doc: recipe(pdf) for doc, pdf in pdfs.items()}
+        made = {doc: recipe(pdf) for doc, pdf in pdfs.items()}
         seconds = time.perf_counter() - start
+        chunk_sets[name] = {doc: c for doc, (c, _) in made.items()}
+        tables = {doc: t for doc, (_, t) in made.items()}
         longest = max(splitter.count_tokens(c) for cs in chunk_sets[name].values() for c in cs)
         rows.append((name, seconds / pages, longest))
     for size in (1000, 2000):
@@ -168,6 +204,26 @@ def icdar_report(data: Path, squad: Path | None = None, *, retrieval: bool = Fal
             "max_tokens": longest,
             "per_doc": shares,
         }
+    struct = structure.score(tables)
+    per_doc = {
+        doc: {**v, "answerable": results["lcelkit (markdown)"]["per_doc"].get(doc)}
+        for doc, v in struct["per_doc"].items()
+    }
+    below = sorted(d for d, v in per_doc.items() if v["f1"] < 0.80)
+    print(
+        f"\nstructure F1 (adjacency relations, whole tables, structure.py): micro "
+        f"{struct['f1']:.3f} (P {struct['precision']:.3f}, R {struct['recall']:.3f}), "
+        f"macro {struct['macro_f1']:.3f}; documents below 0.80: {len(below)}"
+    )
+    print_worst("icdar2013_dev", per_doc)
+    results["structure"] = {
+        "micro_f1": struct["f1"],
+        "precision": struct["precision"],
+        "recall": struct["recall"],
+        "macro_f1": struct["macro_f1"],
+        "docs_below_0.80": below,
+        "per_doc": per_doc,
+    }
     if retrieval and squad is not None:
         from lcelkit.chains.embeddings import embedding_text
 

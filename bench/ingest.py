@@ -95,12 +95,14 @@ class EmbedClock:
         cls.embed_documents = timed
 
 
-def embedded_tokens(texts: list[str], view: Callable[[str], str] = lambda t: t) -> int:
-    """Word pieces the embedder actually reads of ``view(text)`` (special tokens
-    included, cut at 256)."""
+def embedded_tokens(
+    texts: list[str], view: Callable[[str], str] = lambda t: t, *, model: str | None = None
+) -> int:
+    """Word pieces the embedder (``model``'s tokenizer) actually reads of ``view(text)``
+    (special tokens included, cut at 256)."""
     from lcelkit.chains.embeddings import load_tokenizer
 
-    tokenizer = load_tokenizer(None)
+    tokenizer = load_tokenizer(model)
     texts = [view(t) for t in texts]
     total = 0
     for start in range(0, len(texts), 512):  # in slices: 22k encodings at once take ~1 GB
@@ -109,9 +111,18 @@ def embedded_tokens(texts: list[str], view: Callable[[str], str] = lambda t: t) 
     return total
 
 
-def worker_naive(files: list[Path], workdir: Path, questions: list[dict]) -> dict:
-    from lcelkit.chains.embeddings import bundled_model_path
+def bench_embedder(workdir: Path) -> str:
+    """The embedder both recipes use: lcelkit's choice for a new home (its default,
+    multilingual-e5-small, unless LCELKIT_EMBEDDINGS_MODEL says otherwise)."""
+    from lcelkit.factories import embedder_model
 
+    return embedder_model(_lcelkit_settings(workdir))
+
+
+def worker_naive(files: list[Path], workdir: Path, questions: list[dict]) -> dict:
+    from lcelkit.chains.embeddings import resolve_model
+
+    location = resolve_model(bench_embedder(workdir))[1]
     started = time.perf_counter()
     from langchain_chroma import Chroma
     from langchain_community.document_loaders import PyPDFLoader, TextLoader
@@ -126,7 +137,7 @@ def worker_naive(files: list[Path], workdir: Path, questions: list[dict]) -> dic
     chunks = RecursiveCharacterTextSplitter(chunk_size=1000, chunk_overlap=200).split_documents(
         docs
     )
-    embeddings = HuggingFaceEmbeddings(model_name=str(bundled_model_path()))
+    embeddings = HuggingFaceEmbeddings(model_name=location)
     store = Chroma.from_documents(chunks, embeddings, persist_directory=str(workdir / "naive"))
     seconds = time.perf_counter() - started
     cold = time.perf_counter() - PROCESS_START
@@ -136,7 +147,7 @@ def worker_naive(files: list[Path], workdir: Path, questions: list[dict]) -> dic
         "seconds": seconds,
         "cold_seconds": cold,
         "embed_seconds": clock.seconds,
-        "tokens": embedded_tokens([c.page_content for c in chunks]),
+        "tokens": embedded_tokens([c.page_content for c in chunks], model=location),
         "chunks": len(chunks),
         "rss_mb": rss_mb,
         "hit@5": hit5,
@@ -153,7 +164,7 @@ def worker_lcelkit(files: list[Path], workdir: Path, questions: list[dict]) -> d
     settings = _lcelkit_settings(workdir)
     started = time.perf_counter()
     from lcelkit.chains.embeddings import SentenceTransformerEmbeddings, embedding_text
-    from lcelkit.factories import make_embeddings, make_indexer, make_store
+    from lcelkit.factories import embedder_model, make_embeddings, make_indexer, make_store
 
     clock = EmbedClock(SentenceTransformerEmbeddings)
     embeddings = make_embeddings(settings)
@@ -168,7 +179,7 @@ def worker_lcelkit(files: list[Path], workdir: Path, questions: list[dict]) -> d
         "seconds": seconds,
         "cold_seconds": cold,
         "embed_seconds": clock.seconds,
-        "tokens": embedded_tokens(stored, embedding_text),
+        "tokens": embedded_tokens(stored, embedding_text, model=embedder_model(settings)),
         "chunks": report.chunks_written,
         "failed": report.failed,
         "rss_mb": rss_mb,

@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import shutil
 import sys
 import tempfile
 import time
@@ -102,6 +103,7 @@ def naive_retriever(settings: Any, pdfs: list[Path], k: int) -> tuple[Any, dict[
 
     from lcelkit.factories import make_embeddings
 
+    shutil.rmtree(settings.home / "naive", ignore_errors=True)  # a reused --home: no duplicates
     t = time.perf_counter()
     docs = [d for pdf in pdfs for d in PyPDFLoader(str(pdf)).load()]
     chunks = RecursiveCharacterTextSplitter(chunk_size=1000, chunk_overlap=200).split_documents(

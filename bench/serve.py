@@ -1,7 +1,7 @@
 """HTTP server benchmark: what ``lcelkit serve`` adds on top of calling the RAG chain in-process.
 
 The server runs in its own process (uvicorn; 1 and 2 workers by default) with the BENCH-ONLY factory
-``lcelkit.server.benchapp:create_bench_app``: the real app, middlewares, LangServe
+``benchapp:create_bench_app`` (``bench/benchapp.py``): the real app, middlewares, LangServe
 handler and ``chains.rag.make_rag_chain``, over a fake chat model and a fixed
 retriever (so the figures are the server's and the chain's, not a model's). The client
 (httpx, asyncio) runs in this process, on the same 2 cores.
@@ -34,6 +34,9 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
+for _path in (ROOT, ROOT / "bench"):
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
 QUESTION = {"question": "What is the capital of France?"}
 
 
@@ -52,12 +55,14 @@ def start_server(port: int, home: Path, workers: int = 1) -> subprocess.Popen:
     env = {
         **os.environ,
         "LCELKIT_HOME": str(home),
-        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+        "PYTHONPATH": os.pathsep.join(
+            [str(ROOT), str(ROOT / "bench"), os.environ.get("PYTHONPATH", "")]
+        ),
     }
     env.pop("LCELKIT_API_KEY", None)
     cmd = [
         sys.executable, "-m", "uvicorn", "--factory",
-        "lcelkit.server.benchapp:create_bench_app",
+        "benchapp:create_bench_app",
         "--host", "127.0.0.1", "--port", str(port),
         "--log-level", "warning", "--no-access-log", "--workers", str(workers),
     ]  # fmt: skip
@@ -87,8 +92,7 @@ def stop_server(proc: subprocess.Popen) -> None:
 
 async def in_process(n: int, concurrency: int) -> tuple[list[float], float]:
     """(latencies, wall seconds) of ``chain.ainvoke`` in this process, no HTTP."""
-    sys.path.insert(0, str(ROOT))
-    from lcelkit.server.benchapp import make_bench_rag_chain
+    from benchapp import make_bench_rag_chain
 
     chain = make_bench_rag_chain()
     for _ in range(20):
@@ -145,8 +149,7 @@ async def paired(
     url: str, n: int
 ) -> tuple[tuple[list[float], float], tuple[list[float], float, int]]:
     """Concurrency 1, alternating in-process ``ainvoke`` and ``POST /rag/invoke``."""
-    sys.path.insert(0, str(ROOT))
-    from lcelkit.server.benchapp import make_bench_rag_chain
+    from benchapp import make_bench_rag_chain
 
     chain = make_bench_rag_chain()
     local: list[float] = []

@@ -267,7 +267,7 @@ def resolve_parents(
 
 
 _UNIT_ONLY = frozenset({"parent_id", "category", "chunk_id"})
-UNIT_FANOUT = 3  # candidates searched per passage returned: rows of one piece collapse
+UNIT_FANOUT = 6  # candidates searched per passage returned: rows of one piece collapse
 
 
 class _CallTimeArgs(BaseRetriever):

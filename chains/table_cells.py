@@ -124,12 +124,39 @@ def find_named_cells(question: str, docs: Sequence[Document], limit: int = 3) ->
                 if columns[j] and value:
                     score = len("".join(label)) + columns[j]
                     found.append(NamedCell(number, row[0].strip(), paths[j], value, score))
+    if not found:
+        found = _matched_row_cells(q_words, joined, docs)
     found.sort(key=lambda c: (-c.score, c.passage))
     unique: list[NamedCell] = []
     for cell in found:
         if all((c.row, c.column, c.value) != (cell.row, cell.column, cell.value) for c in unique):
             unique.append(cell)
     return unique[:limit]
+
+
+def _matched_row_cells(
+    q_words: Sequence[str], joined: str, docs: Sequence[Document]
+) -> list[NamedCell]:
+    """When the question's words name no cell, the cells of the row the retriever matched
+    (``metadata["matched_row"]``, a row unit: ``loaders.table_units``): those of its
+    columns the question names, else all of them (a unit holds at most a few). A
+    paraphrased question ("death rate for Black men aged 55-64") still gets pointed at
+    the row it was matched to."""
+    from lcelkit.loaders.table_units import read_unit
+
+    for number, doc in enumerate(docs, 1):
+        unit = doc.metadata.get("matched_row")
+        if not isinstance(unit, str) or not unit:
+            continue
+        name, cells = read_unit(unit)
+        named = [
+            NamedCell(number, name, column, value, _column_match(column, q_words, joined))
+            for column, value in cells
+        ]
+        chosen = [c for c in named if c.score] or named
+        if chosen:
+            return chosen
+    return []
 
 
 def format_named_cells(cells: Sequence[NamedCell]) -> str:

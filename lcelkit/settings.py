@@ -236,6 +236,18 @@ class ServerSettings(BaseModel):
     preload: bool = Field(
         default=False, description="Build the RAG chain and the agent at startup, not at first use."
     )
+    header_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        description="Seconds a client may take to send a request's headers; slower or silent "
+        "connections are closed (lcelkit serve).",
+    )
+    keep_alive_timeout: float = Field(
+        default=5.0,
+        gt=0,
+        description="Seconds an idle keep-alive connection stays open (uvicorn's "
+        "timeout_keep_alive).",
+    )
 
 
 # Short env names from docs/DESIGN.md -> (section, field).

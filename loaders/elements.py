@@ -29,10 +29,12 @@ __all__ = [
     "element_to_document",
     "header_paths",
     "html_to_table",
+    "lift_caption",
     "make_element",
     "make_table",
     "normalize_rows",
     "parse_table_html",
+    "strip_caption_paths",
     "table_to_html",
     "table_to_markdown",
     "table_to_rows_text",
@@ -185,7 +187,8 @@ def table_to_markdown(
             lines.append("|" + "---|" * width)
             lines.extend("| " + " | ".join(_md_cell(c) for c in r) + " |" for r in head[1:])
         else:
-            lines.append("| " + " | ".join(_md_cell(c) for c in _paths(padded[:head_n])) + " |")
+            paths = strip_caption_paths(_paths(padded[:head_n]), caption)
+            lines.append("| " + " | ".join(_md_cell(c) for c in paths) + " |")
             lines.append("|" + "---|" * width)
         lines.extend("| " + " | ".join(_md_cell(c) for c in row) + " |" for row in padded[head_n:])
     return "\n".join(lines)
@@ -203,7 +206,7 @@ def table_to_rows_text(
         width = max(len(r) for r in rows)
         padded = [list(r) + [""] * (width - len(r)) for r in rows]
         head_n = min(max(1, header_rows), len(padded))
-        paths = _paths(padded[:head_n])
+        paths = strip_caption_paths(_paths(padded[:head_n]), caption)
         for row in padded[head_n:]:
             label = _clean_cell(row[0])
             parts = [
@@ -282,6 +285,44 @@ def _span(value: object) -> int:
     return max(1, min(int(text), 1000)) if text.isdigit() else 1
 
 
+def lift_caption(
+    rows: Sequence[Sequence[str]], caption: str | None, header_rows: int
+) -> tuple[list[list[str]], str | None, int]:
+    """Leading header rows that are a caption ("Table 3 ...", "Exhibit 4 (continued)":
+    one text over every column) moved into ``caption``: kept as header rows they would
+    start every column's header path. Returns (rows, caption, header_rows)."""
+    out = [list(r) for r in rows]
+    width = max((len(r) for r in out), default=0)
+    texts: list[str] = []
+    while width >= 2 and header_rows > 1 and len(out) > 1:
+        row = [_clean_cell(c) for c in out[0]]
+        text = row[0]
+        if not text or not all(c == text for c in row) or not CAPTION_RE.match(text):
+            break
+        texts.append(text)
+        del out[0]
+        header_rows -= 1
+    if texts:
+        own = _clean_cell(caption)
+        joined = " ".join(texts)
+        caption = joined if not own or own == joined else f"{own} {joined}"
+    return out, caption, header_rows
+
+
+def strip_caption_paths(paths: list[str], caption: str | None) -> list[str]:
+    """Header paths without a leading level that repeats the caption."""
+    own = _clean_cell(caption).casefold()
+    if not own:
+        return paths
+    out = []
+    for path in paths:
+        levels = path.split(HEADER_PATH_SEP)
+        if len(levels) > 1 and levels[0].casefold() == own:
+            levels = levels[1:]
+        out.append(HEADER_PATH_SEP.join(levels))
+    return out
+
+
 def make_element(
     category: str,
     text: str,
@@ -317,6 +358,7 @@ def make_table(
         header_rows = sum(1 for r in rows[:header_rows] if any(_clean_cell(c) for c in r))
     if not clean:
         return None
+    clean, caption, header_rows = lift_caption(clean, caption, header_rows)
     caption = _clean_cell(caption) or None
     metadata = ElementMetadata(
         page_number=page_number, text_as_html=table_to_html(clean, caption, header_rows)
@@ -343,4 +385,10 @@ def element_to_document(element: Element, *, source: str, filename: str, filetyp
         metadata["category_depth"] = int(depth)
     if element.metadata.text_as_html:
         metadata["text_as_html"] = element.metadata.text_as_html
+    # a note of a table points at the table; element ids are assigned after parsing, so
+    # the table element itself is kept on the note (``table_parent``) and read here
+    parent_element = getattr(element, "table_parent", None)
+    parent = parent_element.id if parent_element is not None else element.metadata.parent_id
+    if parent:
+        metadata["parent_id"] = str(parent)
     return Document(page_content=element.text, metadata=metadata)

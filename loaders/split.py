@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from lcelkit.errors import ConfigError
 
 from .elements import (
+    lift_caption,
     make_element,
     parse_table_html,
     table_to_html,
@@ -233,7 +234,7 @@ class Splitter:
             and self.count_tokens(doc.page_content) <= self.chunk_size
         ):
             return [self._make_chunk(doc.page_content, base, html=html)]
-        rows, caption, header_rows = parse_table_html(str(html))
+        rows, caption, header_rows = lift_caption(*parse_table_html(str(html)))
         if self.table_format == "rows":
             whole = self._render(rows, caption, header_rows)
             if self.count_tokens(whole) <= self.chunk_size:
@@ -241,9 +242,30 @@ class Splitter:
         header_rows = max(1, min(header_rows, len(rows) - 1)) if len(rows) > 1 else len(rows)
         header, body = rows[:header_rows], rows[header_rows:]
         # keep the repeated prefix (caption + header paths) within 3/5 of the budget: first
-        # shorten the caption, then drop it, then the middle header levels (the top level
-        # and the leaves matter most), then the leaves
+        # shorten the caption, then cut the table into groups of columns (each with the row
+        # labels and its columns' full header paths), then drop the caption, then the
+        # middle header levels (the top level and the leaves matter most), then the leaves
         limit = self.chunk_size * 3 // 5
+        words = caption.split() if caption else []
+        if len(words) > 17 and self._prefix_cost(header, caption) > limit:
+            caption = " ".join(words[:16]) + " …"
+        if self._prefix_cost(header, caption) > limit:
+            groups = self._column_groups(header, body, caption, limit)
+            if groups is not None:
+                out = []
+                for cols in groups:
+                    sub_header = [[r[j] if j < len(r) else "" for j in cols] for r in header]
+                    sub_body = [
+                        sub
+                        for sub in ([r[j] if j < len(r) else "" for j in cols] for r in body)
+                        if any(sub)
+                    ]
+                    for piece_rows, text in self._row_pieces(sub_header, sub_body, caption):
+                        piece_html = table_to_html(
+                            [*sub_header, *piece_rows], caption, len(sub_header)
+                        )
+                        out.append(self._make_chunk(text, base, html=piece_html))
+                return out
         compact = False
         while (
             header
@@ -267,6 +289,47 @@ class Splitter:
             html = table_to_html([*header, *piece_rows], caption, len(header))
             out.append(self._make_chunk(text, base, html=html))
         return out
+
+    def _prefix_cost(self, header: list[list[str]], caption: str | None) -> int:
+        return self.count_tokens(self._render(header, caption, len(header))) if header else 0
+
+    def _column_groups(
+        self, header: list[list[str]], body: list[list[str]], caption: str | None, limit: int
+    ) -> list[list[int]] | None:
+        """Columns in groups whose prefix (caption + the label column's and their header
+        paths) fits ``limit``, each group with the label column first (the first column
+        filled in half the body rows with words, and any before it); None when one column with
+        the labels is already too wide, or the table has too few columns."""
+        width = max((len(r) for r in header), default=0)
+
+        def labelled(j: int) -> bool:  # filled in half the rows, mostly with words
+            cells = [r[j] for r in body if j < len(r) and r[j]]
+            words = sum(1 for c in cells if sum(ch.isalpha() for ch in c) > 3)
+            return len(cells) * 2 >= len(body) and words * 2 >= len(cells)
+
+        lead = next((j for j in range(min(width, 4)) if labelled(j)), 0)
+        labels = list(range(lead + 1))
+        if width < lead + 3:
+            return None
+        groups: list[list[int]] = []
+        current = list(labels)
+        for j in range(lead + 1, width):
+            trial = [*current, j]
+            cost = self._prefix_cost(
+                [[r[k] if k < len(r) else "" for k in trial] for r in header], caption
+            )
+            if cost <= limit:
+                current = trial
+                continue
+            if len(current) == len(labels):
+                return None
+            groups.append(current)
+            current = [*labels, j]
+            single = [[r[k] if k < len(r) else "" for k in current] for r in header]
+            if self._prefix_cost(single, caption) > limit:
+                return None
+        groups.append(current)
+        return groups if len(groups) > 1 else None
 
     def _row_pieces(
         self,

@@ -1,31 +1,32 @@
-"""Row units: small retrieval units for table pieces (the multi-vector pattern).
+"""Row units: small retrieval units for table rows (the multi-vector pattern).
 
 A question about a table names one row and one column ("the death rate for Hispanic
 women aged 65-74"). A 256-token piece of a table holds many rows, and its vector is
 their average, so the piece that holds the answer is often outranked. Besides each
-table piece, ingest therefore indexes one **row unit** per body row: the caption, the
-row's context (its section and group rows) and its label, then every cell under its
-column's full header path, in words:
+table piece, ingest therefore indexes **row units**: the table's caption, the row's name
+in context, then its cells under their column's header path:
 
     Table 3. Death rates for coronary heart disease by race and sex
-    Women > Hispanic: 65–74 | Rate: 199.2 | Number: 1,034
+    Men > 55–64 | Race · Black | no.: 4,890; Rate: 340.1; (95% CI): (329.9–350.3)
 
-A unit is matched, never shown: every retriever hands the model the unit's **parent**
-(the table piece around the row; ``metadata["parent_id"]``, see
-``chains.retrievers``). Units carry the parent's metadata (source, page, ...) so that
-filters apply to them alike, ``category="TableRow"``, and ids derived from their text and
-parent, so incremental ingest writes and deletes them with their file.
+A unit is matched, never shown: every retriever hands the model the unit's **parent**,
+the table piece that shows the row (``metadata["parent_id"]``; ``chains.retrievers``).
+Units carry the piece's metadata (source, page, ...) so filters apply to them alike,
+``category="TableRow"``, and ids derived from their text and parent, so incremental
+ingest writes and deletes them with their file.
 
-Row context, from the grid alone (``text_as_html`` keeps no indentation):
-
-* a **section row** (a label with every other cell empty) names the rows under it until
-  the next section row;
-* a **group row**: when a label repeats within the table ("Severe disability" under each
-  age group), the nearest row above it whose label does not repeat is its group
-  ("Aged 65 and older").
-
-A unit longer than ``max_tokens`` is cut into several by columns, each repeating the
-caption and the row's label.
+* Units are built from the whole table (every header level, the full caption), so a row
+  keeps its context when the table was split between pieces. A heading or caption-like
+  line just above a table without caption stands in for it.
+* Row context from the grid alone (``text_as_html`` keeps no indentation): a **section
+  row** (a label with every other cell empty) names the rows under it; a label that
+  **repeats** within the table ("Severe disability" under each age group) is named with
+  the nearest row above it whose label does not repeat ("Aged 65 and older").
+* Cells under different group headers ("2005", "2010") make separate units, and a unit
+  holds at most :data:`MAX_CELLS` cells (and ``max_tokens`` tokens): a question names
+  one column, and twenty columns would average it away.
+* A table **folded** side by side ("Age | Population | Age | Population") is read as
+  several column ranges, each starting where the label column's header comes again.
 """
 
 from __future__ import annotations
@@ -42,7 +43,9 @@ if TYPE_CHECKING:
     from langchain_core.documents import Document
 
 __all__ = [
+    "MAX_CELLS",
     "ROW_UNIT_CATEGORY",
+    "read_unit",
     "row_names",
     "row_units",
     "stand_in_caption",
@@ -51,6 +54,9 @@ __all__ = [
 
 #: ``metadata["category"]`` of a row unit.
 ROW_UNIT_CATEGORY = "TableRow"
+#: Cells in one unit at most: a wide row is cut into several units by columns (each
+#: repeating the caption and the row name), so a column is not averaged away by ten others.
+MAX_CELLS = 4
 _CAPTION_CHARS = 300  # a caption longer than this is cut (it is context, not content)
 _CONTEXT_SEP = " > "
 _DROP_KEYS = ("text_as_html", "chunk_id", "category_depth", "parent_id", "score")
@@ -104,7 +110,8 @@ def row_units(
     ``headers[j]`` is column j's header path ("2010 · Percent"). Columns under different
     group headers (the path without its last level: "2005", "2010") make one unit each,
     so a unit speaks of one group's cells: a question names one column, and a row of
-    twenty columns would average it away. A row without values makes none.
+    twenty columns would average it away; for the same reason a unit holds at most
+    :data:`MAX_CELLS` cells. A row without values makes none.
     """
     head = (caption or "").strip()
     if len(head) > _CAPTION_CHARS:
@@ -120,8 +127,27 @@ def row_units(
     texts: list[str] = []
     for parent, cells in groups.items():
         title = f"{name} | {parent}" if parent else name
-        texts.extend(_fit(head, title, cells, count_tokens, max_tokens))
+        for start in range(0, len(cells), MAX_CELLS):
+            texts.extend(
+                _fit(head, title, cells[start : start + MAX_CELLS], count_tokens, max_tokens)
+            )
     return texts
+
+
+def read_unit(text: str) -> tuple[str, list[tuple[str, str]]]:
+    """The row name (with its column group) and ``(column, value)`` pairs of a unit's text,
+    as :func:`row_units` wrote it: ``"Men > 55–64 · Race · Black"``,
+    ``[("Rate", "340.1"), ...]``."""
+    line = text.rsplit("\n", 1)[-1]
+    parts = line.split(" | ")
+    if len(parts) < 2:
+        return line.strip(), []
+    name = HEADER_PATH_SEP.join(p.strip() for p in parts[:-1] if p.strip())
+    cells: list[tuple[str, str]] = []
+    for cell in parts[-1].split("; "):
+        column, sep, value = cell.partition(": ")
+        cells.append((column.strip(), value.strip()) if sep else ("", column.strip()))
+    return name, [c for c in cells if c[1]]
 
 
 def _fit(

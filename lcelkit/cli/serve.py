@@ -41,6 +41,21 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(func=run_serve)
 
 
+def _http_protocol() -> Any:
+    """httptools with the header deadline (server.header_timeout); h11 without it."""
+    import importlib.util
+
+    if importlib.util.find_spec("httptools") is None:
+        logger.warning(
+            "httptools is not installed: server.header_timeout is not enforced "
+            "(pip install httptools, or put a reverse proxy in front)"
+        )
+        return "h11"
+    from lcelkit.server.protocol import HeaderTimeoutProtocol
+
+    return HeaderTimeoutProtocol
+
+
 def run_serve(args: argparse.Namespace) -> int:
     """Handler of ``lcelkit serve``: runs uvicorn until interrupted."""
     import os
@@ -77,5 +92,7 @@ def run_serve(args: argparse.Namespace) -> int:
         workers=workers,
         log_level=args.log_level,
         timeout_graceful_shutdown=5,
+        timeout_keep_alive=server.keep_alive_timeout,
+        http=_http_protocol(),
     )
     return 0

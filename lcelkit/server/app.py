@@ -31,30 +31,25 @@ import asyncio
 import contextlib
 import json
 import logging
-import re
 import threading
-import uuid
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from langchain_core.language_models import BaseChatModel
 from langchain_core.retrievers import BaseRetriever
 from langchain_core.runnables import Runnable
+from pydantic import ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from lcelkit import __version__
-from lcelkit.errors import (
-    BackendError,
-    ConfigError,
-    ContextBudgetError,
-    EmbeddingsError,
-    LcelkitError,
-    LoaderError,
-    StoreError,
-)
+from lcelkit.errors import ConfigError, LcelkitError
 from lcelkit.server.health import Health, has_key, noting_backend_errors
+from lcelkit.server.openai import add_openai_routes
+from lcelkit.server.openapi import document_api
 from lcelkit.server.runnables import (
     AgentOutput,
     AgentRequest,
@@ -64,6 +59,15 @@ from lcelkit.server.runnables import (
     session_spec,
 )
 from lcelkit.server.security import ApiKeyMiddleware, BodyLimitMiddleware, TimeoutMiddleware
+from lcelkit.server.shared import (
+    AUTO_SESSION_PREFIX,
+    SESSION_ID,
+    error_body,
+    error_status,
+    new_session_id,
+    validation_detail,
+)
+from lcelkit.server.streams import ClosingResponse, cancel_on_close
 from lcelkit.server.validation import RequestValidationMiddleware
 from lcelkit.settings import Settings, get_settings
 
@@ -74,13 +78,11 @@ __all__ = [
     "create_app",
     "error_status",
     "new_session_id",
-]
+]  # error_status and new_session_id live in lcelkit.server.shared (kept here for callers)
 
 logger = logging.getLogger(__name__)
 
 RunnableSource = Runnable | Callable[[], Runnable]
-SESSION_ID = re.compile(r"^[A-Za-z0-9._:@-]{1,128}$")
-AUTO_SESSION_PREFIX = "auto-"  # session ids the server made for calls that sent none
 WORKER_THREADS = 64  # sync model calls and retrievers run here, never on the event loop
 
 
@@ -172,25 +174,6 @@ def _translator(settings: Settings) -> Callable[[BaseException], BaseException]:
 
 
 # -- errors -> HTTP --------------------------------------------------------------------
-def error_status(exc: BaseException) -> tuple[int, str, str | None]:
-    """(HTTP status, message, hint) for an exception a route let through."""
-    if isinstance(exc, LcelkitError):
-        if isinstance(exc, BackendError | StoreError | EmbeddingsError):
-            status = 503
-        elif isinstance(exc, ContextBudgetError | LoaderError):
-            status = 422
-        elif isinstance(exc, ConfigError):
-            status = 500
-        else:
-            status = 500
-        return status, exc.message, exc.hint
-    if isinstance(exc, HTTPException):
-        return exc.status_code, str(exc.detail), None
-    if isinstance(exc, TimeoutError):
-        return 504, "the request timed out", "raise server.request_timeout or ask less"
-    return 500, "internal error (see the server log)", None
-
-
 def _cause(exc: BaseException) -> str:
     """The chain of underlying exceptions, for the server log (never sent to clients)."""
     parts, seen, current = [], set(), exc.__cause__ or exc.__context__
@@ -203,10 +186,7 @@ def _cause(exc: BaseException) -> str:
 
 def _error_payload(exc: BaseException) -> tuple[int, dict[str, Any]]:
     status, message, hint = error_status(exc)
-    payload: dict[str, Any] = {"detail": message}
-    if hint:
-        payload["hint"] = hint
-    return status, payload
+    return status, error_body(message, hint)
 
 
 async def _sse_with_real_errors(events: AsyncIterator[Any]) -> AsyncIterator[Any]:
@@ -253,36 +233,51 @@ def _add_runnable_routes(
     )
     tag = path.strip("/")
 
-    def plain(method: Callable[..., Any]) -> Callable[..., Any]:
-        async def endpoint(request: Request, config_hash: str = "") -> Response:
+    def plain(method: Callable[..., Any]) -> tuple[Callable[..., Any], Callable[..., Any]]:
+        async def endpoint(request: Request) -> Response:
+            return await method(request)
+
+        async def hashed(request: Request, config_hash: str) -> Response:
             return await method(request, config_hash=config_hash)
 
-        return endpoint
+        return endpoint, hashed
 
-    def streamed(method: Callable[..., Any]) -> Callable[..., Any]:
-        async def endpoint(request: Request, config_hash: str = "") -> Response:
+    def streamed(method: Callable[..., Any]) -> tuple[Callable[..., Any], Callable[..., Any]]:
+        async def run(request: Request, config_hash: str) -> Response:
             response = await method(request, config_hash=config_hash)
-            response.body_iterator = _sse_with_real_errors(response.body_iterator)
-            return response
+            if not hasattr(response, "body_iterator"):
+                return response
+            # The whole stack (LangServe's generator, the chain, the model client) runs
+            # in a producer task that a dropped client cancels (lcelkit.server.streams).
+            response.body_iterator = cancel_on_close(_sse_with_real_errors(response.body_iterator))
+            return ClosingResponse(response)
 
-        return endpoint
+        async def endpoint(request: Request) -> Response:
+            return await run(request, "")
 
+        async def hashed(request: Request, config_hash: str) -> Response:
+            return await run(request, config_hash)
+
+        return endpoint, hashed
+
+    # The config-hash variants stay out of the OpenAPI document (LangServe's playground
+    # uses them); the documented routes take no parameters but the body.
     for name in ("invoke", "batch"):
-        endpoint = plain(getattr(handler, name))
+        endpoint, hashed = plain(getattr(handler, name))
         app.post(f"{path}/{name}", tags=[tag], name=f"{tag} {name}")(endpoint)
-        app.post(f"{path}/c/{{config_hash}}/{name}", include_in_schema=False)(endpoint)
+        app.post(f"{path}/c/{{config_hash}}/{name}", include_in_schema=False)(hashed)
     for name, method in (
         ("stream", handler.stream),
         ("stream_log", handler.stream_log),
         ("stream_events", handler.astream_events),
     ):
-        endpoint = streamed(method)
+        endpoint, hashed = streamed(method)
         app.post(f"{path}/{name}", tags=[tag], name=f"{tag} {name}")(endpoint)
-        app.post(f"{path}/c/{{config_hash}}/{name}", include_in_schema=False)(endpoint)
+        app.post(f"{path}/c/{{config_hash}}/{name}", include_in_schema=False)(hashed)
     for name in ("input_schema", "output_schema", "config_schema"):
-        endpoint = plain(getattr(handler, name))
+        endpoint, hashed = plain(getattr(handler, name))
         app.get(f"{path}/{name}", tags=[tag], name=f"{tag} {name}")(endpoint)
-        app.get(f"{path}/c/{{config_hash}}/{name}", include_in_schema=False)(endpoint)
+        app.get(f"{path}/c/{{config_hash}}/{name}", include_in_schema=False)(hashed)
 
     async def playground(file_path: str, request: Request, config_hash: str = "") -> Any:
         return await handler.playground(file_path, request, config_hash=config_hash)
@@ -291,11 +286,6 @@ def _add_runnable_routes(
     app.get(f"{path}/c/{{config_hash}}/playground/{{file_path:path}}", include_in_schema=False)(
         playground
     )
-
-
-def new_session_id() -> str:
-    """A server-made session id (for calls that sent none)."""
-    return f"{AUTO_SESSION_PREFIX}{uuid.uuid4().hex}"
 
 
 def _split_auto_sessions(configs: list[Any]) -> list[Any]:
@@ -398,6 +388,13 @@ def create_app(
         logger.warning("%s %s -> %d: %s (cause: %s)", request.method, path, status, exc, cause)
         return JSONResponse(payload, status_code=status)
 
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # Starlette logs it with its traceback; the client gets the one error body.
+        return JSONResponse(
+            error_body("internal error (see the server log)", None), status_code=500
+        )
+
     @app.exception_handler(TimeoutError)
     async def _timeout_error(request: Request, exc: TimeoutError) -> JSONResponse:
         status, payload = _error_payload(exc)
@@ -416,10 +413,34 @@ def create_app(
             return {"status": report["status"]}
         return report
 
-    if openai_routes:
-        from lcelkit.server.openai import add_openai_routes
+    @app.exception_handler(RequestValidationError)
+    @app.exception_handler(ValidationError)  # LangServe's /batch lets pydantic's through
+    async def _invalid_request(
+        request: Request, exc: RequestValidationError | ValidationError
+    ) -> JSONResponse:
+        errors = list(exc.errors())
+        hint = "fix the fields listed in 'errors' and send the request again"
+        body = error_body(validation_detail(errors), hint, errors or None)
+        return JSONResponse(body, status_code=422)
 
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        hint = getattr(exc, "hint", None)
+        if hint is None and exc.status_code == 404:
+            hint = "see /docs for the routes and models this server has"
+        elif hint is None and exc.status_code == 405:
+            hint = "see /docs for the methods of this route"
+        elif hint is None and exc.status_code == 422:
+            hint = "fix the request and send it again"
+        return JSONResponse(
+            error_body(str(exc.detail), hint),
+            status_code=exc.status_code,
+            headers=getattr(exc, "headers", None),
+        )
+
+    if openai_routes:
         add_openai_routes(app, rag=served_rag, agent=served_agent)
+    document_api(app, settings, openai_routes=openai_routes)
 
     server = settings.server
     # Middlewares: the last added runs first. Order of a request: CORS, API key,

@@ -21,15 +21,20 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from langchain_core.runnables import Runnable
 from pydantic import BaseModel, ConfigDict, Field
+
+from lcelkit.server.runnables import MAX_TEXT_CHARS
+from lcelkit.server.shared import SESSION_ID, error_status, new_session_id
+from lcelkit.server.streams import ClosingResponse, cancel_on_close
 
 __all__ = [
     "AGENT_MODEL",
@@ -46,13 +51,40 @@ RAG_MODEL = "lcelkit-rag"
 _CREATED = int(time.time())
 
 
+MessageText = Annotated[str, Field(max_length=MAX_TEXT_CHARS)]
+
+
 class ChatMessage(BaseModel):
-    """One message of an OpenAI chat request."""
+    """One message of an OpenAI chat request (text up to MAX_TEXT_CHARS characters)."""
 
     model_config = ConfigDict(extra="allow")
 
     role: Literal["system", "developer", "user", "assistant", "tool"]
-    content: str | list[dict[str, Any]] | None = None
+    content: MessageText | list[dict[str, Any]] | None = None
+
+
+_NON_BLANK = re.compile(r"\S")
+_TEXT = {"type": "string", "pattern": r"\S"}
+_USER_TEXT = {
+    "type": "object",
+    "properties": {
+        "role": {"const": "user"},
+        "content": {
+            "anyOf": [
+                _TEXT,
+                {
+                    "type": "array",
+                    "contains": {
+                        "type": "object",
+                        "properties": {"type": {"const": "text"}, "text": _TEXT},
+                        "required": ["type", "text"],
+                    },
+                },
+            ]
+        },
+    },
+    "required": ["role", "content"],
+}
 
 
 class ChatCompletionRequest(BaseModel):
@@ -60,10 +92,22 @@ class ChatCompletionRequest(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    model: str
-    messages: list[ChatMessage] = Field(min_length=1)
-    stream: bool = False
-    user: str | None = Field(default=None, max_length=128)
+    model: str = Field(
+        description="lcelkit-agent or lcelkit-rag (another name: 404).",
+        json_schema_extra={"enum": [AGENT_MODEL, RAG_MODEL]},
+    )
+    messages: list[ChatMessage] = Field(
+        min_length=1,
+        description="The conversation; at least one user message with text (the last "
+        "one is the turn).",
+        json_schema_extra={"contains": _USER_TEXT},
+    )
+    stream: bool = Field(default=False, strict=True)
+    user: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9._:@-]{0,128}$",
+        description="lcelkit-agent: the session id (empty: a new session).",
+    )
 
 
 def _text(content: str | list[dict[str, Any]] | None) -> str:
@@ -71,13 +115,22 @@ def _text(content: str | list[dict[str, Any]] | None) -> str:
         return ""
     if isinstance(content, str):
         return content
-    return "".join(str(part.get("text", "")) for part in content if part.get("type") == "text")
+    return "".join(
+        part["text"]
+        for part in content
+        if part.get("type") == "text" and isinstance(part.get("text"), str)
+    )
 
 
 def _last_user_text(body: ChatCompletionRequest) -> str:
     for message in reversed(body.messages):
         if message.role == "user":
-            text = _text(message.content).strip()
+            text = _text(message.content)
+            text = text.strip() if _NON_BLANK.search(text) else ""
+            if len(text) > MAX_TEXT_CHARS:  # list content: the parts together
+                raise HTTPException(
+                    422, f"the last user message is longer than {MAX_TEXT_CHARS} characters"
+                )
             if text:
                 return text
     raise HTTPException(422, "messages must contain a user message with text")
@@ -120,8 +173,6 @@ def add_openai_routes(app: FastAPI, *, rag: Runnable, agent: Runnable) -> None:
         text = _last_user_text(body)
         extra: dict[str, Any] = {}
         if body.model == AGENT_MODEL:
-            from lcelkit.server.app import SESSION_ID, new_session_id
-
             session_id = body.user or request.headers.get("x-session-id") or new_session_id()
             if not SESSION_ID.match(session_id):
                 raise HTTPException(422, "user / X-Session-Id must be 1-128 of [A-Za-z0-9._:@-]")
@@ -154,8 +205,6 @@ def add_openai_routes(app: FastAPI, *, rag: Runnable, agent: Runnable) -> None:
             )
 
         async def events() -> AsyncIterator[str]:
-            from lcelkit.server.app import error_status
-
             yield _chunk(cid, body.model, {"role": "assistant", "content": ""}, None)
             try:
                 async for part in runnable.astream(payload, config):
@@ -173,6 +222,10 @@ def add_openai_routes(app: FastAPI, *, rag: Runnable, agent: Runnable) -> None:
             yield _chunk(cid, body.model, {}, "stop")
             yield "data: [DONE]\n\n"
 
-        return StreamingResponse(
-            events(), media_type="text/event-stream", headers={"cache-control": "no-cache"}
+        return ClosingResponse(
+            StreamingResponse(
+                cancel_on_close(events()),
+                media_type="text/event-stream",
+                headers={"cache-control": "no-cache"},
+            )
         )

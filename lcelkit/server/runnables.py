@@ -21,7 +21,16 @@ from typing import Annotated, Any
 from langchain_core.messages import HumanMessage
 from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.runnables.utils import ConfigurableFieldSpec
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, RootModel, Tag
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    RootModel,
+    Tag,
+    WithJsonSchema,
+)
 
 import lcelkit.agents.react
 import lcelkit.chains.rag
@@ -132,13 +141,50 @@ class RagRequest(  # type: ignore[misc]
     """Input of ``/rag``: the question as a plain string, or ``{"question": "..."}``."""
 
 
+def _human_text(message: HumanMessage) -> HumanMessage:
+    """A human message's content must be text, as limited as the other forms."""
+    content = message.content
+    if not isinstance(content, str):
+        raise ValueError("the message's content must be a string")
+    if not content.strip():
+        raise ValueError("the message's content is empty")
+    if len(content) > MAX_TEXT_CHARS:
+        raise ValueError(f"the message's content is longer than {MAX_TEXT_CHARS} characters")
+    return message
+
+
+# The wire form of a human message, as the server accepts it (what /input_schema and the
+# OpenAPI document show): LangChain's own fields may come along (``RemoteRunnable`` sends
+# them), the content is one string like the other input forms.
+_HUMAN_MESSAGE_SCHEMA = {
+    "title": "HumanMessage",
+    "description": "A human chat message, as LangChain serializes it.",
+    "type": "object",
+    "properties": {
+        "type": {"const": "human", "type": "string"},
+        "content": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": MAX_TEXT_CHARS,
+            "pattern": r"\S",
+        },
+    },
+    "required": ["type", "content"],
+}
+
+
 class AgentRequest(  # type: ignore[misc]
     RootModel[
         Annotated[
             Annotated[_text("The message"), Tag("text")]
             | Annotated[AgentInput, Tag("object")]
             | Annotated[AgentQuestionInput, Tag("question")]
-            | Annotated[HumanMessage, Tag("message")],
+            | Annotated[
+                HumanMessage,
+                AfterValidator(_human_text),
+                WithJsonSchema(_HUMAN_MESSAGE_SCHEMA),
+                Tag("message"),
+            ],
             Discriminator(
                 _agent_form,
                 custom_error_type="agent_input",
@@ -159,9 +205,10 @@ def session_spec() -> ConfigurableFieldSpec:
     """The ``configurable.session_id`` the agent's memory is keyed by."""
     return ConfigurableFieldSpec(
         id="session_id",
-        annotation=str,
+        annotation=Annotated[str, Field(pattern=r"^[A-Za-z0-9._:@-]{0,128}$")],  # type: ignore[arg-type]
         name="Session ID",
-        description="Conversation id; the server keeps its memory. Empty: a new session.",
+        description="Conversation id (1-128 of letters, digits and ._:@-); the server keeps "
+        "its memory. Empty: a new session.",
         default="",
     )
 

@@ -46,11 +46,10 @@ async def json_error(
     hint: str | None = None,
     headers: Iterable[tuple[bytes, bytes]] = (),
 ) -> None:
-    """Send a complete JSON error response ``{"detail": ..., "hint": ...}``."""
-    payload: dict[str, Any] = {"detail": detail}
-    if hint:
-        payload["hint"] = hint
-    body = json.dumps(payload).encode()
+    """Send a complete JSON error response in the one error shape (``shared.ErrorBody``)."""
+    from lcelkit.server.shared import error_body
+
+    body = json.dumps(error_body(detail, hint)).encode()
     await send(
         {
             "type": "http.response.start",

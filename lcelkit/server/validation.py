@@ -3,7 +3,9 @@
 :class:`RequestValidationMiddleware` (pure ASGI, after the API key and the body limit)
 reads the body of every ``POST`` and refuses, with ``422 {"detail": reason}``:
 
-* a body that is not JSON;
+* a body that is not JSON, or JSON with ``NaN``/``Infinity`` (not JSON by RFC 8259;
+  Python's parser takes them, and the 422 naming such a field could not be written);
+* (415) a body sent with a ``Content-Type`` that is not JSON (``text/plain``...);
 * JSON nested deeper than ``max_depth`` (checked on the raw bytes, before parsing:
   a small body nested 2,000 deep would otherwise raise RecursionError in the parser);
 * strings holding lone UTF-16 surrogates (``"\\ud800"``: valid JSON, but no text);
@@ -12,9 +14,11 @@ reads the body of every ``POST`` and refuses, with ``422 {"detail": reason}``:
   1 to ``max_batch`` objects or strings, or whose ``config`` is neither an object nor a
   list of objects as long as ``inputs``; a ``config`` that is not an object.
 
-What passes is handed to the routes unchanged (the body is replayed), where the typed
-schemas check the fields themselves. Nothing here knows the input models, so the
-string inputs that ``/rag`` and ``/agent`` accept are left to them.
+What passes is handed to the routes (the body is replayed), where the typed schemas
+check the fields themselves; ``"config": null`` and ``"kwargs": null`` on the LangServe
+routes are dropped first (they mean "none"; LangServe failed on them with a 500).
+Nothing here knows the input models, so the string inputs that ``/rag`` and
+``/agent`` accept are left to them.
 """
 
 from __future__ import annotations
@@ -99,13 +103,53 @@ def _shape(route: str, body: Any, max_batch: int) -> str | None:
                     return f'"config"[{i}] must be an object, not {type(item).__name__}'
         elif config is not None and not isinstance(config, dict):
             return f'"config" must be an object or a list of objects, not {type(config).__name__}'
-        return None
+        return _kwargs_problem(body)
     if "input" not in body:
         return 'the body needs "input"'
     config = body.get("config")
     if config is not None and not isinstance(config, dict):
         return f'"config" must be an object, not {type(config).__name__}'
+    return _kwargs_problem(body)
+
+
+def _kwargs_problem(body: dict[str, Any]) -> str | None:
+    kwargs = body.get("kwargs")
+    if kwargs is not None and not isinstance(kwargs, dict):
+        return f'"kwargs" must be an object, not {type(kwargs).__name__}'
     return None
+
+
+class _NotJson(ValueError):
+    pass
+
+
+def _no_constants(name: str) -> Any:
+    raise _NotJson(f"{name} is not valid JSON (send a number or a string)")
+
+
+def _parse(body: bytes) -> Any:
+    """Strict JSON: no NaN / Infinity."""
+    return json.loads(body, parse_constant=_no_constants)
+
+
+def _drop_nulls(path: str, body: bytes) -> bytes:
+    """The body without ``"config": null`` / ``"kwargs": null`` on the LangServe routes."""
+    if not _LANGSERVE.match(path):
+        return body
+    parsed = _parse(body)
+    if isinstance(parsed, dict) and any(
+        key in parsed and parsed[key] is None for key in ("config", "kwargs")
+    ):
+        for key in ("config", "kwargs"):
+            if key in parsed and parsed[key] is None:
+                del parsed[key]
+        return json.dumps(parsed).encode()
+    return body
+
+
+def _is_json(content_type: bytes) -> bool:
+    media = content_type.split(b";", 1)[0].strip().lower()
+    return media in (b"application/json", b"*/*") or media.endswith(b"+json")
 
 
 def problem(
@@ -116,7 +160,7 @@ def problem(
     if depth > max_depth:
         return f"the JSON body is nested {depth} levels deep; the limit is {max_depth}"
     try:
-        parsed = json.loads(body)
+        parsed = _parse(body)
     except (ValueError, RecursionError) as exc:
         return f"Invalid JSON body: {exc}"
     where = _bad_text(parsed)
@@ -153,12 +197,22 @@ class RequestValidationMiddleware:
                 break
         body = b"".join(chunks)
         if body:
-            reason = problem(
-                scope.get("path", ""), body, max_depth=self.max_depth, max_batch=self.max_batch
-            )
+            content_type = dict(scope.get("headers", ())).get(b"content-type")
+            if content_type is not None and not _is_json(content_type):
+                media = content_type.decode("latin-1").split(";")[0].strip()[:100]
+                await json_error(
+                    send,
+                    415,
+                    f"request bodies are JSON; got Content-Type {media!r}",
+                    hint="send the header 'Content-Type: application/json'",
+                )
+                return
+            path = scope.get("path", "")
+            reason = problem(path, body, max_depth=self.max_depth, max_batch=self.max_batch)
             if reason is not None:
                 await json_error(send, 422, reason, hint="fix the request body and send it again")
                 return
+            body = _drop_nulls(path, body)
         replayed = False
 
         async def replay() -> Message:

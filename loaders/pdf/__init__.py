@@ -5,14 +5,19 @@ The offline ("rules") path builds unstructured elements itself, one concern a mo
 * :mod:`.words`: characters -> words (gaps relative to the font size, ligatures) -> lines;
 * :mod:`.rulings`: the page's horizontal rules (under spanning headers, under header blocks);
 * :mod:`.finding`: where tables are: ruled grids (pdfplumber's ``lines`` strategy) and
-  unruled blocks of aligned lines;
+  unruled blocks of aligned lines (not the labels around a chart's plotted series);
 * :mod:`.structure`: what a table is: the header/body model (wrapped cells and row
   labels merged, dot leaders dropped, section rows kept) and ruled grids;
-* :mod:`.stream`: unruled tables: columns, the header block (every column's header path,
-  spanning and multi-line header cells), body rows;
+* :mod:`.stream`: unruled tables: columns, the header block, body rows;
+* :mod:`.header`: an unruled table's header block (every column's header path, spanning
+  and multi-line header cells);
 * :mod:`.layout`: text layout and reading order: paragraphs, titles, two-column prose,
   captions and units lines, running headers and footers kept out, tables that continue
   on the next page;
+* :mod:`.captions`: captions, units lines and header lines that go with a table;
+* :mod:`.apart`: what sits in a grid but is not part of it (caption rows; notes and
+  sources, which become text elements pointing at the table with ``parent_id``);
+* :mod:`.continued`: tables that go on over pages ("(continued)", repeated headers);
 * :mod:`.pages`: pages whose text runs sideways are turned upright first.
 
 Glyphs and rulings are read with pdfium (:mod:`loaders._pdfium`, several times faster

@@ -19,6 +19,8 @@ __all__ = [
     "COVERED_FROM_TOP",
     "inside",
     "is_table_line",
+    "over_plot",
+    "plot_boxes",
     "prose_like",
     "ruled_tables",
     "stream_blocks",
@@ -76,14 +78,32 @@ def stream_blocks(lines: list[Line]) -> list[tuple[int, int]]:
     return blocks
 
 
-def prose_like(rows: list[list[str]]) -> bool:
+def _short(cell: str) -> bool:
+    """A name or a label: at most four words, at least two letters (not a bullet)."""
+    return len(cell.split()) <= 4 and len(cell) <= 40 and sum(ch.isalpha() for ch in cell) >= 2
+
+
+def prose_like(rows: list[list[str]], header: list[list[str]] | None = None) -> bool:
     """Long runs of words in most cells of two or three columns: wrapped paragraphs side
-    by side, not a table (four or more columns of text are a table of text)."""
+    by side, not a table (four or more columns of text are a table of text). Sentences
+    under a header row of short names, one per column, with short row labels ("Term |
+    Definition | Example") are a table of text too."""
     cells = [c for row in rows for c in row if c]
     if not cells:
         return True
     if max(len(row) for row in rows) >= 4:
         return False
+    if header and rows:
+        names = header[-1]
+        labelled = [row for row in rows if _short(row[0]) and any(row[1:])]
+        if (
+            len(names) >= 2
+            and all(_short(name) for name in names)
+            and len(set(names)) == len(names)
+            and len(labelled) >= 3
+            and len(labelled) * 3 >= len(rows) * 2
+        ):
+            return False
     words = sum(1 for c in cells for w in c.split() if sum(ch.isalnum() for ch in w) >= 2)
     return words / len(cells) > 5
 
@@ -101,7 +121,12 @@ def ruled_tables(
     """Ruled grids: (bbox, rows of cell texts, ids of the words used) for each table."""
     settings = {"vertical_strategy": "lines", "horizontal_strategy": "lines"}
     found = []
-    for table in page.find_tables(table_settings=settings):
+    tables = page.find_tables(table_settings=settings)
+    boxes = [tuple(t.bbox) for t in tables]
+    for index, table in enumerate(tables):
+        # words inside another grid are that grid's: never a side column of this one
+        others = [b for k, b in enumerate(boxes) if k != index]
+        free = [w for w in words if not any(inside(w, b) for b in others)] if others else words
         rows, glued, assigned = _cell_texts(table, words)
         if len(rows) < 2 or max((len(r) for r in rows), default=0) < 2:
             continue
@@ -112,7 +137,7 @@ def ruled_tables(
         # give one "cell" per row that holds several columns: the text path does better
         if glued * 10 >= filled:
             continue
-        rows, used = _side_columns(table, rows, words)
+        rows, used = _side_columns(table, rows, free)
         split = _split_stacked_rows(rows)
         if len(split) >= len(rows) + 3:
             # a frame around rows without rulings between them: the grid says little
@@ -138,12 +163,23 @@ def _cell_texts(
     within = [w for w in words if inside(w, bbox)]
     per_row: list[tuple[list[dict[str, Any]], list[list[dict[str, Any]] | None], Any]] = []
     placed: set[int] = set()
-    for row in table.rows:
+    # a word whose centre lies inside some row's band is read in that row only, not also
+    # in the next row through the 1 pt of slack (it would be read twice)
+    bands = [row.bbox for row in table.rows]
+    strict: dict[int, set[int]] = {}
+    for w in within:
+        cy = (w["top"] + w["bottom"]) / 2
+        strict[id(w)] = {i for i, b in enumerate(bands) if b[1] <= cy <= b[3]}
+    for index, row in enumerate(table.rows):
         band = [
-            w for w in within if row.bbox[1] - 1 <= (w["top"] + w["bottom"]) / 2 <= row.bbox[3] + 1
+            w
+            for w in within
+            if row.bbox[1] - 1 <= (w["top"] + w["bottom"]) / 2 <= row.bbox[3] + 1
+            and (not strict[id(w)] or index in strict[id(w)])
         ]
         groups: list[list[dict[str, Any]] | None] = [
-            None if cell is None else [w for w in band if inside(w, cell)] for cell in row.cells
+            None if cell is None else [w for w in band if inside(w, cell) and id(w) not in placed]
+            for cell in row.cells
         ]
         placed.update(id(w) for g in groups if g for w in g)
         per_row.append((band, groups, row))
@@ -213,15 +249,18 @@ def _side_columns(
     if sum(1 for cell in left if cell) >= need:
         out = [[join_words(cell), *row] for cell, row in zip(left, out, strict=True)]
         used.update(id(w) for cell in left for w in cell)
-    if sum(1 for cell in right if cell) >= need:
+    # an unframed column on the right holds values (numbers); words there that are not
+    # (a chart's legend, the labels of a table beside this one) stay out
+    numeric_right = sum(
+        1 for cell in right if cell and any(ch.isdigit() for ch in join_words(cell))
+    )
+    if sum(1 for cell in right if cell) >= need and numeric_right * 2 >= sum(1 for c in right if c):
         out = [[*row, join_words(cell)] for cell, row in zip(right, out, strict=True)]
         used.update(id(w) for cell in right for w in cell)
     return out, used
 
 
-def _run(
-    words: list[dict[str, Any]], edge: float, *, toward_grid: bool
-) -> list[dict[str, Any]]:
+def _run(words: list[dict[str, Any]], edge: float, *, toward_grid: bool) -> list[dict[str, Any]]:
     """The words of one side cell: starting at the word nearest the grid's ``edge``
     (at most 150 pt away), away from the grid while the gaps stay under ~2 em."""
     if not words:
@@ -240,6 +279,10 @@ def _run(
     return kept
 
 
+def _numeric_line(text: str) -> bool:
+    return any(ch.isdigit() for ch in text) and sum(ch.isalpha() for ch in text) <= 3
+
+
 def _split_stacked_rows(rows: list[list[str | None]]) -> list[list[str | None]]:
     """Split a grid row whose cells each stack several lines (a grid with few horizontal
     rulings: one "cell" holds a whole column of values) into one row per line."""
@@ -249,7 +292,12 @@ def _split_stacked_rows(rows: list[list[str | None]]) -> list[list[str | None]]:
         counts = [len(p) for p in parts if p]
         depth = max(counts, default=0)
         full = sum(1 for n in counts if n == depth)
-        if index == 0 or depth < 3 or full < 2 or full * 2 < len(counts):
+        # a column of values stacked in one cell has numbers on its lines; cells whose
+        # lines are all words are wrapped sentences of one row
+        numeric_column = any(
+            len(p) == depth and sum(1 for x in p if _numeric_line(x)) * 2 >= depth for p in parts
+        )
+        if index == 0 or depth < 3 or full < 2 or full * 2 < len(counts) or not numeric_column:
             out.append(row)
             continue
         for line in range(depth):
@@ -260,3 +308,54 @@ def _split_stacked_rows(rows: list[list[str | None]]) -> list[list[str | None]]:
                 ]
             )
     return out
+
+
+#: A drawn path with at least this many points is a plotted series (a chart's line).
+PLOT_POINTS = 30
+
+
+def plot_boxes(page: Any) -> list[tuple[float, float, float, float]]:
+    """Boxes of the page's plotted series: paths of many points (a chart's lines), and
+    framed plot areas with axis ticks. The labels around them (tick labels, legends) line
+    up like a table but are not one."""
+    out = []
+    for curve in page.curves:
+        if len(curve.get("pts") or ()) >= PLOT_POINTS:
+            out.append((curve["x0"], curve["top"], curve["x1"], curve["bottom"]))
+    # a framed plot area: a box with axis ticks (short strokes, at most 5 pt, standing out
+    # from its left or bottom edge), whatever draws the data (an image, markers)
+    short = [
+        line
+        for line in page.lines
+        if max(line["x1"] - line["x0"], line["bottom"] - line["top"]) <= 5.0
+    ]
+    if len(short) >= 4:
+        for rect in page.rects:
+            x0, top, x1, bottom = rect["x0"], rect["top"], rect["x1"], rect["bottom"]
+            if x1 - x0 < 40 or bottom - top < 30:
+                continue
+            ticks = sum(
+                1
+                for t in short
+                if (abs(t["x1"] - x0) <= 1.0 and top - 1 <= t["top"] <= bottom + 1)
+                or (abs(t["top"] - bottom) <= 1.0 and x0 - 1 <= t["x0"] <= x1 + 1)
+            )
+            if ticks >= 4:
+                out.append((x0, top, x1, bottom))
+    return out
+
+
+def over_plot(block: list[Line], plots: list[tuple[float, float, float, float]]) -> bool:
+    """True when half or more of the block's lines sit beside or across a plotted series
+    (inside its box widened by 15% on each side: axis labels lie just outside it)."""
+    if not plots:
+        return False
+    near = 0
+    for line in block:
+        cy = (line.top + line.bottom) / 2
+        for x0, top, x1, bottom in plots:
+            dx, dy = 0.15 * (x1 - x0) + 20, 0.15 * (bottom - top) + 12
+            if x0 - dx <= line.x1 and line.x0 <= x1 + dx and top - dy <= cy <= bottom + dy:
+                near += 1
+                break
+    return near * 2 >= len(block)

@@ -7,29 +7,34 @@ bulleted line a ``ListItem``); two prose columns are read left column first. A c
 ("Table 3: ...", also over two lines) and a units line ("[In thousands]") right above
 or below a table go with it. Running headers and footers (lines in the page margins
 that repeat on other pages, page numbers) never join a table. A table that ends a page
-and one that starts the next with as many columns are one table.
+and one that starts the next with as many columns are one table. Captions and header
+lines live in :mod:`.captions`, continued tables in :mod:`.continued`; a table's caption
+rows and notes leave its grid in :mod:`.apart` (notes become text elements of their own,
+tied to the table).
 """
 
 from __future__ import annotations
 
+import bisect
 import contextlib
-import functools
 import io
 import logging
 import re
 import statistics
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from .. import _pdfium
-from ..elements import CAPTION_RE, make_element, make_table, parse_table_html
-from .finding import is_table_line, prose_like, ruled_tables, stream_blocks
+from ..elements import CAPTION_RE, make_element, make_table
+from .apart import caption_rows, split_notes
+from .captions import Item, attach_captions, caption_tail, extend_up
+from .continued import continue_table, last_table
+from .finding import over_plot, plot_boxes, prose_like, ruled_tables, stream_blocks
 from .pages import quiet_pypdf, rotated_pdf, rotation_for, upright_share
 from .rulings import Rule, horizontal_rules
-from .stream import aligned_header, column_bounds, line_gap, stream_table, wrap_gap
-from .structure import TableModel, is_units_line, ruled_table
+from .stream import column_bounds, line_gap, stream_table, wrap_gap
+from .structure import ruled_table
 from .words import Line, group_lines, page_words
 
 if TYPE_CHECKING:
@@ -46,16 +51,6 @@ PdfReaderName = Literal["pdfium", "pdfminer"]
 MARGIN_BAND = 0.1
 
 _DIGITS = re.compile(r"\d+")
-
-
-@dataclass
-class _Item:
-    top: float
-    bottom: float
-    kind: Literal["table", "text"]
-    table: TableModel | None = None
-    lines: list[Line] | None = None
-    caption: str | None = None
 
 
 _BULLET_RE = re.compile(r"^\s*([•·▪◦●○■□\-–*]|\(?\d{1,2}[.)]|[a-z][.)])\s+")
@@ -102,12 +97,13 @@ def _gutter(words: list[dict[str, Any]], width: float) -> float | None:
     """The x of the gutter of a two-column prose layout, or None.
 
     A vertical band in the middle of the page that (almost) no word crosses, with
-    prose (long runs of words) on both sides; tables have short cells, so a table's
-    column gap is never taken for a gutter.
+    prose (long runs of words) on both sides, or a table of three or more columns on
+    one side and prose with its own line pitch on the other; a table's own column gap
+    is never taken for a gutter.
     """
     if len(words) < 40:
         return None
-    best: tuple[float, float] | None = None
+    best: tuple[int, float, float] | None = None  # (crossing words, -gap, x): fewest first
     x = width * 0.3
     while x < width * 0.7:
         crossing = sum(1 for w in words if w["x0"] < x < w["x1"])
@@ -115,50 +111,70 @@ def _gutter(words: list[dict[str, Any]], width: float) -> float | None:
             gap_left = max((w["x1"] for w in words if w["x1"] <= x), default=0.0)
             gap_right = min((w["x0"] for w in words if w["x0"] >= x), default=width)
             gap = gap_right - gap_left
-            if gap >= 8 and (best is None or gap > best[1]):
-                best = ((gap_left + gap_right) / 2, gap)
+            candidate = (crossing, -gap, (gap_left + gap_right) / 2)
+            if gap >= 8 and (best is None or candidate < best):
+                best = candidate
         x += 2.0
     if best is None:
         return None
-    cut = best[0]
+    cut = best[2]
     sides = (
         [w for w in words if (w["x0"] + w["x1"]) / 2 < cut],
         [w for w in words if (w["x0"] + w["x1"]) / 2 >= cut],
     )
     if min(len(side) for side in sides) < len(words) * 0.25:
         return None
-    for side in sides:
-        lengths = [
-            sum(len(w["text"]) + 1 for w in seg)
-            for line in group_lines(side)
-            for seg in line.segments
-        ]
-        if not lengths or statistics.median(lengths) < 30:
-            return None
-    return cut
+    side_lines = [group_lines(side) for side in sides]
+    prose = []
+    for lines in side_lines:
+        lengths = [sum(len(w["text"]) + 1 for w in seg) for line in lines for seg in line.segments]
+        prose.append(bool(lengths) and statistics.median(lengths) >= 30)
+    if all(prose):
+        return cut
+    if any(prose) and _table_beside_prose(*(side_lines if prose[1] else side_lines[::-1])):
+        return cut
+    return None
 
 
-def _reading_order(items: list[_Item]) -> list[_Item]:
+def _table_beside_prose(table: list[Line], prose: list[Line]) -> bool:
+    """A table of three or more columns beside a column of prose (not a table whose last
+    column holds sentences): most lines of the table side fall into three or more runs,
+    and most prose lines do not start level with a table line (their own line pitch)."""
+    if not table or not prose:
+        return False
+    if sum(1 for line in table if len(line.segments) >= 3) * 2 < len(table):
+        return False
+    tops = sorted(line.top for line in table)
+    level = 0
+    for line in prose:
+        k = bisect.bisect_left(tops, line.top - 1.0)
+        if k < len(tops) and tops[k] <= line.top + 1.0:
+            level += 1
+    return level * 2 < len(prose)
+
+
+def _reading_order(items: list[Item]) -> list[Item]:
     return sorted(items, key=lambda it: (it.top, 0 if it.kind == "table" else 1))
 
 
-def _page_items(page: Any, words: list[dict[str, Any]]) -> list[_Item]:
+def _page_items(page: Any, words: list[dict[str, Any]]) -> list[Item]:
     rules = horizontal_rules(page)
     ruled = ruled_tables(page, words)
     taken = {i for _, _, used in ruled for i in used}
     free = [w for w in words if id(w) not in taken]
-    items: list[_Item] = []
+    items: list[Item] = []
     for bbox, rows, _ in ruled:
-        items.append(_Item(top=bbox[1], bottom=bbox[3], kind="table", table=ruled_table(rows)))
+        items.append(Item(top=bbox[1], bottom=bbox[3], kind="table", table=ruled_table(rows)))
+    plots = plot_boxes(page)
     cut = _gutter(free, float(page.width))
     if cut is None:
-        items = _reading_order(items + _region_items(free, rules))
+        items = _reading_order(items + _region_items(free, rules, plots))
     else:  # two prose columns: the left one is read first, then the right one
         left = [w for w in free if (w["x0"] + w["x1"]) / 2 < cut]
         right = [w for w in free if (w["x0"] + w["x1"]) / 2 >= cut]
-        items = _reading_order(items + _region_items(left, rules))
-        items += _reading_order(_region_items(right, rules))
-    _attach_captions(items)
+        items = _reading_order(items + _region_items(left, rules, plots))
+        items += _reading_order(_region_items(right, rules, plots))
+    attach_captions(items)
     return items
 
 
@@ -195,9 +211,14 @@ def _page_number_like(key: str) -> bool:
     return key.strip("#-–— ") == "" or key.startswith("page #")
 
 
-def _region_items(free: list[dict[str, Any]], rules: list[Rule]) -> list[_Item]:
-    """Stream tables and text lines of one region (the page, or one prose column)."""
-    items: list[_Item] = []
+def _region_items(
+    free: list[dict[str, Any]],
+    rules: list[Rule],
+    plots: list[tuple[float, float, float, float]] | None = None,
+) -> list[Item]:
+    """Stream tables and text lines of one region (the page, or one prose column);
+    aligned labels around a plotted series (a chart) stay text."""
+    items: list[Item] = []
     lines = group_lines(free) if free else []
     used: set[int] = set()
     blocks = stream_blocks(lines)
@@ -205,11 +226,11 @@ def _region_items(free: list[dict[str, Any]], rules: list[Rule]) -> list[_Item]:
     for start, end in blocks:
         for c in range(start, min(end, start + 3)):
             if CAPTION_RE.match(lines[c].text):  # a caption set in columns like a row
-                start = _caption_tail(lines, c, end)
+                start = caption_tail(lines, c, end)
                 break
         if end - start < 2:
             continue
-        start = _extend_up(lines, start, end, claimed | used)
+        start = extend_up(lines, start, end, claimed | used)
         tight = wrap_gap(lines[start:end])
         # wrapped cell text right under the last row belongs to the table, and so does a
         # wrapped row label (a close line that stays inside the first column)
@@ -229,123 +250,20 @@ def _region_items(free: list[dict[str, Any]], rules: list[Rule]) -> list[_Item]:
         ):
             end += 1
         block = lines[start:end]
-        if len(block) < 2:
+        if len(block) < 2 or over_plot(block, plots or []):
             continue
         cuts = column_bounds(block)
         model = stream_table(block, cuts, rules)
-        if model is None or prose_like(model.body or model.header):
+        if model is None or prose_like(
+            model.body or model.header, model.header if model.body else None
+        ):
             continue
-        items.append(_Item(top=block[0].top, bottom=block[-1].bottom, kind="table", table=model))
+        items.append(Item(top=block[0].top, bottom=block[-1].bottom, kind="table", table=model))
         used.update(range(start, end))
     for index, line in enumerate(lines):
         if index not in used:
-            items.append(_Item(top=line.top, bottom=line.bottom, kind="text", lines=[line]))
+            items.append(Item(top=line.top, bottom=line.bottom, kind="text", lines=[line]))
     return items
-
-
-def _extend_up(lines: list[Line], start: int, end: int, taken: set[int]) -> int:
-    """Header lines above an unruled table's first aligned lines: close above it,
-    inside its horizontal extent, short; never the caption (nor the lines that continue
-    it in the caption's font), a units line, or a line of prose."""
-    x0 = min(line.x0 for line in lines[start:end])
-    x1 = max(line.x1 for line in lines[start:end])
-    width = max(x1 - x0, 1.0)
-    cuts = column_bounds(lines[start:end])
-    stop = _caption_end(lines, start)
-    steps = 0
-    while start > max(stop, 0) and steps < 10 and start - 1 not in taken:
-        above, below = lines[start - 1], lines[start]
-        height = max(above.bottom - above.top, 1.0)
-        text = above.text
-        if below.top - above.bottom > 2.0 * height and not aligned_header(above, below, cuts):
-            break
-        if is_units_line(text) and len(above.segments) == 1:
-            break  # the units line goes with the caption
-        if above.x0 < x0 - 0.1 * width or above.x1 > x1 + 0.1 * width or len(text) > 120:
-            break
-        if len(above.segments) == 1 and len(text.split()) >= 9 and not is_table_line(above):
-            break
-        start -= 1
-        steps += 1
-    return start
-
-
-def _caption_end(lines: list[Line], start: int) -> int:
-    """Index of the first line after the caption above ``start``, or -1 when no
-    caption is near."""
-    for c in range(start - 1, max(-1, start - 12), -1):
-        if CAPTION_RE.match(lines[c].text):
-            return _caption_tail(lines, c, start)
-    return -1
-
-
-def _caption_tail(lines: list[Line], c: int, limit: int) -> int:
-    """Index after the caption at ``c`` and the lines that continue it (close below,
-    in the caption's font), at most ``limit``."""
-    cap = lines[c]
-    k = c + 1
-    while k < limit:
-        line, prev = lines[k], lines[k - 1]
-        height = max(prev.bottom - prev.top, 1.0)
-        same_font = line.bold == cap.bold and abs(line.size - cap.size) < 0.6
-        if line.top - prev.bottom > 0.8 * height or not same_font:
-            break
-        k += 1
-    return k
-
-
-def _attach_captions(items: list[_Item]) -> None:
-    """Move a caption right above (or else right below) a table into the table: the
-    caption line, the lines that continue it, and a units line."""
-    for index, item in enumerate(items):
-        if item.kind != "table" or item.caption is not None:
-            continue
-        found = _caption_above(items, index) or _caption_below(items, index)
-        if found:
-            item.caption = " ".join(found)
-        if item.table is not None and item.table.units:
-            item.caption = " ".join(p for p in (item.caption, item.table.units) if p)
-
-
-def _text_line(item: _Item) -> Line | None:
-    return item.lines[0] if item.kind == "text" and item.lines else None
-
-
-def _caption_above(items: list[_Item], index: int) -> list[str]:
-    """Caption lines, then continuation/units lines, ending right above the table."""
-    top = items[index].top
-    chain: list[int] = []
-    k = index - 1
-    while k >= 0 and len(chain) < 5:
-        line = _text_line(items[k])
-        if line is None:
-            break
-        ref = items[chain[-1]].top if chain else top
-        if ref - line.bottom > 3 * max(line.bottom - line.top, 1.0):
-            break
-        chain.append(k)
-        if CAPTION_RE.match(line.text):
-            break
-        k -= 1
-    if not chain or not CAPTION_RE.match(items[chain[-1]].lines[0].text):  # type: ignore[index]
-        return []
-    texts = []
-    for k in reversed(chain):
-        texts.append(items[k].lines[0].text)  # type: ignore[index]
-        items[k].lines = []
-    return texts
-
-
-def _caption_below(items: list[_Item], index: int) -> list[str]:
-    if index + 1 >= len(items):
-        return []
-    line = _text_line(items[index + 1])
-    if line is None or not CAPTION_RE.match(line.text):
-        return []
-    if line.top - items[index].bottom > 3 * max(line.bottom - line.top, 1.0):
-        return []
-    items[index + 1].lines = []
-    return [line.text]
 
 
 def _page_elements(
@@ -376,14 +294,23 @@ def _page_elements(
         model = item.table
         if model is None:
             continue
+        lifted = caption_rows(model)
+        notes = split_notes(model)
+        caption = " ".join(p for p in (item.caption, *lifted) if p) or None
         table = make_table(
             model.rows,
-            caption=item.caption,
+            caption=caption,
             page_number=page_number,
             header_rows=len(model.header),
         )
         if table is not None:
             elements.append(table)
+        for note in notes:
+            element = make_element("NarrativeText", note, page_number=page_number)
+            if table is not None:
+                element.metadata.parent_id = table.id
+                element.table_parent = table  # type: ignore[attr-defined]  # ids change later
+            elements.append(element)
     flush()
     return elements
 
@@ -465,7 +392,7 @@ def partition_pdf_rules(path: Path, *, reader: PdfReaderName = "pdfium") -> list
     for index in range(count):
         page_elements = pages.get(index, [])
         if elements and page_elements:
-            _continue_table(elements[-1], page_elements[0])
+            continue_table(last_table(elements), page_elements[0])
         elements.extend(page_elements)
     return elements
 
@@ -474,37 +401,3 @@ def _body_size(page: Any) -> float:
     """The page's most common font size (median over its characters)."""
     sizes = [float(c.get("size") or 0) for c in page.chars if c["text"].strip()]
     return statistics.median(sizes) if sizes else 10.0
-
-
-@functools.lru_cache(maxsize=4)
-def _parsed_table(text_as_html: str) -> tuple[list[list[str]], str | None, int]:
-    """parse_table_html, remembered: a page's only table is parsed as the next page's
-    first element and again as the previous one (callers do not modify the rows)."""
-    return parse_table_html(text_as_html)
-
-
-def _continue_table(previous: Element, first: Element) -> None:
-    """A table that ends a page and one that starts the next with as many columns are one
-    table: the continuation gets the header rows and the caption of the first part."""
-    if previous.category != "Table" or first.category != "Table":
-        return
-    if not (previous.metadata.text_as_html and first.metadata.text_as_html):
-        return
-    rows, own_caption, _ = _parsed_table(first.metadata.text_as_html)
-    if own_caption or not rows:
-        return
-    prev_rows, caption, header_rows = _parsed_table(previous.metadata.text_as_html)
-    if not prev_rows or len(prev_rows[0]) != len(rows[0]):
-        return
-    header = prev_rows[: max(1, header_rows)]
-    if rows[: len(header)] == header:
-        return
-    rebuilt = make_table(
-        [*header, *rows],
-        caption=caption,
-        page_number=first.metadata.page_number,
-        header_rows=len(header),
-    )
-    if rebuilt is not None:
-        first.text = rebuilt.text
-        first.metadata.text_as_html = rebuilt.metadata.text_as_html

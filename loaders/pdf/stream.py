@@ -8,8 +8,11 @@
   that closes the header, or a leading run of bold lines. A header line that names a
   group of columns (few fragments, a short rule under it, or a short text centred over
   its own sub-headers) is a *spanning* row; the other header fragments of a column are
-  one multi-line cell; every column gets its path from the top ("Grade · PK").
-* Body lines: wrapped text joins its row (see :mod:`.structure` for labels).
+  one multi-line cell; every column gets its path from the top ("Grade · PK") (the
+  header block itself: :mod:`.header`).
+* Body lines: wrapped text joins its row (see :mod:`.structure` for labels); two numbers
+  set closer than a column gap in every row are two columns; row labels cut by their
+  own word gaps are one label.
 """
 
 from __future__ import annotations
@@ -21,12 +24,11 @@ from typing import Any
 
 from ..elements import CAPTION_RE
 from .finding import is_table_line
-from .rulings import Rule, rule_below
+from .header import centers, header_grid, zone_cuts
+from .rulings import Rule
 from .structure import (
     TableModel,
-    fill_up,
     group_labels,
-    is_units_line,
     label_only,
     merge_labels,
     numeric_cell,
@@ -38,7 +40,9 @@ __all__ = [
     "aligned_header",
     "column_bounds",
     "grid",
+    "join_label_columns",
     "line_gap",
+    "split_packed",
     "stream_table",
     "wrap_gap",
 ]
@@ -157,6 +161,61 @@ def _cells(line: Line, cuts: list[float]) -> list[list[dict]]:
     return cells
 
 
+def split_packed(lines: list[Line], cuts: list[float]) -> list[float]:
+    """Cut columns that hold two numbers set close together in every row ("1,144 193.5":
+    a count and a rate under two headers, closer than the segment gap): where nine in ten
+    of a column's filled cells are exactly two numbers and a clear vertical strip runs
+    between the first and the second in every row, that strip is a column boundary."""
+    if not cuts or len(lines) < 3:
+        return cuts
+    extra: list[float] = []
+    for j in range(len(cuts) + 1):
+        cells = [words for words in (_cells(line, cuts)[j] for line in lines) if words]
+        if len(cells) < 3:
+            continue
+        pairs = [
+            sorted(words, key=lambda w: w["x0"])
+            for words in cells
+            if len(words) == 2 and all(numeric_cell(w["text"]) for w in words)
+        ]
+        if len(pairs) * 10 < len(cells) * 9:
+            continue
+        left = max(p[0]["x1"] for p in pairs)
+        right = min(p[1]["x0"] for p in pairs)
+        if right - left >= 1.0:
+            extra.append((left + right) / 2)
+    return sorted([*cuts, *extra]) if extra else cuts
+
+
+_RANGE_OPEN = ("-", "–", "—", " to")
+
+
+def _past_header_numbers(lines: list[Line], rows: list[list[str]], first: int) -> int:
+    """Move the first data line past header lines that hold numbers: a line that closes
+    ranges opened on the line above ("$10,000-" over "14,999"), or one still in the bold
+    type of every line above it while the lines under it are not."""
+    while first < len(rows) - 1:
+        above, row = rows[first - 1], rows[first]
+        closes = any(
+            (
+                a.rstrip().endswith(_RANGE_OPEN)
+                or a.rstrip().casefold().startswith(("under", "less"))
+            )
+            and numeric_cell(b)
+            for a, b in zip(above[1:], row[1:], strict=False)
+            if a and b
+        )
+        bold_head = (
+            lines[first].bold
+            and all(line.bold for line in lines[:first])
+            and not lines[first + 1].bold
+        )
+        if not (closes or bold_head):
+            break
+        first += 1
+    return first
+
+
 def _first_data_line(rows: list[list[str]]) -> int | None:
     for index, row in enumerate(rows[:12]):
         filled = [c for c in row[1:] if c]
@@ -167,210 +226,14 @@ def _first_data_line(rows: list[list[str]]) -> int | None:
     return None
 
 
-def _zone_cuts(body: list[Line], cuts: list[float], head: list[Line]) -> list[float]:
-    """Boundaries between columns for header text.
-
-    Between two columns' body centres, the widest vertical strip that no header word
-    of a multi-fragment header line crosses; where there is none, the columns'
-    alignment decides (a right-aligned column's header ends at its right edge).
-    """
-    n = len(cuts) + 1
-    lefts: list[list[float]] = [[] for _ in range(n)]
-    rights: list[list[float]] = [[] for _ in range(n)]
-    for line in body:
-        for j, words in enumerate(_cells(line, cuts)):
-            if words:
-                lefts[j].append(min(w["x0"] for w in words))
-                rights[j].append(max(w["x1"] for w in words))
-    spans = sorted(
-        (w["x0"], w["x1"])
-        for line in head
-        if len(line.segments) * 2 >= max(2, n - 1)
-        for w in line.words
-    )
-    zones: list[float] = []
-    for j in range(n - 1):
-        if not rights[j] or not lefts[j + 1]:
-            zones.append(cuts[j])
-            continue
-        center = (statistics.median(lefts[j]) + statistics.median(rights[j])) / 2
-        center_next = (statistics.median(lefts[j + 1]) + statistics.median(rights[j + 1])) / 2
-        gap = _widest_gap(spans, center, center_next)
-        if gap is not None:
-            zones.append(gap)
-            continue
-        right_j, left_next = max(rights[j]), min(lefts[j + 1])
-        align_j, align_next = (
-            _alignment(lefts[j], rights[j]),
-            _alignment(lefts[j + 1], rights[j + 1]),
-        )
-        if align_j == "r" and align_next != "l":
-            zones.append(right_j + 2.0)
-        elif align_next == "l" and align_j != "r":
-            zones.append(left_next - 2.0)
-        else:
-            zones.append((right_j + left_next) / 2)
-    for j in range(1, len(zones)):  # keep them ordered
-        zones[j] = max(zones[j], zones[j - 1] + 0.5)
-    return zones
-
-
-def _alignment(lefts: list[float], rights: list[float]) -> str:
-    if len(lefts) < 2:
-        return "c"
-    spread_l = max(lefts) - min(lefts)
-    spread_r = max(rights) - min(rights)
-    if spread_r + 1.0 < spread_l and spread_r <= 3.0:
-        return "r"
-    if spread_l + 1.0 < spread_r and spread_l <= 3.0:
-        return "l"
-    return "c"
-
-
-def _widest_gap(spans: list[tuple[float, float]], lo: float, hi: float) -> float | None:
-    """Middle of the widest strip in ``lo..hi`` that no span covers (None: none 1.5 pt wide)."""
-    best: tuple[float, float] | None = None
-    cursor = lo
-    for x0, x1 in spans:
-        if x1 <= cursor:
-            continue
-        if x0 >= hi:
-            break
-        if x0 > cursor and (best is None or x0 - cursor > best[1] - best[0]):
-            best = (cursor, x0)
-        cursor = max(cursor, x1)
-        if cursor >= hi:
-            break
-    if cursor < hi and (best is None or hi - cursor > best[1] - best[0]):
-        best = (cursor, hi)
-    if best is None or best[1] - best[0] < 1.5:
-        return None
-    return (best[0] + best[1]) / 2
-
-
-def _centred_over(
-    x0: float, x1: float, cols: list[int], below: Line | None, zones: list[float]
-) -> bool:
-    """A header text over the sub-headers of ``cols`` on the line below: each of those
-    columns has its own text there, and this text is centred over them."""
-    if below is None:
-        return False
-    parts: dict[int, list[dict]] = {}
-    for word in below.words:
-        col = bisect.bisect_left(zones, (word["x0"] + word["x1"]) / 2)
-        if col in cols:
-            parts.setdefault(col, []).append(word)
-    if len(parts) != len(cols):
-        return False
-    lo = min(w["x0"] for ws in parts.values() for w in ws)
-    hi = max(w["x1"] for ws in parts.values() for w in ws)
-    return abs((x0 + x1) / 2 - (lo + hi) / 2) <= 0.1 * max(hi - lo, 1.0)
-
-
-def _centers(body: list[Line], cuts: list[float]) -> list[float]:
-    """The middle of each column's body text (its widest extent)."""
-    n = len(cuts) + 1
-    lo = [float("inf")] * n
-    hi = [float("-inf")] * n
-    for line in body:
-        for j, words in enumerate(_cells(line, cuts)):
-            if words:
-                lo[j] = min(lo[j], min(w["x0"] for w in words))
-                hi[j] = max(hi[j], max(w["x1"] for w in words))
-    edges = [-1e9, *cuts, 1e9]
-    return [
-        (lo[j] + hi[j]) / 2 if hi[j] > lo[j] else (max(edges[j], 0.0) + min(edges[j + 1], 1e4)) / 2
-        for j in range(n)
-    ]
-
-
-def _columns_under(x0: float, x1: float, zones: list[float]) -> list[int]:
-    first = bisect.bisect_left(zones, x0 + 1.0)
-    last = bisect.bisect_left(zones, x1 - 1.0)
-    return list(range(first, last + 1))
-
-
-def _header_grid(
-    lines: list[Line],
-    zones: list[float],
-    centers: list[float],
-    rules: list[Rule],
-) -> tuple[list[list[str]], list[str]]:
-    """Header lines -> expanded header grid (spanning rows, then the leaf row) and the
-    units lines found among them."""
-    n = len(zones) + 1
-    levels: list[tuple[list[tuple[list[int], str]], Line]] = []
-    leaf: list[list[str]] = [[] for _ in range(n)]
-    units: list[str] = []
-    for index, line in enumerate(lines):
-        below = lines[index + 1] if index + 1 < len(lines) else None
-        if len(line.segments) == 1 and is_units_line(line.text):
-            units.append(line.text)
-            continue
-        sparse = len(line.segments) * 2 <= max(2, n - 1)
-        height = max(line.bottom - line.top, 1.0)
-        spanners: list[tuple[list[int], str]] = []
-        for seg in line.segments:
-            sx0, sx1 = min(w["x0"] for w in seg), max(w["x1"] for w in seg)
-            cols = _columns_under(sx0, sx1, zones)
-            sbottom = max(w["bottom"] for w in seg)
-            rule = rule_below(sx0, sx1, sbottom, rules, max_gap=1.2 * height)
-            others = [o for o in line.segments if o is not seg]
-            if (
-                rule is not None
-                and rule.x0 > centers[0]  # a rule that starts past the row labels
-                and not any(rule.x0 <= (o[0]["x0"] + o[-1]["x1"]) / 2 <= rule.x1 for o in others)
-            ):
-                ruled = [j for j, c in enumerate(centers) if rule.x0 - 1 <= c <= rule.x1 + 1]
-                if len(ruled) >= 2:
-                    spanners.append((ruled, join_words(seg)))
-                    continue
-            if (
-                len(cols) >= 2
-                and 0 not in cols
-                and (sparse or (len(seg) <= 5 and _centred_over(sx0, sx1, cols, below, zones)))
-            ):
-                spanners.append((cols, join_words(seg)))
-                continue
-            by_col: dict[int, list[dict]] = {}
-            for word in seg:
-                col = bisect.bisect_left(zones, (word["x0"] + word["x1"]) / 2)
-                by_col.setdefault(col, []).append(word)
-            for col, words in by_col.items():
-                leaf[col].append(join_words(words))
-        if spanners:
-            previous = levels[-1] if levels else None
-            if (
-                previous is not None
-                and [c for c, _ in previous[0]] == [c for c, _ in spanners]
-                and line.top - previous[1].bottom <= 0.6 * height
-            ):  # a spanning header wrapped onto a second line
-                joined = [
-                    (c, f"{a} {b}") for (c, a), (_, b) in zip(previous[0], spanners, strict=True)
-                ]
-                levels[-1] = (joined, line)
-            else:
-                levels.append((spanners, line))
-    grid_rows: list[list[str]] = []
-    for spanners, _line in levels:
-        row = [""] * n
-        for cols, text in spanners:
-            for col in cols:
-                if 0 <= col < n:
-                    row[col] = text
-        grid_rows.append(row)
-    leaf_row = [" ".join(parts) for parts in leaf]
-    if any(leaf_row) or not grid_rows:
-        grid_rows.append(leaf_row)
-    return fill_up([[strip_leaders(c) for c in r] for r in grid_rows]), units
-
-
 def stream_table(lines: list[Line], cuts: list[float], rules: list[Rule]) -> TableModel | None:
     """The header/body model of an unruled table made of ``lines`` (header lines first)."""
     if not lines or not cuts:
         return None
     rows = grid(lines, cuts)
     first = _first_data_line(rows)
+    if first is not None:
+        first = _past_header_numbers(lines, rows, first)
     if first is None and lines[0].bold:  # a bold header block over plain data rows
         first = next((i for i, line in enumerate(lines[:9]) if not line.bold), None) or None
     x0 = min(line.x0 for line in lines)
@@ -410,8 +273,38 @@ def stream_table(lines: list[Line], cuts: list[float], rules: list[Rule]) -> Tab
     # into more, narrower pieces than the data)
     aligned = [line for line in body_lines if len(line.segments) >= 2]
     body_cuts = (column_bounds(body_lines) if len(aligned) >= 2 else []) or cuts
+    body_cuts = split_packed(body_lines, body_cuts)
     body_rows = grid(body_lines, body_cuts)
-    zones = _zone_cuts(body_lines, body_cuts, head_lines)
-    header, units = _header_grid(head_lines, zones, _centers(body_lines, body_cuts), rules)
+    zones = zone_cuts(body_lines, body_cuts, head_lines)
+    header, units = header_grid(head_lines, zones, centers(body_lines, body_cuts), rules)
+    header, body_rows = join_label_columns(header, body_rows)
     body = _merge_body(body_lines, [[strip_leaders(c) for c in r] for r in body_rows])
     return TableModel(header=header, body=body, units=" ".join(units) or None)
+
+
+def join_label_columns(
+    header: list[list[str]], body: list[list[str]]
+) -> tuple[list[list[str]], list[list[str]]]:
+    """The row labels cut into columns by their own wide word gaps (justified or spaced
+    text: "Number | of | member | states in"): leading columns after the first with no
+    header text and only words (no numbers) in the body, whose cells continue the label
+    (lowercase or short words), join the first column."""
+    if not body or len(body[0]) < 3:
+        return header, body
+    width = len(body[0])
+    k = 1
+    while k < width - 1:
+        heads = [r[k] for r in header if k < len(r)]
+        cells = [r[k] for r in body if r[k]]
+        if any(heads) or not cells or any(numeric_cell(c) for c in cells):
+            break
+        if not all(c[:1].islower() or len(c) <= 3 for c in cells):
+            break
+        k += 1
+    if k == 1:
+        return header, body
+
+    def joined(row: list[str]) -> list[str]:
+        return [" ".join(c for c in row[:k] if c), *row[k:]]
+
+    return [joined(r) if any(r[1:k]) else [r[0], *r[k:]] for r in header], [joined(r) for r in body]

@@ -125,7 +125,7 @@ def merge_labels(rows: list[list[str]]) -> list[list[str]]:
 
 def ruled_table(rows: list[list[str | None]]) -> TableModel:
     """The header/body model of a ruled grid (covered slots as given by the finder)."""
-    rows = _collapse_columns(rows)
+    rows = _merge_staggered(_collapse_columns(rows))
     plain = [[("" if c is None or c[:1] == "\x00" else c.strip()) for c in r] for r in rows]
     n_head = header_rows(plain)
     # a header cell that spans rows down ("Pollutant" over three header rows) keeps them
@@ -137,7 +137,7 @@ def ruled_table(rows: list[list[str | None]]) -> TableModel:
     ):
         n_head += 1
     header_part = _stack_continuations(rows[:n_head])
-    rows = [*header_part, *rows[n_head:]]
+    rows = [*header_part, *_join_spanned_rows(rows[n_head:])]
     n_head = len(header_part)
     grid_rows: list[list[str]] = []
     for i, raw in enumerate(rows):
@@ -223,6 +223,72 @@ def _collapse_columns(rows: list[list[str | None]]) -> list[list[str | None]]:
             else:
                 row.append("")
         out.append(row)
+    return out
+
+
+def _join_spanned_rows(rows: list[list[str | None]]) -> list[list[str | None]]:
+    """Body grid rows that only exist because a cell beside them is split: a row whose
+    every slot is covered by the cells above goes; a row whose texts continue the texts
+    above ("(FedRAMP)", a lowercase line) while its other slots are covered from above is
+    a wrapped line of the row above, not a row (its values would be copied down)."""
+    out: list[list[str | None]] = []
+    for row in rows:
+        real = [j for j, c in enumerate(row) if _real(c)]
+        covered = sum(1 for c in row if c == COVERED_FROM_TOP or c is None)
+        if out and not real and covered:
+            continue
+        above = out[-1] if out else None
+        if (
+            above is not None
+            and real
+            and covered
+            and all(j < len(above) and _real(above[j]) for j in real)
+            and all(
+                (row[j] or "")[:1].islower()
+                or (row[j] or "")[:1] in "(["
+                or _CONTINUES_RE.search(above[j] or "")
+                for j in real
+            )
+            and not any(numeric_cell(row[j] or "") for j in real)
+        ):
+            for j in real:
+                above[j] = f"{above[j]}\n{row[j]}"
+            continue
+        out.append(list(row))
+    return out
+
+
+def _merge_staggered(rows: list[list[str | None]]) -> list[list[str | None]]:
+    """Merge neighbouring grid columns that hold one column of the table in turns: no row
+    has text in both, and some row has one cell spanning both, or one column's texts are
+    all in the top rows and the other's all below them. (Rulings drawn per row at
+    slightly different places cut the grid finer than the table: a value sits in the
+    left slot in one row and in the right slot in the next, a header over the other slot
+    than its values.)"""
+    width = max((len(r) for r in rows), default=0)
+    out = [list(r) + [""] * (width - len(r)) for r in rows]
+    j = 0
+    while out and j < len(out[0]) - 1:
+        both = any(_real(r[j]) and _real(r[j + 1]) for r in out)
+        spanned = any(
+            r[j + 1] == COVERED_FROM_LEFT and (_real(r[j]) or r[j] == COVERED_FROM_LEFT)
+            for r in out[1:]
+        )
+        left = [i for i, r in enumerate(out) if _real(r[j])]
+        right = [i for i, r in enumerate(out) if _real(r[j + 1])]
+        # a header box over a slot of a finer body grid: one column's texts all in the top
+        # rows, the other's all below them
+        stacked = bool(left and right) and (
+            (max(left) < min(right) and max(left) < 3)
+            or (max(right) < min(left) and max(right) < 3)
+        )
+        if both or not (spanned or stacked) or not (left and right):
+            j += 1
+            continue
+        for r in out:
+            if _real(r[j + 1]):
+                r[j] = r[j + 1]
+            del r[j + 1]
     return out
 
 

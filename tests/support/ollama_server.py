@@ -180,6 +180,17 @@ class _Server(ThreadingHTTPServer):
             self._connections.discard(request)
         super().shutdown_request(request)
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hung up is normal here (the server under test dropped a stream)."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
+
+    def open_connections(self) -> int:
+        """How many client connections are open now (serving or idle keep-alive)."""
+        with self._conn_lock:
+            return len(self._connections)
+
     def close_connections(self) -> None:
         """Close every connection still open (idle keep-alive ones included)."""
         import socket
@@ -276,6 +287,10 @@ class FakeOllamaServer:
         self.stop()
 
     # -- scripting and inspection ------------------------------------------------------
+    def open_connections(self) -> int:
+        """Client connections open now (a request in progress or an idle keep-alive)."""
+        return self._httpd.open_connections() if self._httpd is not None else 0
+
     def add_model(self, spec: ModelSpec) -> None:
         """Make another model available ("ollama pull")."""
         with self._lock:

@@ -210,3 +210,20 @@ def test_health_probes_the_backend_at_most_once_per_few_seconds(tmp_path):
         answers = run(app, scenario)
         assert {a.json()["backend"]["ok"] for a in answers} == {True}
         assert 1 <= len(ollama.requests) <= 3  # one probe (tags/show) for 30 requests
+
+
+def test_an_unexpected_error_is_a_500_in_the_one_error_body_without_internals(tmp_path):
+    from langchain_core.runnables import RunnableLambda
+
+    def boom(_: object) -> None:
+        raise RuntimeError("secret internals")
+
+    app = create_app(settings(tmp_path), rag=RunnableLambda(boom), agent=never_built)
+    response = run(app, lambda c: c.post("/rag/invoke", json={"input": "q"}))
+    assert response.status_code == 500
+    assert response.json() == {
+        "detail": "internal error (see the server log)",
+        "hint": None,
+        "errors": None,
+    }
+    assert "secret" not in response.text

@@ -16,7 +16,7 @@ import pdfplumber
 import pytest
 
 from lcelkit.errors import LoaderError
-from lcelkit.loaders import _pdfium
+from lcelkit.loaders import _pdfium, _pdfium_text
 from lcelkit.loaders import pdf as pdf_mod
 from tests.support.make_docs import (
     REGIONS,
@@ -402,9 +402,9 @@ def _char(text: str, x0: float, top: float = 100.0) -> dict[str, Any]:
 def test_brackets_of_right_to_left_runs_get_their_drawn_code_point():
     # pdfium lists "(1)" of a Hebrew line right to left, with mirrored brackets
     rtl = [_char("(", 108), _char("1", 104), _char(")", 100)]
-    _pdfium._unmirror(rtl)
+    _pdfium_text._unmirror(rtl)
     assert [c["text"] for c in sorted(rtl, key=lambda c: c["x0"])] == ["(", "1", ")"]
     # left to right text keeps its brackets, as do brackets on other lines
     ltr = [_char("(", 100), _char("1", 104), _char(")", 108), _char(")", 50, top=300)]
-    _pdfium._unmirror(ltr)
+    _pdfium_text._unmirror(ltr)
     assert [c["text"] for c in ltr] == ["(", "1", ")", ")"]

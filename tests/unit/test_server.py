@@ -306,6 +306,7 @@ def test_backend_down_is_503_with_message_and_hint(tmp_path):
     assert invoke.json() == {
         "detail": "Ollama at http://127.0.0.1:9 is not reachable (ConnectError)",
         "hint": "start it with `ollama serve`",
+        "errors": None,
     }
     name, data = sse_events(stream.text)[-1]
     assert name == "error" and data["status_code"] == 503

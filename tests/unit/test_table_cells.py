@@ -59,3 +59,29 @@ def test_at_most_limit_cells_and_duplicates_once():
     cells = find_named_cells("Revenue Q2 and Q3 for North and South?", docs, limit=10)
     assert len({(c.row, c.column, c.value) for c in cells}) == len(cells) == 4
     assert len(find_named_cells("Revenue Q2 and Q3 for North and South?", docs, limit=2)) == 2
+
+
+def _matched(unit: str) -> Document:
+    rows = [["Age", "Rate"], ["55–64", "340.1"]]
+    meta = {"text_as_html": table_to_html(rows, None, 1), "matched_row": unit}
+    return Document(page_content="| Age | Rate |", metadata=meta)
+
+
+def test_a_paraphrased_question_is_pointed_at_the_row_the_retriever_matched():
+    unit = "Deaths by race\nMen > 55–64 | Race · Black | no.: 4,890; Rate: 340.1; (95% CI): (1–2)"
+    prose = Document(page_content="Heart disease is common.", metadata={})
+    cells = find_named_cells("What was the death rate of black men in their late fifties?",
+                             [prose, _matched(unit)])  # fmt: skip
+    assert format_named_cells(cells) == "Men > 55–64 · Race · Black · Rate = 340.1 [2]"
+
+
+def test_without_a_named_column_every_cell_of_the_matched_row_is_named():
+    unit = "Men > 55–64 | Race · Black | no.: 4,890; Rate: 340.1"
+    cells = find_named_cells("How about older Black men?", [_matched(unit)])
+    assert [(c.column, c.value) for c in cells] == [("no.", "4,890"), ("Rate", "340.1")]
+
+
+def test_cells_the_question_names_win_over_the_matched_row():
+    unit = "Men > 55–64 | Race · Black | no.: 4,890; Rate: 340.1"
+    cells = find_named_cells("What is the Rate for 55–64?", [_matched(unit)])
+    assert format_named_cells(cells) == "55–64 · Rate = 340.1 [1]"

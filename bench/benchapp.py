@@ -1,11 +1,12 @@
-"""BENCH-ONLY app: the real server and the real RAG chain over a fake model and retriever.
+"""Bench-only app: the real server and the real RAG chain over a fake model and retriever.
 
 ``bench/serve.py`` measures what the server adds on top of the chain, so it needs a
 backend that costs (almost) nothing and answers the same way every time. This module
-is that explicit path; it is never used by ``lcelkit serve``, and no setting or
-environment variable switches the normal app to it. Start it with::
+is that explicit path; it lives in ``bench/`` (not in the wheel), is never used by
+``lcelkit serve``, and no setting or environment variable switches the normal app to
+it. Start it with (``bench/`` on the import path)::
 
-    uvicorn --factory lcelkit.server.benchapp:create_bench_app --port 8011
+    PYTHONPATH=bench uvicorn --factory benchapp:create_bench_app --port 8011
 
 What is fake: the chat model (:class:`TimestampChatModel`, scripted words; its first
 streamed token is the wall-clock time at which it was produced, so a client on the
