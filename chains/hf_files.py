@@ -12,7 +12,12 @@ from typing import Any
 
 from lcelkit.errors import ConfigError, ModelNotFoundError
 
-__all__ = ["check_hf_folder", "hf_location", "load_hf_tokenizer"]
+__all__ = [
+    "check_hf_folder",
+    "hf_context_window",
+    "hf_location",
+    "load_hf_tokenizer",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -85,6 +90,20 @@ def _hf_tokenizer_window(location: str) -> int | None:
     if isinstance(value, int | float) and 0 < value < _TOKENIZER_LIMIT_SANITY:
         return int(value)
     return None
+
+
+def hf_context_window(model: str) -> int | None:
+    """A local HF model's own window: the config's ``max_position_embeddings`` / ... and
+    the tokenizer's ``model_max_length`` when it is a real number (the smaller wins); an
+    adapter folder's is its base model's. None when neither says."""
+    folder, location = hf_location(model)
+    base = _adapter_base(folder) if folder is not None else None
+    if base:
+        folder, location = hf_location(base)
+    windows = [w for w in (_hf_config_window(location),) if w]
+    if folder is not None and (tok := _hf_tokenizer_window(location)):
+        windows.append(tok)
+    return min(windows) if windows else None
 
 
 def check_hf_folder(folder: Path) -> None:

@@ -46,9 +46,11 @@ from lcelkit.chains.hf_files import (
     _resolve_device,
     _torch_dtype,
     check_hf_folder,
+    hf_context_window,
     hf_location,
     load_hf_tokenizer,
 )
+from lcelkit.chains.windows import pick_window
 from lcelkit.errors import (
     BackendError,
     BackendUnavailableError,
@@ -217,9 +219,12 @@ def _load(model: str, adapter: str | None, device: str, dtype: str) -> _Loaded:
             lm = _load_adapter(lm, adapter)
         lm.to(resolved_device)
         lm.eval()
-        from lcelkit.chains.llms import resolve_context_window
-
-        window, how = resolve_context_window("huggingface", location)
+        try:
+            found = hf_context_window(location)
+        except Exception as exc:
+            logger.info("could not discover the context window of %s: %s", location, exc)
+            found = None
+        window, how = pick_window(None, found)
         logger.info("HF %s: context window %d (%s)", model, window, how)
         loaded = _LOADED[key] = _Loaded(lm, tokenizer, location, window)
         return loaded

@@ -16,10 +16,20 @@ if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
 
 from lcelkit.chains.llm_errors import raise_translated
+from lcelkit.chains.windows import pick_window
 
-__all__ = ["make_ollama", "ollama_show"]
+__all__ = ["make_ollama", "ollama_context_window", "ollama_show"]
 
 logger = logging.getLogger(__name__)
+
+
+def ollama_context_window(base_url: str, model: str, timeout: float) -> int | None:
+    """The model's ``<arch>.context_length`` from ``/api/show`` (raises as ollama_show)."""
+    info = ollama_show(base_url, model, timeout).get("model_info") or {}
+    for key, value in info.items():
+        if key.endswith(".context_length") and isinstance(value, int) and value > 0:
+            return value
+    return None
 
 
 def ollama_show(base_url: str, model: str, timeout: float) -> dict[str, Any]:
@@ -123,12 +133,13 @@ def make_ollama(
     """A ChatOllama for ``model`` (the window discovered through ``/api/show`` if unset)."""
     import httpx
 
-    from lcelkit.chains.llms import resolve_context_window
-
     if context_window is None:
-        context_window, how = resolve_context_window(
-            "ollama", model, base_url=base_url, timeout=min(5.0, request_timeout)
-        )
+        try:
+            found = ollama_context_window(base_url, model, min(5.0, request_timeout))
+        except Exception as exc:  # the first call reports a dead server or missing model
+            logger.info("could not discover the context window of ollama/%s: %s", model, exc)
+            found = None
+        context_window, how = pick_window(None, found)
         logger.info("Ollama %s: num_ctx %d (%s)", model, context_window, how)
     timeout = httpx.Timeout(request_timeout, connect=min(5.0, request_timeout))
     cls = _ollama_class()

