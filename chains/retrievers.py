@@ -38,8 +38,8 @@ Every Document also carries ``metadata["chunk_id"]`` (the store id).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Literal
 
 from langchain_core.callbacks import (
     AsyncCallbackManagerForRetrieverRun,
@@ -57,7 +57,9 @@ from lcelkit.chains.coverage import (
     embedder_reads_hangul,
     hangul_share,
 )
+from lcelkit.chains.fusion import RRF_K, passage_key, relative_fuse, rrf_fuse
 from lcelkit.chains.keyword import KeywordIndex, match_filter
+from lcelkit.chains.parents import UNIT_FANOUT, best_per_passage, resolve_parents, store_fetcher
 from lcelkit.chains.store import cosine_relevance
 from lcelkit.errors import ConfigError, EmbedderMismatchError, StoreError
 
@@ -85,7 +87,6 @@ logger = logging.getLogger(__name__)
 
 SearchKind = Literal["similarity", "mmr", "threshold", "hybrid", "bm25"]
 SEARCH_KINDS: tuple[str, ...] = ("similarity", "mmr", "threshold", "hybrid", "bm25")
-RRF_K = 60
 HYBRID_ALPHA = 0.5
 LEAN_ALPHA = 0.9  # BM25's weight when the embedder cannot read the text (HybridRetriever)
 POSTFILTER_FETCH = 128  # unfiltered neighbours tried before Chroma's filtered search
@@ -206,70 +207,6 @@ def _with_score(doc: Document, **extra: Any) -> Document:
     return Document(id=doc.id, page_content=doc.page_content, metadata={**doc.metadata, **extra})
 
 
-# -- row units -> the table pieces they stand for ---------------------------------------
-def _fetch_from_store(store: Any) -> Callable[[list[str]], dict[str, Document]]:
-    def fetch(ids: list[str]) -> dict[str, Document]:
-        try:
-            got = _collection(store).get(ids=ids, include=["documents", "metadatas"])
-        except Exception as exc:
-            raise StoreError(
-                f"could not read table pieces from the store: {exc.__class__.__name__}: {exc}",
-                hint="check that the store is reachable",
-            ) from None
-        return {
-            cid: Document(id=cid, page_content=text or "", metadata=dict(meta or {}))
-            for cid, text, meta in zip(got["ids"], got["documents"], got["metadatas"], strict=True)
-        }
-
-    return fetch
-
-
-def resolve_parents(
-    docs: Sequence[Document],
-    k: int,
-    fetch: Callable[[list[str]], dict[str, Document]] | None,
-) -> list[Document]:
-    """The first ``k`` distinct passages of ``docs``, each row unit replaced by its parent.
-
-    A row unit (``metadata["parent_id"]``, ``loaders.table_units``) stands for the table
-    piece around its row: the piece takes the unit's place and scores (the best of its
-    units and itself, as ``docs`` is best first) and records the matched row in
-    ``metadata["matched_row"]``. A piece that comes back twice counts once. When the
-    piece cannot be found (``fetch`` is None, or it was deleted meanwhile) the unit
-    itself is returned.
-    """
-    order: list[tuple[str, Document]] = []
-    seen: set[str] = set()
-    for doc in docs:
-        key = _doc_key(doc)
-        if key in seen:
-            continue
-        seen.add(key)
-        order.append((key, doc))
-        if len(order) == k:
-            break
-    wanted = [key for key, doc in order if doc.metadata.get("parent_id")]
-    found = fetch(wanted) if wanted and fetch is not None else {}
-    out: list[Document] = []
-    for key, doc in order:
-        parent_doc = found.get(key) if doc.metadata.get("parent_id") else None
-        if parent_doc is None:
-            out.append(doc)
-            continue
-        extra = {
-            name: value
-            for name, value in doc.metadata.items()
-            if name not in parent_doc.metadata and name not in _UNIT_ONLY
-        }
-        meta = {**parent_doc.metadata, **extra, "matched_row": doc.page_content}
-        out.append(Document(id=key, page_content=parent_doc.page_content, metadata=meta))
-    return out
-
-
-_UNIT_ONLY = frozenset({"parent_id", "category", "chunk_id"})
-UNIT_FANOUT = 6  # candidates searched per passage returned: rows of one piece collapse
-
-
 class _CallTimeArgs(BaseRetriever):
     """Shared by lcelkit's retrievers: ``k`` and ``filter`` may be given per call
     (``retriever.invoke(query, k=1, filter={...})``, sync or async); the async path runs
@@ -326,7 +263,7 @@ class DenseRetriever(_CallTimeArgs):
         retriever's own for this call)."""
         k = k or self.k
         where = filter if filter is not None else self.filter
-        fetch = _fetch_from_store(self.store)
+        fetch = store_fetcher(self.store)
         if self.search == "mmr":
             import numpy as np
             from langchain_core.vectorstores.utils import maximal_marginal_relevance
@@ -334,7 +271,7 @@ class DenseRetriever(_CallTimeArgs):
             hits = _dense_query(
                 self.store, vector, max(self.fetch_k, k) * UNIT_FANOUT, where, with_embeddings=True
             )
-            hits = _best_per_passage(hits)[: max(self.fetch_k, k)]
+            hits = best_per_passage(hits)[: max(self.fetch_k, k)]
             if not hits:
                 return []
             chosen = maximal_marginal_relevance(
@@ -353,21 +290,6 @@ class DenseRetriever(_CallTimeArgs):
 
     def _search(self, query: str, k: int | None, where: dict[str, Any] | None) -> list[Document]:
         return self.search_vector(self._embedder().embed_query(query), k=k, filter=where)
-
-
-_Hit = TypeVar("_Hit", tuple[Document, float], tuple[Document, float, Any])
-
-
-def _best_per_passage(hits: Sequence[_Hit]) -> list[_Hit]:
-    """The best hit of each passage (a row unit counts as its parent piece), best first."""
-    seen: set[str] = set()
-    out = []
-    for hit in hits:
-        key = _doc_key(hit[0])
-        if key not in seen:
-            seen.add(key)
-            out.append(hit)
-    return out
 
 
 class KeywordRetriever(_CallTimeArgs):
@@ -391,108 +313,8 @@ class KeywordRetriever(_CallTimeArgs):
             _with_score(doc, score=score)
             for doc, score in self.index.search(query, k * UNIT_FANOUT, filter=where)
         ]
-        fetch = _fetch_from_store(self.store) if self.store is not None else None
+        fetch = store_fetcher(self.store) if self.store is not None else None
         return resolve_parents(hits, k, fetch)
-
-
-def rrf_fuse(
-    ranked_lists: Sequence[Sequence[Document]], *, k: int, rrf_k: int = RRF_K
-) -> list[tuple[Document, float, list[int | None]]]:
-    """Reciprocal rank fusion: ``score(d) = sum_i 1 / (rrf_k + rank_i(d))`` (ranks 1-based).
-
-    Documents are matched by ``id`` (else ``metadata["chunk_id"]``). Returns the top
-    ``k`` as ``(doc, score, [rank in each list or None])``; ties go to the document
-    found in more lists, then to the smaller id (never to the list that came first).
-    """
-    fused: dict[str, list[Any]] = {}
-    for li, docs in enumerate(ranked_lists):
-        for rank, doc in enumerate(docs, start=1):
-            entry = fused.setdefault(_doc_key(doc), [doc, 0.0, [None] * len(ranked_lists)])
-            if entry[2][li] is None:
-                entry[1] += 1.0 / (rrf_k + rank)
-                entry[2][li] = rank
-    return _top(fused, k)
-
-
-def _top(fused: dict[str, list[Any]], k: int) -> list[tuple[Document, float, list[int | None]]]:
-    """The ``k`` best of ``{key: [doc, score, ranks]}``; ties: more lists, then smaller key."""
-
-    def order(key: str) -> tuple[float, int, str]:
-        _, score, ranks = fused[key]
-        return (-score, -sum(r is not None for r in ranks), key)
-
-    best = sorted(fused, key=order)[:k]
-    return [(fused[key][0], fused[key][1], fused[key][2]) for key in best]
-
-
-def _doc_key(doc: Document) -> str:
-    """The passage a hit stands for: a row unit's parent piece, else the chunk itself."""
-    return str(
-        doc.metadata.get("parent_id") or doc.id or doc.metadata.get("chunk_id") or doc.page_content
-    )
-
-
-def _normalize(
-    items: Sequence[tuple[Document, float]], depth: int | None
-) -> tuple[list[float], float]:
-    """Min-max normalized scores of one list and the list's confidence (see relative_fuse)."""
-    values = [s for _, s in items]
-    top = max(values)
-    full = depth is None or len(values) >= depth
-    floor = min(values) if full else min(0.0, *values)
-    span = top - floor
-    if span <= 0:
-        return [1.0] * len(values), 0.0
-    slots = len(values) if full else depth or len(values)
-    mean = (sum(values) + (slots - len(values)) * floor) / slots
-    return [(s - floor) / span for s in values], (top - mean) / span
-
-
-def relative_fuse(
-    scored_lists: Sequence[Sequence[tuple[Document, float]]],
-    weights: Sequence[float],
-    *,
-    k: int,
-    depth: int | None = None,
-    weights_out: list[float] | None = None,
-) -> list[tuple[Document, float, list[int | None]]]:
-    """Confidence-weighted relative score fusion.
-
-    Each list is min-max normalized to [0, 1] between its floor and its top: the floor
-    is its worst score when the list is full (``depth`` items, or ``depth`` None), else
-    0 (a list that ran out holds every match; a missing document scored nothing). A
-    document missing from a list gets 0 there.
-
-    Each list also gets a *confidence* ``c = (top - mean) / (top - floor)``: how far
-    its best hit stands above the average of its ``depth`` slots, in [0, 1]. A model
-    that cannot tell the documents apart gives smooth, near-flat lists (low ``c``); a
-    decisive list puts its best hit far above the rest (high ``c``). The weights
-    actually used are ``weights[i] * c_i**2``, rescaled to sum to 1 (the given
-    ``weights`` when every list is flat), so a weak list is not stretched into an
-    equal say. ``weights_out``, when given, receives them.
-
-    Returns the top ``k`` as ``(doc, fused score in [0, 1], [rank in each list or
-    None])``. Ties go to the document found in more lists, then to the smaller id:
-    the result never depends on which list came first.
-    """
-    prepared = [_normalize(items, depth) if items else ([], 0.0) for items in scored_lists]
-    raw = [w * c * c for w, (_, c) in zip(weights, prepared, strict=True)]
-    total = sum(raw)
-    if total > 0:
-        used = [r / total for r in raw]
-    else:
-        base = sum(weights) or 1.0
-        used = [w / base for w in weights]
-    if weights_out is not None:
-        weights_out[:] = used
-    fused: dict[str, list[Any]] = {}
-    for li, (items, (norms, _)) in enumerate(zip(scored_lists, prepared, strict=True)):
-        for rank, ((doc, _), norm) in enumerate(zip(items, norms, strict=True), start=1):
-            entry = fused.setdefault(_doc_key(doc), [doc, 0.0, [None] * len(scored_lists)])
-            if entry[2][li] is None:
-                entry[1] += used[li] * norm
-                entry[2][li] = rank
-    return _top(fused, k)
 
 
 class HybridRetriever(_CallTimeArgs):
@@ -546,11 +368,11 @@ class HybridRetriever(_CallTimeArgs):
         # SQLite query only contends for the CPU. Measured at 20,670 chunks on 2 cores:
         # p95 28.7 ms in a thread vs 23.8 ms in sequence.
         # row units collapse into their pieces: each side keeps the best hit per passage
-        keyword = _best_per_passage(self.index.search(query, n * UNIT_FANOUT, filter=where))[:n]
+        keyword = best_per_passage(self.index.search(query, n * UNIT_FANOUT, filter=where))[:n]
         vector = embedder.embed_query(query)
-        dense = _best_per_passage(_dense_query(self.store, vector, n * UNIT_FANOUT, where))[:n]
-        dense_score = {_doc_key(d): s for d, s, _ in dense}
-        bm25_score = {_doc_key(d): s for d, s in keyword}
+        dense = best_per_passage(_dense_query(self.store, vector, n * UNIT_FANOUT, where))[:n]
+        dense_score = {passage_key(d): s for d, s, _ in dense}
+        bm25_score = {passage_key(d): s for d, s in keyword}
         reason = self._lean_reason(query, embedder)
         alpha = LEAN_ALPHA if reason else self.alpha
         if reason and not self._lean_logged:
@@ -584,13 +406,13 @@ class HybridRetriever(_CallTimeArgs):
                 score=score,
                 dense_rank=ranks[0],
                 bm25_rank=ranks[1],
-                dense_score=dense_score.get(_doc_key(doc)),
-                bm25_score=bm25_score.get(_doc_key(doc)),
+                dense_score=dense_score.get(passage_key(doc)),
+                bm25_score=bm25_score.get(passage_key(doc)),
                 **extra,
             )
             for doc, score, ranks in fused
         ]
-        return resolve_parents(ranked, k, _fetch_from_store(self.store))
+        return resolve_parents(ranked, k, store_fetcher(self.store))
 
 
 def sync_keyword_index(index: KeywordIndex, store: Chroma, *, batch_size: int = 2000) -> int:
