@@ -461,14 +461,15 @@ class HybridRetriever(BaseRetriever):
 
 
 def sync_keyword_index(index: KeywordIndex, store: Chroma, *, batch_size: int = 2000) -> int:
-    """Bring the keyword index in step with the store when their counts differ.
+    """Bring the keyword index in step with the store, chunk id by chunk id.
 
-    Cheap when they agree (two counts). Otherwise adds the chunks the index lacks
-    and deletes the ones the store no longer has; returns how many rows changed.
+    Compares the two sets of chunk ids (never their counts: a file rewritten with as
+    many chunks has new ids, as ids are content hashes), adds the chunks the index
+    lacks and deletes the ones the store no longer has; returns how many rows changed.
+    The PostgreSQL index (``chains.keyword_pg``) is shared by every process and
+    written by every ingest directly, so it is never synced.
     """
     collection = _collection(store)
-    if collection.count() == index.count():
-        return 0
     store_ids = set(collection.get(include=[])["ids"])
     have = index.ids()
     missing = sorted(store_ids - have)
