@@ -124,7 +124,7 @@ class FileClaims:
                 set_={"worker": self.worker, "expires_at": now + self.lease},
                 where=(t.c.expires_at < now) | (t.c.worker == self.worker),
             )
-            taken = conn.execute(stmt).rowcount == 1
+            taken = conn.execute(stmt.returning(t.c.worker)).first() is not None
         if taken:
             with self._guard:
                 self._held.add(path)

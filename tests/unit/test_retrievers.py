@@ -275,3 +275,15 @@ def test_empty_store_returns_nothing(tmp_path):
     )
     assert make_retriever(st, search="similarity").invoke("revenue") == []
     assert make_retriever(st, search="hybrid", keyword_index=KeywordIndex(None)).invoke("x") == []
+
+
+def test_keyword_index_sync_sees_a_rewrite_with_the_same_chunk_count(store):
+    """A file rewritten with as many chunks: new ids, same count; the index follows."""
+    kw = KeywordIndex(None)
+    sync_keyword_index(kw, store)
+    store.delete(["c1"])
+    new = Document(page_content="cafeteria closes early", metadata={"chunk_id": "c2"})
+    store.add_documents([new], ids=["c2"])
+    assert sync_keyword_index(kw, store) == 2
+    assert [d.id for d, _ in kw.search("closes", 3)] == ["c2"]
+    assert kw.search("opens", 3) == []
