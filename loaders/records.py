@@ -38,7 +38,7 @@ class FileManifest:
     """What each indexed file looked like when it was last indexed (SQL table)."""
 
     def __init__(self, namespace: str, db_url: str) -> None:
-        from sqlalchemy import Column, Integer, MetaData, String, Table, create_engine
+        from sqlalchemy import BigInteger, Column, MetaData, String, Table, create_engine
 
         self.namespace = namespace
         self._engine: Engine = create_engine(db_url)
@@ -50,10 +50,10 @@ class FileManifest:
             Column("path", String, primary_key=True),
             Column("source", String, nullable=False),
             Column("digest", String, nullable=False),
-            Column("size", Integer, nullable=False),
-            Column("mtime_ns", Integer, nullable=False),
-            Column("chunks", Integer, nullable=False),
-            Column("indexed_at", Integer, nullable=False),
+            Column("size", BigInteger, nullable=False),
+            Column("mtime_ns", BigInteger, nullable=False),
+            Column("chunks", BigInteger, nullable=False),
+            Column("indexed_at", BigInteger, nullable=False),
         )
         with schema_lock(db_url):
             meta.create_all(self._engine)
