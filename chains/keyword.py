@@ -440,7 +440,7 @@ class KeywordIndex:
         sql = (
             "SELECT d.chunk_id, d.text, d.metadata, bm25(fts) AS s FROM fts "
             "JOIN docs d ON d.rowid = fts.rowid "
-            f"WHERE fts MATCH ? AND {cond} ORDER BY s LIMIT ?"
+            f"WHERE fts MATCH ? AND {cond} ORDER BY s, d.chunk_id LIMIT ?"  # ties: by id
         )
         with self._lock:
             try:

@@ -7,7 +7,10 @@ Korean as character bigrams or kiwi morphemes), and by default the same ranking:
 * one row per chunk in ``lcelkit_keyword`` (namespace, chunk id, text, metadata as
   ``jsonb``), with the chunk's terms as a ``tsvector`` (built from our terms, never
   re-parsed by PostgreSQL's dictionaries) under a GIN index, the term frequencies as
-  ``jsonb`` and the term count;
+  ``jsonb`` and the term count; the statistics BM25 needs (chunks, terms, and per term
+  how many chunks hold it) in ``lcelkit_keyword_stats`` / ``lcelkit_keyword_df``,
+  updated in the same transaction as the rows (writes of one namespace take an
+  advisory lock, so concurrent ingest workers queue for a moment instead of racing);
 * ``ranking="bm25"`` (default): the BM25 that SQLite FTS5's ``bm25()`` computes
   (k1 = 1.2, b = 0.75, idf = ln((N - n + 0.5) / (n + 0.5)) floored at 1e-6, average
   length over the whole index), with the same pruning of very common query terms
@@ -18,9 +21,9 @@ Korean as character bigrams or kiwi morphemes), and by default the same ranking:
   (``ts_rank_cd(tsv, query, 1)``), kept for the comparison in ``bench/scale.py``.
 
 Every write is one transaction, committed before ``add_documents``/``delete``
-return, and every query reads the table itself: a chunk the ingest wrote is what
-every worker's next query sees. No copy is kept per process, so nothing has to be
-brought in step.
+return, and every query reads the tables themselves (statistics and rows in one
+snapshot): a chunk the ingest wrote is what every worker's next query sees. No copy
+is kept per process, so nothing has to be brought in step.
 """
 
 from __future__ import annotations
@@ -68,6 +71,17 @@ CREATE TABLE IF NOT EXISTS lcelkit_keyword (
     PRIMARY KEY (namespace, chunk_id)
 );
 CREATE INDEX IF NOT EXISTS lcelkit_keyword_tsv ON lcelkit_keyword USING gin (tsv);
+CREATE TABLE IF NOT EXISTS lcelkit_keyword_df (
+    namespace text NOT NULL,
+    term text NOT NULL,
+    df integer NOT NULL,
+    PRIMARY KEY (namespace, term)
+);
+CREATE TABLE IF NOT EXISTS lcelkit_keyword_stats (
+    namespace text PRIMARY KEY,
+    n bigint NOT NULL,
+    tokens bigint NOT NULL
+);
 CREATE TABLE IF NOT EXISTS lcelkit_keyword_info (
     namespace text NOT NULL,
     key text NOT NULL,
@@ -230,13 +244,15 @@ class PgKeywordIndex:
                 row[0],
                 self.tokenizer_name,
             )
+            self._lock_namespace(conn)
             rows = conn.exec_driver_sql(
-                "SELECT chunk_id, text FROM lcelkit_keyword WHERE namespace = %(ns)s",
+                "SELECT chunk_id, text, metadata::text FROM lcelkit_keyword "
+                "WHERE namespace = %(ns)s ORDER BY chunk_id",
                 {"ns": self.namespace},
             ).all()
-            for start in range(0, len(rows), 500):
-                part = rows[start : start + 500]
-                self._write(conn, [cid for cid, _ in part], [t for _, t in part], None)
+            for start in range(0, len(rows), 1000):
+                part = rows[start : start + 1000]
+                self._write(conn, [r[0] for r in part], [r[1] for r in part], [r[2] for r in part])
             conn.exec_driver_sql(
                 "UPDATE lcelkit_keyword_info SET value = %(v)s WHERE namespace = %(ns)s "
                 "AND key = 'tokenizer'",
@@ -244,36 +260,74 @@ class PgKeywordIndex:
             )
 
     # -- writes ----------------------------------------------------------------------
-    def _write(self, conn: Any, ids: list[str], texts: list[str], metas: list[str] | None) -> None:
+    def _lock_namespace(self, conn: Any) -> None:
+        conn.exec_driver_sql(
+            "SELECT pg_advisory_xact_lock(hashtextextended('lcelkit_keyword:' || %(ns)s, 0))",
+            {"ns": self.namespace},
+        )
+
+    def _remove(self, conn: Any, ids: list[str]) -> None:
+        """Delete rows by id and take them out of the statistics (same transaction)."""
+        gone = conn.exec_driver_sql(
+            "DELETE FROM lcelkit_keyword WHERE namespace = %(ns)s "
+            "AND chunk_id = ANY(%(ids)s::text[]) RETURNING tfs, len",
+            {"ns": self.namespace, "ids": ids},
+        ).all()
+        if gone:
+            df: Counter[str] = Counter()
+            for tfs, _ in gone:
+                df.update((json.loads(tfs) if isinstance(tfs, str) else tfs).keys())
+            self._bump(conn, -len(gone), -sum(n for _, n in gone), {t: -d for t, d in df.items()})
+
+    def _bump(self, conn: Any, n: int, tokens: int, df: dict[str, int]) -> None:
+        conn.exec_driver_sql(
+            "INSERT INTO lcelkit_keyword_stats(namespace, n, tokens) VALUES (%(ns)s, %(n)s, "
+            "%(t)s) ON CONFLICT (namespace) DO UPDATE SET n = lcelkit_keyword_stats.n + "
+            "EXCLUDED.n, tokens = lcelkit_keyword_stats.tokens + EXCLUDED.tokens",
+            {"ns": self.namespace, "n": n, "t": tokens},
+        )
+        if not df:
+            return
+        terms = sorted(df)
+        params = {"ns": self.namespace, "terms": terms, "df": [df[t] for t in terms]}
+        conn.exec_driver_sql(
+            "INSERT INTO lcelkit_keyword_df(namespace, term, df) SELECT %(ns)s, u.t, u.d "
+            "FROM unnest(%(terms)s::text[], %(df)s::int[]) AS u(t, d) "
+            "ON CONFLICT (namespace, term) DO UPDATE SET df = lcelkit_keyword_df.df + "
+            "EXCLUDED.df",
+            params,
+        )
+        conn.exec_driver_sql(
+            "DELETE FROM lcelkit_keyword_df WHERE namespace = %(ns)s "
+            "AND term = ANY(%(terms)s::text[]) AND df <= 0",
+            params,
+        )
+
+    def _write(self, conn: Any, ids: list[str], texts: list[str], metas: list[str]) -> None:
+        self._remove(conn, ids)
         terms = [tokenize(t, korean=self.korean) for t in texts]
+        counts = [Counter(t) for t in terms]
         params = {
             "ns": self.namespace,
             "ids": ids,
+            "texts": texts,
+            "metas": metas,
             "tsv": [_tsvector_literal(t) for t in terms],
-            "tfs": [json.dumps(Counter(t), ensure_ascii=False) for t in terms],
+            "tfs": [json.dumps(c, ensure_ascii=False) for c in counts],
             "len": [len(t) for t in terms],
         }
-        if metas is None:  # re-tokenizing: only the terms change
-            conn.exec_driver_sql(
-                "UPDATE lcelkit_keyword c SET tsv = u.tsv::tsvector, tfs = u.tfs::jsonb, "
-                "len = u.len FROM unnest(%(ids)s::text[], %(tsv)s::text[], %(tfs)s::text[], "
-                "%(len)s::int[]) AS u(chunk_id, tsv, tfs, len) "
-                "WHERE c.namespace = %(ns)s AND c.chunk_id = u.chunk_id",
-                params,
-            )
-            return
-        params |= {"texts": texts, "metas": metas}
         conn.exec_driver_sql(
             "INSERT INTO lcelkit_keyword(namespace, chunk_id, text, metadata, tsv, tfs, len) "
             "SELECT %(ns)s, u.chunk_id, u.text, u.meta::jsonb, u.tsv::tsvector, u.tfs::jsonb, "
             "u.len FROM unnest(%(ids)s::text[], %(texts)s::text[], %(metas)s::text[], "
             "%(tsv)s::text[], %(tfs)s::text[], %(len)s::int[]) "
-            "AS u(chunk_id, text, meta, tsv, tfs, len) "
-            "ON CONFLICT (namespace, chunk_id) DO UPDATE SET text = EXCLUDED.text, "
-            "metadata = EXCLUDED.metadata, tsv = EXCLUDED.tsv, tfs = EXCLUDED.tfs, "
-            "len = EXCLUDED.len",
+            "AS u(chunk_id, text, meta, tsv, tfs, len)",
             params,
         )
+        df: Counter[str] = Counter()
+        for c in counts:
+            df.update(c.keys())
+        self._bump(conn, len(ids), sum(params["len"]), dict(df))
 
     def add_documents(self, documents: Sequence[Document], ids: Sequence[str]) -> None:
         """Insert or replace chunks by id (the same ids as in the vector store), in one
@@ -283,7 +337,7 @@ class PgKeywordIndex:
         if not documents:
             return
         latest = {cid: doc for doc, cid in zip(documents, ids, strict=True)}
-        order = sorted(latest)  # one lock order for every writer: no deadlocks
+        order = sorted(latest)
         texts = [latest[c].page_content.replace("\x00", "") for c in order]
         metas = [
             json.dumps(latest[c].metadata or {}, ensure_ascii=False, default=str).replace(
@@ -293,6 +347,7 @@ class PgKeywordIndex:
         ]
         try:
             with self._engine.begin() as conn:
+                self._lock_namespace(conn)
                 for start in range(0, len(order), 1000):
                     end = start + 1000
                     self._write(conn, order[start:end], texts[start:end], metas[start:end])
@@ -305,20 +360,19 @@ class PgKeywordIndex:
             return
         try:
             with self._engine.begin() as conn:
-                conn.exec_driver_sql(
-                    "DELETE FROM lcelkit_keyword WHERE namespace = %(ns)s "
-                    "AND chunk_id = ANY(%(ids)s::text[])",
-                    {"ns": self.namespace, "ids": sorted(set(ids))},
-                )
+                self._lock_namespace(conn)
+                self._remove(conn, sorted(set(ids)))
         except Exception as exc:
             raise self._error("deleting from the keyword index failed", exc) from None
 
     def clear(self) -> None:
         """Remove every chunk of this namespace."""
         with self._engine.begin() as conn:
-            conn.exec_driver_sql(
-                "DELETE FROM lcelkit_keyword WHERE namespace = %(ns)s", {"ns": self.namespace}
-            )
+            self._lock_namespace(conn)
+            for table in ("lcelkit_keyword", "lcelkit_keyword_df", "lcelkit_keyword_stats"):
+                conn.exec_driver_sql(
+                    f"DELETE FROM {table} WHERE namespace = %(ns)s", {"ns": self.namespace}
+                )
 
     # -- reads -----------------------------------------------------------------------
     def _scalar(self, sql: str, params: dict[str, Any]) -> Any:
@@ -330,12 +384,11 @@ class PgKeywordIndex:
 
     def count(self) -> int:
         """Number of chunks in the index."""
-        return int(
-            self._scalar(
-                "SELECT count(*) FROM lcelkit_keyword WHERE namespace = %(ns)s",
-                {"ns": self.namespace},
-            )
+        value = self._scalar(
+            "SELECT n FROM lcelkit_keyword_stats WHERE namespace = %(ns)s",
+            {"ns": self.namespace},
         )
+        return int(value or 0)
 
     def __len__(self) -> int:
         return self.count()
@@ -375,7 +428,10 @@ class PgKeywordIndex:
         params: dict[str, Any] = {"ns": self.namespace, "k": int(k)}
         cond = filter_to_pg(filter, params)
         try:
-            with self._engine.connect() as conn:
+            snapshot = self._engine.connect().execution_options(
+                isolation_level="REPEATABLE READ"  # statistics and rows: one snapshot
+            )
+            with snapshot as conn, conn.begin():
                 rows = self._search(conn, terms, cond, params)
         except StoreError:
             raise
@@ -389,21 +445,16 @@ class PgKeywordIndex:
         return out
 
     def _search(self, conn: Any, terms: list[str], cond: str, params: dict[str, Any]) -> list[Any]:
-        # Index statistics, read in this query's snapshot: N, total length, and how many
-        # chunks hold each term (GIN lookups).
-        counts = ", ".join(
-            f"(SELECT count(*) FROM lcelkit_keyword WHERE namespace = %(ns)s "
-            f"AND tsv @@ %(t{i})s::tsquery)"
-            for i in range(len(terms))
-        )
-        stat_params = {"ns": self.namespace} | {f"t{i}": _quote(t) for i, t in enumerate(terms)}
+        # Index statistics: N, total length, and how many chunks hold each term.
         row = conn.exec_driver_sql(
-            "SELECT count(*), coalesce(sum(len), 0), "
-            + counts
-            + " FROM lcelkit_keyword WHERE namespace = %(ns)s",
-            stat_params,
+            "SELECT (SELECT n FROM lcelkit_keyword_stats WHERE namespace = %(ns)s), "
+            "(SELECT tokens FROM lcelkit_keyword_stats WHERE namespace = %(ns)s), "
+            "ARRAY(SELECT coalesce(d.df, 0) FROM unnest(%(terms)s::text[]) WITH ORDINALITY "
+            "AS u(t, i) LEFT JOIN lcelkit_keyword_df d ON d.namespace = %(ns)s AND d.term = u.t "
+            "ORDER BY u.i)",
+            {"ns": self.namespace, "terms": terms},
         ).one()
-        total, tokens, df = int(row[0]), int(row[1]), [int(x) for x in row[2:]]
+        total, tokens, df = int(row[0] or 0), int(row[1] or 0), [int(x) for x in row[2]]
         if total == 0:
             return []
         if len(terms) > 1 and total >= PRUNE_MIN_DOCS:

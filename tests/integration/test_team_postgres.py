@@ -53,21 +53,32 @@ FILTERS = [None, {"source": "f3.txt"}, {"page_number": {"$gte": 2}},
            {"source": {"$nin": ["f0.txt"]}, "page_number": {"$ne": 1}}]  # fmt: skip
 
 
-@pytest.mark.parametrize("n", [60, 1200])
-def test_postgres_ranks_exactly_as_sqlite_fts5(pg_url, n):
-    """Same terms, same BM25, same pruning: an embedded process and a team agree."""
-    docs = _corpus(n)
-    ids, documents = [i for i, _ in docs], [d for _, d in docs]
-    pg, fts = PgKeywordIndex(pg_url, "ns"), KeywordIndex(None)
-    pg.add_documents(documents, ids)
-    fts.add_documents(documents, ids)
+def _same_rankings(pg: PgKeywordIndex, fts: KeywordIndex) -> None:
     for query in QUERIES:
         for where in FILTERS:
             got = pg.search(query, 10, filter=where)
             want = fts.search(query, 10, filter=where)
             assert [d.id for d, _ in got] == [d.id for d, _ in want], (query, where)
             assert [s for _, s in got] == pytest.approx([s for _, s in want], rel=1e-9)
+
+
+@pytest.mark.parametrize("n", [60, 1200])
+def test_postgres_ranks_exactly_as_sqlite_fts5(pg_url, n):
+    """Same terms, same BM25, same pruning: an embedded process and a team agree."""
+    docs = _corpus(n)
+    ids, documents = [i for i, _ in docs], [d for _, d in docs]
+    pg, fts = PgKeywordIndex(pg_url, "ns"), KeywordIndex(None)
+    for index in (pg, fts):
+        index.add_documents(documents, ids)
+    _same_rankings(pg, fts)
     assert pg.count() == n
+    # replaced and deleted chunks leave the statistics (idf, lengths) exact
+    redo = _corpus(n // 3, seed=11)
+    for index in (pg, fts):
+        index.add_documents([d for _, d in redo], ids[: n // 3])
+        index.delete(ids[-n // 4 :])
+    _same_rankings(pg, fts)
+    assert pg.count() == fts.count() == n - n // 4
     pg.close()
 
 
