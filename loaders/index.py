@@ -160,29 +160,28 @@ class IngestReport:
         self.warnings.setdefault(source, []).append(message)
 
     def to_json(self) -> dict[str, Any]:
-        """``{"files": {...}, "chunks": {...}, "errors": [...]}`` as in docs/DESIGN.md."""
-        return (
-            {
-                "files": {
-                    "added": len(self.added),
-                    "unchanged": len(self.unchanged),
-                    "updated": len(self.updated),
-                    "failed": len(self.failed),
-                    "pruned": len(self.pruned),
-                },
-                "chunks": {"written": self.chunks_written, "deleted": self.chunks_deleted},
-                "errors": [{"source": s, "error": e} for s, e in self.failed],
-                "warnings": [{"source": s, "warnings": list(w)} for s, w in self.warnings.items()],
-                "seconds": round(self.seconds, 3),
-            }
-            | ({"notes": list(self.notes)} if self.notes else {})
-            | self._workers_json()
-        )
-
-    def _workers_json(self) -> dict[str, Any]:
-        if self.worker is None:
-            return {}
-        return {"worker": self.worker, "others": len(self.others)}
+        """``{"files": {...}, "chunks": {...}, "errors": [...]}`` as in docs/DESIGN.md;
+        with several workers also ``"worker"`` and ``files.others`` (indexed by others)."""
+        files = {
+            "added": len(self.added),
+            "unchanged": len(self.unchanged),
+            "updated": len(self.updated),
+            "failed": len(self.failed),
+            "pruned": len(self.pruned),
+        }
+        out: dict[str, Any] = {
+            "files": files,
+            "chunks": {"written": self.chunks_written, "deleted": self.chunks_deleted},
+            "errors": [{"source": s, "error": e} for s, e in self.failed],
+            "warnings": [{"source": s, "warnings": list(w)} for s, w in self.warnings.items()],
+            "seconds": round(self.seconds, 3),
+        }
+        if self.notes:
+            out["notes"] = list(self.notes)
+        if self.worker is not None:
+            files["others"] = len(self.others)
+            out["worker"] = self.worker
+        return out
 
 
 @dataclass

@@ -134,7 +134,7 @@ def _ingest(args: argparse.Namespace, settings: Any) -> int:
             + f"{len(files)} files in {report.seconds:.1f} s: {f['added']} added, "
             f"{f['unchanged']} unchanged, {f['updated']} updated, {f['failed']} failed"
             + (f", {f['pruned']} pruned" if args.prune else "")
-            + (f", {summary['others']} by other workers" if worker else "")
+            + (f", {summary['files']['others']} by other workers" if worker else "")
             + f"; chunks: {c['written']} written, {c['deleted']} deleted "
             f"(collection {settings.store.collection!r})"
         )
