@@ -320,20 +320,25 @@ def deploy(args: argparse.Namespace, pg_url: str, chroma_url: str, work: Path) -
         worker.close()
     article.write_text(original, encoding="utf-8")
     indexer.ingest([article])
+    indexer.claims.close()
     print(
         f"\nsame-count rewrites: {edits} edits ({same_count} kept the file's chunk count), "
         f"{len(two_envs)} query processes each: {stale} stale results (target 0)",
         flush=True,
     )
 
-    # -- 5. kill -9 at several points, then a re-run ---------------------------------------
+    kill_points(args, team, work, files)
+
+
+def kill_points(args: argparse.Namespace, team: dict, work: Path, files: list[Path]) -> None:
+    """5. kill -9 at several points, then a re-run; each must equal one clean run."""
     subset = sorted(p for p in files if p.suffix == ".txt")[:12]
     clean_env = env_for(work / "k-clean", collection="k-clean", **team)
     run_ingest([clean_env], subset)
     clean = team_state(settings_for(clean_env))
     equal = 0
     for point in range(1, args.kill_points + 1):
-        env = env_for(work / f"k{point}", collection=f"k{point}", **team)
+        env = env_for(work / f"k{point}", collection=f"killed-{point}", **team)
         env["LCELKIT_INGEST__BATCH_SIZE"] = "64"
         proc = subprocess.Popen([sys.executable, "-m", "lcelkit.cli", "ingest",
                                  *map(str, subset)], env=env, stdout=subprocess.DEVNULL,
@@ -362,7 +367,7 @@ def main() -> int:
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--edits", type=int, default=20)
     parser.add_argument("--kill-points", type=int, default=10)
-    parser.add_argument("--only", choices=["ranking", "deploy"])
+    parser.add_argument("--only", choices=["ranking", "deploy", "kill"])
     args = parser.parse_args()
 
     from tests.support.postgres import PostgresCluster
@@ -375,9 +380,13 @@ def main() -> int:
             url = pg.new_database()
             if args.only in (None, "ranking"):
                 ranking(args.benchdata, url)
-            if args.only in (None, "deploy"):
+            if args.only in (None, "deploy", "kill"):
                 with ChromaServer(work / "chroma") as chroma:
-                    deploy(args, url, chroma.url, work)
+                    if args.only == "kill":
+                        files = _bench_module("ingest").build_corpus(args.benchdata, work / "c")
+                        kill_points(args, {"chroma": chroma.url, "db": url}, work, files)
+                    else:
+                        deploy(args, url, chroma.url, work)
     return 0
 
 

@@ -432,6 +432,10 @@ class PgKeywordIndex:
                 isolation_level="REPEATABLE READ"  # statistics and rows: one snapshot
             )
             with snapshot as conn, conn.begin():
+                # The GIN index reads only the chunks that hold a query term; without
+                # this the planner often scans the table, detoasting every tsvector
+                # (KoBEST, 5,726 chunks: 40 ms against 7 ms per query).
+                conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
                 rows = self._search(conn, terms, cond, params)
         except StoreError:
             raise
@@ -481,7 +485,9 @@ class PgKeywordIndex:
             )
         sql = (
             f"SELECT c.chunk_id, c.text, c.metadata, {score} AS s FROM lcelkit_keyword c "
-            f"WHERE c.namespace = %(ns)s AND c.tsv @@ %(tsq)s::tsquery AND {cond} "
+            # "namespace || ''": never the primary key's index, always the GIN on tsv (a
+            # fresh table has no statistics; the planner then scans the whole namespace)
+            f"WHERE c.namespace || '' = %(ns)s AND c.tsv @@ %(tsq)s::tsquery AND {cond} "
             "ORDER BY s DESC, c.chunk_id LIMIT %(k)s"
         )
         return list(conn.exec_driver_sql(sql, params))
