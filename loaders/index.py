@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from lcelkit.loaders.claims import FileClaims
 
 __all__ = [
+    "STORE_STAMP_KEY",
     "FileManifest",
     "Indexer",
     "IngestReport",
@@ -48,6 +49,8 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+STORE_STAMP_KEY = "lcelkit:write_stamp"  # collection metadata: changes with every write run
 
 
 @dataclass
@@ -81,6 +84,25 @@ class MirroredStore(VectorStore):
         self.sinks = list(sinks)
         self.max_batch = max_batch
         self._before_write = before_write
+        self.wrote = False  # since the last stamp()
+
+    def stamp(self) -> None:
+        """After a write run: a new write stamp in the collection's metadata and in every
+        sink that keeps one, so a reader sees at once that its index is in step (see
+        ``chains.retrievers.sync_keyword_index``). Nothing is done when nothing changed."""
+        if not self.wrote:
+            return
+        import uuid
+
+        collection = getattr(self.store, "_collection", None)
+        if collection is None:
+            return
+        value = uuid.uuid4().hex
+        collection.modify(metadata={**(collection.metadata or {}), STORE_STAMP_KEY: value})
+        for sink in self.sinks:
+            if hasattr(sink, "set_synced_stamp"):
+                sink.set_synced_stamp(value)
+        self.wrote = False
 
     @property
     def embeddings(self) -> Any:
@@ -97,6 +119,7 @@ class MirroredStore(VectorStore):
         for start in range(0, len(documents), self.max_batch):
             part = documents[start : start + self.max_batch]
             part_ids = ids[start : start + self.max_batch]
+            self.wrote = True
             written += self.store.add_documents(part, ids=part_ids, **kwargs)
             for sink in self.sinks:
                 sink.add_documents(part, ids=part_ids)
@@ -115,6 +138,7 @@ class MirroredStore(VectorStore):
         """Delete from the store and every sink."""
         if not ids:
             return True
+        self.wrote = True
         for start in range(0, len(ids), self.max_batch):
             self.store.delete(ids[start : start + self.max_batch], **kwargs)
         for sink in self.sinks:
@@ -272,6 +296,8 @@ class Indexer:
                 self.claims.release([p.path for p in pending])
         if prune_roots is not None:
             self._prune([Path(p) for p in prune_roots], report)
+        if hasattr(self.store, "stamp"):
+            self.store.stamp()  # every write of this run is in the store and the sinks
         report.notes += script_warnings(report.letters, self.store)
         report.seconds = time.perf_counter() - started
         return report
