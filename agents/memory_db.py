@@ -35,13 +35,13 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 def create_all_tolerant(meta: Any, engine: Any, attempts: int = 5) -> None:
     """``meta.create_all(engine)``, retried when another process created a table meanwhile."""
-    from sqlalchemy.exc import OperationalError, ProgrammingError
+    from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
     for attempt in range(attempts):
         try:
             meta.create_all(engine)
             return
-        except (OperationalError, ProgrammingError) as exc:
+        except (OperationalError, ProgrammingError, IntegrityError) as exc:
             text = str(exc).lower()
             racing = "already exists" in text or "database is locked" in text
             if not racing or attempt == attempts - 1:
@@ -102,7 +102,10 @@ def open_memory_db(url: str) -> tuple[Any, Any, Any]:
             Column("tokens", Integer, nullable=False),
             Index("ix_lcelkit_memory_turns_session", "session_id", "seq"),
         )
-        create_all_tolerant(meta, engine)
+        from lcelkit.loaders.claims import schema_lock
+
+        with schema_lock(url):  # PostgreSQL: one creator at a time across processes
+            create_all_tolerant(meta, engine)
     except Exception as exc:
         raise StoreError(
             f"cannot open the chat memory database {url}: {exc.__class__.__name__}: {exc}",

@@ -235,8 +235,9 @@ def test_pg_schema_creation_races_are_safe(pg_url):
     """Four processes open a fresh database at once: tables created once, nobody fails."""
     code = ("import sys; from lcelkit.loaders.records import FileManifest, make_record_manager; "
             "from lcelkit.chains.keyword_pg import PgKeywordIndex; u = sys.argv[1]; "
+            "from lcelkit.agents.memory import SummaryMemoryStore; "
             "make_record_manager('ns', u); FileManifest('ns', u); PgKeywordIndex(u, 'ns'); "
-            "print('ok')")  # fmt: skip
+            "SummaryMemoryStore(u); print('ok')")  # fmt: skip
     procs = [subprocess.Popen([sys.executable, "-c", code, pg_url], stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True, env=_child_env())
              for _ in range(4)]  # fmt: skip
