@@ -135,7 +135,8 @@ class SummaryMemoryStore:
         self.summary_max_tokens = summary_max_tokens
         self.prompt_limit = prompt_limit
         self._parsed: dict[tuple[int, int], list[BaseMessage]] = {}  # (row id, payload hash)
-        self._locks = SessionLocks()  # the same locks for the sync and the async path
+        # the same locks for the sync and the async path; across processes on PostgreSQL
+        self._locks = SessionLocks(url)
         self._db_lock: Any = contextlib.nullcontext()  # an RLock for in-memory SQLite
         self._engine, self._sessions, self._turns = open_memory_db(url)
         if type(self._engine.pool).__name__ == "StaticPool":
@@ -323,11 +324,14 @@ class SummaryMemoryStore:
             row = self._session_row(conn, session_id)
             if row is None or row.summary != old:
                 return False
-            conn.execute(
+            swapped = conn.execute(  # compare-and-set: another process may have won meanwhile
                 update(self._sessions)
                 .where(self._sessions.c.session_id == session_id)
+                .where(self._sessions.c.summary == old)
                 .values(summary=summary, updated_at=time.time())
-            )
+            ).rowcount
+            if swapped != 1:
+                return False
             conn.execute(delete(self._turns).where(self._turns.c.id.in_(evicted_ids)))
         return True
 

@@ -35,13 +35,13 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 def create_all_tolerant(meta: Any, engine: Any, attempts: int = 5) -> None:
     """``meta.create_all(engine)``, retried when another process created a table meanwhile."""
-    from sqlalchemy.exc import OperationalError, ProgrammingError
+    from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
     for attempt in range(attempts):
         try:
             meta.create_all(engine)
             return
-        except (OperationalError, ProgrammingError) as exc:
+        except (OperationalError, ProgrammingError, IntegrityError) as exc:
             text = str(exc).lower()
             racing = "already exists" in text or "database is locked" in text
             if not racing or attempt == attempts - 1:
@@ -102,7 +102,10 @@ def open_memory_db(url: str) -> tuple[Any, Any, Any]:
             Column("tokens", Integer, nullable=False),
             Index("ix_lcelkit_memory_turns_session", "session_id", "seq"),
         )
-        create_all_tolerant(meta, engine)
+        from lcelkit.loaders.claims import schema_lock
+
+        with schema_lock(url):  # PostgreSQL: one creator at a time across processes
+            create_all_tolerant(meta, engine)
     except Exception as exc:
         raise StoreError(
             f"cannot open the chat memory database {url}: {exc.__class__.__name__}: {exc}",
@@ -156,13 +159,56 @@ class SessionLocks:
     short back-off, so it blocks no thread and a cancelled waiter leaves nothing held.
     The database stays correct without the lock (upserts, atomic counters); the lock
     keeps one session's turns in order and summarized once.
+
+    Given a PostgreSQL ``url``, the lock also holds across processes and hosts (server
+    workers behind one address): after the thread lock, a PostgreSQL advisory lock on
+    the session id, taken on a connection of its own and released with it (a killed
+    process's locks go with its connections).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, url: str | None = None) -> None:
         import threading
 
         self._locks: dict[str, Any] = {}
         self._guard = threading.Lock()
+        self._pg: Any = None
+        if url:
+            from sqlalchemy import create_engine
+            from sqlalchemy.engine import make_url
+            from sqlalchemy.pool import NullPool
+
+            if make_url(url).get_backend_name() == "postgresql":
+                self._pg = create_engine(url, poolclass=NullPool)
+
+    @property
+    def across_processes(self) -> bool:
+        """True when the locks hold across processes and hosts (PostgreSQL)."""
+        return self._pg is not None
+
+    def _pg_connect(self) -> Any:
+        conn = self._pg.connect()
+        conn.exec_driver_sql("SET application_name = 'lcelkit-session-lock'")
+        conn.commit()
+        return conn
+
+    @staticmethod
+    def _pg_try(conn: Any, key: str) -> bool:
+        got = conn.exec_driver_sql(
+            "SELECT pg_try_advisory_lock(hashtextextended(%(k)s, 0))", {"k": key}
+        ).scalar()
+        conn.commit()
+        return bool(got)
+
+    @staticmethod
+    def _pg_release(conn: Any, key: str) -> None:
+        import contextlib
+
+        with contextlib.suppress(Exception):
+            conn.exec_driver_sql(
+                "SELECT pg_advisory_unlock(hashtextextended(%(k)s, 0))", {"k": key}
+            )
+            conn.commit()
+        conn.close()
 
     def _lock(self, key: str) -> Any:
         import threading
@@ -175,7 +221,26 @@ class SessionLocks:
 
     def hold(self, key: str) -> Any:
         """Context manager: the lock of ``key``, waited for in this thread."""
-        return self._lock(key)
+        import contextlib
+
+        lock = self._lock(key)
+        if self._pg is None:
+            return lock
+
+        @contextlib.contextmanager
+        def held() -> Any:
+            with lock:
+                conn = self._pg_connect()
+                try:
+                    conn.exec_driver_sql(
+                        "SELECT pg_advisory_lock(hashtextextended(%(k)s, 0))", {"k": key}
+                    )
+                    conn.commit()
+                    yield
+                finally:
+                    self._pg_release(conn, key)
+
+        return held()
 
     def ahold(self, key: str) -> Any:
         """Async context manager: the same lock, waited for without blocking the loop."""
@@ -190,9 +255,18 @@ class SessionLocks:
             while not lock.acquire(blocking=False):
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 0.02)
+            conn = None
             try:
+                if self._pg is not None:
+                    conn = await asyncio.to_thread(self._pg_connect)
+                    delay = 0.002
+                    while not await asyncio.to_thread(self._pg_try, conn, key):
+                        await asyncio.sleep(delay)
+                        delay = min(delay * 2, 0.05)
                 yield
             finally:
+                if conn is not None:
+                    await asyncio.to_thread(self._pg_release, conn, key)
                 lock.release()
 
         return held()

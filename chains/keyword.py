@@ -418,6 +418,21 @@ class KeywordIndex:
                 rows = self._conn.execute("SELECT text FROM docs LIMIT ?", (n,)).fetchall()
         return [r[0] for r in rows]
 
+    def synced_stamp(self) -> str | None:
+        """The store's write stamp this index was last known to match (None: never)."""
+        with self._lock:
+            row = self._conn.execute("SELECT value FROM info WHERE key='store_stamp'").fetchone()
+        return row[0] if row else None
+
+    def set_synced_stamp(self, stamp: str) -> None:
+        """Record that this index matches the store as of its write stamp ``stamp``."""
+        with self._lock:
+            self._conn.execute(
+                "INSERT INTO info(key, value) VALUES('store_stamp', ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (stamp,),
+            )
+
     def ids(self) -> set[str]:
         """Every chunk id in the index."""
         with self._lock:
@@ -440,7 +455,7 @@ class KeywordIndex:
         sql = (
             "SELECT d.chunk_id, d.text, d.metadata, bm25(fts) AS s FROM fts "
             "JOIN docs d ON d.rowid = fts.rowid "
-            f"WHERE fts MATCH ? AND {cond} ORDER BY s LIMIT ?"
+            f"WHERE fts MATCH ? AND {cond} ORDER BY s, d.chunk_id LIMIT ?"  # ties: by id
         )
         with self._lock:
             try:

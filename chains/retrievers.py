@@ -416,13 +416,20 @@ class HybridRetriever(_CallTimeArgs):
 
 
 def sync_keyword_index(index: KeywordIndex, store: Chroma, *, batch_size: int = 2000) -> int:
-    """Bring the keyword index in step with the store when their counts differ.
+    """Bring the keyword index in step with the store, chunk id by chunk id.
 
-    Cheap when they agree (two counts). Otherwise adds the chunks the index lacks
-    and deletes the ones the store no longer has; returns how many rows changed.
+    Every lcelkit write run stamps the collection (``loaders.index.STORE_STAMP_KEY`` in
+    its metadata, a new value per run) and the keyword indexes it mirrored into; when
+    the index carries the collection's stamp it is in step and nothing is read.
+    Otherwise the two sets of chunk ids are compared (never their counts: a file
+    rewritten with as many chunks has new ids, as ids are content hashes), the chunks
+    the index lacks are added and the ones the store no longer has deleted; returns how
+    many rows changed. The PostgreSQL index (``chains.keyword_pg``) is shared by every
+    process and written by every ingest directly, so it is never synced.
     """
     collection = _collection(store)
-    if collection.count() == index.count():
+    stamp = (collection.metadata or {}).get("lcelkit:write_stamp")
+    if stamp is not None and stamp == index.synced_stamp():
         return 0
     store_ids = set(collection.get(include=[])["ids"])
     have = index.ids()
@@ -440,6 +447,8 @@ def sync_keyword_index(index: KeywordIndex, store: Chroma, *, batch_size: int = 
         index.add_documents(docs, list(got["ids"]))
     if missing or extra:
         logger.info("keyword index synced with the store: +%d -%d chunks", len(missing), len(extra))
+    if stamp is not None:
+        index.set_synced_stamp(stamp)
     return len(missing) + len(extra)
 
 

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "embedder_model",
+    "keyword_index_is_shared",
     "llm_settings",
     "make_agent",
     "make_embeddings",
@@ -45,6 +46,7 @@ __all__ = [
     "parse_file",
     "record_embedder",
     "resolve_context_window",
+    "shared_ingest",
     "store_namespace",
 ]
 
@@ -265,13 +267,16 @@ def make_indexer(
     embeddings: SentenceTransformerEmbeddings | None = None,
     sinks: list | None = None,
     rebuild: bool = False,
+    workers: bool | None = None,
 ) -> Indexer:
     """The incremental indexer for the configured collection.
 
     The store is opened without loading the embedder; the embedder's dimension is
     checked against the collection right before the first write. ``sinks`` default
     to the hybrid retriever's keyword index, kept in step with every write.
-    ``rebuild=True`` drops the collection and its records first.
+    ``rebuild=True`` drops the collection and its records first. ``workers``: claim
+    each file in the database so that several ingest processes can share the work
+    (default: :func:`shared_ingest`, a Chroma server and a database server).
     """
     from lcelkit.chains.store import (
         chroma_client,
@@ -334,23 +339,67 @@ def make_indexer(
         warnings: list[str] = []
         return Parsed(parse_file(settings, path, source, splitter[0], warnings), warnings)
 
+    claims = None
+    if workers if workers is not None else shared_ingest(settings):
+        from lcelkit.loaders.claims import FileClaims
+
+        claims = FileClaims(
+            namespace, settings.record_db_url, lease=settings.database.claim_seconds
+        )
     indexer = Indexer(
-        mirrored, record_manager, manifest, parse, batch_size=settings.ingest.batch_size
+        mirrored,
+        record_manager,
+        manifest,
+        parse,
+        batch_size=settings.ingest.batch_size,
+        claims=claims,
     )
     if rebuild:
         indexer.forget_all()
     return indexer
 
 
+def shared_ingest(settings: Settings) -> bool:
+    """True when ingest processes may run side by side, claiming files: the vectors are
+    on a Chroma server (``store.url``) and the rest on a database server
+    (``database.url``). Otherwise one ingest per home runs at a time (``homelock``)."""
+    return bool(settings.store.url) and settings.database.is_server
+
+
 # -- retrieval ---------------------------------------------------------------------------
 def make_keyword_index(settings: Settings) -> KeywordIndex:
-    """The hybrid retriever's BM25 index of the configured collection (SQLite under home)."""
+    """The hybrid retriever's BM25 index of the configured collection: on PostgreSQL
+    (``database.url``) a table every worker shares; else SQLite FTS5 beside the
+    database (under home by default)."""
     import re
 
     from lcelkit.chains.keyword import KeywordIndex
 
+    if settings.database.is_server:
+        from lcelkit.chains.keyword_pg import PgKeywordIndex
+
+        return PgKeywordIndex(settings.database.url, store_namespace(settings))  # type: ignore[return-value]
     slug = re.sub(r"[^A-Za-z0-9._-]+", "_", store_namespace(settings)).strip("_")
-    return KeywordIndex(settings.home / "keyword" / f"{slug}.sqlite")
+    return KeywordIndex(_keyword_dir(settings) / f"{slug}.sqlite")
+
+
+def _keyword_dir(settings: Settings) -> Path:
+    """Folder of the SQLite keyword indexes: ``home/keyword``, or beside a SQLite
+    ``database.url`` file."""
+    from pathlib import Path
+
+    from sqlalchemy.engine import make_url
+
+    if settings.database.url:
+        database = make_url(settings.database.url).database
+        if database and database != ":memory:":
+            return Path(database).expanduser().resolve().parent / "keyword"
+    return settings.home / "keyword"
+
+
+def keyword_index_is_shared(index: object) -> bool:
+    """True for the PostgreSQL keyword index: every ingest writes it, nothing to sync."""
+    return type(index).__name__ == "PgKeywordIndex"
 
 
 def make_retriever(
@@ -365,8 +414,9 @@ def make_retriever(
 ) -> BaseRetriever:
     """The configured retriever (``settings.retrieval``; arguments override it).
 
-    For hybrid/bm25 the keyword index is opened and, only when its chunk count
-    differs from the store's, brought in step with it (``sync_keyword_index``).
+    For hybrid/bm25 the keyword index is opened; a per-process SQLite index is brought
+    in step with the store chunk id by chunk id (``sync_keyword_index``), the shared
+    PostgreSQL one needs nothing.
     """
     from lcelkit.chains.retrievers import make_retriever as build
     from lcelkit.chains.retrievers import sync_keyword_index
@@ -379,7 +429,8 @@ def make_retriever(
     embeddings = embeddings or store.embeddings
     if kind in ("hybrid", "bm25") and keyword_index is None:
         keyword_index = make_keyword_index(settings)
-        sync_keyword_index(keyword_index, store)
+        if not keyword_index_is_shared(keyword_index):
+            sync_keyword_index(keyword_index, store)
     return build(
         store,
         search=kind,  # type: ignore[arg-type]

@@ -6,6 +6,10 @@ fails (``table ... already exists``). Holding ``<home>/ingest.lock`` for the who
 run makes the second one wait: it says so, then runs once the first is done (and
 finds its files unchanged). The lock is an OS file lock (``filelock``): it is
 released when the process ends, even by ``kill -9``.
+
+A team deployment (a Chroma server and a PostgreSQL ``database.url``,
+``lcelkit.factories.shared_ingest``) takes no home lock: its ingest workers claim files
+in the database (``lcelkit.loaders.claims``) and create tables under an advisory lock.
 """
 
 from __future__ import annotations

@@ -25,6 +25,7 @@ from lcelkit.errors import ConfigError
 
 __all__ = [
     "AgentSettings",
+    "DatabaseSettings",
     "EmbeddingsSettings",
     "IngestSettings",
     "LLMSettings",
@@ -34,6 +35,7 @@ __all__ = [
     "SplitSettings",
     "StoreSettings",
     "get_settings",
+    "normalize_db_url",
 ]
 
 DEFAULT_OLLAMA_MODEL = "llama3.2"
@@ -223,6 +225,43 @@ class AgentSettings(BaseModel):
     )
 
 
+def normalize_db_url(value: str) -> str:
+    """A SQLAlchemy URL with PostgreSQL's driver made explicit: ``postgres://`` and
+    ``postgresql://`` become ``postgresql+psycopg://`` (psycopg 3, the installed driver)."""
+    value = value.strip()
+    for prefix in ("postgres://", "postgresql://"):
+        if value.startswith(prefix):
+            return "postgresql+psycopg://" + value[len(prefix) :]
+    return value
+
+
+class DatabaseSettings(BaseModel):
+    """The SQL database for everything that is not vectors: the record manager, the file
+    manifest, ingest claims, agent sessions and (on PostgreSQL) the keyword index."""
+
+    url: str = Field(
+        default="",
+        description="SQLAlchemy URL (postgresql://user@host:5432/db for a team); empty = "
+        "SQLite files under home, as before.",
+    )
+    claim_seconds: float = Field(
+        default=60.0,
+        gt=1,
+        description="Ingest workers: how long a file's claim lives without a heartbeat "
+        "(a killed worker's files are taken over after this).",
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return normalize_db_url(value)
+
+    @property
+    def is_server(self) -> bool:
+        """True when the URL names a database server (not SQLite): state shared by hosts."""
+        return bool(self.url) and not self.url.startswith("sqlite")
+
+
 class ServerSettings(BaseModel):
     """The HTTP server."""
 
@@ -265,6 +304,7 @@ ENV_ALIASES: dict[str, tuple[str, ...]] = {
     "LCELKIT_CHUNK_SIZE": ("split", "chunk_size"),
     "LCELKIT_CHUNK_OVERLAP": ("split", "chunk_overlap"),
     "LCELKIT_API_KEY": ("server", "api_key"),
+    "LCELKIT_DATABASE_URL": ("database", "url"),
 }
 
 
@@ -335,6 +375,7 @@ class Settings(BaseSettings):
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
     agent: AgentSettings = Field(default_factory=AgentSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
 
     @classmethod
     def settings_customise_sources(
@@ -360,13 +401,17 @@ class Settings(BaseSettings):
 
     @property
     def record_db_url(self) -> str:
-        """SQLAlchemy URL of the record manager (which source produced which chunks)."""
-        return f"sqlite:///{(self.home / 'records.sqlite').resolve()}"
+        """SQLAlchemy URL of the record manager, the file manifest and ingest claims
+        (``database.url``, else SQLite under home)."""
+        return self.database.url or f"sqlite:///{(self.home / 'records.sqlite').resolve()}"
 
     @property
     def memory_db_url(self) -> str:
-        """SQLAlchemy URL of the agent's session memory."""
-        return self.agent.memory_url or f"sqlite:///{(self.home / 'memory.sqlite').resolve()}"
+        """SQLAlchemy URL of the agent's session memory (``agent.memory_url``, else
+        ``database.url``, else SQLite under home)."""
+        if self.agent.memory_url:
+            return normalize_db_url(self.agent.memory_url)
+        return self.database.url or f"sqlite:///{(self.home / 'memory.sqlite').resolve()}"
 
 
 def get_settings(**overrides: Any) -> Settings:

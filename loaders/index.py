@@ -33,11 +33,13 @@ from langchain_core.vectorstores import VectorStore
 from lcelkit.chains.coverage import count_letters, script_warnings
 from lcelkit.errors import LcelkitError, LoaderError, UnreadableFileError
 from lcelkit.loaders.ids import file_digest
+from lcelkit.loaders.records import FileManifest, make_record_manager
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Engine
+    from lcelkit.loaders.claims import FileClaims
 
 __all__ = [
+    "STORE_STAMP_KEY",
     "FileManifest",
     "Indexer",
     "IngestReport",
@@ -47,6 +49,8 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+STORE_STAMP_KEY = "lcelkit:write_stamp"  # collection metadata: changes with every write run
 
 
 @dataclass
@@ -58,95 +62,6 @@ class Parsed:
 
 
 ParseFn = Callable[[Path, str], "list[Document] | Parsed"]
-
-
-def make_record_manager(namespace: str, db_url: str) -> RecordManager:
-    """LangChain's SQL record manager (schema created if missing).
-
-    It lives in langchain-classic: langchain-core ships only the interface and an
-    in-memory implementation, and a persistent one is what incremental indexing needs.
-    """
-    from langchain_classic.indexes import SQLRecordManager
-
-    manager = SQLRecordManager(namespace, db_url=db_url)
-    manager.create_schema()
-    return manager
-
-
-class FileManifest:
-    """What each indexed file looked like when it was last indexed (SQL table)."""
-
-    def __init__(self, namespace: str, db_url: str) -> None:
-        from sqlalchemy import Column, Integer, MetaData, String, Table, create_engine
-
-        self.namespace = namespace
-        self._engine: Engine = create_engine(db_url)
-        meta = MetaData()
-        self._table = Table(
-            "lcelkit_files",
-            meta,
-            Column("namespace", String, primary_key=True),
-            Column("path", String, primary_key=True),
-            Column("source", String, nullable=False),
-            Column("digest", String, nullable=False),
-            Column("size", Integer, nullable=False),
-            Column("mtime_ns", Integer, nullable=False),
-            Column("chunks", Integer, nullable=False),
-            Column("indexed_at", Integer, nullable=False),
-        )
-        meta.create_all(self._engine)
-
-    def get(self, path: str) -> dict[str, Any] | None:
-        """The manifest row of ``path`` (absolute), or None."""
-        from sqlalchemy import select
-
-        t = self._table
-        with self._engine.connect() as conn:
-            row = conn.execute(
-                select(t).where(t.c.namespace == self.namespace, t.c.path == path)
-            ).first()
-        return dict(row._mapping) if row else None
-
-    def put(self, rows: Iterable[dict[str, Any]]) -> None:
-        """Insert or replace rows (one transaction)."""
-        from sqlalchemy import delete
-
-        t = self._table
-        rows = [{**r, "namespace": self.namespace, "indexed_at": int(time.time())} for r in rows]
-        if not rows:
-            return
-        with self._engine.begin() as conn:
-            for r in rows:
-                conn.execute(
-                    delete(t).where(t.c.namespace == self.namespace, t.c.path == r["path"])
-                )
-            conn.execute(t.insert(), rows)
-
-    def remove(self, path: str) -> None:
-        """Forget ``path``."""
-        from sqlalchemy import delete
-
-        t = self._table
-        with self._engine.begin() as conn:
-            conn.execute(delete(t).where(t.c.namespace == self.namespace, t.c.path == path))
-
-    def paths(self) -> list[str]:
-        """Every file path this namespace knows."""
-        from sqlalchemy import select
-
-        t = self._table
-        with self._engine.connect() as conn:
-            return [
-                r[0] for r in conn.execute(select(t.c.path).where(t.c.namespace == self.namespace))
-            ]
-
-    def clear(self) -> None:
-        """Forget every file of this namespace."""
-        from sqlalchemy import delete
-
-        t = self._table
-        with self._engine.begin() as conn:
-            conn.execute(delete(t).where(t.c.namespace == self.namespace))
 
 
 class MirroredStore(VectorStore):
@@ -169,6 +84,25 @@ class MirroredStore(VectorStore):
         self.sinks = list(sinks)
         self.max_batch = max_batch
         self._before_write = before_write
+        self.wrote = False  # since the last stamp()
+
+    def stamp(self) -> None:
+        """After a write run: a new write stamp in the collection's metadata and in every
+        sink that keeps one, so a reader sees at once that its index is in step (see
+        ``chains.retrievers.sync_keyword_index``). Nothing is done when nothing changed."""
+        if not self.wrote:
+            return
+        import uuid
+
+        collection = getattr(self.store, "_collection", None)
+        if collection is None:
+            return
+        value = uuid.uuid4().hex
+        collection.modify(metadata={**(collection.metadata or {}), STORE_STAMP_KEY: value})
+        for sink in self.sinks:
+            if hasattr(sink, "set_synced_stamp"):
+                sink.set_synced_stamp(value)
+        self.wrote = False
 
     @property
     def embeddings(self) -> Any:
@@ -185,6 +119,7 @@ class MirroredStore(VectorStore):
         for start in range(0, len(documents), self.max_batch):
             part = documents[start : start + self.max_batch]
             part_ids = ids[start : start + self.max_batch]
+            self.wrote = True
             written += self.store.add_documents(part, ids=part_ids, **kwargs)
             for sink in self.sinks:
                 sink.add_documents(part, ids=part_ids)
@@ -203,6 +138,7 @@ class MirroredStore(VectorStore):
         """Delete from the store and every sink."""
         if not ids:
             return True
+        self.wrote = True
         for start in range(0, len(ids), self.max_batch):
             self.store.delete(ids[start : start + self.max_batch], **kwargs)
         for sink in self.sinks:
@@ -235,6 +171,8 @@ class IngestReport:
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)  # about the collection, not one file
     letters: tuple[int, int] = (0, 0)  # (Hangul, all) letters of the chunks written
+    others: list[str] = field(default_factory=list)  # indexed meanwhile by another worker
+    worker: str | None = None  # this worker's name when files are claimed (several workers)
 
     @property
     def ok(self) -> bool:
@@ -246,20 +184,28 @@ class IngestReport:
         self.warnings.setdefault(source, []).append(message)
 
     def to_json(self) -> dict[str, Any]:
-        """``{"files": {...}, "chunks": {...}, "errors": [...]}`` as in docs/DESIGN.md."""
-        return {
-            "files": {
-                "added": len(self.added),
-                "unchanged": len(self.unchanged),
-                "updated": len(self.updated),
-                "failed": len(self.failed),
-                "pruned": len(self.pruned),
-            },
+        """``{"files": {...}, "chunks": {...}, "errors": [...]}`` as in docs/DESIGN.md;
+        with several workers also ``"worker"`` and ``files.others`` (indexed by others)."""
+        files = {
+            "added": len(self.added),
+            "unchanged": len(self.unchanged),
+            "updated": len(self.updated),
+            "failed": len(self.failed),
+            "pruned": len(self.pruned),
+        }
+        out: dict[str, Any] = {
+            "files": files,
             "chunks": {"written": self.chunks_written, "deleted": self.chunks_deleted},
             "errors": [{"source": s, "error": e} for s, e in self.failed],
             "warnings": [{"source": s, "warnings": list(w)} for s, w in self.warnings.items()],
             "seconds": round(self.seconds, 3),
-        } | ({"notes": list(self.notes)} if self.notes else {})
+        }
+        if self.notes:
+            out["notes"] = list(self.notes)
+        if self.worker is not None:
+            files["others"] = len(self.others)
+            out["worker"] = self.worker
+        return out
 
 
 @dataclass
@@ -295,12 +241,14 @@ class Indexer:
         parse: ParseFn,
         *,
         batch_size: int = 1024,
+        claims: FileClaims | None = None,
     ) -> None:
         self.store = store
         self.record_manager = record_manager
         self.manifest = manifest
         self.parse = parse
         self.batch_size = batch_size
+        self.claims = claims
 
     # -- public ----------------------------------------------------------------------
     def ingest(
@@ -312,7 +260,11 @@ class Indexer:
     ) -> IngestReport:
         """Index files and folders (walked recursively); prune vanished files under
         ``prune_roots``. ``progress(source, status)`` is called once per file. Folders
-        that cannot be listed are reported as failures."""
+        that cannot be listed are reported as failures.
+
+        With ``claims`` (several workers on one database), each changed file is claimed
+        first; a file another worker holds is left for later, then either found indexed
+        by it (``report.others``) or, once its lease has run out, taken over."""
         from lcelkit.loaders.files import discover
 
         unlisted: list[LoaderError] = []
@@ -322,20 +274,30 @@ class Indexer:
         report.failed += [(e.source, _describe(e)) for e in unlisted]
         pending: list[_Pending] = []
         seen: set[str] = set()
-        for path in files:
-            source = str(path)
-            abs_path = os.path.abspath(path)
-            if abs_path in seen:
-                continue
-            seen.add(abs_path)
-            status = self._prepare(path, source, abs_path, report, pending)
-            if progress:
-                progress(source, status)
-            if sum(len(p.chunks) for p in pending) >= self.batch_size:
+        busy: list[Path] = []  # held by another worker: come back to them
+        if self.claims is not None:
+            report.worker = self.claims.worker
+        try:
+            for path in files:
+                abs_path = os.path.abspath(path)
+                if abs_path in seen:
+                    continue
+                seen.add(abs_path)
+                self._step(path, report, pending, busy, progress)
+            self._flush(pending, report)
+            while busy:
+                waiting, busy = busy, []
+                time.sleep(min(1.0, self.claims.lease / 10) if self.claims else 0)
+                for path in waiting:
+                    self._step(path, report, pending, busy, progress, again=True)
                 self._flush(pending, report)
-        self._flush(pending, report)
+        finally:
+            if self.claims is not None:
+                self.claims.release([p.path for p in pending])
         if prune_roots is not None:
             self._prune([Path(p) for p in prune_roots], report)
+        if hasattr(self.store, "stamp"):
+            self.store.stamp()  # every write of this run is in the store and the sinks
         report.notes += script_warnings(report.letters, self.store)
         report.seconds = time.perf_counter() - started
         return report
@@ -348,6 +310,30 @@ class Indexer:
         self.manifest.clear()
 
     # -- steps -------------------------------------------------------------------------
+    def _step(
+        self,
+        path: Path,
+        report: IngestReport,
+        pending: list[_Pending],
+        busy: list[Path],
+        progress: Callable[[str, str], None] | None,
+        *,
+        again: bool = False,
+    ) -> None:
+        source = str(path)
+        status = self._prepare(path, source, os.path.abspath(path), report, pending)
+        if status == "busy":
+            busy.append(path)
+            return
+        if again and status == "unchanged":  # the other worker indexed it
+            report.unchanged.remove(source)
+            report.others.append(source)
+            status = "other"
+        if progress:
+            progress(source, status)
+        if sum(len(p.chunks) for p in pending) >= self.batch_size:
+            self._flush(pending, report)
+
     def _prepare(
         self,
         path: Path,
@@ -376,6 +362,31 @@ class Indexer:
             report.unchanged.append(source)
             report.chunks_unchanged += known["chunks"]
             return "unchanged"
+        if self.claims is not None:
+            if not self.claims.claim(abs_path):
+                return "busy"
+            status = self._prepare_claimed(path, source, abs_path, stat, report, pending)
+            if status not in ("added", "updated"):
+                self.claims.release([abs_path])
+            return status
+        return self._prepare_claimed(path, source, abs_path, stat, report, pending, known)
+
+    def _prepare_claimed(
+        self,
+        path: Path,
+        source: str,
+        abs_path: str,
+        stat: os.stat_result,
+        report: IngestReport,
+        pending: list[_Pending],
+        known: dict[str, Any] | None = None,
+    ) -> str:
+        if self.claims is not None:  # read again under the claim: another worker may be done
+            known = self.manifest.get(abs_path)
+            if known and known["size"] == stat.st_size and known["mtime_ns"] == stat.st_mtime_ns:
+                report.unchanged.append(source)
+                report.chunks_unchanged += known["chunks"]
+                return "unchanged"
         try:
             digest = file_digest(str(path))
         except OSError as exc:
@@ -438,6 +449,8 @@ class Indexer:
         )
         for item in pending:
             (report.added if item.status == "added" else report.updated).append(item.source)
+        if self.claims is not None:
+            self.claims.release([p.path for p in pending])
         pending.clear()
 
     def _prune(self, roots: Sequence[Path], report: IngestReport) -> None:

@@ -52,3 +52,22 @@ def lcelkit_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("LCELKIT_HOME", str(home))
     monkeypatch.setenv("LCELKIT_EMBEDDINGS_MODEL", TEST_EMBEDDER)
     return home
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster():
+    """A real PostgreSQL cluster (initdb in a temporary folder, a free port), started once
+    per test session and stopped by its PID. Skips, saying why, without the binaries."""
+    from tests.support.postgres import PostgresCluster, find_pg_bin
+
+    if find_pg_bin() is None:
+        pytest.skip("PostgreSQL not found: no initdb on PATH or in /usr/lib/postgresql/*/bin "
+                    "(install Debian's `postgresql` package; .ci/run does)")  # fmt: skip
+    with PostgresCluster() as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def pg_url(postgres_cluster) -> str:
+    """SQLAlchemy URL of a fresh, empty database on the session's PostgreSQL cluster."""
+    return postgres_cluster.new_database()

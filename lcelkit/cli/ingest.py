@@ -59,13 +59,13 @@ def register(subparsers: Any) -> None:
     parse.set_defaults(func=run_parse)
 
 
-def _progress_bar(total: int, enabled: bool) -> Any:
+def _progress_bar(total: int, enabled: bool, worker: str | None = None) -> Any:
     from tqdm import tqdm
 
     return tqdm(
         total=total,
         unit="file",
-        desc="ingest",
+        desc=f"ingest [{shown(worker)}]" if worker else "ingest",
         disable=not enabled or None,  # None: tqdm switches itself off when stderr is no tty
         file=sys.stderr,
         dynamic_ncols=True,
@@ -88,6 +88,10 @@ def run_ingest(args: argparse.Namespace) -> int:
             flush=True,
         )
 
+    from lcelkit.factories import shared_ingest
+
+    if shared_ingest(settings):  # several workers: files are claimed in the database
+        return _ingest(args, settings)
     with home_lock(settings.home, on_wait=waiting):
         return _ingest(args, settings)
 
@@ -99,11 +103,15 @@ def _ingest(args: argparse.Namespace, settings: Any) -> int:
     unlisted: list[Any] = []
     files = discover(args.paths, failures=unlisted)
     indexer = make_indexer(settings, rebuild=args.rebuild)
-    bar = _progress_bar(len(files), enabled=not args.json)
+    worker = indexer.claims.worker if indexer.claims is not None else None
+    bar = _progress_bar(len(files), enabled=not args.json, worker=worker)
+    log_each = worker is not None and not args.json and not sys.stderr.isatty()
 
     def progress(source: str, status: str) -> None:
         bar.set_postfix_str(shown(f"{status}: {Path(source).name}")[:60], refresh=False)
         bar.update(1)
+        if log_each:  # several workers writing to logs: one line per file, named
+            print(f"[{worker}] {status}: {shown(source)}", file=sys.stderr, flush=True)
 
     try:
         report = indexer.ingest(
@@ -113,6 +121,8 @@ def _ingest(args: argparse.Namespace, settings: Any) -> int:
         )
     finally:
         bar.close()
+        if indexer.claims is not None:
+            indexer.claims.close()
     report.failed[:0] = [(e.source, str(e)) for e in unlisted]
     if args.json:
         print(json.dumps(report.to_json(), ensure_ascii=False))
@@ -120,9 +130,11 @@ def _ingest(args: argparse.Namespace, settings: Any) -> int:
         summary = report.to_json()
         f, c = summary["files"], summary["chunks"]
         print(
-            f"{len(files)} files in {report.seconds:.1f} s: {f['added']} added, "
+            (f"worker {shown(worker)}: " if worker else "")
+            + f"{len(files)} files in {report.seconds:.1f} s: {f['added']} added, "
             f"{f['unchanged']} unchanged, {f['updated']} updated, {f['failed']} failed"
             + (f", {f['pruned']} pruned" if args.prune else "")
+            + (f", {summary['files']['others']} by other workers" if worker else "")
             + f"; chunks: {c['written']} written, {c['deleted']} deleted "
             f"(collection {settings.store.collection!r})"
         )

@@ -330,3 +330,40 @@ def test_a_matched_row_unit_hands_back_its_table_piece_once(unit_store, search):
     assert docs[0].metadata["score"] > 0
     assert [d.page_content for d in docs].count(PIECE) == 1  # two matching rows, one piece
     assert all(d.metadata.get("category") != "TableRow" for d in docs)
+
+
+def test_keyword_index_sync_sees_a_rewrite_with_the_same_chunk_count(store):
+    """A file rewritten with as many chunks: new ids, same count; the index follows."""
+    kw = KeywordIndex(None)
+    sync_keyword_index(kw, store)
+    store.delete(["c1"])
+    new = Document(page_content="cafeteria closes early", metadata={"chunk_id": "c2"})
+    store.add_documents([new], ids=["c2"])
+    assert sync_keyword_index(kw, store) == 2
+    assert [d.id for d, _ in kw.search("closes", 3)] == ["c2"]
+    assert kw.search("opens", 3) == []
+
+
+def test_keyword_index_sync_reads_nothing_when_the_write_stamps_agree(store, monkeypatch):
+    """An ingest stamps the collection and the index it mirrored into: a reader whose
+    index carries the collection's stamp does not list the store's ids."""
+    from lcelkit.loaders.index import MirroredStore
+
+    kw = KeywordIndex(None)
+    sync_keyword_index(kw, store)
+    mirrored = MirroredStore(store, [kw])
+    mirrored.delete(["c1"])  # the file rewritten: one chunk out, one in (same count)
+    new = Document(page_content="cafeteria closes early", metadata={"chunk_id": "c2"})
+    mirrored.add_documents([new], ids=["c2"])
+    mirrored.stamp()
+    collection = store._collection
+    listed = []
+    real_get = type(collection).get
+    monkeypatch.setattr(
+        type(collection), "get", lambda self, *a, **k: listed.append(k) or real_get(self, *a, **k)
+    )
+    assert sync_keyword_index(kw, store) == 0
+    assert listed == []  # in step by its stamp: no listing of ids
+    other = KeywordIndex(None)  # another process's index, never stamped: compared by ids
+    assert sync_keyword_index(other, store) == 5
+    assert listed and [d.id for d, _ in other.search("closes", 3)] == ["c2"]
