@@ -15,6 +15,7 @@ from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
 
 from lcelkit.cli import main
+from tests.conftest import TEST_EMBEDDER
 from tests.support.korean_pdf import KoreanPdf, find_korean_font
 
 pytestmark = [
@@ -81,10 +82,13 @@ def korean_home(tmp_path_factory):
         del os.environ[key]
     os.environ["LCELKIT_HOME"] = str(root / "home")
     os.environ["LCELKIT_EMBEDDINGS__BACKEND"] = "torch"  # no OpenVINO conversion: faster here
+    # The English-only embedder on purpose: the coverage warning and the BM25 lean.
+    os.environ["LCELKIT_EMBEDDINGS_MODEL"] = TEST_EMBEDDER
     try:
         yield root / "home", docs
     finally:
         del os.environ["LCELKIT_HOME"], os.environ["LCELKIT_EMBEDDINGS__BACKEND"]
+        del os.environ["LCELKIT_EMBEDDINGS_MODEL"]
         os.environ.update(saved)
         _EMBEDDERS.clear()
 
