@@ -17,9 +17,10 @@ leans on BM25 for that collection or query (``chains.retrievers.HybridRetriever`
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Iterable
 from typing import Any
+
+from lcelkit.loaders.scripts import count_letters, letter_counts
 
 __all__ = [
     "HANGUL_MAJORITY",
@@ -49,13 +50,6 @@ KOREAN_EMBEDDER_HINT = (
 )
 
 
-_HANGUL = re.compile("[\uac00-\ud7a3\u1100-\u11ff\u3130-\u318f\ua960-\ua97f\ud7b0-\ud7ff]")
-_LETTER = re.compile(r"[^\W\d_]")
-
-
-def letter_counts(text: str) -> tuple[int, int]:
-    """``(Hangul letters, all letters)`` of ``text`` (digits, spaces, punctuation not counted)."""
-    return len(_HANGUL.findall(text)), len(_LETTER.findall(text))
 
 
 def hangul_share(texts: str | Iterable[str]) -> float:
@@ -116,16 +110,6 @@ def script_warning(hangul: int, letters: int, embeddings: Any) -> str | None:
         f"{name} cannot read (dense search on it is close to random); hybrid search leans on "
         f"BM25 for this collection. To search it by meaning, {KOREAN_EMBEDDER_HINT}."
     )
-
-
-def count_letters(docs: Iterable[Any], start: tuple[int, int] = (0, 0)) -> tuple[int, int]:
-    """``start`` plus the ``(Hangul, all)`` letters of the documents' ``page_content``."""
-    hangul, letters = start
-    for doc in docs:
-        h, n = letter_counts(doc.page_content)
-        hangul += h
-        letters += n
-    return hangul, letters
 
 
 def script_warnings(letters: tuple[int, int], store: Any) -> list[str]:

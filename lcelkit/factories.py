@@ -278,6 +278,7 @@ def make_indexer(
     each file in the database so that several ingest processes can share the work
     (default: :func:`shared_ingest`, a Chroma server and a database server).
     """
+    from lcelkit.chains.coverage import script_warnings
     from lcelkit.chains.store import (
         chroma_client,
         delete_collection,
@@ -353,6 +354,7 @@ def make_indexer(
         parse,
         batch_size=settings.ingest.batch_size,
         claims=claims,
+        notes=script_warnings,  # the Korean coverage note (chains.coverage)
     )
     if rebuild:
         indexer.forget_all()

@@ -30,10 +30,10 @@ from langchain_core.documents import Document
 from langchain_core.indexing import RecordManager, index
 from langchain_core.vectorstores import VectorStore
 
-from lcelkit.chains.coverage import count_letters, script_warnings
 from lcelkit.errors import LcelkitError, LoaderError, UnreadableFileError
 from lcelkit.loaders.ids import file_digest
 from lcelkit.loaders.records import FileManifest, make_record_manager
+from lcelkit.loaders.scripts import count_letters
 
 if TYPE_CHECKING:
     from lcelkit.loaders.claims import FileClaims
@@ -242,8 +242,10 @@ class Indexer:
         *,
         batch_size: int = 1024,
         claims: FileClaims | None = None,
+        notes: Callable[[tuple[int, int], Any], list[str]] | None = None,
     ) -> None:
         self.store = store
+        self.notes = notes  # (Hangul, all) letters written, store -> notes on the collection
         self.record_manager = record_manager
         self.manifest = manifest
         self.parse = parse
@@ -298,7 +300,8 @@ class Indexer:
             self._prune([Path(p) for p in prune_roots], report)
         if hasattr(self.store, "stamp"):
             self.store.stamp()  # every write of this run is in the store and the sinks
-        report.notes += script_warnings(report.letters, self.store)
+        if self.notes is not None:
+            report.notes += self.notes(report.letters, self.store)
         report.seconds = time.perf_counter() - started
         return report
 
