@@ -28,9 +28,6 @@ import os
 import re
 import threading
 import unicodedata
-import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -153,12 +150,11 @@ def resolve_model(model: str | None) -> tuple[str, str]:
 
 
 def bf16_supported() -> bool:
-    """True when the CPU has native bf16 arithmetic (AVX512-BF16 or AMX)."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text(errors="ignore")
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
+    """True when the CPU has native bf16 arithmetic (AVX512-BF16 or AMX); False under
+    ``LCELKIT_CPU_NO_BF16=1`` (``chains.openvino_cache.cpu_features``)."""
+    from .openvino_cache import cpu_features
+
+    return cpu_features()["bf16"]
 
 
 @lru_cache(maxsize=8)
@@ -259,7 +255,9 @@ class SentenceTransformerEmbeddings(Embeddings):
     """Lazily loaded sentence-transformers embedder with normalized vectors.
 
     ``dtype``: ``"auto"`` picks bf16 when the CPU supports it and every probe
-    vector stays within 1e-2 cosine of fp32; ``"bf16"``/``"fp32"`` force one.
+    vector stays within 1e-2 cosine of fp32; without bf16, OpenVINO runs int8 weights
+    (NNCF) under the same rule, else fp32. ``"bf16"``/``"fp32"``/``"int8"`` ask for one
+    (``int8`` only with OpenVINO).
     ``backend``: ``"auto"`` (default) is ``"openvino"`` when the package is installed,
     which runs the transformer with OpenVINO on a CPU when its vectors agree with PyTorch
     fp32 (same 1e-2 cosine rule; 1.35x the word pieces/s of PyTorch bf16 on this
@@ -281,7 +279,7 @@ class SentenceTransformerEmbeddings(Embeddings):
         self,
         model: str | None = None,
         *,
-        dtype: Literal["auto", "bf16", "fp32"] = "auto",
+        dtype: Literal["auto", "bf16", "fp32", "int8"] = "auto",
         device: str = "cpu",
         batch_size: int | None = None,
         show_progress: bool = False,
@@ -355,62 +353,73 @@ class SentenceTransformerEmbeddings(Embeddings):
         )
         if any(getattr(m, "include_prompt", True) is False for m in model):
             want_openvino = False  # pooling must drop the prompt: sentence-transformers does
-        if not (want_openvino and self._try_openvino(model, bf16=want_bf16)) and want_bf16:
+        if not (want_openvino and self._openvino(model, want_bf16)) and want_bf16:
             self._try_bf16(model, forced=self.requested_dtype == "bf16")
         logger.info(
             "embedder %s loaded (%s, %s, %s)", self.name, self.backend, self.dtype, self.device
         )
         return model
 
-    def _try_openvino(self, model: SentenceTransformer, *, bf16: bool) -> bool:
-        """Convert the transformer to OpenVINO; keep it only if its vectors agree with fp32.
+    def _openvino(self, model: SentenceTransformer, bf16: bool) -> bool:
+        """OpenVINO in the fastest precision that passes the probe check: bf16 where the
+        CPU has it (or it is asked for); else int8 weights (``dtype`` auto or int8, NNCF
+        installed), else fp32. See DESIGN.md, "Embedder"."""
+        if bf16:
+            return self._try_openvino(model, precision="bf16")
+        int8 = self.requested_dtype in ("auto", "int8") and importlib.util.find_spec("nncf")
+        if int8 and self._try_openvino(model, precision="int8"):
+            return True
+        return self._try_openvino(model, precision="fp32")
 
-        The converted model shares the PyTorch weights' memory, and the PyTorch module
-        stays usable (``embedder.model.encode``, ``.save``).
+    def _try_openvino(self, model: SentenceTransformer, *, precision: str) -> bool:
+        """Run the transformer with OpenVINO; keep it only if its vectors agree with fp32.
+
+        ``precision``: ``bf16`` (fp32 weights, bf16 kernels), ``int8`` (int8 weights from
+        NNCF, activations quantized on the fly by OpenVINO) or ``fp32``. The converted
+        model comes from the on-disk cache (``chains.openvino_cache``) when an earlier
+        process made it; the probe check runs every time. The PyTorch module stays
+        usable (``embedder.model.encode``, ``.save``).
         """
         import numpy as np
 
         try:
             import openvino as ov
-            import torch
+
+            from .openvino_cache import compile_options, converted_model, reference_vectors
 
             features = model.preprocess(_PROBES)
             names = [k for k in ("input_ids", "attention_mask", "token_type_ids") if k in features]
             if len(model) < 2 or names[:2] != ["input_ids", "attention_mask"]:
                 raise EmbeddingsError(f"{self.name}: not a plain text transformer model")
-            wrapped = _last_hidden_state_module(model[0].model, names)
-            example = tuple(features[k] for k in names)
-            with torch.no_grad(), warnings.catch_warnings(), _quiet_transformers():
-                warnings.simplefilter("ignore")  # tracer warnings about shapes: expected
-                converted = ov.convert_model(
-                    wrapped,
-                    example_input=example,
-                    input=[ov.PartialShape([-1, -1])] * len(names),
-                )
-            compiled = ov.Core().compile_model(
-                converted,
-                "CPU",
-                {
-                    "INFERENCE_PRECISION_HINT": "bf16" if bf16 else "f32",
-                    "PERFORMANCE_HINT": "THROUGHPUT",
-                },
+            core = ov.Core()
+            converted = converted_model(
+                model, self.location, names, features, int8=precision == "int8", core=core
             )
-            ref = model.encode(_PROBES, normalize_embeddings=True, convert_to_numpy=True)
+            compiled = core.compile_model(converted, "CPU", compile_options(precision))
+            ref = reference_vectors(
+                self.location,
+                _PROBES,
+                lambda: model.encode(_PROBES, normalize_embeddings=True, convert_to_numpy=True),
+            )
             self._compiled, self._ov_inputs = compiled, names
             self._ov_queue = ov.AsyncInferQueue(compiled)
             low = np.asarray(self._encode_openvino(model, list(_PROBES), force_queue=True))
             cosine = float(np.min(np.sum(ref * low, axis=1)))
         except Exception as exc:  # conversion or kernels unsupported: PyTorch it is
-            logger.warning("OpenVINO embedding backend unavailable (%s); using PyTorch", exc)
+            logger.warning(
+                "OpenVINO embedding backend unavailable (%s: %s); using PyTorch", precision, exc
+            )
             self._compiled = self._ov_queue = None
             return False
         if cosine < BF16_MIN_COSINE:
             logger.warning(
-                "OpenVINO vectors drift from fp32 (min cosine %.4f); using PyTorch", cosine
+                "OpenVINO %s vectors drift from fp32 (min cosine %.4f); not using them",
+                precision,
+                cosine,
             )
             self._compiled = self._ov_queue = None
             return False
-        self.backend, self.dtype = "openvino", "bf16" if bf16 else "fp32"
+        self.backend, self.dtype = "openvino", precision
         if self._batch_size is None:
             self.batch_size = OPENVINO_BATCH_SIZE
         return True
@@ -559,7 +568,7 @@ class SentenceTransformerEmbeddings(Embeddings):
 def load_embeddings(
     model: str | None = None,
     *,
-    dtype: Literal["auto", "bf16", "fp32"] = "auto",
+    dtype: Literal["auto", "bf16", "fp32", "int8"] = "auto",
     device: str = "cpu",
     batch_size: int | None = None,
     show_progress: bool = False,
@@ -597,32 +606,3 @@ def _pad_length(features: dict[str, Any], multiple: int = OPENVINO_PAD_TO) -> di
             if key in features:
                 features[key] = torch.nn.functional.pad(features[key], (0, extra))
     return features
-
-
-def _last_hidden_state_module(model: Any, names: list[str]) -> Any:
-    """A torch module with positional inputs ``names`` returning the last hidden state."""
-    import torch
-
-    class LastHiddenState(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.inner = model
-
-        def forward(self, *tensors: Any) -> Any:
-            kwargs = dict(zip(names, tensors, strict=True))
-            return self.inner(**kwargs, return_dict=True).last_hidden_state
-
-    return LastHiddenState()
-
-
-@contextmanager
-def _quiet_transformers() -> Iterator[None]:
-    """Silence transformers' own logger (tracing prints config notices) for a moment."""
-    from transformers.utils import logging as hf_logging
-
-    before = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()
-    try:
-        yield
-    finally:
-        hf_logging.set_verbosity(before)
