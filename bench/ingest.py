@@ -14,6 +14,7 @@ interleaves them). ``--scale-20k`` also indexes a ≥20,000-chunk corpus with lc
 reports its peak RSS.
 
     python bench/ingest.py [--benchdata ../shared/benchdata] [--scale-20k] [--questions 300]
+                           [--subset N]
 """
 
 from __future__ import annotations
@@ -332,6 +333,12 @@ def main() -> None:
         "--scale-only", action="store_true", help="only the >=20,000-chunk run (peak RSS)"
     )
     parser.add_argument("--skip-tables", action="store_true")
+    parser.add_argument(
+        "--subset",
+        type=int,
+        default=0,
+        help="every k-th file only, about N files (a loaded machine; say so beside figures)",
+    )
     parser.add_argument("--worker", choices=sorted(WORKERS), help=argparse.SUPPRESS)
     parser.add_argument("--spec", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -362,6 +369,8 @@ def main() -> None:
         # as on a new machine; the second ingest reads it back
         os.environ["LCELKIT_OPENVINO_CACHE"] = str(work / "openvino-cache")
         files = build_corpus(args.benchdata, work / "corpus")
+        if args.subset:
+            files = files[:: max(1, len(files) // args.subset)]
         mb = sum(f.stat().st_size for f in files) / 2**20
         print(
             f"corpus: {len(files)} files, {mb:.1f} MB "

@@ -183,17 +183,18 @@ def load_or_build(
 def compile_options(precision: str) -> dict[str, str]:
     """OpenVINO CPU options for ``precision`` (``bf16``, ``int8`` or ``fp32``).
 
-    int8: the weights are int8 in the model; ``DYNAMIC_QUANTIZATION_GROUP_SIZE`` 32 makes
-    the CPU plugin quantize the activations per group of 32 on the fly, so that the
-    matrix products run on int8 (VNNI) kernels: 1.8x the passages/s of f32 activations
-    with int8 weights on this project's machine (DESIGN.md, "Embedder").
+    int8: the weights are int8 in the model; on a CPU with VNNI,
+    ``DYNAMIC_QUANTIZATION_GROUP_SIZE`` 32 makes the CPU plugin quantize the activations
+    per group of 32 on the fly, so that the matrix products run on int8 (VNNI) kernels:
+    1.8x the passages/s of f32 activations with int8 weights on this project's machine
+    (DESIGN.md, "Embedder"). Without VNNI (not measured) the activations stay f32 ("0").
     """
     options = {
         "PERFORMANCE_HINT": "THROUGHPUT",
         "INFERENCE_PRECISION_HINT": "bf16" if precision == "bf16" else "f32",
     }
     if precision == "int8":
-        options["DYNAMIC_QUANTIZATION_GROUP_SIZE"] = "32"
+        options["DYNAMIC_QUANTIZATION_GROUP_SIZE"] = "32" if cpu_features()["vnni"] else "0"
     return options
 
 
