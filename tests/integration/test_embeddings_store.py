@@ -72,6 +72,7 @@ def test_openvino_failure_falls_back_to_pytorch(monkeypatch, caplog, tmp_path):
     import openvino
 
     monkeypatch.setenv("LCELKIT_OPENVINO_CACHE", str(tmp_path / "empty"))  # must convert
+
     def broken(*_args, **_kwargs):
         raise RuntimeError("conversion failed")
 
