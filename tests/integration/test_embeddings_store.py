@@ -43,12 +43,12 @@ def test_bf16_and_fp32_agree_and_fp32_can_be_forced(embedder):
     a = np.array(fp32.embed_documents(texts))
     b = np.array(embedder.embed_documents(texts))
     assert fp32.dtype == "fp32"
-    assert embedder.dtype in {"bf16", "fp32"}
+    assert embedder.dtype in {"bf16", "fp32", "int8"}
     assert np.min(np.sum(a * b, axis=1)) > 0.99
 
 
 def test_openvino_backend_matches_pytorch_fp32_in_order_and_truncation():
-    fast = load_embeddings(backend="openvino")
+    fast = load_embeddings(backend="openvino", dtype="fp32")
     exact = load_embeddings(backend="torch", dtype="fp32")
     long_text = " ".join(["The regional revenue table lists quarterly figures."] * 80)
     texts = [
@@ -68,8 +68,10 @@ def test_openvino_backend_matches_pytorch_fp32_in_order_and_truncation():
     assert np.dot(fast.embed_query(long_text), fast.embed_query(longer)) > 0.9999
 
 
-def test_openvino_failure_falls_back_to_pytorch(monkeypatch, caplog):
+def test_openvino_failure_falls_back_to_pytorch(monkeypatch, caplog, tmp_path):
     import openvino
+
+    monkeypatch.setenv("LCELKIT_OPENVINO_CACHE", str(tmp_path / "empty"))  # must convert
 
     def broken(*_args, **_kwargs):
         raise RuntimeError("conversion failed")
@@ -209,3 +211,42 @@ def test_dead_chroma_server_is_a_clear_error():
     ):
         chroma_client(url=f"http://127.0.0.1:{port}")
     assert time.monotonic() - started < 10
+
+
+def test_converted_model_is_cached_and_a_broken_entry_is_rebuilt(monkeypatch, caplog, tmp_path):
+    import openvino
+
+    monkeypatch.setenv("LCELKIT_OPENVINO_CACHE", str(tmp_path / "ov"))
+    first = load_embeddings(backend="openvino", dtype="fp32")
+    vec = first.embed_documents(["Quarterly revenue by region"])[0]
+    assert first.backend == "openvino"
+    entries = [p for p in (tmp_path / "ov").iterdir() if p.is_dir()]
+    assert len(entries) == 1 and (entries[0] / "model.xml").exists()
+
+    def no_conversion(*_args, **_kwargs):
+        raise AssertionError("converted again although the cache holds the model")
+
+    monkeypatch.setattr(openvino, "convert_model", no_conversion)
+    second = load_embeddings(backend="openvino", dtype="fp32")
+    again = second.embed_documents(["Quarterly revenue by region"])[0]
+    assert second.backend == "openvino" and np.dot(vec, again) > 0.9999
+
+    monkeypatch.undo()
+    monkeypatch.setenv("LCELKIT_OPENVINO_CACHE", str(tmp_path / "ov"))
+    (entries[0] / "model.xml").write_text("<not a model", encoding="utf-8")
+    third = load_embeddings(backend="openvino", dtype="fp32")
+    assert len(third.embed_query("hello")) == 384 and third.backend == "openvino"
+    assert "unreadable" in caplog.text and "rebuilding" in caplog.text
+
+
+def test_without_bf16_the_embedder_runs_int8_within_the_probe_rule(monkeypatch, tmp_path):
+    pytest.importorskip("nncf")
+    monkeypatch.setenv("LCELKIT_CPU_NO_BF16", "1")  # the code path of a CPU without bf16
+    monkeypatch.setenv("LCELKIT_OPENVINO_CACHE", str(tmp_path / "ov"))
+    fast = load_embeddings(backend="openvino")
+    exact = load_embeddings(backend="torch", dtype="fp32")
+    texts = ["Quarterly revenue by region", "표 3은 지역별 매출을 보여 줍니다.", "x"] * 3
+    a = np.array(fast.embed_documents(texts))
+    b = np.array(exact.embed_documents(texts))
+    assert (fast.backend, fast.dtype) == ("openvino", "int8")
+    assert np.min(np.sum(a * b, axis=1)) > 0.99

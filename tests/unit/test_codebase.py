@@ -109,3 +109,88 @@ def test_committed_notebooks_have_no_outputs():
             if cell["cell_type"] == "code":
                 assert not cell.get("outputs"), f"{nb.name}: strip outputs (nbstripout)"
                 assert cell.get("execution_count") is None, f"{nb.name}: strip execution counts"
+
+
+_NAMESPACES = {"lcelkit": "lcelkit", "loaders": "lcelkit.loaders", "chains": "lcelkit.chains",
+               "agents": "lcelkit.agents", "prompts": "lcelkit.prompts"}  # fmt: skip
+_LEAF = "lcelkit.errors"  # imports nothing from the project; every layer may import it
+
+
+def _module_names() -> dict[str, Path]:
+    names: dict[str, Path] = {}
+    for top, namespace in _NAMESPACES.items():
+        for path in (ROOT / top).rglob("*.py"):
+            parts = list(path.relative_to(ROOT / top).with_suffix("").parts)
+            if parts[-1] == "__init__":
+                parts = parts[:-1]
+            names[".".join([namespace, *parts])] = path
+    return names
+
+
+def _import_graph() -> dict[str, set[str]]:
+    """Module -> project modules it imports (at any depth, inside functions too)."""
+    names = _module_names()
+    graph: dict[str, set[str]] = {name: set() for name in names}
+    for name, path in names.items():
+        package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = package.split(".")[: len(package.split(".")) - (node.level - 1)]
+                module = ".".join([*base, node.module or ""] if node.level else [node.module or ""])
+                targets = [module.strip("."), *(f"{module}.{a.name}" for a in node.names)]
+            else:
+                continue
+            for target in targets:
+                while target and target not in names:
+                    target = target.rpartition(".")[0]
+                if target and target != name and not name.startswith(target + "."):
+                    graph[name].add(target)
+    return graph
+
+
+def _cycle(graph: dict[str, set[str]]) -> list[str]:
+    """One cycle of ``graph`` (empty when there is none)."""
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str]:
+        state[node] = 1
+        stack.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                return [*stack[stack.index(nxt) :], nxt]
+            if nxt not in state and (found := visit(nxt)):
+                return found
+        stack.pop()
+        state[node] = 2
+        return []
+
+    for node in sorted(graph):
+        if node not in state and (found := visit(node)):
+            return found
+    return []
+
+
+def test_no_import_cycle_between_modules():
+    assert _cycle(_import_graph()) == []
+
+
+def test_no_import_cycle_between_the_domain_packages():
+    def package(name: str) -> str:
+        parts = name.split(".")
+        return parts[1] if len(parts) > 1 and parts[1] in _NAMESPACES else "lcelkit"
+
+    graph: dict[str, set[str]] = {}
+    for name, targets in _import_graph().items():
+        for target in targets:
+            if target != _LEAF and package(name) != package(target):
+                graph.setdefault(package(name), set()).add(package(target))
+    assert _cycle(graph) == [], graph
+
+
+def test_no_module_over_600_lines():
+    long = {str(p.relative_to(ROOT)): n for p in _modules()
+            if (n := len(p.read_text(encoding="utf-8").splitlines())) > 600}  # fmt: skip
+    assert long == {}

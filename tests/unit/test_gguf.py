@@ -64,9 +64,7 @@ def test_the_hf_backend_reports_an_unloadable_gguf_as_a_config_error(tmp_path, m
         make_chat_model("huggingface", str(tmp_path), context_window=512)
 
 
-def test_a_missing_package_is_named_with_its_pip_line_not_blamed_on_the_file(
-    tmp_path, monkeypatch
-):
+def test_a_missing_package_is_named_with_its_pip_line_not_blamed_on_the_file(tmp_path, monkeypatch):
     import importlib.util
 
     real_find_spec = importlib.util.find_spec

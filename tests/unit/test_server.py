@@ -290,7 +290,9 @@ def test_backend_down_is_503_with_message_and_hint(tmp_path):
     def raw_connect_error(_: Any) -> Any:
         raise httpx.ConnectError("[Errno 111] Connection refused")
 
-    s = get_settings(home=tmp_path / "home", llm={"provider": "ollama", "base_url": "http://127.0.0.1:9"})
+    s = get_settings(
+        home=tmp_path / "home", llm={"provider": "ollama", "base_url": "http://127.0.0.1:9"}
+    )
     app = create_app(s, rag=RunnableLambda(down), agent=RunnableLambda(raw_connect_error))
 
     async def scenario(client: httpx.AsyncClient) -> list[httpx.Response]:
@@ -608,7 +610,9 @@ def test_openai_chat_completions_over_rag_and_agent(tmp_path):
 
 @pytest.mark.parametrize("path", ["/rag/invoke", "/agent/invoke"])
 def test_health_needs_no_model(tmp_path, path):
-    s = get_settings(home=tmp_path / "home", llm={"provider": "ollama", "base_url": "http://127.0.0.1:9"})
+    s = get_settings(
+        home=tmp_path / "home", llm={"provider": "ollama", "base_url": "http://127.0.0.1:9"}
+    )
     app = create_app(s, rag=never_built, agent=never_built)
     health = run(app, lambda c: c.get("/health"))
     assert health.status_code == 200
