@@ -24,6 +24,9 @@ def test_ruff_is_clean():
     assert ruff, "ruff is installed by the dev extra"
     result = subprocess.run([ruff, "check", str(ROOT)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+    # Formatted too (README code blocks included): `ruff format .` fixes it.
+    result = subprocess.run([ruff, "format", "--check", str(ROOT)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 @pytest.mark.parametrize("path", _modules(), ids=lambda p: str(p.relative_to(ROOT)))
