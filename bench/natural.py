@@ -245,6 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
 
+    from lcelkit.factories import embedder_model
     from lcelkit.settings import Settings
 
     questions = load_questions(args.data)
@@ -267,9 +268,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.embedder:
             extra["embeddings"] = {"model": args.embedder}
         settings = Settings(**extra)
-        embedder_name = Path(settings.embeddings.model or "bundled MiniLM").name
         build = lcelkit_retriever if recipe == "lcelkit" else naive_retriever
         retriever, ingest = build(settings, pdfs, 10)
+        embedder_name = Path(embedder_model(settings)).name  # auto: what the collection uses
         rows = retrieval_rows(retriever, questions, settings if recipe == "lcelkit" else None)
         results[recipe] = {"ingest": ingest, "retrieval": summarize(rows)}
         if args.misses:

@@ -217,17 +217,23 @@ def table_row_units(
     body = grid[header_rows:] if header_rows else grid[1:]
     headers = header_paths(str(html))
     caption = caption or above
-    owner = _row_owners(pieces)
+    shown = _rows_shown(pieces)
     units: list[Document] = []
     for start, end in _folds(headers):
         part = [list(row[start:end]) for row in body]
         for row, part_row, name in zip(body, part, row_names(part), strict=True):
-            piece = owner.get(_row_key(row)) or owner.get(_key(row[0]) if row else "")
-            if name is None or piece is None:
+            candidates = shown.get(_key(row[0]) if row else "", [])
+            if name is None or not candidates:
                 continue
-            units.extend(
-                _units(piece, name, part_row, headers[start:end], caption, count_tokens, max_tokens)
-            )
+            for text in row_units(
+                name,
+                part_row,
+                headers[start:end],
+                caption,
+                count_tokens=count_tokens,
+                max_tokens=max_tokens,
+            ):
+                units.append(_unit(_owner(text, candidates), text))
     return units
 
 
@@ -241,15 +247,8 @@ def _folds(headers: Sequence[str]) -> list[tuple[int, int]]:
     return list(zip(starts, ends, strict=True))
 
 
-def _units(
-    piece: Document,
-    name: str,
-    row: Sequence[str],
-    headers: Sequence[str],
-    caption: str | None,
-    count_tokens: Callable[[str], int] | None,
-    max_tokens: int,
-) -> list[Document]:
+def _unit(piece: Document, text: str) -> Document:
+    """The unit ``text`` as a Document pointing at ``piece`` (its metadata, a stable id)."""
     from langchain_core.documents import Document
 
     parent = str(piece.metadata.get("chunk_id") or piece.id)
@@ -257,22 +256,28 @@ def _units(
     base["category"] = ROW_UNIT_CATEGORY
     base["parent_id"] = parent
     source, page = str(base.get("source", "")), base.get("page_number")
-    return [
-        Document(id=uid, page_content=text, metadata={**base, "chunk_id": uid})
-        for text in row_units(
-            name, row, headers, caption, count_tokens=count_tokens, max_tokens=max_tokens
-        )
-        for uid in [chunk_id(source, f"{parent}\x1f{text}", page)]
-    ]
+    uid = chunk_id(source, f"{parent}\x1f{text}", page)
+    return Document(id=uid, page_content=text, metadata={**base, "chunk_id": uid})
 
 
-def _row_key(row: Sequence[str]) -> str:
-    return "\x1f".join(_key(c) for c in row)
+def _owner(text: str, candidates: Sequence[tuple[Document, frozenset[str]]]) -> Document:
+    """Of the pieces that show the unit's row label, the one showing most of its values.
+
+    A wide table is cut between pieces by columns as well as rows, and a label ("55–64")
+    may come again under another section: the piece must show the unit's own cells, or
+    the model is handed the row without the value that was matched.
+    """
+    values = {_key(value) for _, value in read_unit(text)[1]}
+    best, most = candidates[0][0], -1
+    for piece, shown in candidates:
+        if (n := len(values & shown)) > most:
+            best, most = piece, n
+    return best
 
 
-def _row_owners(pieces: Sequence[Document]) -> dict[str, Document]:
-    """Row (its cells, or its label alone) -> the first piece that shows it."""
-    owner: dict[str, Document] = {}
+def _rows_shown(pieces: Sequence[Document]) -> dict[str, list[tuple[Document, frozenset[str]]]]:
+    """Row label -> ``(piece, the row's cell values there)`` for every piece showing it."""
+    shown: dict[str, list[tuple[Document, frozenset[str]]]] = {}
     for piece in pieces:
         html = piece.metadata.get("text_as_html")
         if not html:
@@ -280,6 +285,6 @@ def _row_owners(pieces: Sequence[Document]) -> dict[str, Document]:
         grid, _, header_rows = parse_table_html(str(html))
         for row in grid[header_rows:] if header_rows else grid[1:]:
             if row:
-                owner.setdefault(_row_key(row), piece)
-                owner.setdefault(_key(row[0]), piece)
-    return owner
+                values = frozenset(_key(c) for c in row[1:] if c.strip())
+                shown.setdefault(_key(row[0]), []).append((piece, values))
+    return shown

@@ -90,6 +90,31 @@ def test_units_of_a_split_table_point_at_the_piece_that_holds_their_row():
         == {u.metadata["chunk_id"] for u in units}  # fmt: skip
 
 
+def test_units_of_a_table_cut_by_columns_point_at_the_piece_showing_their_values():
+    # Twelve columns cut between pieces by columns as well as rows, and the same age
+    # labels under "Men" and "Women": each unit must hand back a piece that shows (most
+    # of) its own cells, not the first piece with its label (another section or columns).
+    head = ["Age group"] + [f"{g} {m}" for g in ("Black", "White", "Asian")
+                            for m in ("no.", "Rate", "CI low", "CI high")]  # fmt: skip
+    rows = [head]
+    for section, base in (("Men", 100), ("Women", 500)):
+        rows.append([section] + [""] * 12)
+        rows += [[f"{a}–{a + 9}"] + [f"{base + a}.{j}" for j in range(12)] for a in (45, 55)]
+    chunks = Splitter(words, chunk_size=60, chunk_overlap=0, row_units=True).split([_table(rows)])
+    by_id = {c.metadata["chunk_id"]: c for c in chunks if c.metadata["category"] == "Table"}
+    units = [c for c in chunks if c.metadata["category"] == ROW_UNIT_CATEGORY]
+    assert len({p.page_content.split("\n")[1] for p in by_id.values()}) > 1  # cut by columns
+    assert len(units) == 4 * 3
+    for unit in units:
+        line = unit.page_content.split("\n")[1]
+        values = [cell.split(": ")[1] for cell in line.split(" | ")[1].split("; ")]
+        parent = by_id[unit.metadata["parent_id"]].page_content
+        shown = sum(f"| {v} |" in parent for v in values)
+        assert shown >= len(values) / 2, (line, parent)
+    women = next(u for u in units if u.page_content.endswith("Asian CI high: 555.11"))
+    assert "Women > 55–64 | Asian no.: 555.8; Asian Rate: 555.9" in women.page_content
+
+
 def test_without_row_units_the_splitter_emits_only_pieces():
     rows = [["Age", "Rate"], ["0–9", "1.5"]]
     chunks = Splitter(words, chunk_size=40, chunk_overlap=0).split([_table(rows)])
