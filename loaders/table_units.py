@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import TYPE_CHECKING
 
 from .elements import HEADER_PATH_SEP, header_paths, parse_table_html
@@ -104,6 +104,7 @@ def row_units(
     *,
     count_tokens: Callable[[str], int] | None = None,
     max_tokens: int = 256,
+    breaks: Collection[int] = (),
 ) -> list[str]:
     """The texts of one row's units: the caption, the row's name, its cells.
 
@@ -111,21 +112,24 @@ def row_units(
     group headers (the path without its last level: "2005", "2010") make one unit each,
     so a unit speaks of one group's cells: a question names one column, and a row of
     twenty columns would average it away; for the same reason a unit holds at most
-    :data:`MAX_CELLS` cells. A row without values makes none.
+    :data:`MAX_CELLS` cells. ``breaks``: the columns where the table was cut into pieces
+    by columns; no unit spans a cut (its piece could not show all its cells). A row
+    without values makes none.
     """
     head = (caption or "").strip()
     if len(head) > _CAPTION_CHARS:
         head = head[:_CAPTION_CHARS].rsplit(" ", 1)[0] + " …"
-    groups: dict[str, list[str]] = {}
+    groups: dict[tuple[int, str], list[str]] = {}
     for j, value in enumerate(row[1:], start=1):
         value = value.strip()
         if not value:
             continue
         path = headers[j] if j < len(headers) else ""
         parent, _, leaf = path.rpartition(HEADER_PATH_SEP)
-        groups.setdefault(parent, []).append(f"{leaf}: {value}" if leaf else value)
+        segment = sum(1 for b in breaks if b <= j)
+        groups.setdefault((segment, parent), []).append(f"{leaf}: {value}" if leaf else value)
     texts: list[str] = []
-    for parent, cells in groups.items():
+    for (_, parent), cells in groups.items():
         title = f"{name} | {parent}" if parent else name
         for start in range(0, len(cells), MAX_CELLS):
             texts.extend(
@@ -218,6 +222,7 @@ def table_row_units(
     headers = header_paths(str(html))
     caption = caption or above
     shown = _rows_shown(pieces)
+    cuts = _column_cuts(headers, pieces)
     units: list[Document] = []
     for start, end in _folds(headers):
         part = [list(row[start:end]) for row in body]
@@ -232,9 +237,36 @@ def table_row_units(
                 caption,
                 count_tokens=count_tokens,
                 max_tokens=max_tokens,
+                breaks=[b - start for b in cuts if start < b < end],
             ):
                 units.append(_unit(_owner(text, candidates), text))
     return units
+
+
+def _column_cuts(headers: Sequence[str], pieces: Sequence[Document]) -> list[int]:
+    """The table columns where a piece's own columns start, for a table cut into pieces by
+    columns (each piece repeats the label columns); ``[]`` when it was cut by rows only,
+    or its pieces' headers cannot be lined up with the table's."""
+    keys = [_key(h) for h in headers]
+    shown: list[set[int]] = []
+    for piece in pieces:
+        html = piece.metadata.get("text_as_html")
+        if not html:
+            continue
+        columns: set[int] = set()
+        at = 0
+        for path in header_paths(str(html)):
+            j = next((j for j in range(at, len(keys)) if keys[j] == _key(path)), None)
+            if j is None:
+                return []
+            columns.add(j)
+            at = j + 1
+        shown.append(columns)
+    if not shown:
+        return []
+    shared = set.intersection(*shown)
+    starts = sorted({min(c - shared) for c in shown if c - shared})
+    return starts[1:]
 
 
 def _folds(headers: Sequence[str]) -> list[tuple[int, int]]:
