@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -197,3 +198,29 @@ def test_no_module_over_600_lines():
     long = {str(p.relative_to(ROOT)): n for p in _modules()
             if (n := len(p.read_text(encoding="utf-8").splitlines())) > 600}  # fmt: skip
     assert long == {}
+
+
+# References to the project's history, not to the software: an issue number ("issue 20",
+# "issue #24", a bare "#15") or a work session ("the second session"). Agent sessions
+# ("one session", "40 sessions", "the session's lock"), heading anchors ("#team-deployment")
+# and HTML entities ("&#39;") do not match.
+_HISTORY = re.compile(
+    r"\bissues?\s+#?\d+"
+    r"|(?<![\w&#/])#\d+\b"
+    r"|\b(?:first|second|third|previous|earlier|this)\s+(?:#\d+\s+)?sessions?\b",
+    re.IGNORECASE,
+)
+
+
+def test_docs_describe_the_software_not_its_history():
+    offenders = []
+    for path in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        in_code = False
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if line.lstrip().startswith("```"):
+                in_code = not in_code
+            elif not in_code and (match := _HISTORY.search(line)):
+                offenders.append(f"{path.relative_to(ROOT)}:{number}: {match.group()!r}")
+    assert not offenders, "say what the software does, not which issue or session did it:\n" + (
+        "\n".join(offenders)
+    )
