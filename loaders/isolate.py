@@ -141,6 +141,8 @@ class IsolatedRunner:
         process = subprocess.Popen(
             [
                 sys.executable,
+                "-P",  # not the working directory first: a source checkout's lcelkit/ there
+                # would shadow the installed package (a plain `pip install .` run from it)
                 "-c",
                 "from lcelkit.loaders.isolate import _serve; _serve()",
                 *self.preload,

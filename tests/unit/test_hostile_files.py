@@ -112,6 +112,23 @@ def test_a_script_without_a_main_guard_can_use_the_worker(tmp_path: Path):
     assert done.stdout.strip() == "True"
 
 
+def test_the_worker_imports_the_installed_package_not_a_folder_in_the_working_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    # Run from a source checkout (its top-level lcelkit/ folder holds settings and the CLI,
+    # not the loaders), a plain `pip install .` must still parse: the worker process must
+    # not put the working directory ahead of the installed package.
+    shadow = tmp_path / "lcelkit"
+    shadow.mkdir()
+    (shadow / "__init__.py").write_text("raise ImportError('the folder in the working dir')\n")
+    monkeypatch.chdir(tmp_path)
+    runner = IsolatedRunner()
+    try:
+        assert runner.call(_sleepy, 0, source="x", timeout=120) == "done"
+    finally:
+        runner.close()
+
+
 # -- say what happened ----------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("kind", "expected"),
