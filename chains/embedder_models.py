@@ -8,6 +8,7 @@ and maximum input length, and its tokenizer loads alone for counting tokens.
 from __future__ import annotations
 
 import logging
+import threading
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
 __all__ = [
     "BUNDLED_MODEL_NAME",
     "MULTILINGUAL_MODEL_NAME",
+    "TOKENIZER_LOCK",
     "bundled_model_path",
     "embedder_chunk_limit",
     "load_tokenizer",
@@ -30,6 +32,12 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+#: Held around calls of a shared tokenizer (:func:`load_tokenizer` hands one instance per
+#: model to every caller) by callers that may run in several threads at once (query
+#: encoding, the Korean coverage probe): a call with other truncation settings changes
+#: the Rust tokenizer's state, and two at once fail with "Already borrowed".
+TOKENIZER_LOCK = threading.RLock()
 
 BUNDLED_MODEL_NAME = "all-MiniLM-L6-v2"
 MULTILINGUAL_MODEL_NAME = "multilingual-e5-small"  # chains.multilingual (no import here)
@@ -78,7 +86,9 @@ def resolve_model(model: str | None) -> tuple[str, str]:
 
 @lru_cache(maxsize=8)
 def load_tokenizer(model: str | None = None) -> PreTrainedTokenizerBase:
-    """The embedder's tokenizer alone (fast to load, no weights): for counting tokens."""
+    """The embedder's tokenizer alone (no weights): for counting tokens, the query encoder
+    and the Korean coverage probe. One instance per ``model`` and process (loading the
+    multilingual-e5 tokenizer takes ~2 s on 2 cores); see :data:`TOKENIZER_LOCK`."""
     _, location = resolve_model(model)
     try:
         from transformers import AutoTokenizer

@@ -388,7 +388,7 @@ class SentenceTransformerEmbeddings(Embeddings):
         """The model's tokenizer (loaded without the weights when possible)."""
         if self._model is not None:
             return self._model.tokenizer
-        return load_tokenizer(None if self.name == BUNDLED_MODEL_NAME else self.location)
+        return load_tokenizer(self.location)  # the query encoder's instance (one load)
 
     # -- Embeddings interface --------------------------------------------------------
     def _encode(self, texts: list[str], prompt: str = "", **kwargs: Any) -> list[list[float]]:

@@ -101,3 +101,24 @@ def test_a_query_in_a_fresh_process_does_not_import_sentence_transformers():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["384", "False"]
+
+
+def test_the_query_encoder_and_the_coverage_probe_load_one_tokenizer(tmp_path: Path, monkeypatch):
+    from transformers import AutoTokenizer
+
+    from lcelkit.chains.coverage import embedder_reads_hangul
+
+    folder = _copy(tmp_path)  # a folder of its own: nothing loaded for it yet
+    loads: list[str] = []
+    original = AutoTokenizer.from_pretrained
+
+    def counted(location, *args, **kwargs):
+        loads.append(str(location))
+        return original(location, *args, **kwargs)
+
+    monkeypatch.setattr(AutoTokenizer, "from_pretrained", counted)
+    embedder = load_embeddings(str(folder))
+    embedder.embed_query(QUERIES[0])  # what a one-shot ask does: a query, then the probe
+    assert embedder_reads_hangul(embedder) is False  # MiniLM reads no Korean
+    assert loads == [str(folder)]  # loaded once (e5's tokenizer takes ~2 s to load)
+    assert embedder.loaded is False
