@@ -73,7 +73,7 @@ def reads_hangul(tokenizer: Any) -> bool:
     if key not in _READS:
         from lcelkit.chains.embedder_models import TOKENIZER_LOCK
 
-        with TOKENIZER_LOCK:  # the instance is shared (load_tokenizer)
+        with TOKENIZER_LOCK:  # the instance is shared (load_query_tokenizer)
             ids = tokenizer(_PROBE, add_special_tokens=False)["input_ids"]
         syllables = letter_counts(_PROBE)[0]
         unknown = getattr(tokenizer, "unk_token_id", None)

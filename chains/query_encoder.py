@@ -110,10 +110,10 @@ class QueryEncoder:
                 try:
                     from transformers import AutoModel
 
-                    from lcelkit.chains.embedder_models import load_tokenizer
+                    from lcelkit.chains.embedder_models import load_query_tokenizer
 
-                    # the embedder's own instance: the coverage probe reads it too
-                    tokenizer = load_tokenizer(str(self.pipeline.folder))
+                    # one instance with the coverage probe; a slow rebuild is cached on disk
+                    tokenizer = load_query_tokenizer(str(self.pipeline.folder))
                     model = AutoModel.from_pretrained(self.pipeline.folder).eval()
                 except Exception as exc:
                     raise EmbeddingsError(
@@ -135,7 +135,7 @@ class QueryEncoder:
             text = text.lower()
         from lcelkit.chains.embedder_models import TOKENIZER_LOCK
 
-        with TOKENIZER_LOCK:  # shared with other callers (load_tokenizer)
+        with TOKENIZER_LOCK:  # shared with other callers (load_query_tokenizer)
             features = tokenizer(
                 [text],
                 padding=True,
