@@ -71,7 +71,10 @@ def reads_hangul(tokenizer: Any) -> bool:
     """
     key = id(tokenizer)
     if key not in _READS:
-        ids = tokenizer(_PROBE, add_special_tokens=False)["input_ids"]
+        from lcelkit.chains.embedder_models import TOKENIZER_LOCK
+
+        with TOKENIZER_LOCK:  # the instance is shared (load_query_tokenizer)
+            ids = tokenizer(_PROBE, add_special_tokens=False)["input_ids"]
         syllables = letter_counts(_PROBE)[0]
         unknown = getattr(tokenizer, "unk_token_id", None)
         unk_share = sum(i == unknown for i in ids) / max(1, len(ids)) if unknown is not None else 0

@@ -8,6 +8,7 @@ and maximum input length, and its tokenizer loads alone for counting tokens.
 from __future__ import annotations
 
 import logging
+import threading
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,8 +21,10 @@ if TYPE_CHECKING:
 __all__ = [
     "BUNDLED_MODEL_NAME",
     "MULTILINGUAL_MODEL_NAME",
+    "TOKENIZER_LOCK",
     "bundled_model_path",
     "embedder_chunk_limit",
+    "load_query_tokenizer",
     "load_tokenizer",
     "model_max_length",
     "model_prompts",
@@ -30,6 +33,12 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+#: Held around calls of a shared tokenizer (:func:`load_query_tokenizer` hands one
+#: instance per model to every caller) by callers that may run in several threads at once (query
+#: encoding, the Korean coverage probe): a call with other truncation settings changes
+#: the Rust tokenizer's state, and two at once fail with "Already borrowed".
+TOKENIZER_LOCK = threading.RLock()
 
 BUNDLED_MODEL_NAME = "all-MiniLM-L6-v2"
 MULTILINGUAL_MODEL_NAME = "multilingual-e5-small"  # chains.multilingual (no import here)
@@ -78,12 +87,30 @@ def resolve_model(model: str | None) -> tuple[str, str]:
 
 @lru_cache(maxsize=8)
 def load_tokenizer(model: str | None = None) -> PreTrainedTokenizerBase:
-    """The embedder's tokenizer alone (fast to load, no weights): for counting tokens."""
+    """The embedder's tokenizer alone (no weights): for counting tokens (the splitter).
+    One instance per ``model`` and process; see :data:`TOKENIZER_LOCK`."""
     _, location = resolve_model(model)
     try:
         from transformers import AutoTokenizer
 
         return AutoTokenizer.from_pretrained(location)
+    except Exception as exc:
+        raise EmbeddingsError(
+            f"cannot load the tokenizer of embedding model {location}: {exc}",
+            hint="use a local model folder; this machine may have no access to a model hub",
+        ) from exc
+
+
+@lru_cache(maxsize=8)
+def load_query_tokenizer(location: str) -> PreTrainedTokenizerBase:
+    """The tokenizer of the model folder ``location`` for queries and the Korean coverage
+    probe, one instance per process: the same ids as :func:`load_tokenizer`'s, read from
+    the on-disk copy of a slow rebuild (``chains.tokenizer_cache``). The splitter keeps
+    :func:`load_tokenizer`."""
+    try:
+        from lcelkit.chains.tokenizer_cache import load_cached_tokenizer
+
+        return load_cached_tokenizer(location)
     except Exception as exc:
         raise EmbeddingsError(
             f"cannot load the tokenizer of embedding model {location}: {exc}",

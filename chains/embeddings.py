@@ -40,6 +40,7 @@ from .embedder_models import (
     MULTILINGUAL_MODEL_NAME,
     bundled_model_path,
     embedder_chunk_limit,
+    load_query_tokenizer,
     load_tokenizer,
     model_max_length,
     model_prompts,
@@ -388,6 +389,8 @@ class SentenceTransformerEmbeddings(Embeddings):
         """The model's tokenizer (loaded without the weights when possible)."""
         if self._model is not None:
             return self._model.tokenizer
+        if Path(self.location).is_dir():  # the query encoder's instance (one load)
+            return load_query_tokenizer(self.location)
         return load_tokenizer(None if self.name == BUNDLED_MODEL_NAME else self.location)
 
     # -- Embeddings interface --------------------------------------------------------

@@ -108,9 +108,12 @@ class QueryEncoder:
         with self._lock:
             if self._loaded is None:
                 try:
-                    from transformers import AutoModel, AutoTokenizer
+                    from transformers import AutoModel
 
-                    tokenizer = AutoTokenizer.from_pretrained(self.pipeline.folder)
+                    from lcelkit.chains.embedder_models import load_query_tokenizer
+
+                    # one instance with the coverage probe; a slow rebuild is cached on disk
+                    tokenizer = load_query_tokenizer(str(self.pipeline.folder))
                     model = AutoModel.from_pretrained(self.pipeline.folder).eval()
                 except Exception as exc:
                     raise EmbeddingsError(
@@ -130,13 +133,16 @@ class QueryEncoder:
         text = text.strip()
         if self.pipeline.do_lower_case:
             text = text.lower()
-        features = tokenizer(
-            [text],
-            padding=True,
-            truncation="longest_first",
-            max_length=self.pipeline.max_seq_length,
-            return_tensors="pt",
-        )
+        from lcelkit.chains.embedder_models import TOKENIZER_LOCK
+
+        with TOKENIZER_LOCK:  # shared with other callers (load_query_tokenizer)
+            features = tokenizer(
+                [text],
+                padding=True,
+                truncation="longest_first",
+                max_length=self.pipeline.max_seq_length,
+                return_tensors="pt",
+            )
         with torch.inference_mode():
             hidden = model(**features, return_dict=True).last_hidden_state
             if self.pipeline.pooling == "cls":

@@ -217,6 +217,7 @@ def make_indexer(
         Parsed,
         make_record_manager,
     )
+    from lcelkit.loaders.isolate import supported as supported_isolation
 
     settings.home.mkdir(parents=True, exist_ok=True)
     embeddings = embeddings or make_embeddings(settings, show_progress=False)
@@ -265,6 +266,7 @@ def make_indexer(
         warnings: list[str] = []
         return Parsed(parse_file(settings, path, source, splitter[0], warnings), warnings)
 
+    isolated = timeout > 0 and supported_isolation()
     claims = None
     if workers if workers is not None else shared_ingest(settings):
         from lcelkit.loaders.claims import FileClaims
@@ -280,6 +282,10 @@ def make_indexer(
         batch_size=settings.ingest.batch_size,
         claims=claims,
         notes=script_warnings,  # the Korean coverage note (chains.coverage)
+        # the worker parses the next files while this process embeds (loaders/ahead.py);
+        # in-process parsing (no budget) takes turns with the embedder as before
+        parse_ahead=settings.ingest.parse_ahead if isolated else 0,
+        warm=lambda: getattr(embeddings, "model", None),  # loads it while parsing starts
     )
     if rebuild:
         indexer.forget_all()
@@ -315,9 +321,9 @@ def _keyword_dir(settings: Settings) -> Path:
     ``database.url`` file."""
     from pathlib import Path
 
-    from sqlalchemy.engine import make_url
-
     if settings.database.url:
+        from sqlalchemy.engine import make_url  # ~0.15 s: not for a plain home (ask)
+
         database = make_url(settings.database.url).database
         if database and database != ":memory:":
             return Path(database).expanduser().resolve().parent / "keyword"

@@ -178,6 +178,13 @@ class IngestSettings(BaseModel):
         description="Seconds one file may take to parse (in a worker process); past it the "
         "file is stopped, reported and skipped. 0: parse in-process, no budget.",
     )
+    parse_ahead: int = Field(
+        default=32,
+        ge=0,
+        le=1024,
+        description="Files the parse worker may parse ahead while this process embeds and "
+        "writes the current batch (and at most 64 MiB of them). 0: parse and embed take turns.",
+    )
     table_row_units: bool = Field(
         default=True,
         description="Also index one small unit per table row (caption, section, row label, "

@@ -21,7 +21,9 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,10 +34,12 @@ from langchain_core.vectorstores import VectorStore
 
 from lcelkit.errors import LcelkitError, LoaderError, UnreadableFileError
 from lcelkit.loaders.ids import file_digest
+from lcelkit.loaders.mirrored import STORE_STAMP_KEY, MirroredStore
 from lcelkit.loaders.records import FileManifest, make_record_manager
 from lcelkit.loaders.scripts import count_letters
 
 if TYPE_CHECKING:
+    from lcelkit.loaders.ahead import ParseAhead
     from lcelkit.loaders.claims import FileClaims
 
 __all__ = [
@@ -50,7 +54,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-STORE_STAMP_KEY = "lcelkit:write_stamp"  # collection metadata: changes with every write run
+IDLE_FLUSH = 128  # chunks written while the next file is still being parsed (else it waits)
 
 
 @dataclass
@@ -62,97 +66,6 @@ class Parsed:
 
 
 ParseFn = Callable[[Path, str], "list[Document] | Parsed"]
-
-
-class MirroredStore(VectorStore):
-    """A vector store that mirrors every write and delete into extra sinks.
-
-    The hybrid retriever's keyword (BM25) index is such a sink: it stays in step
-    with incremental ingest without any rebuild. ``before_write`` runs once, before
-    the first write (used to check the embedder's dimension lazily).
-    """
-
-    def __init__(
-        self,
-        store: VectorStore,
-        sinks: Sequence[Any] = (),
-        *,
-        max_batch: int = 5000,
-        before_write: Callable[[], None] | None = None,
-    ) -> None:
-        self.store = store
-        self.sinks = list(sinks)
-        self.max_batch = max_batch
-        self._before_write = before_write
-        self.wrote = False  # since the last stamp()
-
-    def stamp(self) -> None:
-        """After a write run: a new write stamp in the collection's metadata and in every
-        sink that keeps one, so a reader sees at once that its index is in step (see
-        ``chains.retrievers.sync_keyword_index``). Nothing is done when nothing changed."""
-        if not self.wrote:
-            return
-        import uuid
-
-        collection = getattr(self.store, "_collection", None)
-        if collection is None:
-            return
-        value = uuid.uuid4().hex
-        collection.modify(metadata={**(collection.metadata or {}), STORE_STAMP_KEY: value})
-        for sink in self.sinks:
-            if hasattr(sink, "set_synced_stamp"):
-                sink.set_synced_stamp(value)
-        self.wrote = False
-
-    @property
-    def embeddings(self) -> Any:
-        """The wrapped store's embeddings."""
-        return self.store.embeddings
-
-    def add_documents(self, documents: list[Document], **kwargs: Any) -> list[str]:
-        """Write in batches below the store's maximum, then mirror into the sinks."""
-        if self._before_write is not None:
-            self._before_write()
-            self._before_write = None
-        ids = kwargs.pop("ids", None) or [d.id for d in documents]
-        written: list[str] = []
-        for start in range(0, len(documents), self.max_batch):
-            part = documents[start : start + self.max_batch]
-            part_ids = ids[start : start + self.max_batch]
-            self.wrote = True
-            written += self.store.add_documents(part, ids=part_ids, **kwargs)
-            for sink in self.sinks:
-                sink.add_documents(part, ids=part_ids)
-        return written
-
-    def add_texts(
-        self, texts: Iterable[str], metadatas: list[dict] | None = None, **kwargs: Any
-    ) -> list[str]:
-        """Add raw texts (wrapped into Documents)."""
-        texts = list(texts)
-        metadatas = metadatas or [{} for _ in texts]
-        docs = [Document(page_content=t, metadata=m) for t, m in zip(texts, metadatas, strict=True)]
-        return self.add_documents(docs, **kwargs)
-
-    def delete(self, ids: list[str] | None = None, **kwargs: Any) -> bool | None:
-        """Delete from the store and every sink."""
-        if not ids:
-            return True
-        self.wrote = True
-        for start in range(0, len(ids), self.max_batch):
-            self.store.delete(ids[start : start + self.max_batch], **kwargs)
-        for sink in self.sinks:
-            sink.delete(list(ids))
-        return True
-
-    def similarity_search(self, query: str, k: int = 4, **kwargs: Any) -> list[Document]:
-        """Delegates to the wrapped store."""
-        return self.store.similarity_search(query, k=k, **kwargs)
-
-    @classmethod
-    def from_texts(cls, *args: Any, **kwargs: Any) -> MirroredStore:
-        """Not supported: wrap an existing store instead."""
-        raise NotImplementedError("wrap an existing store: MirroredStore(store, sinks)")
 
 
 @dataclass
@@ -219,6 +132,38 @@ class _Pending:
     status: str  # "added" | "updated"
 
 
+@dataclass
+class _Job:
+    """One file of a run, from its check to its result (taken in file order)."""
+
+    path: Path
+    source: str
+    abs_path: str
+    again: bool  # revisited: it was busy with another worker
+    status: str | None = None  # known without a parse: "unchanged" | "failed" | "busy"
+    error: str | None = None
+    chunks: int = 0  # unchanged: its chunks in the store
+    stat: os.stat_result | None = None
+    known: dict[str, Any] | None = None  # its manifest row
+    digest: str | None = None
+    claimed: bool = False
+    size: int = 0  # bytes counted against the look-ahead
+    future: Future | None = None  # the parse
+
+
+@dataclass
+class _Run:
+    """The state of one ``ingest`` call."""
+
+    report: IngestReport
+    progress: Callable[[str, str], None] | None
+    ahead: ParseAhead | None
+    queue: deque[_Job] = field(default_factory=deque)
+    pending: list[_Pending] = field(default_factory=list)
+    busy: list[Path] = field(default_factory=list)  # held by another worker: come back
+    warmed: bool = False
+
+
 def _describe(exc: BaseException) -> str:
     if isinstance(exc, LcelkitError):
         return str(exc)
@@ -231,6 +176,9 @@ class Indexer:
     ``parse(path, source)`` turns one file into chunks that carry ``source`` and
     ``chunk_id`` metadata and raises :class:`~lcelkit.errors.LoaderError` on bad
     input. One bad file never stops the batch; nothing stored is lost on failure.
+    ``parse_ahead``: files parsed by a background thread while a batch is embedded (0:
+    parse and embed take turns; use it with a ``parse`` that runs in a worker process).
+    ``warm``: called once while the first parse is awaited (loads the embedder).
     """
 
     def __init__(
@@ -243,8 +191,12 @@ class Indexer:
         batch_size: int = 1024,
         claims: FileClaims | None = None,
         notes: Callable[[tuple[int, int], Any], list[str]] | None = None,
+        parse_ahead: int = 0,
+        warm: Callable[[], Any] | None = None,
     ) -> None:
         self.store = store
+        self.parse_ahead = parse_ahead
+        self.warm = warm
         self.notes = notes  # (Hangul, all) letters written, store -> notes on the collection
         self.record_manager = record_manager
         self.manifest = manifest
@@ -261,9 +213,11 @@ class Indexer:
         progress: Callable[[str, str], None] | None = None,
     ) -> IngestReport:
         """Index files and folders (walked recursively); prune vanished files under
-        ``prune_roots``. ``progress(source, status)`` is called once per file. Folders
-        that cannot be listed are reported as failures.
+        ``prune_roots``. ``progress(source, status)`` is called once per file, in file
+        order. Folders that cannot be listed are reported as failures.
 
+        With ``parse_ahead`` the next files are parsed (``loaders/ahead.py``) while the
+        current batch is embedded and written; results are still taken in file order.
         With ``claims`` (several workers on one database), each changed file is claimed
         first; a file another worker holds is left for later, then either found indexed
         by it (``report.others``) or, once its lease has run out, taken over."""
@@ -274,9 +228,8 @@ class Indexer:
         started = time.perf_counter()
         report = IngestReport()
         report.failed += [(e.source, _describe(e)) for e in unlisted]
-        pending: list[_Pending] = []
+        run = _Run(report, progress, self._ahead())
         seen: set[str] = set()
-        busy: list[Path] = []  # held by another worker: come back to them
         if self.claims is not None:
             report.worker = self.claims.worker
         try:
@@ -285,17 +238,22 @@ class Indexer:
                 if abs_path in seen:
                     continue
                 seen.add(abs_path)
-                self._step(path, report, pending, busy, progress)
-            self._flush(pending, report)
-            while busy:
-                waiting, busy = busy, []
+                self._enqueue(path, run)
+            self._drain(run, final=True)
+            self._flush(run.pending, report)
+            while run.busy:
+                waiting, run.busy = run.busy, []
                 time.sleep(min(1.0, self.claims.lease / 10) if self.claims else 0)
                 for path in waiting:
-                    self._step(path, report, pending, busy, progress, again=True)
-                self._flush(pending, report)
+                    self._enqueue(path, run, again=True)
+                self._drain(run, final=True)
+                self._flush(run.pending, report)
         finally:
+            if run.ahead is not None:
+                run.ahead.close()
             if self.claims is not None:
-                self.claims.release([p.path for p in pending])
+                held = [p.path for p in run.pending] + [j.abs_path for j in run.queue if j.claimed]
+                self.claims.release(held)
         if prune_roots is not None:
             self._prune([Path(p) for p in prune_roots], report)
         if hasattr(self.store, "stamp"):
@@ -313,109 +271,163 @@ class Indexer:
         self.manifest.clear()
 
     # -- steps -------------------------------------------------------------------------
-    def _step(
-        self,
-        path: Path,
-        report: IngestReport,
-        pending: list[_Pending],
-        busy: list[Path],
-        progress: Callable[[str, str], None] | None,
-        *,
-        again: bool = False,
-    ) -> None:
-        source = str(path)
-        status = self._prepare(path, source, os.path.abspath(path), report, pending)
-        if status == "busy":
-            busy.append(path)
-            return
-        if again and status == "unchanged":  # the other worker indexed it
-            report.unchanged.remove(source)
-            report.others.append(source)
-            status = "other"
-        if progress:
-            progress(source, status)
-        if sum(len(p.chunks) for p in pending) >= self.batch_size:
-            self._flush(pending, report)
+    def _ahead(self) -> ParseAhead | None:
+        if self.parse_ahead <= 0:
+            return None
+        from lcelkit.loaders.ahead import ParseAhead
 
-    def _prepare(
-        self,
-        path: Path,
-        source: str,
-        abs_path: str,
-        report: IngestReport,
-        pending: list[_Pending],
-    ) -> str:
+        return ParseAhead(self.parse, files=self.parse_ahead)
+
+    def _enqueue(self, path: Path, run: _Run, *, again: bool = False) -> None:
+        """Check one file (manifest, claim, hash); start its parse if it needs one; then
+        take every result that is ready, in file order."""
+        job = _Job(path, str(path), os.path.abspath(path), again)
+        self._check(job)
+        if job.status is None:  # changed: parse it
+            if run.ahead is not None:
+                job.size = job.stat.st_size if job.stat else 0
+                job.future = run.ahead.submit(path, job.source, job.size)
+            else:  # parse and embed take turns
+                job.future = Future()
+                try:
+                    job.future.set_result(self.parse(path, job.source))
+                except Exception as exc:  # one bad file never stops the batch
+                    job.future.set_exception(exc)
+        run.queue.append(job)
+        self._drain(run, final=False)
+
+    def _drain(self, run: _Run, *, final: bool) -> None:
+        """Take the results at the head of the queue, in file order. While the head is
+        still being parsed: go on submitting files (while the look-ahead has room), else
+        embed and write what is pending (``IDLE_FLUSH`` chunks or more), else load the
+        embedder (``warm``, once), else wait for it."""
+        while run.queue:
+            head = run.queue[0]
+            if head.future is not None and not head.future.done():
+                if not final and run.ahead is not None and run.ahead.room():
+                    return
+                if sum(len(p.chunks) for p in run.pending) >= min(IDLE_FLUSH, self.batch_size):
+                    self._flush(run.pending, run.report)
+                    continue
+                if self.warm is not None and not run.warmed:
+                    run.warmed = True
+                    try:
+                        self.warm()
+                    except Exception:  # the first write reports it, if anything is written
+                        logger.debug("warming the embedder failed", exc_info=True)
+                    continue
+                wait([head.future])
+            run.queue.popleft()
+            if run.ahead is not None and head.future is not None:
+                run.ahead.taken(head.size)
+            self._finish(head, run)
+
+    def _finish(self, job: _Job, run: _Run) -> None:
+        report, source = run.report, job.source
+        status = job.status
+        if status is None:
+            assert job.future is not None
+            try:
+                parsed = job.future.result()
+            except Exception as exc:  # one bad file never stops the batch
+                if not isinstance(exc, LcelkitError):
+                    logger.debug("parsing %s failed", source, exc_info=True)
+                job.error = _describe(exc)
+                status = "failed"
+                if job.claimed and self.claims is not None:
+                    self.claims.release([job.abs_path])
+            else:
+                chunks = parsed.chunks if isinstance(parsed, Parsed) else parsed
+                for warning in parsed.warnings if isinstance(parsed, Parsed) else ():
+                    report.warn(source, warning)
+                status = "updated" if job.known else "added"
+                assert job.stat is not None and job.digest is not None
+                run.pending.append(
+                    _Pending(
+                        job.abs_path,
+                        source,
+                        job.digest,
+                        job.stat.st_size,
+                        job.stat.st_mtime_ns,
+                        chunks,
+                        status,
+                    )
+                )
+        if status == "busy":
+            run.busy.append(job.path)
+            return
+        if status == "failed":
+            report.failed.append((source, job.error or "failed"))
+        elif status == "unchanged":
+            if job.again:  # the other worker indexed it
+                report.others.append(source)
+                status = "other"
+            else:
+                report.unchanged.append(source)
+            report.chunks_unchanged += job.chunks
+        if run.progress:
+            run.progress(source, status)
+        if sum(len(p.chunks) for p in run.pending) >= self.batch_size:
+            self._flush(run.pending, report)
+
+    def _check(self, job: _Job) -> None:
+        """Everything before the parse: sets ``job.status`` when the file needs none
+        (unchanged, failed, busy with another worker), else its stat, hash and record."""
+        path, source = job.path, job.source
         try:
             stat = path.stat()
             if path.is_dir():
                 raise UnreadableFileError(source, f"{source} is a folder", hint="pass files")
         except LoaderError as exc:
-            report.failed.append((source, _describe(exc)))
-            return "failed"
+            job.status, job.error = "failed", _describe(exc)
+            return
         except OSError as exc:
             err = UnreadableFileError(
                 source,
                 f"cannot read {source}: {exc.strerror or exc}",
                 hint="check that the file exists and is readable",
             )
-            report.failed.append((source, _describe(err)))
-            return "failed"
-        known = self.manifest.get(abs_path)
-        if known and known["size"] == stat.st_size and known["mtime_ns"] == stat.st_mtime_ns:
-            report.unchanged.append(source)
-            report.chunks_unchanged += known["chunks"]
-            return "unchanged"
+            job.status, job.error = "failed", _describe(err)
+            return
+        job.stat = stat
+        job.known = self.manifest.get(job.abs_path)
+        if self._unchanged(job):
+            return
         if self.claims is not None:
-            if not self.claims.claim(abs_path):
-                return "busy"
-            status = self._prepare_claimed(path, source, abs_path, stat, report, pending)
-            if status not in ("added", "updated"):
-                self.claims.release([abs_path])
-            return status
-        return self._prepare_claimed(path, source, abs_path, stat, report, pending, known)
+            if not self.claims.claim(job.abs_path):
+                job.status = "busy"
+                return
+            job.claimed = True
+            job.known = self.manifest.get(job.abs_path)  # again under the claim: done meanwhile?
+            self._check_claimed(job)
+            if job.status is not None:
+                self.claims.release([job.abs_path])
+                job.claimed = False
+            return
+        self._check_claimed(job)
 
-    def _prepare_claimed(
-        self,
-        path: Path,
-        source: str,
-        abs_path: str,
-        stat: os.stat_result,
-        report: IngestReport,
-        pending: list[_Pending],
-        known: dict[str, Any] | None = None,
-    ) -> str:
-        if self.claims is not None:  # read again under the claim: another worker may be done
-            known = self.manifest.get(abs_path)
-            if known and known["size"] == stat.st_size and known["mtime_ns"] == stat.st_mtime_ns:
-                report.unchanged.append(source)
-                report.chunks_unchanged += known["chunks"]
-                return "unchanged"
+    def _unchanged(self, job: _Job) -> bool:
+        known, stat = job.known, job.stat
+        assert stat is not None
+        if known and known["size"] == stat.st_size and known["mtime_ns"] == stat.st_mtime_ns:
+            job.status, job.chunks = "unchanged", known["chunks"]
+            return True
+        return False
+
+    def _check_claimed(self, job: _Job) -> None:
+        if self.claims is not None and self._unchanged(job):
+            return
+        source, known = job.source, job.known
         try:
-            digest = file_digest(str(path))
+            job.digest = file_digest(str(job.path))
         except OSError as exc:
             err = UnreadableFileError(source, f"cannot read {source}: {exc.strerror or exc}")
-            report.failed.append((source, _describe(err)))
-            return "failed"
-        if known and known["digest"] == digest:
-            self.manifest.put([{**known, "mtime_ns": stat.st_mtime_ns, "source": source}])
-            report.unchanged.append(source)
-            report.chunks_unchanged += known["chunks"]
-            return "unchanged"
-        try:
-            parsed = self.parse(path, source)
-        except Exception as exc:  # one bad file never stops the batch
-            if not isinstance(exc, LcelkitError):
-                logger.debug("parsing %s failed", source, exc_info=True)
-            report.failed.append((source, _describe(exc)))
-            return "failed"
-        chunks = parsed.chunks if isinstance(parsed, Parsed) else parsed
-        for warning in parsed.warnings if isinstance(parsed, Parsed) else ():
-            report.warn(source, warning)
-        status = "updated" if known else "added"
-        pending.append(
-            _Pending(abs_path, source, digest, stat.st_size, stat.st_mtime_ns, chunks, status)
-        )
-        return status
+            job.status, job.error = "failed", _describe(err)
+            return
+        if known and known["digest"] == job.digest:
+            assert job.stat is not None
+            self.manifest.put([{**known, "mtime_ns": job.stat.st_mtime_ns, "source": source}])
+            job.status, job.chunks = "unchanged", known["chunks"]
 
     def _flush(self, pending: list[_Pending], report: IngestReport) -> None:
         if not pending:

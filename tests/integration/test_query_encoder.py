@@ -101,3 +101,56 @@ def test_a_query_in_a_fresh_process_does_not_import_sentence_transformers():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["384", "False"]
+
+
+def test_the_query_encoder_and_the_coverage_probe_load_one_tokenizer(tmp_path: Path, monkeypatch):
+    from transformers import AutoTokenizer
+
+    from lcelkit.chains.coverage import embedder_reads_hangul
+
+    folder = _copy(tmp_path)  # a folder of its own: nothing loaded for it yet
+    loads: list[str] = []
+    original = AutoTokenizer.from_pretrained
+
+    def counted(location, *args, **kwargs):
+        loads.append(str(location))
+        return original(location, *args, **kwargs)
+
+    monkeypatch.setattr(AutoTokenizer, "from_pretrained", counted)
+    embedder = load_embeddings(str(folder))
+    embedder.embed_query(QUERIES[0])  # what a one-shot ask does: a query, then the probe
+    assert embedder_reads_hangul(embedder) is False  # MiniLM reads no Korean
+    assert loads == [str(folder)]  # loaded once (e5's tokenizer takes ~2 s to load)
+    assert embedder.loaded is False
+
+
+def test_a_slow_tokenizer_is_rebuilt_once_and_read_back_with_the_same_ids(
+    tmp_path: Path, monkeypatch
+):
+    from transformers import AutoTokenizer
+
+    import lcelkit.chains.tokenizer_cache as cache
+
+    monkeypatch.setenv("LCELKIT_OPENVINO_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(cache, "WORTH_S", 0.0)  # MiniLM's loads fast; treat it as slow
+    folder = _copy(tmp_path)
+    loads: list[str] = []
+    original = AutoTokenizer.from_pretrained
+
+    def counted(location, *args, **kwargs):
+        loads.append(str(location))
+        return original(location, *args, **kwargs)
+
+    monkeypatch.setattr(AutoTokenizer, "from_pretrained", counted)
+    first = cache.load_cached_tokenizer(str(folder))
+    assert len(list((tmp_path / "cache" / "tokenizers").iterdir())) == 1  # saved once
+    second = cache.load_cached_tokenizer(str(folder))  # a later process
+    assert loads == [str(folder)]  # read back, not rebuilt
+    for text in [*QUERIES, *cache.PROBES]:
+        for kwargs in ({}, {"truncation": True, "max_length": 256}):
+            assert first(text, **kwargs)["input_ids"] == second(text, **kwargs)["input_ids"]
+    config = (folder / "tokenizer_config.json").read_text()
+    (folder / "tokenizer_config.json").unlink()  # a changed model folder: a new entry
+    (folder / "tokenizer_config.json").write_text(config)
+    cache.load_cached_tokenizer(str(folder))
+    assert len(loads) == 2
