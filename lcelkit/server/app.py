@@ -210,6 +210,14 @@ async def _sse_with_real_errors(events: AsyncIterator[Any]) -> AsyncIterator[Any
         if hint:
             data["hint"] = hint
         yield {"event": "error", "data": json.dumps(data)}
+    finally:
+        # A client that hung up closes this generator, not the one it reads: close that
+        # now, or its model call (and its backend connection) stays open until the
+        # garbage collector happens to finalize it.
+        closer = getattr(events, "aclose", None)
+        if closer is not None:
+            with contextlib.suppress(Exception):
+                await closer()
 
 
 # -- LangServe routes ------------------------------------------------------------------
