@@ -33,7 +33,7 @@ import logging
 import re
 import sqlite3
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
@@ -46,6 +46,7 @@ __all__ = [
     "ENGLISH_STOPWORDS",
     "KeywordIndex",
     "bigram_tokens",
+    "filter_terms",
     "filter_to_sql",
     "korean_morphemes",
     "match_filter",
@@ -139,6 +140,31 @@ def _sql_value(value: Any) -> Any:
     )
 
 
+def filter_terms(where: dict[str, Any]) -> Iterator[tuple[str, Any, Any]]:
+    """The terms of a Chroma ``where`` filter, checked, for the SQL dialects to render:
+    ``("$and" | "$or", [sub-filters], None)`` or ``(key, operator, value)`` with the
+    operator one of ``$eq $ne $gt $gte $lt $lte $in $nin`` (``{"key": v}`` is ``$eq``).
+    Raises StoreError on an empty group, an unsafe key or an unknown operator."""
+    for key, cond in where.items():
+        if key in ("$and", "$or"):
+            if not isinstance(cond, list) or not cond:
+                raise StoreError(f"{key} needs a non-empty list of filters", hint="see Chroma docs")
+            yield key, cond, None
+            continue
+        if not _KEY_RE.match(key):
+            raise StoreError(
+                f"unsupported metadata key {key!r} in filter",
+                hint="metadata keys are letters, digits, '_', '-', '.'",
+            )
+        for op, value in (cond if isinstance(cond, dict) else {"$eq": cond}).items():
+            if op not in _OPS and op not in ("$in", "$nin"):
+                raise StoreError(
+                    f"unsupported filter operator {op!r}",
+                    hint="use $eq $ne $gt $gte $lt $lte $in $nin $and $or",
+                )
+            yield key, op, value
+
+
 def filter_to_sql(where: dict[str, Any] | None, column: str = "metadata") -> tuple[str, list[Any]]:
     """Translate a Chroma ``where`` filter into an SQL condition on a JSON column.
 
@@ -149,41 +175,26 @@ def filter_to_sql(where: dict[str, Any] | None, column: str = "metadata") -> tup
         return "1", []
     parts: list[str] = []
     params: list[Any] = []
-    for key, cond in where.items():
+    for key, op, value in filter_terms(where):
         if key in ("$and", "$or"):
-            if not isinstance(cond, list) or not cond:
-                raise StoreError(f"{key} needs a non-empty list of filters", hint="see Chroma docs")
-            subs = [filter_to_sql(c, column) for c in cond]
+            subs = [filter_to_sql(c, column) for c in op]
             joiner = " AND " if key == "$and" else " OR "
             parts.append("(" + joiner.join(s for s, _ in subs) + ")")
             for _, p in subs:
                 params.extend(p)
             continue
-        if not _KEY_RE.match(key):
-            raise StoreError(
-                f"unsupported metadata key {key!r} in filter",
-                hint="metadata keys are letters, digits, '_', '-', '.'",
-            )
         ref = f"json_extract({column}, '$.\"{key}\"')"
-        if not isinstance(cond, dict):
-            cond = {"$eq": cond}
-        for op, value in cond.items():
-            if op in _OPS:
-                parts.append(f"{ref} {_OPS[op]} ?")
-                params.append(_sql_value(value))
-            elif op in ("$in", "$nin"):
-                values = [_sql_value(v) for v in value]
-                if not values:
-                    parts.append("0" if op == "$in" else "1")
-                    continue
-                marks = ",".join("?" * len(values))
-                parts.append(f"{ref} {'IN' if op == '$in' else 'NOT IN'} ({marks})")
-                params.extend(values)
-            else:
-                raise StoreError(
-                    f"unsupported filter operator {op!r}",
-                    hint="use $eq $ne $gt $gte $lt $lte $in $nin $and $or",
-                )
+        if op in _OPS:
+            parts.append(f"{ref} {_OPS[op]} ?")
+            params.append(_sql_value(value))
+            continue
+        values = [_sql_value(v) for v in value]
+        if not values:
+            parts.append("0" if op == "$in" else "1")
+            continue
+        marks = ",".join("?" * len(values))
+        parts.append(f"{ref} {'IN' if op == '$in' else 'NOT IN'} ({marks})")
+        params.extend(values)
     return "(" + " AND ".join(parts) + ")", params
 
 

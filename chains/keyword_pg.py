@@ -39,10 +39,10 @@ from typing import Any, Literal
 from langchain_core.documents import Document
 
 from lcelkit.chains.keyword import (
-    _KEY_RE,
     PRUNE_DF_RATIO,
     PRUNE_MIN_DOCS,
     KoreanMode,
+    filter_terms,
     tokenize,
 )
 from lcelkit.errors import StoreError
@@ -141,36 +141,21 @@ def filter_to_pg(
         return f"%({name})s"
 
     parts: list[str] = []
-    for key, cond in where.items():
+    for key, op, value in filter_terms(where):
         if key in ("$and", "$or"):
-            if not isinstance(cond, list) or not cond:
-                raise StoreError(f"{key} needs a non-empty list of filters", hint="see Chroma docs")
             joiner = " AND " if key == "$and" else " OR "
-            parts.append("(" + joiner.join(filter_to_pg(c, params, column) for c in cond) + ")")
+            parts.append("(" + joiner.join(filter_to_pg(c, params, column) for c in op) + ")")
             continue
-        if not _KEY_RE.match(key):
-            raise StoreError(
-                f"unsupported metadata key {key!r} in filter",
-                hint="metadata keys are letters, digits, '_', '-', '.'",
-            )
         ref = f"({column} -> {bind(key)})"
-        if not isinstance(cond, dict):
-            cond = {"$eq": cond}
-        for op, value in cond.items():
-            if op in _OPS:
-                parts.append(f"{ref} {_OPS[op]} {bind(_json_value(value))}::jsonb")
-            elif op in ("$in", "$nin"):
-                values = [_json_value(v) for v in value]
-                if not values:
-                    parts.append("FALSE" if op == "$in" else "TRUE")
-                    continue
-                test = f"{ref} = ANY({bind(values)}::jsonb[])"
-                parts.append(test if op == "$in" else f"{ref} IS NOT NULL AND NOT ({test})")
-            else:
-                raise StoreError(
-                    f"unsupported filter operator {op!r}",
-                    hint="use $eq $ne $gt $gte $lt $lte $in $nin $and $or",
-                )
+        if op in _OPS:
+            parts.append(f"{ref} {_OPS[op]} {bind(_json_value(value))}::jsonb")
+            continue
+        values = [_json_value(v) for v in value]
+        if not values:
+            parts.append("FALSE" if op == "$in" else "TRUE")
+            continue
+        test = f"{ref} = ANY({bind(values)}::jsonb[])"
+        parts.append(test if op == "$in" else f"{ref} IS NOT NULL AND NOT ({test})")
     return "(" + " AND ".join(parts) + ")"
 
 
