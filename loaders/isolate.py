@@ -214,6 +214,20 @@ class IsolatedRunner:
                     _write(self._process.stdin, None)  # type: ignore[arg-type]
             self._stop()
 
+    def close_now(self) -> None:
+        """Stop the worker without waiting for a call in flight: that call then fails as
+        a stopped parse. For process exit, where nobody waits for its answer."""
+        if self._lock.acquire(blocking=False):
+            try:
+                self._stop()
+            finally:
+                self._lock.release()
+            return
+        process = self._process  # a call holds the lock; killing ends its read
+        if process is not None and process.poll() is None:
+            with contextlib.suppress(OSError):
+                process.kill()
+
 
 _shared: dict[tuple[str, ...], IsolatedRunner] = {}
 _shared_lock = threading.Lock()
@@ -222,7 +236,7 @@ _shared_lock = threading.Lock()
 @atexit.register
 def _close_shared() -> None:
     for runner in list(_shared.values()):
-        runner.close()
+        runner.close_now()  # a parse-ahead thread may be mid-call: do not wait for it
 
 
 def shared_runner(preload: Sequence[str] = ()) -> IsolatedRunner:

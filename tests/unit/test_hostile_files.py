@@ -112,6 +112,36 @@ def test_a_script_without_a_main_guard_can_use_the_worker(tmp_path: Path):
     assert done.stdout.strip() == "True"
 
 
+def test_exit_does_not_wait_for_a_parse_in_flight(tmp_path: Path):
+    # Ctrl-C or an error mid-ingest while the parse-ahead thread waits on the worker: the
+    # process must end now, not after the file's parse budget.
+    script = tmp_path / "script.py"
+    script.write_text(
+        "import threading, time\n"
+        "from lcelkit.loaders.isolate import shared_runner\n"
+        "runner = shared_runner()\n"
+        "runner.call(time.sleep, 0, source='warm', timeout=120)\n"
+        "threading.Thread(target=runner.call, args=(time.sleep, 600),\n"
+        "                 kwargs={'source': 'slow.pdf', 'timeout': 900}, daemon=True).start()\n"
+        "time.sleep(1)\n"
+        "print(runner._process.pid, flush=True)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    done = subprocess.run(
+        [sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    worker = int(done.stdout.split()[-1])
+    for _ in range(50):  # the worker is killed, not left parsing
+        try:
+            os.kill(worker, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        pytest.fail(f"parse worker {worker} still running after its parent exited")
+
+
 def test_the_worker_imports_the_installed_package_not_a_folder_in_the_working_dir(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
