@@ -22,7 +22,11 @@ Recipes (same embedder):
 greedy, through lcelkit's RAG chain and through the naive "stuff" prompt, and reports
 the share of answers containing a gold answer (same normalisation).
 
-    python bench/natural.py [--embedder PATH] [--recipes lcelkit naive] [--llm] [--json]
+``--template`` also scores the 1,154 template cell questions of ``bench/tables.py
+--retrieval`` ("<column header> of <row label>") on each recipe's retriever.
+
+    python bench/natural.py [--embedder PATH] [--recipes lcelkit naive] [--llm] [--template]
+        [--json]
 """
 
 from __future__ import annotations
@@ -118,6 +122,51 @@ def naive_retriever(settings: Any, pdfs: list[Path], k: int) -> tuple[Any, dict[
 
 
 # -- measures --------------------------------------------------------------------------
+def template_questions(data: Path = DATA, per_table: int = 15) -> list[dict[str, Any]]:
+    """The template cell questions of ``bench/tables.py --retrieval`` ("<column header> of
+    <row label>", up to ``per_table`` ground-truth cells per table, seed 7), each with the
+    set's own ``score.py`` cell to test passages against: a second, larger set that nobody
+    wrote by hand or tuned on."""
+    import random
+
+    from icdar import load_score_module
+
+    score = load_score_module(data)
+    rng = random.Random(7)
+    out: list[dict[str, Any]] = []
+    for doc in json.loads((data / "index.json").read_text()):
+        if not doc.get("pdf"):
+            continue
+        truth = json.loads((data / "ground_truth" / f"{doc['doc']}.json").read_text())
+        for table in truth["tables"]:
+            cells = score.questions({"tables": [table]})
+            for cell in rng.sample(cells, min(per_table, len(cells))):
+                text = f"{' '.join(cell[3].split())} of {' '.join(cell[2].split())}"
+                out.append({"pdf": Path(doc["pdf"]).name, "question": text, "cell": cell,
+                            "score": score})  # fmt: skip
+    return out
+
+
+def template_summary(retriever: Any, questions: list[dict[str, Any]]) -> dict[str, Any]:
+    """hit@1/4/10 of the template questions: a passage from the question's PDF that
+    answers the cell by ``score.py``'s test."""
+    ranks: list[int | None] = []
+    for q in questions:
+        score = q["score"]
+        docs = retriever.invoke(q["question"])
+        ranks.append(next(
+            (rank for rank, d in enumerate(docs, start=1)
+             if Path(str(d.metadata.get("source", ""))).name == q["pdf"]
+             and score.answerable(q["cell"], [score.norm(d.page_content)])),
+            None,
+        ))  # fmt: skip
+    n = max(1, len(ranks))
+    out: dict[str, Any] = {"questions": len(ranks)}
+    for depth in DEPTHS:
+        out[f"hit@{depth}"] = sum(r is not None and r <= depth for r in ranks) / n
+    return out
+
+
 def prompt_passages(docs: list[Any], min_relative: float) -> list[Any]:
     """The passages the RAG chain keeps: scoring at least ``min_relative`` of the best."""
     values = [d.metadata.get("score") for d in docs]
@@ -220,6 +269,15 @@ def print_tables(results: dict[str, Any], embedder: str) -> None:
               + " | ".join(s[k] for k in KINDS)
               + f" | {res['ingest']['chunks']} | {res['ingest']['ingest_s']:.1f} "
               f"| {s['query_p50_ms']:.0f} |")  # fmt: skip
+    if any("template" in res for res in results.values()):
+        first = next(res["template"] for res in results.values() if "template" in res)
+        print(f"\nTemplate cell questions (\"<column header> of <row label>\", "
+              f"{first['questions']})\n")  # fmt: skip
+        print("| recipe | hit@1 | hit@4 | hit@10 |\n|---|---:|---:|---:|")
+        for recipe, res in results.items():
+            if "template" in res:
+                t = res["template"]
+                print(f"| {recipe} | {t['hit@1']:.3f} | {t['hit@4']:.3f} | {t['hit@10']:.3f} |")
     if any("answers" in res for res in results.values()):
         print("\nAnswers containing a gold answer (SmolLM2-135M, greedy)\n")
         print("| recipe | answers | " + " | ".join(KINDS) + " |")
@@ -242,6 +300,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-new", type=int, default=48)
     parser.add_argument("--home", type=Path, default=None, help="reuse this work folder")
     parser.add_argument("--misses", action="store_true", help="list the questions missed at 4")
+    parser.add_argument(
+        "--template",
+        action="store_true",
+        help="also the template cell questions (bench/tables.py --retrieval)",
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
 
@@ -273,6 +336,8 @@ def main(argv: list[str] | None = None) -> int:
         embedder_name = Path(embedder_model(settings)).name  # auto: what the collection uses
         rows = retrieval_rows(retriever, questions, settings if recipe == "lcelkit" else None)
         results[recipe] = {"ingest": ingest, "retrieval": summarize(rows)}
+        if args.template:
+            results[recipe]["template"] = template_summary(retriever, template_questions(args.data))
         if args.misses:
             for row in rows:
                 if row["rank"] is None or row["rank"] > 4:
