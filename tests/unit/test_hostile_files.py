@@ -95,28 +95,44 @@ def test_a_call_past_its_budget_is_stopped_and_the_next_one_runs():
         runner.close()
 
 
+def _run_script(tmp_path: Path, code: str, timeout: float) -> str:
+    """Run ``code`` as a script file in a fresh interpreter; its stdout (it must exit 0)."""
+    script = tmp_path / "script.py"
+    script.write_text(code)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    done = subprocess.run(
+        [sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=timeout
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, IndexError):
+        return False
+    return state != "Z"  # a zombie nobody reaped has stopped all the same
+
+
 def test_a_script_without_a_main_guard_can_use_the_worker(tmp_path: Path):
-    script = tmp_path / "script.py"  # spawn-based multiprocessing would re-run this file
-    script.write_text(
+    out = _run_script(  # spawn-based multiprocessing would re-run this file
+        tmp_path,
         "import os\n"
         "from lcelkit.loaders.isolate import IsolatedRunner\n"
         "runner = IsolatedRunner()\n"
         "print(runner.call(os.getpid, source='x', timeout=120) != os.getpid())\n"
-        "runner.close()\n"
+        "runner.close()\n",
+        timeout=300,
     )
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
-    done = subprocess.run(
-        [sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=300
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.strip() == "True"
+    assert out.strip() == "True"
 
 
 def test_exit_does_not_wait_for_a_parse_in_flight(tmp_path: Path):
     # Ctrl-C or an error mid-ingest while the parse-ahead thread waits on the worker: the
-    # process must end now, not after the file's parse budget.
-    script = tmp_path / "script.py"
-    script.write_text(
+    # process must end now (the timeout), not after the file's parse budget (900 s).
+    out = _run_script(
+        tmp_path,
         "import threading, time\n"
         "from lcelkit.loaders.isolate import shared_runner\n"
         "runner = shared_runner()\n"
@@ -124,18 +140,12 @@ def test_exit_does_not_wait_for_a_parse_in_flight(tmp_path: Path):
         "threading.Thread(target=runner.call, args=(time.sleep, 600),\n"
         "                 kwargs={'source': 'slow.pdf', 'timeout': 900}, daemon=True).start()\n"
         "time.sleep(1)\n"
-        "print(runner._process.pid, flush=True)\n"
+        "print(runner._process.pid, flush=True)\n",
+        timeout=120,
     )
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
-    done = subprocess.run(
-        [sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=120
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    worker = int(done.stdout.split()[-1])
+    worker = int(out.split()[-1])
     for _ in range(50):  # the worker is killed, not left parsing
-        try:
-            os.kill(worker, 0)
-        except ProcessLookupError:
+        if not _running(worker):
             break
         time.sleep(0.1)
     else:
