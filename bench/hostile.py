@@ -20,7 +20,8 @@ Printed, one line per measure:
   app, chain, agent and ``ChatOllama`` client, a fixed retriever) against a loopback
   Ollama-protocol backend that streams slowly: backend connections still open after
   the drops, the server's resident memory before/after, and the seconds the next
-  ``/rag/invoke`` takes (target: <= 10 connections, answer in under 2 s).
+  ``/rag/invoke`` takes (target: <= 10 connections, answer in under 2 s); then, past
+  the client pool's keep-alive expiry, the connections still checked out (leaked).
 
     python bench/hostile.py [--bomb-mb 1480] [--sessions 40] [--drops 150]
                             [--skip bomb,race,server,drops]
@@ -331,6 +332,19 @@ def bench_drops(work: Path, drops: int) -> None:
                     f"{before:.0f} -> {_rss_mib(server.proc.pid):.0f} MiB; next /rag/invoke "
                     f"{answer.status_code} in {seconds:.2f} s (target < 2 s)"
                 )
+            # A connection whose close was interrupted stays checked out of the client
+            # pool for good; idle pooled ones expire after 5 s and go at the next call.
+            time.sleep(6)
+            httpx.post(f"{server.url}/rag/invoke", json={"input": "quick-one"}, timeout=120)
+            time.sleep(1)
+            log = (work / "drops.log").read_text(errors="replace")
+            print(
+                f"drops: after all {len(routes) * drops} drops and the pool's keep-alive "
+                f"expiry: {ollama.open_connections()} backend connections open (the one "
+                f"just used: 1); server log: {log.count('Traceback')} tracebacks, "
+                f"{log.count('Task exception was never retrieved')} 'Task exception was "
+                f"never retrieved', {log.count('StopAsyncIteration')} StopAsyncIteration"
+            )
 
 
 def main() -> None:

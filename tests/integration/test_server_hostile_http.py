@@ -90,12 +90,13 @@ async def _drop_after_tokens(client: httpx.AsyncClient, route: str) -> bool:
 
 
 def _settled(backend: FakeOllamaServer, limit: int, seconds: float = 10.0) -> int:
-    """Open backend connections once they stop falling (at most ``seconds``)."""
+    """Open backend connections once they stop falling (at most ``seconds``): at or
+    under ``limit`` and the same for half a second."""
     deadline = time.monotonic() + seconds
-    count = backend.open_connections()
-    while count > limit and time.monotonic() < deadline:
-        time.sleep(0.2)
-        count = backend.open_connections()
+    count, previous = backend.open_connections(), -1
+    while (count > limit or count != previous) and time.monotonic() < deadline:
+        time.sleep(0.5)
+        count, previous = backend.open_connections(), count
     return count
 
 
@@ -116,12 +117,11 @@ def test_150_dropped_clients_leave_no_backend_connection_open(server, backend, r
 
     assert all(asyncio.run(drops()))
     open_after = _settled(backend, limit=10)
-    # The target is at most 10 (pooled keep-alive connections). It holds in about half
-    # the runs here: in the others the event-stream routes leave 14-33 connections to
-    # the backend open (model calls of abandoned streams not yet finalized; DESIGN,
-    # "Careless and hostile clients"). This bound still catches the leak of one
-    # connection per dropped client (150).
-    assert open_after <= 50, f"{route}: {open_after} backend connections still open"
+    print(f"{route}: {open_after} backend connections open after 150 drops")
+    # At most 10: the client pool's idle keep-alive connections. A connection whose
+    # request task was cancelled twice (its close interrupted) stays checked out for
+    # good, and the count grows with the drops (DESIGN, "Careless and hostile clients").
+    assert open_after <= 10, f"{route}: {open_after} backend connections still open"
     answer = httpx.post(
         f"{server.url}/rag/invoke",
         json={"input": {"question": "quick-one"}},
@@ -130,6 +130,37 @@ def test_150_dropped_clients_leave_no_backend_connection_open(server, backend, r
     )
     assert answer.status_code == 200 and answer.json()["output"]["answer"]
     assert "Traceback" not in Path(server.log).read_text()
+
+
+@pytest.mark.slow
+def test_no_backend_connection_stays_checked_out_after_dropped_event_streams(server, backend):
+    """The leak behind the flaky count: a connection whose close was interrupted stays in
+    the client's pool for good, while pooled idle ones expire (httpx: 5 s idle).
+
+    Before the fix, 300 drops on the event-stream routes left a few connections (0-16)
+    checked out for good: after the keep-alive expiry they were still open."""
+
+    async def drops(route: str) -> list[bool]:
+        limits = httpx.Limits(max_connections=50)
+        async with httpx.AsyncClient(
+            base_url=server.url, headers=AUTH, timeout=60, limits=limits
+        ) as client:
+            return await asyncio.gather(*(_drop_after_tokens(client, route) for _ in range(150)))
+
+    for route in ("/agent/stream_events", "/rag/stream_events"):
+        assert all(asyncio.run(drops(route)))
+    _settled(backend, limit=10)
+    time.sleep(6)  # past the client pool's keep-alive expiry (5 s)
+    answer = httpx.post(
+        f"{server.url}/rag/invoke",
+        json={"input": {"question": "quick-one"}},
+        headers=AUTH,
+        timeout=30,
+    )  # the pool closes its expired idle connections when it is next used
+    assert answer.status_code == 200
+    held = _settled(backend, limit=1, seconds=3)
+    print(f"{held} backend connections open after 300 drops and the keep-alive expiry")
+    assert held <= 1, f"{held} backend connections checked out for good"
 
 
 BIG = "x" * 200_000
