@@ -146,11 +146,43 @@ def test_a_slow_tokenizer_is_rebuilt_once_and_read_back_with_the_same_ids(
     assert len(list((tmp_path / "cache" / "tokenizers").iterdir())) == 1  # saved once
     second = cache.load_cached_tokenizer(str(folder))  # a later process
     assert loads == [str(folder)]  # read back, not rebuilt
+    assert type(second).__name__ == "QueryTokenizer"  # the tokenizers library alone
     for text in [*QUERIES, *cache.PROBES]:
-        for kwargs in ({}, {"truncation": True, "max_length": 256}):
+        for kwargs in ({}, {"truncation": True, "max_length": 256}, {"add_special_tokens": False}):
             assert first(text, **kwargs)["input_ids"] == second(text, **kwargs)["input_ids"]
+    query = dict(padding=True, truncation="longest_first", max_length=256, return_tensors="pt")
+    a, b = first(QUERIES, **query), second(QUERIES, **query)  # the query encoder's call
+    assert sorted(a.keys()) == sorted(b.keys())
+    assert all(a[name].tolist() == b[name].tolist() for name in a)
+    assert second.unk_token_id == first.unk_token_id
+    assert second.encode(QUERIES[2]) == first.encode(QUERIES[2])
+    # anything else is transformers' own, from the same file
+    assert second.convert_ids_to_tokens([2000]) == first.convert_ids_to_tokens([2000])
     config = (folder / "tokenizer_config.json").read_text()
     (folder / "tokenizer_config.json").unlink()  # a changed model folder: a new entry
     (folder / "tokenizer_config.json").write_text(config)
     cache.load_cached_tokenizer(str(folder))
     assert len(loads) == 2
+
+
+def test_a_cached_tokenizer_the_tokenizers_library_reads_differently_is_not_read_so(
+    tmp_path: Path, monkeypatch
+):
+    import lcelkit.chains.tokenizer_cache as cache
+
+    monkeypatch.setenv("LCELKIT_OPENVINO_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(cache, "WORTH_S", 0.0)
+    original = cache._raw_meta
+
+    def wrong(tokenizer):  # e.g. a pad id that differs from transformers' own
+        return {**original(tokenizer), "pad_token_id": 7}
+
+    monkeypatch.setattr(cache, "_raw_meta", wrong)
+    folder = _copy(tmp_path)
+    first = cache.load_cached_tokenizer(str(folder))
+    second = cache.load_cached_tokenizer(str(folder))
+    from transformers import PreTrainedTokenizerFast
+
+    assert isinstance(second, PreTrainedTokenizerFast)  # the checked fallback
+    batch = ["a b c", "a"]
+    assert second(batch, padding=True)["input_ids"] == first(batch, padding=True)["input_ids"]
