@@ -20,6 +20,13 @@ when that passed the same check when the entry was made (else with
 original is used and nothing changes. Tokenizers that load quickly anyway (under ``WORTH_S``: the
 bundled MiniLM's takes ~0.02 s) are returned as they are.
 
+sentence-transformers loads a model folder's tokenizer itself (an ingest's embedder:
+the same ~2 s rebuild). :func:`tokenizer_view` gives it a folder of links to the model
+folder's files with the cached, checked tokenizer in place of the original, its
+``tokenizer_config.json`` naming the plain fast class so that transformers reads
+``tokenizer.json`` as it is (~1 s); the weights, configuration and modules are the
+original files.
+
 Entries live beside the OpenVINO cache (``chains/openvino_cache.py``: the same key of the
 folder's files, sizes and modification times, plus the transformers and tokenizers
 versions) under ``tokenizers/``. The splitter keeps loading the original class
@@ -44,6 +51,7 @@ __all__ = [
     "QueryTokenizer",
     "load_cached_tokenizer",
     "tokenizer_cache_dir",
+    "tokenizer_view",
 ]
 
 logger = logging.getLogger(__name__)
@@ -279,3 +287,49 @@ def load_cached_tokenizer(location: str) -> Any:
     except Exception as exc:  # the cache is an optimisation: never fail for it
         logger.warning("could not cache the tokenizer of %s in %s: %s", location, root, exc)
     return tokenizer
+
+
+_TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
+_VIEW_META = "lcelkit-view.json"
+
+
+def tokenizer_view(location: str) -> Path | None:
+    """A folder with the model folder ``location``'s files (links) and its cached,
+    checked tokenizer, for sentence-transformers; None when the tokenizer is not worth
+    caching (it loads fast), could not be cached, or links cannot be made. Builds the
+    cache entry first when there is none (once)."""
+    folder = Path(location)
+    if not folder.is_dir():
+        return None
+    try:
+        key = _key(location)
+        entry = tokenizer_cache_dir() / key
+        if not (entry / _META).is_file():
+            load_cached_tokenizer(location)  # rebuilds, checks and saves it (when slow)
+            if not (entry / _META).is_file():
+                return None  # fast to load, or not cacheable: the folder as it is
+        view = tokenizer_cache_dir() / "views" / key
+        if (view / _VIEW_META).is_file():
+            return view
+        view.parent.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=view.parent))
+        try:
+            for item in folder.iterdir():
+                if item.name not in _TOKENIZER_FILES and not item.name.startswith("."):
+                    os.symlink(item.resolve(), work / item.name)
+            shutil.copy(entry / "tokenizer.json", work / "tokenizer.json")
+            config = json.loads((entry / "tokenizer_config.json").read_text(encoding="utf-8"))
+            config["tokenizer_class"] = "PreTrainedTokenizerFast"  # read tokenizer.json as is
+            (work / "tokenizer_config.json").write_text(json.dumps(config), encoding="utf-8")
+            (work / _VIEW_META).write_text(json.dumps({"folder": location}), encoding="utf-8")
+            try:
+                os.rename(work, view)
+            except OSError:  # another process made it first
+                if not (view / _VIEW_META).is_file():
+                    raise
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        return view
+    except Exception as exc:  # an optimisation: the original folder always works
+        logger.warning("no cached-tokenizer view of %s: %s", location, exc)
+        return None

@@ -186,3 +186,30 @@ def test_a_cached_tokenizer_the_tokenizers_library_reads_differently_is_not_read
     assert isinstance(second, PreTrainedTokenizerFast)  # the checked fallback
     batch = ["a b c", "a"]
     assert second(batch, padding=True)["input_ids"] == first(batch, padding=True)["input_ids"]
+
+
+def test_sentence_transformers_reads_a_slow_tokenizer_from_its_cached_copy(
+    tmp_path: Path, monkeypatch
+):
+    from sentence_transformers import SentenceTransformer
+
+    import lcelkit.chains.tokenizer_cache as cache
+
+    monkeypatch.setenv("LCELKIT_OPENVINO_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(cache, "WORTH_S", 0.0)  # MiniLM's loads fast; treat it as slow
+    folder = _copy(tmp_path)
+    view = cache.tokenizer_view(str(folder))
+    assert view is not None and cache.tokenizer_view(str(folder)) == view  # made once
+    weights = (view / "model.safetensors").resolve()
+    assert weights == (folder / "model.safetensors").resolve()  # the same files, linked
+    original, cached = SentenceTransformer(str(folder)), SentenceTransformer(str(view))
+    assert type(original.tokenizer).__name__ == "BertTokenizer"  # rebuilt from the vocab
+    assert type(cached.tokenizer).__name__ != "BertTokenizer"  # tokenizer.json read as is
+    texts = [*QUERIES, *cache.PROBES]
+    assert np.array_equal(original.encode(texts), cached.encode(texts))
+    embedder = load_embeddings(str(folder), backend="torch", dtype="fp32")
+    assert type(embedder.model.tokenizer) is type(cached.tokenizer)  # the embedder uses it
+    assert np.array_equal(embedder.model.encode(texts), original.encode(texts))
+
+    monkeypatch.setattr(cache, "WORTH_S", 1e9)  # a tokenizer that loads fast: no view
+    assert cache.tokenizer_view(str(_copy(tmp_path / "other"))) is None
