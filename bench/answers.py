@@ -239,9 +239,8 @@ def run(args: argparse.Namespace) -> None:
     model = str(args.model or smollm2_path())
     t0 = time.perf_counter()
     llm = make_chat_model(
-        "huggingface", model, temperature=0.0, max_new_tokens=args.max_new, request_timeout=600,
-        dtype=args.dtype,
-    )  # fmt: skip
+        "huggingface", model, temperature=0.0, max_new_tokens=args.max_new, request_timeout=600
+    )
     print(f"model loaded in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
     work = Path(tempfile.mkdtemp(prefix="bench-answers-"))
     with open(args.out, "a", encoding="utf-8") as out:
@@ -322,8 +321,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n", type=int, default=100)
     parser.add_argument("--max-new", type=int, default=48)
     parser.add_argument("--model", default=None, help="GGUF file or HF folder (default SmolLM2)")
-    parser.add_argument("--dtype", default="auto", choices=["auto", "fp32", "bf16", "int8"],
-                        help="the chat model's (auto: bf16 / int8 / fp32 by the CPU)")  # fmt: skip
     parser.add_argument("--out", type=Path, default=Path("bench-answers.jsonl"))
     parser.add_argument("--report-only", action="store_true")
     args = parser.parse_args(argv)

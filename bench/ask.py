@@ -58,13 +58,11 @@ def _import_seconds(stderr: str) -> float:
 
 def _cpu_line() -> str:
     from lcelkit.chains.embeddings import bf16_supported
-    from lcelkit.chains.llm_int8 import int8_chosen
     from lcelkit.chains.openvino_cache import describe_cpu
 
     dtype = os.environ.get("LCELKIT_LLM__DTYPE", "auto")
     if dtype == "auto":
-        int8 = int8_chosen("auto", "cpu", None)
-        dtype = "bf16" if bf16_supported() else "int8" if int8 else "fp32"
+        dtype = "bf16" if bf16_supported() else "fp32"
     return (
         f"CPU: {describe_cpu()}; chat model {dtype}; load average {os.getloadavg()[0]:.1f} "
         f"on {os.cpu_count()} CPUs"
@@ -83,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LCELKIT_")}
     if os.environ.get("LCELKIT_CPU_NO_BF16"):  # the child runs the CPU path printed
         env["LCELKIT_CPU_NO_BF16"] = os.environ["LCELKIT_CPU_NO_BF16"]
-    if os.environ.get("LCELKIT_LLM__DTYPE"):  # e.g. fp32, to compare with int8
+    if os.environ.get("LCELKIT_LLM__DTYPE"):  # e.g. fp32 or bf16, to compare
         env["LCELKIT_LLM__DTYPE"] = os.environ["LCELKIT_LLM__DTYPE"]
     env.update(
         LCELKIT_HOME=str(work / "home"),

@@ -54,7 +54,6 @@ from lcelkit.chains.windows import pick_window
 from lcelkit.errors import (
     BackendError,
     BackendUnavailableError,
-    ConfigError,
     ContextBudgetError,
     ModelNotFoundError,
 )
@@ -204,39 +203,22 @@ def _load(model: str, adapter: str | None, device: str, dtype: str) -> _Loaded:
         if adapter:
             _require_peft(adapter)
         resolved_device = _resolve_device(device)
-        from lcelkit.chains.llm_int8 import int8_chosen, quantize_int8
+        from transformers import AutoModelForCausalLM
 
-        int8 = int8_chosen(dtype, resolved_device, adapter)
-        if int8 and (resolved_device != "cpu" or adapter):
-            raise ConfigError(
-                "dtype int8 runs on the CPU only and without an adapter",
-                hint="set LCELKIT_LLM__DTYPE=auto (or fp32), or LCELKIT_LLM__DEVICE=cpu "
-                "and no LCELKIT_LLM__ADAPTER",
+        try:
+            lm = AutoModelForCausalLM.from_pretrained(
+                location, dtype=_torch_dtype(dtype, resolved_device), local_files_only=True
             )
-
-        def weights() -> Any:
-            from transformers import AutoModelForCausalLM
-
-            torch_dtype = _torch_dtype("fp32" if int8 else dtype, resolved_device)
-            try:
-                return AutoModelForCausalLM.from_pretrained(
-                    location, dtype=torch_dtype, local_files_only=True
-                )
-            except Exception as exc:
-                raise ModelNotFoundError(
-                    f"cannot load the model weights of {model}: {exc.__class__.__name__}: {exc}",
-                    hint="use a local causal-LM folder (save_pretrained) or a model already in "
-                    "the Hugging Face cache",
-                ) from None
-
-        lm = weights()
+        except Exception as exc:
+            raise ModelNotFoundError(
+                f"cannot load the model weights of {model}: {exc.__class__.__name__}: {exc}",
+                hint="use a local causal-LM folder (save_pretrained) or a model already in "
+                "the Hugging Face cache",
+            ) from None
         if adapter:
             lm = _load_adapter(lm, adapter)
         lm.to(resolved_device)
         lm.eval()
-        if int8:  # int8 matrix products where bf16 is not native (chains.llm_int8)
-            lm = quantize_int8(lm, location, reload=lambda: weights().eval())
-            logger.info("HF %s: int8 dynamic quantization of the linear layers", model)
         try:
             found = hf_context_window(location)
         except Exception as exc:

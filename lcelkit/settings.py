@@ -79,11 +79,7 @@ class LLMSettings(BaseModel):
     keep_alive: str = "5m"
     adapter: str | None = Field(default=None, description="LoRA/PEFT adapter folder (HF only).")
     device: str = Field(default="cpu", description="HF pipeline device: cpu, cuda, auto.")
-    dtype: Literal["auto", "fp32", "bf16", "fp16", "int8"] = Field(
-        default="auto",
-        description="HF on a CPU, auto: bf16 where the CPU has it natively, else int8 "
-        "matrix products where it has VNNI, else fp32.",
-    )
+    dtype: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
 
     @field_validator("base_url")
     @classmethod
