@@ -305,7 +305,11 @@ def tokenizer_view(location: str) -> Path | None:
         key = _key(location)
         entry = tokenizer_cache_dir() / key
         if not (entry / _META).is_file():
-            load_cached_tokenizer(location)  # rebuilds, checks and saves it (when slow)
+            from lcelkit.chains.embedder_models import load_query_tokenizer
+
+            # rebuilds, checks and saves it when slow; the process's one instance (a fast
+            # one, e.g. MiniLM's, is then not loaded again for queries or the Korean probe)
+            load_query_tokenizer(location)
             if not (entry / _META).is_file():
                 return None  # fast to load, or not cacheable: the folder as it is
         view = tokenizer_cache_dir() / "views" / key
