@@ -24,8 +24,9 @@ sentence-transformers loads a model folder's tokenizer itself (an ingest's embed
 the same ~2 s rebuild). :func:`tokenizer_view` gives it a folder of links to the model
 folder's files with the cached, checked tokenizer in place of the original, its
 ``tokenizer_config.json`` naming the plain fast class so that transformers reads
-``tokenizer.json`` as it is (~1 s); the weights, configuration and modules are the
-original files.
+``tokenizer.json`` as it is, and stating its added tokens so that transformers does not
+parse the whole file in Python to find them; the weights, configuration and modules are
+the original files.
 
 Entries live beside the OpenVINO cache (``chains/openvino_cache.py``: the same key of the
 folder's files, sizes and modification times, plus the transformers and tokenizers
@@ -290,7 +291,7 @@ def load_cached_tokenizer(location: str) -> Any:
 
 
 _TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
-_VIEW_META = "lcelkit-view.json"
+_VIEW_META = "lcelkit-view-2.json"  # 2: added tokens in the view's tokenizer_config.json
 
 
 def tokenizer_view(location: str) -> Path | None:
@@ -315,6 +316,7 @@ def tokenizer_view(location: str) -> Path | None:
         view = tokenizer_cache_dir() / "views" / key
         if (view / _VIEW_META).is_file():
             return view
+        shutil.rmtree(view, ignore_errors=True)  # an older kind of view, or half removed
         view.parent.mkdir(parents=True, exist_ok=True)
         work = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=view.parent))
         try:
@@ -324,6 +326,13 @@ def tokenizer_view(location: str) -> Path | None:
             shutil.copy(entry / "tokenizer.json", work / "tokenizer.json")
             config = json.loads((entry / "tokenizer_config.json").read_text(encoding="utf-8"))
             config["tokenizer_class"] = "PreTrainedTokenizerFast"  # read tokenizer.json as is
+            # the added tokens stated here: else transformers parses the whole file in
+            # Python at every load only to find them (~1 s for e5's 17 MB)
+            spec = json.loads((entry / "tokenizer.json").read_text(encoding="utf-8"))
+            config["added_tokens_decoder"] = {
+                str(token["id"]): {k: v for k, v in token.items() if k != "id"}
+                for token in spec.get("added_tokens", [])
+            }
             (work / "tokenizer_config.json").write_text(json.dumps(config), encoding="utf-8")
             (work / _VIEW_META).write_text(json.dumps({"folder": location}), encoding="utf-8")
             try:

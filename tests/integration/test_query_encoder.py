@@ -207,6 +207,10 @@ def test_sentence_transformers_reads_a_slow_tokenizer_from_its_cached_copy(
     assert type(cached.tokenizer).__name__ != "BertTokenizer"  # tokenizer.json read as is
     texts = [*QUERIES, *cache.PROBES]
     assert np.array_equal(original.encode(texts), cached.encode(texts))
+    stated = json.loads((view / "tokenizer_config.json").read_text())["added_tokens_decoder"]
+    assert stated  # so that transformers need not parse tokenizer.json in Python
+    added = {i: str(t) for i, t in cached.tokenizer.added_tokens_decoder.items()}
+    assert added == {i: str(t) for i, t in original.tokenizer.added_tokens_decoder.items()}
     embedder = load_embeddings(str(folder), backend="torch", dtype="fp32")
     assert type(embedder.model.tokenizer) is type(cached.tokenizer)  # the embedder uses it
     assert np.array_equal(embedder.model.encode(texts), original.encode(texts))
