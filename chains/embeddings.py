@@ -245,6 +245,12 @@ class SentenceTransformerEmbeddings(Embeddings):
             from .tokenizer_cache import tokenizer_view
 
             view = tokenizer_view(self.location)
+            if view is None:  # not cached yet: a slow tokenizer is rebuilt, checked, cached
+                try:  # (the process's one instance, used by queries and the Korean probe)
+                    load_query_tokenizer(self.location)
+                except EmbeddingsError as exc:  # sentence-transformers will say it again
+                    logger.info("tokenizer of %s: %s", self.location, exc)
+                view = tokenizer_view(self.location)
         if view is not None:
             try:
                 return cls(str(view), device=self.device)

@@ -296,9 +296,9 @@ _VIEW_META = "lcelkit-view-2.json"  # 2: added tokens in the view's tokenizer_co
 
 def tokenizer_view(location: str) -> Path | None:
     """A folder with the model folder ``location``'s files (links) and its cached,
-    checked tokenizer, for sentence-transformers; None when the tokenizer is not worth
-    caching (it loads fast), could not be cached, or links cannot be made. Builds the
-    cache entry first when there is none (once)."""
+    checked tokenizer, for sentence-transformers; None when the cache holds no entry for
+    it (:func:`load_cached_tokenizer` makes one when the tokenizer is slow to load) or
+    links cannot be made."""
     folder = Path(location)
     if not folder.is_dir():
         return None
@@ -306,13 +306,7 @@ def tokenizer_view(location: str) -> Path | None:
         key = _key(location)
         entry = tokenizer_cache_dir() / key
         if not (entry / _META).is_file():
-            from lcelkit.chains.embedder_models import load_query_tokenizer
-
-            # rebuilds, checks and saves it when slow; the process's one instance (a fast
-            # one, e.g. MiniLM's, is then not loaded again for queries or the Korean probe)
-            load_query_tokenizer(location)
-            if not (entry / _META).is_file():
-                return None  # fast to load, or not cacheable: the folder as it is
+            return None  # fast to load, or not cached (yet): the folder as it is
         view = tokenizer_cache_dir() / "views" / key
         if (view / _VIEW_META).is_file():
             return view

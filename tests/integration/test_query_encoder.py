@@ -198,6 +198,8 @@ def test_sentence_transformers_reads_a_slow_tokenizer_from_its_cached_copy(
     monkeypatch.setenv("LCELKIT_OPENVINO_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr(cache, "WORTH_S", 0.0)  # MiniLM's loads fast; treat it as slow
     folder = _copy(tmp_path)
+    assert cache.tokenizer_view(str(folder)) is None  # nothing cached yet
+    cache.load_cached_tokenizer(str(folder))  # what the embedder does first
     view = cache.tokenizer_view(str(folder))
     assert view is not None and cache.tokenizer_view(str(folder)) == view  # made once
     weights = (view / "model.safetensors").resolve()
@@ -216,4 +218,6 @@ def test_sentence_transformers_reads_a_slow_tokenizer_from_its_cached_copy(
     assert np.array_equal(embedder.model.encode(texts), original.encode(texts))
 
     monkeypatch.setattr(cache, "WORTH_S", 1e9)  # a tokenizer that loads fast: no view
-    assert cache.tokenizer_view(str(_copy(tmp_path / "other"))) is None
+    other = str(_copy(tmp_path / "other"))
+    cache.load_cached_tokenizer(other)
+    assert cache.tokenizer_view(other) is None
