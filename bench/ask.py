@@ -9,8 +9,9 @@ is less sensitive to a shared machine's load. Each ``ask`` runs through
 ``bench/ask_child.py`` under ``python -X importtime``, which adds a time breakdown per run:
 imports (every import of the process, from ``-X importtime``), embedding the query,
 generating, and the rest (store, retrieval, prompt, start-up). The CPU's features
-(bf16/AMX/VNNI) are printed beside the figures; ``LCELKIT_CPU_NO_BF16=1`` runs as on a
-CPU without bf16 (``chains/openvino_cache.py``).
+(bf16/AMX/VNNI) and the chat model's dtype are printed beside the figures;
+``LCELKIT_CPU_NO_BF16=1`` runs as on a CPU without bf16 (``chains/openvino_cache.py``;
+passed on to the child, as is ``LCELKIT_LLM__DTYPE``).
 
     python bench/ask.py [--runs 6] [--max-new 512]
 """
@@ -56,9 +57,16 @@ def _import_seconds(stderr: str) -> float:
 
 
 def _cpu_line() -> str:
+    from lcelkit.chains.embeddings import bf16_supported
     from lcelkit.chains.openvino_cache import describe_cpu
 
-    return f"CPU: {describe_cpu()}; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
+    dtype = os.environ.get("LCELKIT_LLM__DTYPE", "auto")
+    if dtype == "auto":
+        dtype = "bf16" if bf16_supported() else "fp32"
+    return (
+        f"CPU: {describe_cpu()}; chat model {dtype}; load average {os.getloadavg()[0]:.1f} "
+        f"on {os.cpu_count()} CPUs"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -71,6 +79,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="bench-ask-"))
     env = {k: v for k, v in os.environ.items() if not k.startswith("LCELKIT_")}
+    if os.environ.get("LCELKIT_CPU_NO_BF16"):  # the child runs the CPU path printed
+        env["LCELKIT_CPU_NO_BF16"] = os.environ["LCELKIT_CPU_NO_BF16"]
+    if os.environ.get("LCELKIT_LLM__DTYPE"):  # e.g. fp32 or bf16, to compare
+        env["LCELKIT_LLM__DTYPE"] = os.environ["LCELKIT_LLM__DTYPE"]
     env.update(
         LCELKIT_HOME=str(work / "home"),
         LCELKIT_GGUF_CACHE=str(work / "gguf"),

@@ -102,11 +102,12 @@ def load_tokenizer(model: str | None = None) -> PreTrainedTokenizerBase:
 
 
 @lru_cache(maxsize=8)
-def load_query_tokenizer(location: str) -> PreTrainedTokenizerBase:
+def load_query_tokenizer(location: str) -> PreTrainedTokenizerBase | Any:
     """The tokenizer of the model folder ``location`` for queries and the Korean coverage
     probe, one instance per process: the same ids as :func:`load_tokenizer`'s, read from
-    the on-disk copy of a slow rebuild (``chains.tokenizer_cache``). The splitter keeps
-    :func:`load_tokenizer`."""
+    the on-disk copy of a slow rebuild (``chains.tokenizer_cache``; there a
+    ``QueryTokenizer`` that reads it with the ``tokenizers`` library alone). The splitter
+    keeps :func:`load_tokenizer`."""
     try:
         from lcelkit.chains.tokenizer_cache import load_cached_tokenizer
 

@@ -210,7 +210,7 @@ class SentenceTransformerEmbeddings(Embeddings):
         try:
             from sentence_transformers import SentenceTransformer
 
-            model = SentenceTransformer(self.location, device=self.device)
+            model = self._sentence_transformer(SentenceTransformer)
         except Exception as exc:
             raise EmbeddingsError(
                 f"cannot load embedding model {self.location}: {exc}",
@@ -235,6 +235,28 @@ class SentenceTransformerEmbeddings(Embeddings):
             "embedder %s loaded (%s, %s, %s)", self.name, self.backend, self.dtype, self.device
         )
         return model
+
+    def _sentence_transformer(self, cls: type[SentenceTransformer]) -> SentenceTransformer:
+        """The model folder loaded by sentence-transformers; a tokenizer that transformers
+        rebuilds slowly (e5's: ~2 s) read from its checked cached copy instead
+        (``chains.tokenizer_cache.tokenizer_view``; the same ids), else the folder as is."""
+        view = None
+        if Path(self.location).is_dir():
+            from .tokenizer_cache import tokenizer_view
+
+            view = tokenizer_view(self.location)
+            if view is None:  # not cached yet: a slow tokenizer is rebuilt, checked, cached
+                try:  # (the process's one instance, used by queries and the Korean probe)
+                    load_query_tokenizer(self.location)
+                except EmbeddingsError as exc:  # sentence-transformers will say it again
+                    logger.info("tokenizer of %s: %s", self.location, exc)
+                view = tokenizer_view(self.location)
+        if view is not None:
+            try:
+                return cls(str(view), device=self.device)
+            except Exception as exc:
+                logger.warning("cached tokenizer of %s unusable (%s)", self.location, exc)
+        return cls(self.location, device=self.device)
 
     def _openvino(self, model: SentenceTransformer, bf16: bool) -> bool:
         """OpenVINO in the fastest precision that passes the probe check: bf16 where the
@@ -271,7 +293,7 @@ class SentenceTransformerEmbeddings(Embeddings):
             converted = converted_model(
                 model, self.location, names, features, int8=precision == "int8", core=core
             )
-            compiled = core.compile_model(converted, "CPU", compile_options(precision))
+            compiled = core.compile_model(converted, "CPU", compile_options(precision, cached=True))
             ref = reference_vectors(
                 self.location,
                 _PROBES,

@@ -144,7 +144,9 @@ def _read_entry(entry: Path, core: Any) -> Any:
 def load_or_build(
     key: str, build: Callable[[], Any], *, core: Any, root: Path | None = None
 ) -> tuple[Any, bool]:
-    """``(openvino.Model, from_cache)``: the cached model ``key``, else ``build()`` saved.
+    """``(openvino.Model, from_cache)``: the cached model ``key``, else ``build()`` saved
+    and read back (so that this process compiles what later ones read, and OpenVINO's
+    compiled-model cache, keyed by the model, serves them).
 
     A missing entry is built and saved (temporary folder, then rename); an unreadable one
     is rebuilt with a warning. A cache folder that cannot be written only costs the next
@@ -177,11 +179,20 @@ def load_or_build(
             shutil.rmtree(work, ignore_errors=True)
     except OSError as exc:
         logger.warning("could not save the converted embedder in %s: %s", root, exc)
-    return model, False
+        return model, False
+    try:  # the saved model, as later processes read it: OpenVINO's compiled-model cache
+        return _read_entry(entry, core), False  # then serves them too (its key is the model)
+    except Exception as exc:
+        logger.warning("OpenVINO cache entry %s is unreadable (%s)", entry, exc)
+        return model, False
 
 
-def compile_options(precision: str) -> dict[str, str]:
-    """OpenVINO CPU options for ``precision`` (``bf16``, ``int8`` or ``fp32``).
+def compile_options(precision: str, *, cached: bool = False) -> dict[str, str]:
+    """OpenVINO CPU options for ``precision`` (``bf16``, ``int8`` or ``fp32``);
+    ``cached``: OpenVINO keeps the compiled model under ``compiled/`` in :func:`cache_dir`
+    (its own ``CACHE_DIR`` model cache, keyed by OpenVINO from the model, the options, the
+    device and its version), so that a later process imports it instead of compiling
+    (e5 int8: ~0.2 s instead of ~0.4 s on the project's machine).
 
     int8: the weights are int8 in the model; on a CPU with VNNI,
     ``DYNAMIC_QUANTIZATION_GROUP_SIZE`` 32 makes the CPU plugin quantize the activations
@@ -195,6 +206,14 @@ def compile_options(precision: str) -> dict[str, str]:
     }
     if precision == "int8":
         options["DYNAMIC_QUANTIZATION_GROUP_SIZE"] = "32" if cpu_features()["vnni"] else "0"
+    if cached:
+        compiled = cache_dir() / "compiled"
+        try:
+            compiled.mkdir(parents=True, exist_ok=True)
+            if os.access(compiled, os.W_OK):
+                options["CACHE_DIR"] = str(compiled)
+        except OSError:  # no cache: OpenVINO compiles as before
+            logger.info("OpenVINO model cache %s unavailable", compiled)
     return options
 
 

@@ -220,8 +220,10 @@ def test_converted_model_is_cached_and_a_broken_entry_is_rebuilt(monkeypatch, ca
     first = load_embeddings(backend="openvino", dtype="fp32")
     vec = first.embed_documents(["Quarterly revenue by region"])[0]
     assert first.backend == "openvino"
-    entries = [p for p in (tmp_path / "ov").iterdir() if p.is_dir()]
+    entries = [p for p in (tmp_path / "ov").iterdir() if p.is_dir() and p.name != "compiled"]
     assert len(entries) == 1 and (entries[0] / "model.xml").exists()
+    blobs = list((tmp_path / "ov" / "compiled").glob("*.blob"))  # OpenVINO's compiled model
+    assert len(blobs) == 1
 
     def no_conversion(*_args, **_kwargs):
         raise AssertionError("converted again although the cache holds the model")
@@ -230,6 +232,7 @@ def test_converted_model_is_cached_and_a_broken_entry_is_rebuilt(monkeypatch, ca
     second = load_embeddings(backend="openvino", dtype="fp32")
     again = second.embed_documents(["Quarterly revenue by region"])[0]
     assert second.backend == "openvino" and np.dot(vec, again) > 0.9999
+    assert list((tmp_path / "ov" / "compiled").glob("*.blob")) == blobs  # imported, not new
 
     monkeypatch.undo()
     monkeypatch.setenv("LCELKIT_OPENVINO_CACHE", str(tmp_path / "ov"))

@@ -146,11 +146,78 @@ def test_a_slow_tokenizer_is_rebuilt_once_and_read_back_with_the_same_ids(
     assert len(list((tmp_path / "cache" / "tokenizers").iterdir())) == 1  # saved once
     second = cache.load_cached_tokenizer(str(folder))  # a later process
     assert loads == [str(folder)]  # read back, not rebuilt
+    assert type(second).__name__ == "QueryTokenizer"  # the tokenizers library alone
     for text in [*QUERIES, *cache.PROBES]:
-        for kwargs in ({}, {"truncation": True, "max_length": 256}):
+        for kwargs in ({}, {"truncation": True, "max_length": 256}, {"add_special_tokens": False}):
             assert first(text, **kwargs)["input_ids"] == second(text, **kwargs)["input_ids"]
+    query = dict(padding=True, truncation="longest_first", max_length=256, return_tensors="pt")
+    a, b = first(QUERIES, **query), second(QUERIES, **query)  # the query encoder's call
+    assert sorted(a.keys()) == sorted(b.keys())
+    assert all(a[name].tolist() == b[name].tolist() for name in a)
+    assert second.unk_token_id == first.unk_token_id
+    assert second.encode(QUERIES[2]) == first.encode(QUERIES[2])
+    # anything else is transformers' own, from the same file
+    assert second.convert_ids_to_tokens([2000]) == first.convert_ids_to_tokens([2000])
     config = (folder / "tokenizer_config.json").read_text()
     (folder / "tokenizer_config.json").unlink()  # a changed model folder: a new entry
     (folder / "tokenizer_config.json").write_text(config)
     cache.load_cached_tokenizer(str(folder))
     assert len(loads) == 2
+
+
+def test_a_cached_tokenizer_the_tokenizers_library_reads_differently_is_not_read_so(
+    tmp_path: Path, monkeypatch
+):
+    import lcelkit.chains.tokenizer_cache as cache
+
+    monkeypatch.setenv("LCELKIT_OPENVINO_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(cache, "WORTH_S", 0.0)
+    original = cache._raw_meta
+
+    def wrong(tokenizer):  # e.g. a pad id that differs from transformers' own
+        return {**original(tokenizer), "pad_token_id": 7}
+
+    monkeypatch.setattr(cache, "_raw_meta", wrong)
+    folder = _copy(tmp_path)
+    first = cache.load_cached_tokenizer(str(folder))
+    second = cache.load_cached_tokenizer(str(folder))
+    from transformers import PreTrainedTokenizerFast
+
+    assert isinstance(second, PreTrainedTokenizerFast)  # the checked fallback
+    batch = ["a b c", "a"]
+    assert second(batch, padding=True)["input_ids"] == first(batch, padding=True)["input_ids"]
+
+
+def test_sentence_transformers_reads_a_slow_tokenizer_from_its_cached_copy(
+    tmp_path: Path, monkeypatch
+):
+    from sentence_transformers import SentenceTransformer
+
+    import lcelkit.chains.tokenizer_cache as cache
+
+    monkeypatch.setenv("LCELKIT_OPENVINO_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(cache, "WORTH_S", 0.0)  # MiniLM's loads fast; treat it as slow
+    folder = _copy(tmp_path)
+    assert cache.tokenizer_view(str(folder)) is None  # nothing cached yet
+    cache.load_cached_tokenizer(str(folder))  # what the embedder does first
+    view = cache.tokenizer_view(str(folder))
+    assert view is not None and cache.tokenizer_view(str(folder)) == view  # made once
+    weights = (view / "model.safetensors").resolve()
+    assert weights == (folder / "model.safetensors").resolve()  # the same files, linked
+    original, cached = SentenceTransformer(str(folder)), SentenceTransformer(str(view))
+    assert type(original.tokenizer).__name__ == "BertTokenizer"  # rebuilt from the vocab
+    assert type(cached.tokenizer).__name__ != "BertTokenizer"  # tokenizer.json read as is
+    texts = [*QUERIES, *cache.PROBES]
+    assert np.array_equal(original.encode(texts), cached.encode(texts))
+    stated = json.loads((view / "tokenizer_config.json").read_text())["added_tokens_decoder"]
+    assert stated  # so that transformers need not parse tokenizer.json in Python
+    added = {i: str(t) for i, t in cached.tokenizer.added_tokens_decoder.items()}
+    assert added == {i: str(t) for i, t in original.tokenizer.added_tokens_decoder.items()}
+    embedder = load_embeddings(str(folder), backend="torch", dtype="fp32")
+    assert type(embedder.model.tokenizer) is type(cached.tokenizer)  # the embedder uses it
+    assert np.array_equal(embedder.model.encode(texts), original.encode(texts))
+
+    monkeypatch.setattr(cache, "WORTH_S", 1e9)  # a tokenizer that loads fast: no view
+    other = str(_copy(tmp_path / "other"))
+    cache.load_cached_tokenizer(other)
+    assert cache.tokenizer_view(other) is None
