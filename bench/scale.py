@@ -16,7 +16,11 @@ throwaway PostgreSQL cluster (``initdb``/``pg_ctl``, tests/support/postgres.py).
    query processes (each builds the retriever as a ``lcelkit serve`` worker does:
    ``factories.make_retriever``); identical = same chunk ids in the same order.
    Query p50/p95 (query embedding included), embedded vs team, measured one process
-   at a time.
+   at a time. Then, chunk by chunk, where the dense side of the two can differ: the
+   stored vector of every chunk id (embedded store vs the team's, bit for bit), and for
+   each query the nearest 120 chunks (what hybrid asks Chroma for) in each store against
+   brute-force cosine over the same vectors (a nearer chunk missed), and whether the
+   two stores return other chunks or the same ones in another order (equal distances).
 4. **No stale results**: 20 times, one SQuAD article rewritten with as many chunks (a
    marker word changed), ingested; then the *same, still running* query processes
    are asked for the marker: stale = a result that is not the new text.
@@ -25,7 +29,10 @@ throwaway PostgreSQL cluster (``initdb``/``pg_ctl``, tests/support/postgres.py).
    manifest must equal one clean run's.
 
     python bench/scale.py [--benchdata ../shared/benchdata] [--queries 200] [--edits 20]
-                          [--kill-points 10] [--only ranking|deploy]
+                          [--kill-points 10] [--only ranking|deploy|same|kill]
+
+``--only same``: the embedded and the 2-worker ingest and step 3 alone (no 1-worker
+ingest, no rewrites, no kills).
 """
 
 from __future__ import annotations

@@ -173,8 +173,8 @@ def open_chroma(
 
 def _widen_search(collection: Any) -> None:
     """Raise an existing collection's ``ef_search`` to :data:`HNSW_CONFIGURATION`'s (the
-    one setting of its graph Chroma lets change; it applies where the index is next
-    loaded: a new process, a restarted server). Collections built before keep their
+    one setting of its graph Chroma lets change; an embedded Chroma applies it in the
+    next process, not to an index it has loaded). Collections built before keep their
     narrower graph until rebuilt (``lcelkit ingest --rebuild``)."""
     try:
         hnsw = (collection.configuration or {}).get("hnsw") or {}
