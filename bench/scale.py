@@ -16,7 +16,11 @@ throwaway PostgreSQL cluster (``initdb``/``pg_ctl``, tests/support/postgres.py).
    query processes (each builds the retriever as a ``lcelkit serve`` worker does:
    ``factories.make_retriever``); identical = same chunk ids in the same order.
    Query p50/p95 (query embedding included), embedded vs team, measured one process
-   at a time.
+   at a time. Then, chunk by chunk, where the dense side of the two can differ: the
+   stored vector of every chunk id (embedded store vs the team's, bit for bit), and for
+   each query the nearest 120 chunks (what hybrid asks Chroma for) in each store against
+   brute-force cosine over the same vectors (a nearer chunk missed), and whether the
+   two stores return other chunks or the same ones in another order (equal distances).
 4. **No stale results**: 20 times, one SQuAD article rewritten with as many chunks (a
    marker word changed), ingested; then the *same, still running* query processes
    are asked for the marker: stale = a result that is not the new text.
@@ -25,7 +29,10 @@ throwaway PostgreSQL cluster (``initdb``/``pg_ctl``, tests/support/postgres.py).
    manifest must equal one clean run's.
 
     python bench/scale.py [--benchdata ../shared/benchdata] [--queries 200] [--edits 20]
-                          [--kill-points 10] [--only ranking|deploy]
+                          [--kill-points 10] [--only ranking|deploy|same|kill]
+
+``--only same``: the embedded and the 2-worker ingest and step 3 alone (no 1-worker
+ingest, no rewrites, no kills).
 """
 
 from __future__ import annotations
@@ -250,15 +257,18 @@ def deploy(args: argparse.Namespace, pg_url: str, chroma_url: str, work: Path) -
     # -- 2. ingest ----------------------------------------------------------------------
     emb_env = env_for(work / "embedded", collection="default")
     t_emb, out_emb = run_ingest([emb_env], files)
-    one_env = env_for(work / "w-one", collection="one", **team)
-    t_one, out_one = run_ingest([one_env], files)
+    if args.only != "same":
+        one_env = env_for(work / "w-one", collection="one", **team)
+        t_one, out_one = run_ingest([one_env], files)
     two_envs = [env_for(work / f"w-{i}", collection="two", **team) for i in (1, 2)]
     t_two, out_two = run_ingest(two_envs, files)
     print("\n| ingest of the corpus | seconds | summary |\n|---|---|---|")
     print(f"| embedded default (1 process) | {t_emb:.1f} | {out_emb[0]} |")
-    print(f"| team, 1 worker | {t_one:.1f} | {out_one[0]} |")
+    if args.only != "same":
+        print(f"| team, 1 worker | {t_one:.1f} | {out_one[0]} |")
     print(f"| team, 2 workers at once | {t_two:.1f} | {' / '.join(out_two)} |")
-    print(f"\n2-worker speed-up over 1 worker: {t_one / t_two:.2f}x", flush=True)
+    if args.only != "same":
+        print(f"\n2-worker speed-up over 1 worker: {t_one / t_two:.2f}x", flush=True)
 
     # -- 3. same answers everywhere -----------------------------------------------------
     n_table = args.queries // 4
@@ -290,6 +300,9 @@ def deploy(args: argparse.Namespace, pg_url: str, chroma_url: str, work: Path) -
     for q, a, b in diffs[:3]:
         first = next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), None)
         print(f"  differs: {q!r}: first different rank {first + 1 if first is not None else '-'}")
+    explain_dense(queries, settings_for(emb_env), settings_for(two_envs[0]))
+    if args.only == "same":
+        return
 
     # -- 4. stale results after same-count rewrites ---------------------------------------
     from lcelkit.factories import make_indexer
@@ -330,6 +343,56 @@ def deploy(args: argparse.Namespace, pg_url: str, chroma_url: str, work: Path) -
     kill_points(args, team, work, files)
 
 
+def explain_dense(queries: list[str], embedded: Any, team: Any, n: int = 120) -> None:
+    """Where the dense side of the two deployments can differ, chunk by chunk: the stored
+    vectors of each chunk id (bit for bit), and each store's nearest ``n`` (what the hybrid
+    retriever asks Chroma for: fetch_k x UNIT_FANOUT) against the exact nearest ``n`` by
+    brute-force cosine over the same vectors."""
+    import numpy as np
+
+    from lcelkit.chains.store import chroma_client
+    from lcelkit.factories import make_embeddings
+
+    cols = {
+        "embedded": chroma_client(persist_dir=embedded.chroma_dir).get_collection(
+            embedded.store.collection
+        ),
+        "team": chroma_client(url=team.store.url).get_collection(team.store.collection),
+    }
+    vectors: dict[str, dict[str, Any]] = {}
+    for name, col in cols.items():
+        got = col.get(include=["embeddings"])
+        vectors[name] = dict(zip(got["ids"], np.asarray(got["embeddings"], "float32"), strict=True))
+    a, b = vectors["embedded"], vectors["team"]
+    common = sorted(set(a) & set(b))
+    equal = sum(bool(np.array_equal(a[c], b[c])) for c in common)
+    worst = max((float(np.abs(a[c] - b[c]).max()) for c in common), default=0.0)
+    print(f"\nstored vectors: {len(a)} embedded, {len(b)} team, {len(common)} ids in both, "
+          f"{equal} bit-identical, largest difference {worst:.2e}")  # fmt: skip
+    embedder = make_embeddings(embedded)
+    missed = dict.fromkeys(cols, 0)
+    sets_differ = ties_only = 0
+    for query in queries:
+        vector = np.asarray(embedder.embed_query(query), "float32")
+        got = {}
+        for name, col in cols.items():
+            res = col.query(query_embeddings=[vector.tolist()], n_results=n, include=["distances"])
+            ids, dist = res["ids"][0], res["distances"][0]
+            keys = list(vectors[name])
+            sims = np.stack([vectors[name][c] for c in keys]) @ vector
+            # a miss: a chunk clearly nearer than the farthest returned one, not returned
+            nearer = {keys[i] for i in np.nonzero(sims > 1.0 - dist[-1] + 1e-5)[0]}
+            missed[name] += bool(nearer - set(ids))
+            got[name] = ids
+        a, b = got["embedded"], got["team"]
+        sets_differ += set(a) != set(b)
+        ties_only += set(a) == set(b) and a != b
+    print(f"dense nearest {n} of {len(queries)} queries: a nearer chunk missed in the embedded "
+          f"store {missed['embedded']}, in the team store {missed['team']}; the two stores "
+          f"return other chunks {sets_differ}, the same chunks in another order (equal "
+          f"distances) {ties_only}", flush=True)  # fmt: skip
+
+
 def kill_points(args: argparse.Namespace, team: dict, work: Path, files: list[Path]) -> None:
     """5. kill -9 at several points, then a re-run; each must equal one clean run."""
     subset = sorted(p for p in files if p.suffix == ".txt")[:12]
@@ -367,7 +430,7 @@ def main() -> int:
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--edits", type=int, default=20)
     parser.add_argument("--kill-points", type=int, default=10)
-    parser.add_argument("--only", choices=["ranking", "deploy", "kill"])
+    parser.add_argument("--only", choices=["ranking", "deploy", "same", "kill"])
     args = parser.parse_args()
 
     from tests.support.postgres import PostgresCluster
@@ -380,7 +443,7 @@ def main() -> int:
             url = pg.new_database()
             if args.only in (None, "ranking"):
                 ranking(args.benchdata, url)
-            if args.only in (None, "deploy", "kill"):
+            if args.only in (None, "deploy", "same", "kill"):
                 with ChromaServer(work / "chroma") as chroma:
                     if args.only == "kill":
                         files = _bench_module("ingest").build_corpus(args.benchdata, work / "c")

@@ -5,18 +5,24 @@ terms (:func:`lcelkit.chains.keyword.tokenize`: lower-cased words without stop-w
 Korean as character bigrams or kiwi morphemes), and by default the same ranking:
 
 * one row per chunk in ``lcelkit_keyword`` (namespace, chunk id, text, metadata as
-  ``jsonb``), with the chunk's terms as a ``tsvector`` (built from our terms, never
-  re-parsed by PostgreSQL's dictionaries) under a GIN index, the term frequencies as
-  ``jsonb`` and the term count; the statistics BM25 needs (chunks, terms, and per term
-  how many chunks hold it) in ``lcelkit_keyword_stats`` / ``lcelkit_keyword_df``,
-  updated in the same transaction as the rows (writes of one namespace take an
+  ``jsonb``, the term frequencies as ``jsonb``, the term count, and the chunk's terms as a
+  ``tsvector`` under a GIN index for ``ts_rank_cd``); the **postings** in
+  ``lcelkit_keyword_postings`` (term, chunk id, frequency, chunk length; primary key on
+  namespace, term, chunk id); the statistics BM25 needs (chunks, terms, and per term
+  how many chunks hold it) in ``lcelkit_keyword_stats`` / ``lcelkit_keyword_df``. All
+  of it is updated in the same transaction as the rows (writes of one namespace take an
   advisory lock, so concurrent ingest workers queue for a moment instead of racing);
 * ``ranking="bm25"`` (default): the BM25 that SQLite FTS5's ``bm25()`` computes
   (k1 = 1.2, b = 0.75, idf = ln((N - n + 0.5) / (n + 0.5)) floored at 1e-6, average
   length over the whole index), with the same pruning of very common query terms
-  (:data:`~lcelkit.chains.keyword.PRUNE_DF_RATIO`). The GIN index finds the chunks
-  that hold a query term; the score is computed from their stored frequencies. An
-  embedded process and a team deployment thus rank alike (docs/DESIGN.md: measured);
+  (:data:`~lcelkit.chains.keyword.PRUNE_DF_RATIO`), as **one SQL statement**: the
+  statistics, then each query term's postings (a range of the primary key) summed per
+  chunk in query-term order (FTS5's float result, so ties break alike), then the rows
+  of the top ``k``. An embedded process and a team deployment thus rank alike
+  (docs/DESIGN.md: measured). Scoring from the postings replaced a per-chunk score
+  over the ``jsonb`` frequencies of every chunk the GIN index matched: query p50
+  10.3 -> 1.4 ms on SQuAD, 38.7 -> 5.8 ms on KoBEST (bench/scale.py, loaded machine).
+  An index written before the postings existed gets them built once, when it is opened;
 * ``ranking="ts_rank_cd"``: PostgreSQL's cover density with length normalisation
   (``ts_rank_cd(tsv, query, 1)``), kept for the comparison in ``bench/scale.py``.
 
@@ -30,7 +36,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import threading
 from collections import Counter
 from collections.abc import Sequence
@@ -38,12 +43,14 @@ from typing import Any, Literal
 
 from langchain_core.documents import Document
 
-from lcelkit.chains.keyword import (
-    PRUNE_DF_RATIO,
-    PRUNE_MIN_DOCS,
-    KoreanMode,
-    filter_terms,
-    tokenize,
+from lcelkit.chains.keyword import PRUNE_DF_RATIO, PRUNE_MIN_DOCS, KoreanMode, tokenize
+from lcelkit.chains.keyword_pg_sql import (
+    SCHEMA,
+    bm25_sql,
+    filter_to_pg,
+    pg_schema_lock,
+    quote,
+    tsvector_literal,
 )
 from lcelkit.errors import StoreError
 
@@ -52,111 +59,6 @@ __all__ = ["PgKeywordIndex", "Ranking", "filter_to_pg", "pg_schema_lock"]
 logger = logging.getLogger(__name__)
 
 Ranking = Literal["bm25", "ts_rank_cd"]
-
-K1 = 1.2
-B = 0.75
-_MAX_POSITIONS = 256  # PostgreSQL keeps at most 256 positions per lexeme
-_MAX_POSITION = 16383
-_SCHEMA_LOCK = 7_220_020  # pg_advisory_xact_lock key for lcelkit's CREATE TABLEs
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS lcelkit_keyword (
-    namespace text NOT NULL,
-    chunk_id text NOT NULL,
-    text text NOT NULL,
-    metadata jsonb NOT NULL,
-    tsv tsvector NOT NULL,
-    tfs jsonb NOT NULL,
-    len integer NOT NULL,
-    PRIMARY KEY (namespace, chunk_id)
-);
-CREATE INDEX IF NOT EXISTS lcelkit_keyword_tsv ON lcelkit_keyword USING gin (tsv);
-CREATE TABLE IF NOT EXISTS lcelkit_keyword_df (
-    namespace text NOT NULL,
-    term text NOT NULL,
-    df integer NOT NULL,
-    PRIMARY KEY (namespace, term)
-);
-CREATE TABLE IF NOT EXISTS lcelkit_keyword_stats (
-    namespace text PRIMARY KEY,
-    n bigint NOT NULL,
-    tokens bigint NOT NULL
-);
-CREATE TABLE IF NOT EXISTS lcelkit_keyword_info (
-    namespace text NOT NULL,
-    key text NOT NULL,
-    value text NOT NULL,
-    PRIMARY KEY (namespace, key)
-);
-"""
-
-_OPS = {"$eq": "=", "$ne": "<>", "$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
-
-
-def pg_schema_lock(conn: Any) -> None:
-    """Take lcelkit's schema lock for the rest of ``conn``'s transaction (PostgreSQL):
-    two processes creating the same tables at once wait for each other instead of
-    failing on PostgreSQL's catalog constraints."""
-    conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_SCHEMA_LOCK})")
-
-
-def _quote(term: str) -> str:
-    """``term`` as a quoted lexeme of a tsvector/tsquery literal."""
-    return "'" + term.replace("\\", "\\\\").replace("'", "''") + "'"
-
-
-def _tsvector_literal(terms: Sequence[str]) -> str:
-    positions: dict[str, list[int]] = {}
-    for pos, term in enumerate(terms, start=1):
-        got = positions.setdefault(term, [])
-        if len(got) < _MAX_POSITIONS:
-            got.append(min(pos, _MAX_POSITION))
-    return " ".join(f"{_quote(t)}:{','.join(map(str, p))}" for t, p in positions.items())
-
-
-def _json_value(value: Any) -> str:
-    if isinstance(value, bool | str | int | float):
-        return json.dumps(value)
-    raise StoreError(
-        f"unsupported filter value {value!r}",
-        hint="filter values are strings, numbers or booleans",
-    )
-
-
-def filter_to_pg(
-    where: dict[str, Any] | None, params: dict[str, Any], column: str = "c.metadata"
-) -> str:
-    """Translate a Chroma ``where`` filter into a condition on a ``jsonb`` column.
-
-    The same operators as :func:`lcelkit.chains.keyword.filter_to_sql` (``$eq $ne $gt
-    $gte $lt $lte $in $nin $and $or``); values are bound into ``params`` (psycopg's
-    ``%(name)s`` style). A missing key matches no comparison, as on SQLite.
-    """
-    if not where:
-        return "TRUE"
-
-    def bind(value: Any) -> str:
-        name = f"f{len(params)}"
-        params[name] = value
-        return f"%({name})s"
-
-    parts: list[str] = []
-    for key, op, value in filter_terms(where):
-        if key in ("$and", "$or"):
-            joiner = " AND " if key == "$and" else " OR "
-            parts.append("(" + joiner.join(filter_to_pg(c, params, column) for c in op) + ")")
-            continue
-        ref = f"({column} -> {bind(key)})"
-        if op in _OPS:
-            parts.append(f"{ref} {_OPS[op]} {bind(_json_value(value))}::jsonb")
-            continue
-        values = [_json_value(v) for v in value]
-        if not values:
-            parts.append("FALSE" if op == "$in" else "TRUE")
-            continue
-        test = f"{ref} = ANY({bind(values)}::jsonb[])"
-        parts.append(test if op == "$in" else f"{ref} IS NOT NULL AND NOT ({test})")
-    return "(" + " AND ".join(parts) + ")"
 
 
 class PgKeywordIndex:
@@ -189,9 +91,10 @@ class PgKeywordIndex:
         try:
             with self._engine.begin() as conn:
                 pg_schema_lock(conn)
-                for statement in filter(None, (s.strip() for s in _SCHEMA.split(";"))):
+                for statement in filter(None, (s.strip() for s in SCHEMA.split(";"))):
                     conn.exec_driver_sql(statement)
                 self._check_tokenizer(conn)
+                self._check_postings(conn)
         except StoreError:
             raise
         except Exception as exc:
@@ -244,6 +147,33 @@ class PgKeywordIndex:
                 {"ns": self.namespace, "v": self.tokenizer_name},
             )
 
+    def _check_postings(self, conn: Any) -> None:
+        """Build the postings of an index written before they existed (once, from the
+        stored term frequencies)."""
+        row = conn.exec_driver_sql(
+            "SELECT value FROM lcelkit_keyword_info WHERE namespace = %(ns)s AND key = 'postings'",
+            {"ns": self.namespace},
+        ).first()
+        if row is not None:
+            return
+        self._lock_namespace(conn)
+        conn.exec_driver_sql(
+            "DELETE FROM lcelkit_keyword_postings WHERE namespace = %(ns)s", {"ns": self.namespace}
+        )
+        added = conn.exec_driver_sql(
+            "INSERT INTO lcelkit_keyword_postings(namespace, term, chunk_id, tf, len) "
+            "SELECT c.namespace, t.key, c.chunk_id, t.value::int, c.len FROM lcelkit_keyword c, "
+            "jsonb_each_text(c.tfs) AS t WHERE c.namespace = %(ns)s",
+            {"ns": self.namespace},
+        ).rowcount
+        if added:
+            logger.info("keyword index %s: %d postings built", self.namespace, added)
+        conn.exec_driver_sql(
+            "INSERT INTO lcelkit_keyword_info(namespace, key, value) "
+            "VALUES (%(ns)s, 'postings', 'v1') ON CONFLICT DO NOTHING",
+            {"ns": self.namespace},
+        )
+
     # -- writes ----------------------------------------------------------------------
     def _lock_namespace(self, conn: Any) -> None:
         conn.exec_driver_sql(
@@ -253,6 +183,11 @@ class PgKeywordIndex:
 
     def _remove(self, conn: Any, ids: list[str]) -> None:
         """Delete rows by id and take them out of the statistics (same transaction)."""
+        conn.exec_driver_sql(
+            "DELETE FROM lcelkit_keyword_postings WHERE namespace = %(ns)s "
+            "AND chunk_id = ANY(%(ids)s::text[])",
+            {"ns": self.namespace, "ids": ids},
+        )
         gone = conn.exec_driver_sql(
             "DELETE FROM lcelkit_keyword WHERE namespace = %(ns)s "
             "AND chunk_id = ANY(%(ids)s::text[]) RETURNING tfs, len",
@@ -297,7 +232,7 @@ class PgKeywordIndex:
             "ids": ids,
             "texts": texts,
             "metas": metas,
-            "tsv": [_tsvector_literal(t) for t in terms],
+            "tsv": [tsvector_literal(t) for t in terms],
             "tfs": [json.dumps(c, ensure_ascii=False) for c in counts],
             "len": [len(t) for t in terms],
         }
@@ -308,6 +243,19 @@ class PgKeywordIndex:
             "%(tsv)s::text[], %(tfs)s::text[], %(len)s::int[]) "
             "AS u(chunk_id, text, meta, tsv, tfs, len)",
             params,
+        )
+        post: dict[str, list[Any]] = {"cid": [], "term": [], "tf": [], "len": []}
+        for cid, c, n in zip(ids, counts, params["len"], strict=True):
+            for term, tf in c.items():
+                post["cid"].append(cid)
+                post["term"].append(term)
+                post["tf"].append(tf)
+                post["len"].append(n)
+        conn.exec_driver_sql(
+            "INSERT INTO lcelkit_keyword_postings(namespace, term, chunk_id, tf, len) "
+            "SELECT %(ns)s, u.term, u.cid, u.tf, u.len FROM unnest(%(term)s::text[], "
+            "%(cid)s::text[], %(tf)s::int[], %(len)s::int[]) AS u(term, cid, tf, len)",
+            {"ns": self.namespace, **post},
         )
         df: Counter[str] = Counter()
         for c in counts:
@@ -354,7 +302,12 @@ class PgKeywordIndex:
         """Remove every chunk of this namespace."""
         with self._engine.begin() as conn:
             self._lock_namespace(conn)
-            for table in ("lcelkit_keyword", "lcelkit_keyword_df", "lcelkit_keyword_stats"):
+            for table in (
+                "lcelkit_keyword",
+                "lcelkit_keyword_postings",
+                "lcelkit_keyword_df",
+                "lcelkit_keyword_stats",
+            ):
                 conn.exec_driver_sql(
                     f"DELETE FROM {table} WHERE namespace = %(ns)s", {"ns": self.namespace}
                 )
@@ -410,18 +363,20 @@ class PgKeywordIndex:
         terms = list(dict.fromkeys(tokenize(query, korean=self.korean)))
         if not terms or k <= 0:
             return []
-        params: dict[str, Any] = {"ns": self.namespace, "k": int(k)}
+        params: dict[str, Any] = {"ns": self.namespace, "k": int(k), "terms": terms}
         cond = filter_to_pg(filter, params)
         try:
-            snapshot = self._engine.connect().execution_options(
-                isolation_level="REPEATABLE READ"  # statistics and rows: one snapshot
-            )
-            with snapshot as conn, conn.begin():
-                # The GIN index reads only the chunks that hold a query term; without
-                # this the planner often scans the table, detoasting every tsvector
-                # (KoBEST, 5,726 chunks: 40 ms against 7 ms per query).
-                conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
-                rows = self._search(conn, terms, cond, params)
+            if self.ranking == "bm25":
+                # one statement: statistics and postings are read in one snapshot
+                with self._engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                    rows = list(conn.exec_driver_sql(bm25_sql(filter, cond), params))
+            else:
+                snapshot = self._engine.connect().execution_options(
+                    isolation_level="REPEATABLE READ"  # statistics and rows: one snapshot
+                )
+                with snapshot as conn, conn.begin():
+                    conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+                    rows = self._search_cover_density(conn, terms, cond, params)
         except StoreError:
             raise
         except Exception as exc:
@@ -433,47 +388,32 @@ class PgKeywordIndex:
             out.append((Document(id=cid, page_content=text, metadata=metadata), float(score)))
         return out
 
-    def _search(self, conn: Any, terms: list[str], cond: str, params: dict[str, Any]) -> list[Any]:
-        # Index statistics: N, total length, and how many chunks hold each term.
+    def _search_cover_density(
+        self, conn: Any, terms: list[str], cond: str, params: dict[str, Any]
+    ) -> list[Any]:
+        """``ranking="ts_rank_cd"``: PostgreSQL's cover density over the GIN index."""
         row = conn.exec_driver_sql(
             "SELECT (SELECT n FROM lcelkit_keyword_stats WHERE namespace = %(ns)s), "
-            "(SELECT tokens FROM lcelkit_keyword_stats WHERE namespace = %(ns)s), "
             "ARRAY(SELECT coalesce(d.df, 0) FROM unnest(%(terms)s::text[]) WITH ORDINALITY "
             "AS u(t, i) LEFT JOIN lcelkit_keyword_df d ON d.namespace = %(ns)s AND d.term = u.t "
             "ORDER BY u.i)",
             {"ns": self.namespace, "terms": terms},
         ).one()
-        total, tokens, df = int(row[0] or 0), int(row[1] or 0), [int(x) for x in row[2]]
+        total, df = int(row[0] or 0), [int(x) for x in row[1]]
         if total == 0:
             return []
         if len(terms) > 1 and total >= PRUNE_MIN_DOCS:
             keep = [i for i, n in enumerate(df) if n <= PRUNE_DF_RATIO * total]
             if keep:
-                terms, df = [terms[i] for i in keep], [df[i] for i in keep]
-        params["tsq"] = " | ".join(_quote(t) for t in terms)
-        if self.ranking == "ts_rank_cd":
-            score = "ts_rank_cd(c.tsv, %(tsq)s::tsquery, 1)"
-        else:
-            idf = []
-            for n in df:
-                value = math.log((total - n + 0.5) / (n + 0.5))
-                idf.append(value if value > 0.0 else 1e-6)
-            params |= {"terms": terms, "idf": idf, "avgdl": tokens / total}
-            # FTS5's bm25(): idf * (f * (k1 + 1)) / (f + k1 * (1 - b + b * D / avgdl))
-            score = (
-                "(SELECT coalesce(sum(q.idf * ((f.tf * (1.2 + 1.0)) / (f.tf + 1.2 * "
-                "(1 - 0.75 + 0.75 * c.len / %(avgdl)s::float8)))), 0) "
-                "FROM unnest(%(terms)s::text[], %(idf)s::float8[]) WITH ORDINALITY "
-                "AS q(term, idf, i) "
-                "CROSS JOIN LATERAL (SELECT (c.tfs ->> q.term)::float8 AS tf) f "
-                "WHERE f.tf IS NOT NULL)"
-            )
+                terms = [terms[i] for i in keep]
+        params["tsq"] = " | ".join(quote(t) for t in terms)
         sql = (
-            f"SELECT c.chunk_id, c.text, c.metadata, {score} AS s FROM lcelkit_keyword c "
+            "SELECT c.chunk_id, c.text, c.metadata, ts_rank_cd(c.tsv, %(tsq)s::tsquery, 1) AS s "
             # "namespace || ''": never the primary key's index, always the GIN on tsv (a
             # fresh table has no statistics; the planner then scans the whole namespace)
-            f"WHERE c.namespace || '' = %(ns)s AND c.tsv @@ %(tsq)s::tsquery AND {cond} "
-            "ORDER BY s DESC, c.chunk_id LIMIT %(k)s"
+            "FROM lcelkit_keyword c WHERE c.namespace || '' = %(ns)s "
+            f"AND c.tsv @@ %(tsq)s::tsquery AND {cond} "
+            'ORDER BY s DESC, c.chunk_id COLLATE "C" LIMIT %(k)s'
         )
         return list(conn.exec_driver_sql(sql, params))
 

@@ -195,7 +195,11 @@ def _raw_dense_query(
     dists = res["distances"][0] if res.get("distances") else []
     embs = res["embeddings"][0] if with_embeddings and res.get("embeddings") is not None else None
     out: list[tuple[Document, float, Any]] = []
-    for i, cid in enumerate(ids):
+    # equal distances (the same text in two chunks) in id order, not in the order of
+    # Chroma's graph, which differs between stores written in another order
+    order = sorted(range(len(ids)), key=lambda i: (dists[i], ids[i])) if dists else []
+    for i in order:
+        cid = ids[i]
         metadata = dict(metas[i] or {}) if i < len(metas) else {}
         metadata.setdefault("chunk_id", cid)
         doc = Document(id=cid, page_content=docs[i] or "", metadata=metadata)

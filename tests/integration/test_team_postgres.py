@@ -97,6 +97,30 @@ def test_a_commit_is_what_every_worker_reads_next(pg_url):
     assert other.search("cafeteria", 5) == [] and other.count() == 0
 
 
+def test_an_index_written_before_postings_existed_is_searchable(pg_url):
+    """A deployment upgraded from the jsonb-only index: its postings are built once, on
+    open, and it ranks as FTS5 again (without them, every search would come back empty)."""
+    from sqlalchemy import create_engine
+
+    docs = _corpus(300)
+    ids, documents = [i for i, _ in docs], [d for _, d in docs]
+    old, fts = PgKeywordIndex(pg_url, "ns"), KeywordIndex(None)
+    old.add_documents(documents, ids)
+    fts.add_documents(documents, ids)
+    old.close()
+    engine = create_engine(pg_url)
+    with engine.begin() as conn:  # what the earlier version left: no postings, no marker
+        conn.exec_driver_sql("DELETE FROM lcelkit_keyword_postings")
+        conn.exec_driver_sql("DELETE FROM lcelkit_keyword_info WHERE key = 'postings'")
+    engine.dispose()
+    upgraded = PgKeywordIndex(pg_url, "ns")
+    _same_rankings(upgraded, fts)
+    upgraded.delete(ids[:50])  # and its postings follow later writes
+    fts.delete(ids[:50])
+    _same_rankings(upgraded, fts)
+    upgraded.close()
+
+
 def test_unreachable_postgres_is_a_clear_error():
     from tests.support.postgres import free_port
 

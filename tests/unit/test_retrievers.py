@@ -367,3 +367,42 @@ def test_keyword_index_sync_reads_nothing_when_the_write_stamps_agree(store, mon
     other = KeywordIndex(None)  # another process's index, never stamped: compared by ids
     assert sync_keyword_index(other, store) == 5
     assert listed and [d.id for d, _ in other.search("closes", 3)] == ["c2"]
+
+
+@pytest.mark.parametrize("search", ["similarity", "hybrid"])
+def test_duplicate_chunks_come_back_in_the_same_order_whatever_the_write_order(tmp_path, search):
+    """Two stores holding the same chunks, written in other orders (two ingest workers
+    against a Chroma server, one embedded process): equal distances are ordered by chunk
+    id, so both return the same list."""
+    dups = [(f"d{i}", "revenue grew in the region table", {"source": f"s{i}.md"}) for i in range(6)]
+    chunks = [*CHUNKS, *dups]
+    got = []
+    for name, order in (("forward", chunks), ("backward", chunks[::-1])):
+        st = open_chroma(
+            KeywordEmbeddings(), collection=name, embedder_name="kw", persist_dir=tmp_path / name
+        )
+        for i, t, m in order:  # one write per chunk: the graph's order is the write order
+            st.add_documents([Document(page_content=t, metadata={**m, "chunk_id": i})], ids=[i])
+        kw = KeywordIndex(None)
+        sync_keyword_index(kw, st)
+        retriever = make_retriever(st, search=search, k=4, fetch_k=4, keyword_index=kw)
+        got.append(_ids(retriever.invoke("revenue region table")))
+    assert got[0] == got[1] == ["r3", "d0", "d1", "d2"]  # the tie among the d*: by id
+
+
+def test_collections_get_a_wide_hnsw_graph_and_old_ones_a_wide_search(tmp_path):
+    """Chroma's default graph (100 / 16 / 100) missed some of the nearest 120 chunks in
+    most queries, differently per write order (docs/DESIGN.md, "Store")."""
+    from lcelkit.chains.store import chroma_client
+
+    st = open_chroma(
+        KeywordEmbeddings(), collection="wide", embedder_name="kw", persist_dir=tmp_path
+    )
+    hnsw = st._collection.configuration["hnsw"]
+    assert (hnsw["ef_construction"], hnsw["max_neighbors"], hnsw["ef_search"]) == (400, 32, 1000)
+    client = chroma_client(persist_dir=tmp_path)  # a collection an earlier lcelkit made
+    client.create_collection(
+        "narrow", configuration={"hnsw": {"space": "cosine"}}, embedding_function=None
+    )
+    open_chroma(KeywordEmbeddings(), collection="narrow", embedder_name="kw", client=client)
+    assert client.get_collection("narrow").configuration["hnsw"]["ef_search"] == 1000
