@@ -45,6 +45,7 @@ __all__ = [
     "cpu_features",
     "describe_cpu",
     "load_or_build",
+    "publish_dir",
     "reference_vectors",
 ]
 
@@ -141,6 +142,26 @@ def _read_entry(entry: Path, core: Any) -> Any:
     return core.read_model(str(entry / _MODEL_FILE))
 
 
+@contextmanager
+def publish_dir(entry: Path, marker: str) -> Iterator[Path]:
+    """A temporary folder beside ``entry`` to fill; when the block ends and the folder
+    holds ``marker`` (written last), it is renamed to ``entry``, so a reader never sees
+    half an entry. Another process's entry that holds ``marker`` is as good as ours; the
+    temporary folder is removed in every case."""
+    entry.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{entry.name}-", dir=entry.parent))
+    try:
+        yield work
+        if (work / marker).is_file():
+            try:
+                os.rename(work, entry)
+            except OSError:  # another process made it first
+                if not (entry / marker).is_file():
+                    raise
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def load_or_build(
     key: str, build: Callable[[], Any], *, core: Any, root: Path | None = None
 ) -> tuple[Any, bool]:
@@ -164,19 +185,10 @@ def load_or_build(
             shutil.rmtree(entry, ignore_errors=True)
     model = build()
     try:
-        root.mkdir(parents=True, exist_ok=True)
-        work = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=root))
-        try:
+        with publish_dir(entry, _META_FILE) as work:
             ov.save_model(model, str(work / _MODEL_FILE), compress_to_fp16=False)
             meta = {"format": CACHE_FORMAT, "key": key, "openvino": ov.get_version()}
             (work / _META_FILE).write_text(json.dumps(meta), encoding="utf-8")
-            try:
-                os.rename(work, entry)
-            except OSError:  # another process saved it first: theirs is as good
-                if not (entry / _META_FILE).exists():
-                    raise
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
     except OSError as exc:
         logger.warning("could not save the converted embedder in %s: %s", root, exc)
         return model, False

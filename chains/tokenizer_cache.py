@@ -40,7 +40,6 @@ import json
 import logging
 import os
 import shutil
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -256,10 +255,10 @@ def load_cached_tokenizer(location: str) -> Any:
     tokenizer = AutoTokenizer.from_pretrained(location)
     if type(tokenizer) is PreTrainedTokenizerFast or time.perf_counter() - started < WORTH_S:
         return tokenizer  # read directly, or quick to rebuild: nothing worth saving
+    from lcelkit.chains.openvino_cache import publish_dir
+
     try:
-        root.mkdir(parents=True, exist_ok=True)
-        work = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=root))
-        try:
+        with publish_dir(entry, _META) as work:  # published only once _META is written
             tokenizer.save_pretrained(str(work))
             reloaded = PreTrainedTokenizerFast.from_pretrained(str(work))
             expected = _ids(tokenizer)
@@ -278,13 +277,6 @@ def load_cached_tokenizer(location: str) -> Any:
             except Exception as exc:
                 logger.info("%s: the tokenizers library alone fails (%s); not used", location, exc)
             (work / _META).write_text(json.dumps(meta), encoding="utf-8")
-            try:
-                os.rename(work, entry)
-            except OSError:  # another process saved it first: theirs is as good
-                if not (entry / _META).is_file():
-                    raise
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
     except Exception as exc:  # the cache is an optimisation: never fail for it
         logger.warning("could not cache the tokenizer of %s in %s: %s", location, root, exc)
     return tokenizer
@@ -311,9 +303,9 @@ def tokenizer_view(location: str) -> Path | None:
         if (view / _VIEW_META).is_file():
             return view
         shutil.rmtree(view, ignore_errors=True)  # an older kind of view, or half removed
-        view.parent.mkdir(parents=True, exist_ok=True)
-        work = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=view.parent))
-        try:
+        from lcelkit.chains.openvino_cache import publish_dir
+
+        with publish_dir(view, _VIEW_META) as work:
             for item in folder.iterdir():
                 if item.name not in _TOKENIZER_FILES and not item.name.startswith("."):
                     os.symlink(item.resolve(), work / item.name)
@@ -329,13 +321,6 @@ def tokenizer_view(location: str) -> Path | None:
             }
             (work / "tokenizer_config.json").write_text(json.dumps(config), encoding="utf-8")
             (work / _VIEW_META).write_text(json.dumps({"folder": location}), encoding="utf-8")
-            try:
-                os.rename(work, view)
-            except OSError:  # another process made it first
-                if not (view / _VIEW_META).is_file():
-                    raise
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
         return view
     except Exception as exc:  # an optimisation: the original folder always works
         logger.warning("no cached-tokenizer view of %s: %s", location, exc)
