@@ -34,6 +34,7 @@ __all__ = [
     "make_table",
     "normalize_rows",
     "parse_table_html",
+    "row_levels_of",
     "strip_caption_paths",
     "table_to_html",
     "table_to_markdown",
@@ -72,10 +73,15 @@ def normalize_rows(rows: Sequence[Sequence[object]]) -> list[list[str]]:
 
 
 def table_to_html(
-    rows: Sequence[Sequence[str]], caption: str | None = None, header_rows: int = 1
+    rows: Sequence[Sequence[str]],
+    caption: str | None = None,
+    header_rows: int = 1,
+    row_levels: Sequence[tuple[str, int]] | None = None,
 ) -> str:
     """Render an expanded grid as ``<table>``: header rows in ``<thead>`` with spanning
-    cells merged (``colspan``/``rowspan``), the rest in ``<tbody>``."""
+    cells merged (``colspan``/``rowspan``), the rest in ``<tbody>``. ``row_levels``:
+    ``(label, level)`` of body rows in order (the PDF parser's row hierarchy), kept as
+    ``data-level`` on the row's first cell (:func:`row_levels_of` reads it back)."""
     head_n = min(max(1, header_rows), len(rows)) if rows else 0
     width = max((len(r) for r in rows), default=0)
     grid = [[_clean_cell(c) for c in r] + [""] * (width - len(r)) for r in rows]
@@ -88,12 +94,52 @@ def table_to_html(
         parts.append("</thead>")
     if len(grid) > head_n:
         parts.append("<tbody>")
-        for row in grid[head_n:]:
+        levels = _match_levels(grid[head_n:], row_levels or ())
+        for row, level in zip(grid[head_n:], levels, strict=True):
             cells = "".join(f"<td>{html_lib.escape(c)}</td>" for c in row)
+            if level is not None and cells:
+                cells = f'<td data-level="{level}">' + cells[len("<td>") :]
             parts.append(f"<tr>{cells}</tr>")
         parts.append("</tbody>")
     parts.append("</table>")
     return "".join(parts)
+
+
+def _match_levels(
+    body: Sequence[Sequence[str]], row_levels: Sequence[tuple[str, int]]
+) -> list[int | None]:
+    """Each body row's level: ``row_levels`` taken in order by label (rows lifted out of
+    the grid since, such as captions and notes, are skipped over)."""
+    out: list[int | None] = []
+    at = 0
+    for row in body:
+        label = _clean_cell(row[0]) if row else ""
+        found = None
+        for index in range(at, min(len(row_levels), at + 4)):
+            if label and _clean_cell(row_levels[index][0]) == label:
+                found = index
+                break
+        if found is None:
+            out.append(None)
+            continue
+        out.append(int(row_levels[found][1]))
+        at = found + 1
+    return out
+
+
+def row_levels_of(text_as_html: str) -> list[int | None]:
+    """The ``data-level`` of each row of a table's html, in the order of
+    :func:`parse_table_html`'s rows (None where a row has none)."""
+    from bs4 import BeautifulSoup
+
+    if "data-level" not in text_as_html:
+        return [None] * len(BeautifulSoup(text_as_html, "lxml").find_all("tr"))
+    out: list[int | None] = []
+    for tr in BeautifulSoup(text_as_html, "lxml").find_all("tr"):
+        cell = tr.find(["th", "td"])
+        value = str(cell.get("data-level", "")) if cell is not None else ""
+        out.append(int(value) if value.lstrip("-").isdigit() else None)
+    return out
 
 
 def _header_html(head: list[list[str]]) -> list[str]:
@@ -349,8 +395,10 @@ def make_table(
     page_number: int | None = None,
     header_rows: int = 1,
     normalize: bool = True,
+    row_levels: Sequence[tuple[str, int]] | None = None,
 ) -> Element | None:
-    """Build a ``Table`` element (markdown text + html), or None when no cell has text."""
+    """Build a ``Table`` element (markdown text + html), or None when no cell has text.
+    ``row_levels``: the body rows' hierarchy, as :func:`table_to_html` takes it."""
     from unstructured.documents.elements import ElementMetadata, Table
 
     clean = normalize_rows(rows) if normalize else [[_clean_cell(c) for c in r] for r in rows]
@@ -361,7 +409,8 @@ def make_table(
     clean, caption, header_rows = lift_caption(clean, caption, header_rows)
     caption = _clean_cell(caption) or None
     metadata = ElementMetadata(
-        page_number=page_number, text_as_html=table_to_html(clean, caption, header_rows)
+        page_number=page_number,
+        text_as_html=table_to_html(clean, caption, header_rows, row_levels),
     )
     return Table(text=table_to_markdown(clean, caption, header_rows), metadata=metadata)
 

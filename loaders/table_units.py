@@ -22,6 +22,9 @@ ingest writes and deletes them with their file.
   row** (a label with every other cell empty) names the rows under it; a label that
   **repeats** within the table ("Severe disability" under each age group) is named with
   the nearest row above it whose label does not repeat ("Aged 65 and older").
+* Where the PDF parser read a hierarchy from how the labels are set (bold rows with
+  their own totals heading plain ones, indented labels: ``loaders.pdf.stub``), it
+  decides instead: "Aged 15 and older > Difficulty seeing > Severe".
 * Cells under different group headers ("2005", "2010") make separate units, and a unit
   holds at most :data:`MAX_CELLS` cells (and ``max_tokens`` tokens): a question names
   one column, and twenty columns would average it away.
@@ -36,7 +39,7 @@ from collections import Counter
 from collections.abc import Callable, Collection, Sequence
 from typing import TYPE_CHECKING
 
-from .elements import HEADER_PATH_SEP, header_paths, parse_table_html
+from .elements import HEADER_PATH_SEP, header_paths, parse_table_html, row_levels_of
 from .ids import chunk_id
 
 if TYPE_CHECKING:
@@ -70,9 +73,20 @@ def _key(label: str) -> str:
     return " ".join(label.casefold().split())
 
 
-def row_names(rows: Sequence[Sequence[str]]) -> list[str | None]:
+def row_names(
+    rows: Sequence[Sequence[str]], levels: Sequence[int | None] | None = None
+) -> list[str | None]:
     """Each body row's name in context ("Men > 55–64"); None for rows that make no unit
-    (no label, or a section row)."""
+    (no label, or a section row).
+
+    ``levels`` (the PDF parser's row hierarchy, ``loaders.pdf.stub``), when every labelled
+    row has one: a row is named under the rows above it of a lower level (a section row
+    also heads the rows of its own level). Otherwise the grid alone decides.
+    """
+    if levels is not None and all(
+        level is not None for row, level in zip(rows, levels, strict=True) if row and row[0].strip()
+    ):
+        return _names_by_level(rows, levels)
     labels = Counter(_key(r[0]) for r in rows if r and r[0].strip() and not _is_section(r))
     section = ""
     group = ""
@@ -93,6 +107,25 @@ def row_names(rows: Sequence[Sequence[str]]) -> list[str | None]:
         else:
             context = [section, group]
         names.append(_CONTEXT_SEP.join([c for c in context if c] + [label]))
+    return names
+
+
+def _names_by_level(
+    rows: Sequence[Sequence[str]], levels: Sequence[int | None]
+) -> list[str | None]:
+    stack: list[tuple[float, str]] = []  # the rows that head the current one, outermost first
+    names: list[str | None] = []
+    for row, level in zip(rows, levels, strict=True):
+        if not row or not row[0].strip() or level is None:
+            names.append(None)
+            continue
+        label = row[0].strip()
+        section = _is_section(row)
+        rank = level - 0.5 if section else float(level)
+        while stack and stack[-1][0] >= rank:
+            stack.pop()
+        names.append(None if section else _CONTEXT_SEP.join([*(n for _, n in stack), label]))
+        stack.append((rank, label))
     return names
 
 
@@ -219,6 +252,7 @@ def table_row_units(
         return []
     grid, caption, header_rows = parse_table_html(str(html))
     body = grid[header_rows:] if header_rows else grid[1:]
+    levels = row_levels_of(str(html))[len(grid) - len(body) :]
     headers = header_paths(str(html))
     caption = caption or above
     shown = _rows_shown(pieces)
@@ -226,7 +260,7 @@ def table_row_units(
     units: list[Document] = []
     for start, end in _folds(headers):
         part = [list(row[start:end]) for row in body]
-        for row, part_row, name in zip(body, part, row_names(part), strict=True):
+        for row, part_row, name in zip(body, part, row_names(part, levels), strict=True):
             candidates = shown.get(_key(row[0]) if row else "", [])
             if name is None or not candidates:
                 continue

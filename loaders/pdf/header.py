@@ -3,7 +3,8 @@
 Column *zones* for header text come from the widest white strip between two columns'
 body text (so stacked, right-aligned multi-line headers stay whole), else from the
 columns' alignment. A header line that names a group of columns (few fragments, a short
-rule under it, or a short text centred over its own sub-headers) is a *spanning* row,
+rule under it, or a short text centred over its own sub-headers) is a *spanning* row
+(one rule under several group names: each takes its share of it),
 unless its words are the lines of neighbouring multi-line cells set close; the other
 header fragments of a column are one multi-line cell; every column gets its path from
 the top ("Grade · PK"). Used by :mod:`.stream`.
@@ -12,6 +13,7 @@ the top ("Grade · PK"). Used by :mod:`.stream`.
 from __future__ import annotations
 
 import bisect
+import itertools
 import statistics
 
 from .rulings import Rule, rule_below
@@ -146,6 +148,39 @@ def centers(body: list[Line], cuts: list[float]) -> list[float]:
     ]
 
 
+def _middle(seg: list[dict]) -> float:
+    return (min(w["x0"] for w in seg) + max(w["x1"] for w in seg)) / 2
+
+
+def _share_of_rule(
+    seg: list[dict], sharing: list[list[dict]], rule: Rule, centers: list[float]
+) -> list[int]:
+    """The columns of ``seg`` when one rule runs under it and other group names.
+
+    Group names are centred over their columns, and the groups tile the rule: from the
+    rule's left end, each group ends as far past its name's middle as it began before
+    it. When the last group so found is not centred under its name either (within a
+    tenth of its width), the names are not centred and ``seg`` keeps the columns under
+    its own text ([] when that is fewer than two).
+    """
+    names = sorted([seg, *sharing], key=_middle)
+    bounds = [rule.x0]
+    for name in names:
+        bounds.append(2 * _middle(name) - bounds[-1])
+    last = names[-1]
+    if abs((bounds[-2] + rule.x1) / 2 - _middle(last)) > 0.1 * (rule.x1 - bounds[-2]) or any(
+        b1 <= b0 for b0, b1 in itertools.pairwise(bounds)
+    ):
+        return []
+    bounds[-1] = rule.x1
+    i = next(i for i, name in enumerate(names) if name is seg)
+    return [
+        j
+        for j, c in enumerate(centers)
+        if bounds[i] <= c < bounds[i + 1] or (i == len(names) - 1 and c == bounds[-1])
+    ]
+
+
 def _columns_under(x0: float, x1: float, zones: list[float]) -> list[int]:
     first = bisect.bisect_left(zones, x0 + 1.0)
     last = bisect.bisect_left(zones, x1 - 1.0)
@@ -194,12 +229,15 @@ def header_grid(
             sbottom = max(w["bottom"] for w in seg)
             rule = rule_below(sx0, sx1, sbottom, rules, max_gap=1.2 * height)
             others = [o for o in line.segments if o is not seg]
+            sharing = [o for o in others if rule is not None and rule.x0 <= _middle(o) <= rule.x1]
             if (
                 rule is not None
                 and rule.x0 > centers[0]  # a rule that starts past the row labels
-                and not any(rule.x0 <= (o[0]["x0"] + o[-1]["x1"]) / 2 <= rule.x1 for o in others)
+                and (not sharing or sparse)
             ):
                 ruled = [j for j, c in enumerate(centers) if rule.x0 - 1 <= c <= rule.x1 + 1]
+                if sharing:  # one rule under several group names: each takes its share
+                    ruled = _share_of_rule(seg, sharing, rule, centers)
                 if len(ruled) >= 2:
                     spanners.append((ruled, join_words(seg)))
                     continue

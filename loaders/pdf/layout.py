@@ -302,6 +302,7 @@ def _page_elements(
             caption=caption,
             page_number=page_number,
             header_rows=len(model.header),
+            row_levels=model.row_levels,
         )
         if table is not None:
             elements.append(table)

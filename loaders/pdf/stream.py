@@ -34,6 +34,7 @@ from .structure import (
     numeric_cell,
     strip_leaders,
 )
+from .stub import row_levels
 from .words import Line, join_words
 
 __all__ = [
@@ -279,7 +280,12 @@ def stream_table(lines: list[Line], cuts: list[float], rules: list[Rule]) -> Tab
     header, units = header_grid(head_lines, zones, centers(body_lines, body_cuts), rules)
     header, body_rows = join_label_columns(header, body_rows)
     body = _merge_body(body_lines, [[strip_leaders(c) for c in r] for r in body_rows])
-    return TableModel(header=header, body=body, units=" ".join(units) or None)
+    return TableModel(
+        header=header,
+        body=body,
+        units=" ".join(units) or None,
+        row_levels=row_levels(body_lines, body_cuts, body),
+    )
 
 
 def join_label_columns(

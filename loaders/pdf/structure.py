@@ -47,6 +47,9 @@ class TableModel:
     header: list[list[str]]
     body: list[list[str]]
     units: str | None = None
+    #: ``(label, level)`` of body rows in order, when their setting shows a hierarchy
+    #: (:mod:`.stub`); None otherwise.
+    row_levels: list[tuple[str, int]] | None = None
 
     @property
     def rows(self) -> list[list[str]]:

@@ -37,6 +37,28 @@ def test_a_label_that_repeats_is_named_with_the_row_above_it_that_does_not():
     ]
 
 
+def test_levels_from_the_pdf_nest_rows_and_a_section_row_heads_its_own_level():
+    rows = [["Total", "9", "9"], ["Men", "", ""], ["55–64", "1", "2"], ["Severe", "0", "1"],
+            ["Women", "", ""], ["55–64", "5", "6"], ["Total", "7", "7"]]  # fmt: skip
+    levels = [0, 2, 2, 4, 2, 2, 0]
+    assert row_names(rows, levels) == [
+        "Total", None, "Total > Men > 55–64", "Total > Men > 55–64 > Severe",
+        None, "Total > Women > 55–64", "Total",
+    ]  # fmt: skip
+    # a labelled row without a level: the grid alone decides, as without levels
+    assert row_names(rows, [0, 2, None, 4, 2, 2, 0]) == row_names(rows)
+
+
+def test_levels_survive_the_html_of_the_table():
+    from lcelkit.loaders.elements import parse_table_html, row_levels_of
+
+    grid = [["Age", "Number"], ["Men", ""], ["55–64", "1"], ["Note: rounded", ""]]
+    html = table_to_html(grid, "Table 1", 1, [("Men", 1), ("55–64", 2)])
+    rows, _, header_rows = parse_table_html(html)
+    assert rows == grid  # the grid reads back unchanged
+    assert row_levels_of(html)[header_rows:] == [1, 2, None]
+
+
 def test_each_column_group_makes_its_own_unit_with_the_caption_and_the_row_name():
     headers = ["Age", "2005 · Number", "2005 · Percent", "2010 · Number", "2010 · Percent"]
     units = row_units("Severe disability", ["Severe disability", "10", "1.5", "12", "1.7"],
