@@ -115,26 +115,30 @@ class Splitter:
                 run.clear()
 
         above: str | None = None  # the last heading or caption-like line (row units)
+        before: Document | None = None  # the element right before this one, if text
         for doc in docs:
             if run and run[-1].metadata.get("source") != doc.metadata.get("source"):
                 flush()
-                above = None
+                above = before = None
             if doc.metadata.get("category") == "Table" and doc.metadata.get("text_as_html"):
                 flush()
                 pieces = self._split_table(doc)
                 chunks.extend(pieces)
                 if self.row_units:
+                    right_above = stand_in_caption(before, adjacent=True) if before else None
                     chunks.extend(
                         table_row_units(
                             doc,
                             pieces,
-                            above=above,
+                            above=right_above or above,
                             count_tokens=self.count_tokens,
                             max_tokens=self.chunk_size,
                         )
                     )
+                before = None
                 continue
             above = stand_in_caption(doc) or above
+            before = doc
             run.append(doc)
         flush()
         return chunks

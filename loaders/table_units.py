@@ -215,18 +215,72 @@ def _fit(
     return out
 
 
+_TITLE_CHARS = 160  # a plain line right above a table longer than this is prose
+_TITLE_LIKE = ("NarrativeText", "UncategorizedText")
+_CONNECTIVES = frozenset(
+    [
+        "a",
+        "an",
+        "and",
+        "or",
+        "of",
+        "the",
+        "to",
+        "in",
+        "for",
+        "with",
+        "by",
+        "from",
+        "that",
+        "which",
+        "when",
+        "where",
+        "as",
+        "at",
+        "on",
+    ]
+)
 _CAPTION_START = re.compile(r"^\s*(table|exhibit|figure|chart|tab\.|표|그림)\b", re.IGNORECASE)
 
 
-def stand_in_caption(doc: Document) -> str | None:
-    """A heading or caption-like line ("Table 3 ...") that may name the table below it."""
+def stand_in_caption(doc: Document, *, adjacent: bool = False) -> str | None:
+    """A heading or caption-like line ("Table 3 ...") that may name the table below it.
+
+    ``adjacent``: ``doc`` comes right before the table, so a short one-line title in plain
+    text ("Correlation coefficients of spread and yield differences", with "Table 2"
+    printed under the table) names it too: one line of at most 160 characters, of three
+    or more words and few digits (not a chart's ticks), that does not end a sentence or
+    break off ("... in 2005, when").
+    """
     text = doc.page_content.strip()
     if not text:
         return None
     first = text.split("\n")[0].strip()
     if doc.metadata.get("category") == "Title" or _CAPTION_START.match(first):
         return first[:_CAPTION_CHARS]
+    if (
+        adjacent
+        and doc.metadata.get("category") in _TITLE_LIKE
+        and "\n" not in text
+        and len(text) <= _TITLE_CHARS
+        and _title_like(text)
+    ):
+        return text
     return None
+
+
+def _title_like(text: str) -> bool:
+    """Words, not numbers (chart ticks, legends), and not a sentence cut off or ended."""
+    chars = [c for c in text if not c.isspace()]
+    digits = sum(c.isdigit() for c in chars)
+    words = [w for w in text.split() if any(c.isalpha() for c in w)]
+    last = text.split()[-1].casefold()
+    return (
+        len(words) >= 3
+        and digits <= 0.15 * len(chars)
+        and not text.endswith((".", "!", "?", ";", ",", "-", "–"))
+        and last not in _CONNECTIVES
+    )
 
 
 def table_row_units(

@@ -37,6 +37,27 @@ def test_a_label_that_repeats_is_named_with_the_row_above_it_that_does_not():
     ]
 
 
+def test_a_plain_title_line_right_above_a_table_names_its_units():
+    title = Document(
+        page_content="Correlation coefficients of spread and yield differences",
+        metadata={"category": "NarrativeText", "source": "r.pdf"},
+    )
+    ticks = Document(page_content="0 500 1.000 1.500 2.000", metadata=title.metadata)
+    cut = Document(page_content="54.4 million people in 2005, when", metadata=title.metadata)
+    assert stand_in_caption(title) is None  # not as a heading further up
+    assert stand_in_caption(title, adjacent=True) == title.page_content
+    assert stand_in_caption(ticks, adjacent=True) is None
+    assert stand_in_caption(cut, adjacent=True) is None
+    table = _table([["Quarter", "Portugal"], ["Q1 2010", "0.64"]], caption=None)
+    splitter = Splitter(words, chunk_size=200, chunk_overlap=0, row_units=True)
+    prose = Document(page_content="An analysis follows.", metadata=title.metadata)
+    for docs, first in (([title, table], title.page_content), ([title, prose, table], None)):
+        chunks = splitter.split(docs)
+        unit = next(c for c in chunks if c.metadata["category"] == ROW_UNIT_CATEGORY)
+        lines = unit.page_content.splitlines()
+        assert (lines[0] if len(lines) > 1 else None) == first
+
+
 def test_levels_from_the_pdf_nest_rows_and_a_section_row_heads_its_own_level():
     rows = [["Total", "9", "9"], ["Men", "", ""], ["55–64", "1", "2"], ["Severe", "0", "1"],
             ["Women", "", ""], ["55–64", "5", "6"], ["Total", "7", "7"]]  # fmt: skip
