@@ -20,7 +20,10 @@ Every Document a retriever returns carries ``metadata["score"]``:
   smaller id, never to the list that arrived first. When the embedder cannot read
   Korean (``chains.coverage``) and the query or the collection is mostly Hangul,
   hybrid leans on BM25 (``alpha = 0.9``, relative fusion) and marks
-  ``bm25_lean=True``.
+  ``bm25_lean=True``. When the embedder reads it and a mostly-Korean query over a
+  collection that is not mostly Korean shares only numbers with it ("2007년",
+  "15세"), the BM25 list is left out: it would rank by years and counts alone (a
+  shared Latin-script name such as "CDS" or "E-PRTR" keeps it).
   Why: plain min-max fusion gave the top dense hit and the top BM25 hit the same 0.5
   whenever neither was in the other list (the tie went to the dense list, which
   arrived first), and stretched a model's near-flat scores over [0, 1]. nDCG@10 on
@@ -38,6 +41,7 @@ Every Document also carries ``metadata["chunk_id"]`` (the store id).
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -59,6 +63,7 @@ from lcelkit.chains.coverage import (
 )
 from lcelkit.chains.fusion import RRF_K, passage_key, relative_fuse, rrf_fuse
 from lcelkit.chains.keyword import KeywordIndex, match_filter
+from lcelkit.chains.keyword import tokenize as keyword_tokenize
 from lcelkit.chains.parents import UNIT_FANOUT, best_per_passage, resolve_parents, store_fetcher
 from lcelkit.chains.store import cosine_relevance
 from lcelkit.errors import ConfigError, EmbedderMismatchError, StoreError
@@ -88,6 +93,7 @@ logger = logging.getLogger(__name__)
 SearchKind = Literal["similarity", "mmr", "threshold", "hybrid", "bm25"]
 SEARCH_KINDS: tuple[str, ...] = ("similarity", "mmr", "threshold", "hybrid", "bm25")
 HYBRID_ALPHA = 0.5
+_HANGUL_TOKEN = re.compile("[\uac00-\ud7a3\u1100-\u11ff\u3130-\u318f]")
 LEAN_ALPHA = 0.9  # BM25's weight when the embedder cannot read the text (HybridRetriever)
 POSTFILTER_FETCH = 128  # unfiltered neighbours tried before Chroma's filtered search
 Fusion = Literal["relative", "rrf"]
@@ -356,12 +362,26 @@ class HybridRetriever(_CallTimeArgs):
             return None
         if hangul_share(query) > HANGUL_MAJORITY:
             return "the query is mostly Korean"
+        if self._collection_hangul() > HANGUL_MAJORITY:
+            return "the collection is mostly Korean"
+        return None
+
+    def _collection_hangul(self) -> float:
         count = self.index.cached_count()
         if self._collection_share in (None, (0, 0.0)) or self._collection_share[0] != count:
             self._collection_share = (count, hangul_share(self.index.sample_texts()))
-        if self._collection_share[1] > HANGUL_MAJORITY:
-            return "the collection is mostly Korean"
-        return None
+        return self._collection_share[1]
+
+    def _numbers_only(self, query: str) -> bool:
+        """A mostly-Korean query over a collection that is not: BM25 can only match the
+        query's other tokens, and when those are all numbers ("2007년", "15세") it ranks
+        by years and counts alone."""
+        if self.lean == "off" or hangul_share(query) <= HANGUL_MAJORITY:
+            return False
+        if self._collection_hangul() > HANGUL_MAJORITY:
+            return False
+        other = [t for t in keyword_tokenize(query) if not _HANGUL_TOKEN.search(t)]
+        return not any(ch.isalpha() for t in other for ch in t)
 
     def _search(self, query: str, k: int | None, where: dict[str, Any] | None) -> list[Document]:
         embedder = self.embeddings or self.store.embeddings
@@ -378,6 +398,8 @@ class HybridRetriever(_CallTimeArgs):
         dense_score = {passage_key(d): s for d, s, _ in dense}
         bm25_score = {passage_key(d): s for d, s in keyword}
         reason = self._lean_reason(query, embedder)
+        if keyword and not reason and self._numbers_only(query):
+            keyword = []  # only numbers to match across scripts: no evidence of the topic
         alpha = LEAN_ALPHA if reason else self.alpha
         if reason and not self._lean_logged:
             self._lean_logged = True

@@ -406,3 +406,29 @@ def test_collections_get_a_wide_hnsw_graph_and_old_ones_a_wide_search(tmp_path):
     )
     open_chroma(KeywordEmbeddings(), collection="narrow", embedder_name="kw", client=client)
     assert client.get_collection("narrow").configuration["hnsw"]["ef_search"] == 1000
+
+
+def test_a_korean_question_sharing_only_numbers_with_english_text_gets_no_bm25_list(tmp_path):
+    emb = KeywordEmbeddings()
+    st = open_chroma(emb, collection="cross", embedder_name="kw", persist_dir=tmp_path / "db")
+    texts = {
+        "y1": "cafeteria menu 2007 2007 2007",
+        "r1": "revenue grew by region in 2007",
+        "t1": "CDS spread table for 2007",
+    }
+    st.add_documents(
+        [Document(page_content=t, metadata={"chunk_id": i}) for i, t in texts.items()],
+        ids=list(texts),
+    )
+    kw = KeywordIndex(None)
+    sync_keyword_index(kw, st)
+    hybrid = make_retriever(st, search="hybrid", k=3, keyword_index=kw)
+    # "2007" is all BM25 could match of this question: years alone say nothing of the topic
+    numbers_only = hybrid.invoke("2007년 지역별 매출은 얼마나 늘었나요?")
+    assert numbers_only and all(d.metadata["bm25_rank"] is None for d in numbers_only)
+    # a Latin-script name it shares with the text keeps the keyword side ("CDS")
+    with_name = hybrid.invoke("2007년 CDS 스프레드는 얼마였나요?")
+    assert with_name[0].metadata["chunk_id"] == "t1"
+    assert with_name[0].metadata["bm25_rank"] == 1
+    # an English question is untouched
+    assert any(d.metadata["bm25_rank"] for d in hybrid.invoke("revenue in 2007"))
