@@ -161,6 +161,9 @@ def row_units(
         parent, _, leaf = path.rpartition(HEADER_PATH_SEP)
         segment = sum(1 for b in breaks if b <= j)
         groups.setdefault((segment, parent), []).append(f"{leaf}: {value}" if leaf else value)
+    stub = (headers[0] if headers else "").strip()
+    if stub and _key(stub) not in _key(name):  # the label column's header names it
+        name = f"{stub}: {name}"
     texts: list[str] = []
     for (_, parent), cells in groups.items():
         title = f"{name} | {parent}" if parent else name

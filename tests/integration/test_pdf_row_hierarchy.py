@@ -34,9 +34,12 @@ def test_row_units_name_each_row_under_its_bold_head_and_indented_parent(table):
         lambda text: len(text.split()) + 2, chunk_size=400, chunk_overlap=0, row_units=True
     )
     units = [c for c in splitter.split([table]) if c.metadata["category"] == "TableRow"]
-    names = {u.page_content.splitlines()[1].split(" | ")[0] for u in units}
+    names = {
+        u.page_content.splitlines()[1].split(" | ")[0].removeprefix("Category: ") for u in units
+    }
     assert names == set(NESTED_ROWS_EXPECTED["names"])
     seeing = [u.page_content for u in units if "> Difficulty seeing |" in u.page_content]
     assert any(
-        "Aged 15 and older > Difficulty seeing | 2010 | Number: " in text for text in seeing
+        "Category: Aged 15 and older > Difficulty seeing | 2010 | Number: " in text
+        for text in seeing
     ), seeing

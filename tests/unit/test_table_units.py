@@ -85,9 +85,18 @@ def test_each_column_group_makes_its_own_unit_with_the_caption_and_the_row_name(
     units = row_units("Severe disability", ["Severe disability", "10", "1.5", "12", "1.7"],
                       headers, "Table 1. Disability by age")  # fmt: skip
     assert units == [
-        "Table 1. Disability by age\nSevere disability | 2005 | Number: 10; Percent: 1.5",
-        "Table 1. Disability by age\nSevere disability | 2010 | Number: 12; Percent: 1.7",
+        "Table 1. Disability by age\nAge: Severe disability | 2005 | Number: 10; Percent: 1.5",
+        "Table 1. Disability by age\nAge: Severe disability | 2010 | Number: 12; Percent: 1.7",
     ]
+
+
+def test_the_label_columns_header_names_the_row_once():
+    # a corner cell that names the table's subject ("Air passengers rights" over the
+    # countries) is in every unit; a header the row name already holds is not repeated
+    units = row_units("Spain", ["Spain", "268"], ["Air passengers rights", "Enquiries"], None)
+    assert units == ["Air passengers rights: Spain | Enquiries: 268"]
+    assert row_units("Age 5", ["Age 5", "3"], ["Age", "Count"], None) == ["Age 5 | Count: 3"]
+    assert row_units("x", ["x", "3"], ["", "Count"], None) == ["x | Count: 3"]
 
 
 def test_a_row_too_long_for_the_embedder_is_cut_by_columns_keeping_its_name():
@@ -96,7 +105,7 @@ def test_a_row_too_long_for_the_embedder_is_cut_by_columns_keeping_its_name():
     units = row_units("Widgets", row, headers, "Caption", count_tokens=words, max_tokens=30)
     assert len(units) > 1
     assert all(words(u) <= 30 for u in units)
-    assert all(u.startswith("Caption\nWidgets | ") for u in units)
+    assert all(u.startswith("Caption\nItem: Widgets | ") for u in units)
     assert "Column 40: 40" in units[-1] and "Column 1: 1;" in units[0]
 
 
@@ -122,7 +131,10 @@ def test_units_of_a_split_table_point_at_the_piece_that_holds_their_row():
     by_id = {p.metadata["chunk_id"]: p for p in pieces}
     for unit in units:
         label = unit.page_content.split("\n")[1].split(" | ")[0]
-        assert f"| {label} |" in by_id[unit.metadata["parent_id"]].page_content
+        assert label.startswith("Age: ")  # the label column's header names the row
+        assert (
+            f"| {label.removeprefix('Age: ')} |" in by_id[unit.metadata["parent_id"]].page_content
+        )
         assert unit.page_content.startswith("Table 7. Deaths by age\n")
         assert unit.metadata["source"] == "r.pdf" and unit.metadata["page_number"] == 2
         assert "text_as_html" not in unit.metadata
@@ -154,7 +166,7 @@ def test_units_of_a_table_cut_by_columns_point_at_the_piece_showing_their_values
         parent = by_id[unit.metadata["parent_id"]].page_content
         assert all(f"| {v} |" in parent for v in values), (line, parent)
     women = next(u for u in units if "Asian Rate: 555.9" in u.page_content)
-    assert "Women > 55–64 | " in women.page_content
+    assert "Age group: Women > 55–64 | " in women.page_content
 
 
 def test_without_row_units_the_splitter_emits_only_pieces():
@@ -170,8 +182,8 @@ def test_a_table_folded_side_by_side_makes_one_unit_per_label():
     pieces = Splitter(words, chunk_size=200, chunk_overlap=0).split([table])
     units = table_row_units(table, pieces)
     assert [u.page_content.split("\n")[1] for u in units] == [
-        "5 years | Population: 3,162,691",
-        "45 years | Population: 2,242,318",
+        "Age: 5 years | Population: 3,162,691",
+        "Age: 45 years | Population: 2,242,318",
     ]
 
 
@@ -196,4 +208,4 @@ def test_a_heading_or_caption_line_stands_in_for_a_missing_caption():
     )
     chunks = splitter.split([title, table])
     unit = next(c for c in chunks if c.metadata["category"] == ROW_UNIT_CATEGORY)
-    assert unit.page_content == "Mean absolute percentage errors\nTeachers | Value: 5.9"
+    assert unit.page_content == "Mean absolute percentage errors\nItem: Teachers | Value: 5.9"
