@@ -186,7 +186,9 @@ def _hang_or_parse(path: Path, source: str) -> list[Document]:
 def test_a_hanging_file_fails_alone_under_its_budget_while_others_are_parsed_ahead(
     tmp_path: Path,
 ):
-    runner = IsolatedRunner()
+    # as ingest does for its parsers, the worker imports the parse function's module
+    # before it reports ready (a restarted worker too), so no budget pays for imports
+    runner = IsolatedRunner(preload=[_hang_or_parse.__module__])
     try:
         runner.call(time.sleep, 0, source="start", timeout=120)  # worker start-up
 
