@@ -1,7 +1,8 @@
 """The hierarchy of an unruled table's row labels, read from how they are set.
 
 Statistical tables nest their rows by type, not by empty section rows: a bold row with
-its own totals ("Aged 15 and older  230,391 ...") heads the plain rows under it, and an
+its own totals ("Aged 15 and older  230,391 ...") set apart from the plain labels heads
+the plain rows under it (one set at the outermost indent heads only deeper ones), and an
 indented label ("Severe") belongs to the less indented one above it ("Difficulty
 seeing"); steps of a few points count (2.2 pt in real census tables). The grid keeps
 neither, so :func:`row_levels` reads them from the lines: each body row's label gets a
@@ -98,6 +99,13 @@ def row_levels(
     indents = _indents(lefts)
     if indents is None or (len(indents) < 2 and not heads):
         return None
+    if heads:
+        # bold rows set at the outermost indent (subtotals among top-level rows: "Property
+        # crime" over its indented kinds, then "Other assaults") head only the deeper rows;
+        # bold rows set apart from the plain labels head every plain row
+        lefts_bold = [left for left, _, bold in known if bold]
+        aligned = sum(abs(left - indents[0]) <= _SAME_INDENT for left in lefts_bold)
+        heads = aligned * 2 <= len(lefts_bold)
     base = 2 if heads else 0
     out: list[tuple[str, int]] = []
     for row, style in zip(body, styles, strict=True):
