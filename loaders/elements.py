@@ -127,13 +127,13 @@ def _match_levels(
     return out
 
 
-def row_levels_of(text_as_html: str) -> list[int | None]:
+def row_levels_of(text_as_html: str) -> list[int | None] | None:
     """The ``data-level`` of each row of a table's html, in the order of
-    :func:`parse_table_html`'s rows (None where a row has none)."""
+    :func:`parse_table_html`'s rows (None where a row has none); None when no row has one."""
     from bs4 import BeautifulSoup
 
     if "data-level" not in text_as_html:
-        return [None] * len(BeautifulSoup(text_as_html, "lxml").find_all("tr"))
+        return None
     out: list[int | None] = []
     for tr in BeautifulSoup(text_as_html, "lxml").find_all("tr"):
         cell = tr.find(["th", "td"])

@@ -220,29 +220,8 @@ def _fit(
 
 _TITLE_CHARS = 160  # a plain line right above a table longer than this is prose
 _TITLE_LIKE = ("NarrativeText", "UncategorizedText")
-_CONNECTIVES = frozenset(
-    [
-        "a",
-        "an",
-        "and",
-        "or",
-        "of",
-        "the",
-        "to",
-        "in",
-        "for",
-        "with",
-        "by",
-        "from",
-        "that",
-        "which",
-        "when",
-        "where",
-        "as",
-        "at",
-        "on",
-    ]
-)
+_CONNECTIVES = frozenset({"a", "an", "and", "or", "of", "the", "to", "in", "for", "with", "by",
+                          "from", "that", "which", "when", "where", "as", "at", "on"})  # fmt: skip
 _CAPTION_START = re.compile(r"^\s*(table|exhibit|figure|chart|tab\.|표|그림)\b", re.IGNORECASE)
 
 
@@ -309,7 +288,9 @@ def table_row_units(
         return []
     grid, caption, header_rows = parse_table_html(str(html))
     body = grid[header_rows:] if header_rows else grid[1:]
-    levels = row_levels_of(str(html))[len(grid) - len(body) :]
+    levels = row_levels_of(str(html))
+    if levels is not None:
+        levels = levels[len(grid) - len(body) :]
     headers = header_paths(str(html))
     caption = caption or above
     shown = _rows_shown(pieces)

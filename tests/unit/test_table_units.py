@@ -78,6 +78,7 @@ def test_levels_survive_the_html_of_the_table():
     rows, _, header_rows = parse_table_html(html)
     assert rows == grid  # the grid reads back unchanged
     assert row_levels_of(html)[header_rows:] == [1, 2, None]
+    assert row_levels_of(table_to_html(grid, "Table 1", 1)) is None  # no levels at all
 
 
 def test_each_column_group_makes_its_own_unit_with_the_caption_and_the_row_name():
