@@ -2,8 +2,9 @@
 
 :func:`nested_rows_pdf`: an unruled census-style table. "2005" and "2010" are centred
 over three columns each, with **one** rule under both names (not a short rule per
-group). Bold rows with their own totals ("Aged 15 and older") head the plain rows under
-them, and indented labels ("Severe") belong to the less indented one above.
+group). Bold rows with their own totals ("Aged 15 and older"), centred in the label
+column, head the plain rows under them, and indented labels ("Severe") belong to the
+less indented one above.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ __all__ = ["NESTED_ROWS_EXPECTED", "nested_rows_pdf"]
 
 _LEAVES = ["Number", "Error", "Percent"]
 
-# (label, indent, bold): bold rows head the rows below them until the next bold row
+# (label, indent, bold): bold rows, centred in the label column as in the census's tables,
+# head the rows below them until the next bold row
 _ROWS: list[tuple[str, int, bool]] = [
     ("All ages", 0, True),
     ("With a disability", 0, False),
@@ -83,7 +85,10 @@ def nested_rows_pdf(path: Path) -> Path:
     top += 18
     edges = [e for es in groups.values() for e in es]
     for (label, indent, bold), row in zip(_ROWS, expected["body"], strict=True):
-        _put(page, left + 8 * indent, top, label, 8, bold=bold)
+        if bold:  # heads centred in the label column, apart from the plain labels
+            _put(page, left + 60, top, label, 8, align="center", bold=True)
+        else:
+            _put(page, left + 8 * indent, top, label, 8)
         for edge, value in zip(edges, row[1:], strict=True):
             _put(page, edge, top, value, 8, align="right", bold=bold)
         top += 12
