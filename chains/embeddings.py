@@ -52,6 +52,7 @@ if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
     from transformers import PreTrainedTokenizerBase
 
+    from lcelkit.chains.openvino_pipeline import OpenVINOPipeline
     from lcelkit.chains.query_encoder import QueryEncoder
 
 __all__ = [
@@ -184,6 +185,8 @@ class SentenceTransformerEmbeddings(Embeddings):
         self.show_progress = show_progress
         self.dtype: str | None = None  # what is actually used, known after loading
         self._model: SentenceTransformer | None = None
+        self._pipeline: OpenVINOPipeline | None = None  # the cached path (no sentence-transformers)
+        self._ready = False  # _load has run: vectors can be computed
         self._lock = threading.Lock()
         self.light_queries = light_queries
         self._query_encoder: QueryEncoder | Literal[False] | None = None  # False: not plain
@@ -191,22 +194,34 @@ class SentenceTransformerEmbeddings(Embeddings):
     # -- loading -----------------------------------------------------------------
     @property
     def model(self) -> SentenceTransformer:
-        """The loaded SentenceTransformer (loads on first access)."""
+        """The loaded SentenceTransformer (loads on first access; where the cached OpenVINO
+        pipeline computes the vectors, it is loaded only for callers of this property)."""
+        self._ensure_loaded()
         if self._model is None:
             with self._lock:
                 if self._model is None:
-                    self._model = self._load()
+                    self._model = self._load_sentence_transformer()
         return self._model
 
     @property
     def loaded(self) -> bool:
-        """Whether the weights are in memory yet."""
-        return self._model is not None
+        """Whether the model is in memory yet (sentence-transformers' or the cached
+        OpenVINO pipeline)."""
+        return self._ready
 
-    def _load(self) -> SentenceTransformer:
-        if Path(self.location).exists():
-            # A local folder never needs the hub; keep transformers from asking.
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    def load(self) -> None:
+        """Set the model up now (what the first embedding would do), e.g. while files are
+        parsed; does not load sentence-transformers where the cached pipeline serves."""
+        self._ensure_loaded()
+
+    def _ensure_loaded(self) -> None:
+        if not self._ready:
+            with self._lock:
+                if not self._ready:
+                    self._model = self._load()
+                    self._ready = True
+
+    def _load_sentence_transformer(self) -> SentenceTransformer:
         try:
             from sentence_transformers import SentenceTransformer
 
@@ -218,8 +233,15 @@ class SentenceTransformerEmbeddings(Embeddings):
                 "to use the bundled all-MiniLM-L6-v2",
             ) from exc
         model.eval()
-        self.dtype = "fp32"
-        self.backend = "torch"
+        return model
+
+    def _load(self) -> SentenceTransformer | None:
+        """Set the model up: the cached OpenVINO pipeline when an earlier process recorded
+        it (None: sentence-transformers is not loaded), else sentence-transformers with
+        OpenVINO or PyTorch (see the class docstring)."""
+        if Path(self.location).exists():
+            # A local folder never needs the hub; keep transformers from asking.
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")
         want_bf16 = self.requested_dtype == "bf16" or (
             self.requested_dtype == "auto" and self.device == "cpu" and bf16_supported()
         )
@@ -227,6 +249,12 @@ class SentenceTransformerEmbeddings(Embeddings):
             self.requested_backend == "openvino"
             or (self.requested_backend == "auto" and importlib.util.find_spec("openvino"))
         )
+        if want_openvino and Path(self.location).is_dir() and self._cached_pipeline(want_bf16):
+            logger.info("embedder %s loaded (openvino %s, cached pipeline)", self.name, self.dtype)
+            return None
+        model = self._load_sentence_transformer()
+        self.dtype = "fp32"
+        self.backend = "torch"
         if any(getattr(m, "include_prompt", True) is False for m in model):
             want_openvino = False  # pooling must drop the prompt: sentence-transformers does
         if not (want_openvino and self._openvino(model, want_bf16)) and want_bf16:
@@ -258,16 +286,56 @@ class SentenceTransformerEmbeddings(Embeddings):
                 logger.warning("cached tokenizer of %s unusable (%s)", self.location, exc)
         return cls(self.location, device=self.device)
 
+    def _first_precision(self, bf16: bool) -> str:
+        """The precision :meth:`_openvino` tries first."""
+        if bf16:
+            return "bf16"
+        int8 = self.requested_dtype in ("auto", "int8") and importlib.util.find_spec("nncf")
+        return "int8" if int8 else "fp32"
+
+    def _cached_pipeline(self, bf16: bool) -> bool:
+        """Run the cached OpenVINO pipeline (``chains.openvino_pipeline``) in the precision
+        :meth:`_openvino` would try first, when an earlier process recorded it and its
+        vectors pass the probe check; False (nothing changed) otherwise."""
+        import numpy as np
+
+        from .openvino_pipeline import load_cached_pipeline
+
+        precision = self._first_precision(bf16)
+        found = load_cached_pipeline(
+            self.location, precision, pad_to=OPENVINO_PAD_TO, probes=_PROBES
+        )
+        if found is None:
+            return False
+        pipeline, compiled, ref = found
+        try:
+            import openvino as ov
+
+            self._compiled, self._ov_inputs = compiled, pipeline.names
+            self._ov_queue = ov.AsyncInferQueue(compiled)
+            low = np.asarray(self._run(list(_PROBES), pipeline=pipeline, force_queue=True))
+            cosine = float(np.min(np.sum(ref * low, axis=1)))
+        except Exception as exc:
+            logger.info("cached OpenVINO pipeline failed (%s); loading in full", exc)
+            cosine = -1.0
+        if cosine < BF16_MIN_COSINE:
+            logger.info("cached OpenVINO pipeline off the probes (%.4f); loading in full", cosine)
+            self._compiled = self._ov_queue = None
+            return False
+        self._pipeline = pipeline
+        self.backend, self.dtype = "openvino", precision
+        if self._batch_size is None:
+            self.batch_size = OPENVINO_BATCH_SIZE
+        return True
+
     def _openvino(self, model: SentenceTransformer, bf16: bool) -> bool:
         """OpenVINO in the fastest precision that passes the probe check: bf16 where the
         CPU has it (or it is asked for); else int8 weights (``dtype`` auto or int8, NNCF
         installed), else fp32. See DESIGN.md, "Embedder"."""
-        if bf16:
-            return self._try_openvino(model, precision="bf16")
-        int8 = self.requested_dtype in ("auto", "int8") and importlib.util.find_spec("nncf")
-        if int8 and self._try_openvino(model, precision="int8"):
+        first = self._first_precision(bf16)
+        if first != "fp32" and self._try_openvino(model, precision=first):
             return True
-        return self._try_openvino(model, precision="fp32")
+        return first != "bf16" and self._try_openvino(model, precision="fp32")
 
     def _try_openvino(self, model: SentenceTransformer, *, precision: str) -> bool:
         """Run the transformer with OpenVINO; keep it only if its vectors agree with fp32.
@@ -283,17 +351,29 @@ class SentenceTransformerEmbeddings(Embeddings):
         try:
             import openvino as ov
 
-            from .openvino_cache import compile_options, converted_model, reference_vectors
+            from .openvino_cache import (
+                cached_model_file,
+                compile_options,
+                converted_model,
+                reference_vectors,
+            )
 
             features = model.preprocess(_PROBES)
             names = [k for k in ("input_ids", "attention_mask", "token_type_ids") if k in features]
             if len(model) < 2 or names[:2] != ["input_ids", "attention_mask"]:
                 raise EmbeddingsError(f"{self.name}: not a plain text transformer model")
             core = ov.Core()
-            converted = converted_model(
-                model, self.location, names, features, int8=precision == "int8", core=core
+            int8 = precision == "int8"
+            converted = converted_model(model, self.location, names, features, int8=int8, core=core)
+            # compiled from the saved file where there is one: OpenVINO's compiled-model cache
+            # then keys the blob by the file (as the cached pipeline compiles it), not by
+            # hashing the model in memory
+            model_file = cached_model_file(self.location, names, int8=int8)
+            compiled = core.compile_model(
+                str(model_file) if model_file else converted,
+                "CPU",
+                compile_options(precision, cached=True),
             )
-            compiled = core.compile_model(converted, "CPU", compile_options(precision, cached=True))
             ref = reference_vectors(
                 self.location,
                 _PROBES,
@@ -301,7 +381,7 @@ class SentenceTransformerEmbeddings(Embeddings):
             )
             self._compiled, self._ov_inputs = compiled, names
             self._ov_queue = ov.AsyncInferQueue(compiled)
-            low = np.asarray(self._encode_openvino(model, list(_PROBES), force_queue=True))
+            low = np.asarray(self._run(list(_PROBES), model=model, force_queue=True))
             cosine = float(np.min(np.sum(ref * low, axis=1)))
         except Exception as exc:  # conversion or kernels unsupported: PyTorch it is
             logger.warning(
@@ -320,13 +400,49 @@ class SentenceTransformerEmbeddings(Embeddings):
         self.backend, self.dtype = "openvino", precision
         if self._batch_size is None:
             self.batch_size = OPENVINO_BATCH_SIZE
+        if model_file is not None:
+            self._record_pipeline(model, precision, names, model_file)
         return True
 
-    def _encode_openvino(
-        self, model: SentenceTransformer, texts: list[str], *, force_queue: bool = False
+    def _record_pipeline(
+        self, model: SentenceTransformer, precision: str, names: list[str], model_file: Path
+    ) -> None:
+        """Once per model, precision and package versions: check the cached pipeline
+        against this path and record it, so that later processes skip sentence-transformers
+        (``chains.openvino_pipeline``)."""
+        from .openvino_pipeline import pipeline_marker, record_pipeline
+
+        try:
+            if pipeline_marker(self.location, precision, names).is_file():
+                return
+        except Exception as exc:  # an optimisation only
+            logger.info("no cached pipeline record for %s (%s)", self.location, exc)
+            return
+
+        def st_features(texts: list[str]) -> dict[str, Any]:
+            features = _pad_length(model.preprocess(texts))
+            return {k: features[k].numpy() for k in names}
+
+        def encode(texts: list[str], pipeline: OpenVINOPipeline | None) -> list[list[float]]:
+            return self._run(texts, model=model, pipeline=pipeline, force_queue=True)
+
+        recorded = record_pipeline(
+            self.location, precision, names, model_file, st_features, encode,
+            pad_to=OPENVINO_PAD_TO, document_prompt=self.document_prompt,
+        )  # fmt: skip
+        logger.info("cached OpenVINO pipeline of %s recorded: %s", self.name, recorded)
+
+    def _run(
+        self,
+        texts: list[str],
+        *,
+        model: SentenceTransformer | None = None,
+        pipeline: OpenVINOPipeline | None = None,
+        force_queue: bool = False,
     ) -> list[list[float]]:
-        """sentence-transformers' own preprocessing and pooling around the OpenVINO forward
-        pass; longest texts first so that each batch pads little (as ``encode`` does).
+        """The OpenVINO forward pass with the tokenization and pooling around it: the
+        cached ``pipeline``'s (NumPy), else sentence-transformers' own ``model``'s; longest
+        texts first so that each batch pads little (as ``encode`` does).
 
         One batch (a query) runs on its own infer request, so that queries never wait for
         an ingest. More go through one long-lived asynchronous queue (a request per stream,
@@ -335,26 +451,40 @@ class SentenceTransformerEmbeddings(Embeddings):
         bench/ingest.py.
         """
         import numpy as np
-        import torch
 
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
         batches = [order[s : s + self.batch_size] for s in range(0, len(texts), self.batch_size)]
         out: list[Any] = [None] * len(texts)
         failures: list[BaseException] = []
 
+        def prepare(batch: list[int]) -> tuple[dict[str, Any], list[Any]]:
+            if pipeline is not None:
+                features = pipeline.features([texts[i] for i in batch])
+                return features, [features[k] for k in self._ov_inputs]
+            assert model is not None
+            features = _pad_length(model.preprocess([texts[i] for i in batch]))
+            return features, [features[k].numpy() for k in self._ov_inputs]
+
         def pool(index: int, features: dict[str, Any], hidden: Any) -> None:
-            features["token_embeddings"] = torch.from_numpy(np.array(hidden, copy=True))
-            with torch.no_grad():
-                for module in list(model)[1:]:
-                    features = module(features)
-            vectors = torch.nn.functional.normalize(features["sentence_embedding"].float(), dim=-1)
-            for i, vector in zip(batches[index], vectors.numpy(), strict=True):
+            if pipeline is not None:
+                vectors = pipeline.pool(features, hidden)
+            else:
+                import torch
+
+                assert model is not None
+                features["token_embeddings"] = torch.from_numpy(np.array(hidden, copy=True))
+                with torch.no_grad():
+                    for module in list(model)[1:]:
+                        features = module(features)
+                embedded = features["sentence_embedding"].float()
+                vectors = torch.nn.functional.normalize(embedded, dim=-1).numpy()
+            for i, vector in zip(batches[index], vectors, strict=True):
                 out[i] = vector
 
         if len(batches) == 1 and not force_queue:
             request = self._compiled.create_infer_request()  # one per call: thread-safe
-            features = _pad_length(model.preprocess([texts[i] for i in batches[0]]))
-            result = request.infer([features[k].numpy() for k in self._ov_inputs])
+            features, inputs = prepare(batches[0])
+            result = request.infer(inputs)
             pool(0, features, result[0])
         else:
             prepared: dict[int, dict[str, Any]] = {}
@@ -369,9 +499,9 @@ class SentenceTransformerEmbeddings(Embeddings):
                 queue = self._ov_queue
                 queue.set_callback(done)
                 for index, batch in enumerate(batches):
-                    features = _pad_length(model.preprocess([texts[i] for i in batch]))
+                    features, inputs = prepare(batch)
                     prepared[index] = features
-                    queue.start_async([features[k].numpy() for k in self._ov_inputs], index)
+                    queue.start_async(inputs, index)
                 queue.wait_all()
         if failures:
             raise failures[0]
@@ -399,16 +529,26 @@ class SentenceTransformerEmbeddings(Embeddings):
     @property
     def dimension(self) -> int:
         """Vector size (loads the model)."""
+        self._ensure_loaded()
+        if self._pipeline is not None:
+            shape = self._compiled.output(0).get_partial_shape()
+            if shape.rank.is_static and shape[-1].is_static:
+                return int(shape[-1].get_length())
         return int(self.model.get_embedding_dimension())
 
     @property
     def max_seq_length(self) -> int:
         """Longest input in word pieces; longer text is truncated by the model."""
+        self._ensure_loaded()
+        if self._pipeline is not None:
+            return self._pipeline.max_seq_length
         return int(self.model.max_seq_length)
 
     @property
     def tokenizer(self) -> PreTrainedTokenizerBase:
         """The model's tokenizer (loaded without the weights when possible)."""
+        if self._pipeline is not None and self._model is None:
+            return self._pipeline.tokenizer
         if self._model is not None:
             return self._model.tokenizer
         if Path(self.location).is_dir():  # the query encoder's instance (one load)
@@ -417,10 +557,13 @@ class SentenceTransformerEmbeddings(Embeddings):
 
     # -- Embeddings interface --------------------------------------------------------
     def _encode(self, texts: list[str], prompt: str = "", **kwargs: Any) -> list[list[float]]:
-        model = self.model
+        self._ensure_loaded()
         texts = [embedding_text(_nfc(t)) for t in texts]
+        if self._pipeline is not None:  # the cached path: no sentence-transformers
+            return self._run([prompt + t for t in texts], pipeline=self._pipeline)
+        model = self.model
         if self._compiled is not None:  # include_prompt is True here (see _load)
-            return self._encode_openvino(model, [prompt + t for t in texts])
+            return self._run([prompt + t for t in texts], model=model)
         vectors = model.encode(
             texts,
             prompt=prompt,  # sentence-transformers applies it (include_prompt); "" = none
@@ -447,7 +590,7 @@ class SentenceTransformerEmbeddings(Embeddings):
         the OpenVINO set-up. Once the full model is loaded (an ingest), it answers. Only
         with ``backend="auto"``: a backend asked for by name always runs the queries.
         """
-        if self._model is None and self.light_queries and self.requested_backend == "auto":
+        if not self._ready and self.light_queries and self.requested_backend == "auto":
             encoder = self._light_encoder()
             if encoder is not None:
                 return encoder.encode(self.query_prompt + embedding_text(_nfc(text)))
