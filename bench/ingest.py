@@ -269,11 +269,14 @@ def worker_second(files: list[Path], workdir: Path, questions: list[dict]) -> di
     embeddings = make_embeddings(settings)
     started = time.perf_counter()
     report = make_indexer(settings, embeddings=embeddings).ingest(sorted(new.iterdir()))
+    cached = getattr(embeddings, "_pipeline", None) is not None
+    how = "cached pipeline, no sentence-transformers" if cached else "sentence-transformers"
     return {
         "seconds": time.perf_counter() - started,
         "setup_seconds": setup.seconds,
         "chunks": report.chunks_written,
         "dtype": f"{embeddings.backend} {embeddings.dtype}",
+        "how": how,
     }
 
 
@@ -432,7 +435,8 @@ def main() -> None:
         second = run_worker("second", files, work, 0, args.benchdata)
         print(
             f"second ingest of new files in the same home: model set-up "
-            f"{second['setup_seconds']:.2f} s ({second['dtype']}), {second['chunks']} chunks "
+            f"{second['setup_seconds']:.2f} s ({second['dtype']}; {second['how']}), "
+            f"{second['chunks']} chunks "
             f"in {second['seconds']:.1f} s"
         )
         print(cpu_line())

@@ -26,7 +26,6 @@ __all__ = [
     "embedder_chunk_limit",
     "load_query_tokenizer",
     "load_tokenizer",
-    "loaded_tokenizer",
     "model_max_length",
     "model_prompts",
     "resolve_model",
@@ -94,23 +93,12 @@ def load_tokenizer(model: str | None = None) -> PreTrainedTokenizerBase:
     try:
         from transformers import AutoTokenizer
 
-        tokenizer = AutoTokenizer.from_pretrained(location)
+        return AutoTokenizer.from_pretrained(location)
     except Exception as exc:
         raise EmbeddingsError(
             f"cannot load the tokenizer of embedding model {location}: {exc}",
             hint="use a local model folder; this machine may have no access to a model hub",
         ) from exc
-    _LOADED.setdefault(str(location), tokenizer)
-    return tokenizer
-
-
-_LOADED: dict[str, Any] = {}  # location -> the instance load_tokenizer returned
-
-
-def loaded_tokenizer(location: str) -> PreTrainedTokenizerBase | None:
-    """The instance :func:`load_tokenizer` already loaded in this process for the model
-    folder ``location`` (the splitter's), None when there is none; never loads one."""
-    return _LOADED.get(str(location))
 
 
 @lru_cache(maxsize=8)

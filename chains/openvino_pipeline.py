@@ -64,41 +64,16 @@ class OpenVINOPipeline:
 
     ``plain``: the folder's ``PlainPipeline``; ``names``: the compiled model's inputs, in
     order; ``pad_to``: token tensors are padded to a multiple of it (masked: the vectors do
-    not change; OpenVINO caches kernels per shape).
-
-    Tokens come from ``shared`` when given: the splitter's instance of the same tokenizer
-    (``load_tokenizer``; e5's took ~2 s to rebuild, loading a second copy ~0.5 s), read
-    without changing its state (words encoded without special tokens, cut, then
-    post-processed: what the Rust tokenizer's own truncation does), so that the splitter
-    can use it at the same time; only while that state has no truncation or padding set
-    (the splitter's calls set none). Otherwise from ``tokenizer``, the model folder's
-    query tokenizer (``load_query_tokenizer``, loaded at first need; called under
-    ``TOKENIZER_LOCK``).
+    not change; OpenVINO caches kernels per shape); ``tokenizer``: the model folder's
+    (``load_query_tokenizer``: one instance per process, shared with queries and the
+    Korean coverage probe, so called under ``TOKENIZER_LOCK``).
     """
 
-    def __init__(
-        self,
-        plain: Any,
-        names: list[str],
-        *,
-        pad_to: int,
-        tokenizer: Any = None,
-        shared: Any = None,
-    ) -> None:
+    def __init__(self, plain: Any, names: list[str], *, pad_to: int, tokenizer: Any) -> None:
         self.plain = plain
         self.names = list(names)
         self.pad_to = pad_to
-        self._tokenizer = tokenizer
-        self.shared = shared
-
-    @property
-    def tokenizer(self) -> Any:
-        """The model folder's query tokenizer (``load_query_tokenizer``)."""
-        if self._tokenizer is None:
-            from lcelkit.chains.embedder_models import load_query_tokenizer
-
-            self._tokenizer = load_query_tokenizer(str(self.plain.folder))
-        return self._tokenizer
+        self.tokenizer = tokenizer
 
     @property
     def max_seq_length(self) -> int:
@@ -113,48 +88,19 @@ class OpenVINOPipeline:
 
         if self.plain.do_lower_case:
             texts = [t.lower() for t in texts]
-        encoded = self._shared_features(list(texts)) if self.shared is not None else None
-        if encoded is None:
-            with TOKENIZER_LOCK:
-                encoded = self.tokenizer(
-                    list(texts),
-                    padding=True,
-                    truncation="longest_first",
-                    max_length=self.max_seq_length,
-                )
+        with TOKENIZER_LOCK:
+            encoded = self.tokenizer(
+                list(texts),
+                padding=True,
+                truncation="longest_first",
+                max_length=self.max_seq_length,
+            )
         out = {}
         for name in self.names:
             array = np.asarray(encoded[name], dtype=np.int64)
             extra = -array.shape[1] % self.pad_to
             out[name] = np.pad(array, ((0, 0), (0, extra))) if extra else array
         return out
-
-    def _shared_features(self, texts: list[str]) -> dict[str, Any] | None:
-        """``texts`` through the shared tokenizer without touching its state (class
-        docstring); None when its state has truncation or padding set."""
-        backend = self.shared.backend_tokenizer
-
-        def stateless() -> bool:
-            return backend.truncation is None and backend.padding is None
-
-        if not stateless():
-            return None
-        limit = self.max_seq_length - backend.num_special_tokens_to_add(False)
-        rows = []
-        for encoding in backend.encode_batch(texts, add_special_tokens=False):
-            if len(encoding.ids) > limit:
-                encoding.truncate(limit)
-            rows.append(backend.post_process(encoding, None, True))
-        if not stateless():  # changed meanwhile: these may be cut or padded by it
-            return None
-        width = max(len(row.ids) for row in rows)
-        pad_id = self.shared.pad_token_id or 0
-        pad_type = int(getattr(self.shared, "pad_token_type_id", 0) or 0)
-        return {
-            "input_ids": [r.ids + [pad_id] * (width - len(r.ids)) for r in rows],
-            "attention_mask": [r.attention_mask + [0] * (width - len(r.ids)) for r in rows],
-            "token_type_ids": [r.type_ids + [pad_type] * (width - len(r.ids)) for r in rows],
-        }
 
     def pool(self, features: dict[str, Any], hidden: Any) -> Any:
         """Normalised sentence vectors (float32) from the last hidden state ``hidden``."""
@@ -215,7 +161,7 @@ def record_pipeline(
     """
     import numpy as np
 
-    from lcelkit.chains.embedder_models import load_query_tokenizer, loaded_tokenizer
+    from lcelkit.chains.embedder_models import load_query_tokenizer
     from lcelkit.chains.query_encoder import plain_pipeline
 
     texts = CHECK_TEXTS + [document_prompt + t for t in CHECK_TEXTS if document_prompt]
@@ -243,14 +189,6 @@ def record_pipeline(
         if cosine is None or cosine < SAME_MIN_COSINE:
             logger.info("%s: the plain pipeline differs (%s); not recorded", location, cosine)
             return False
-        shared = False  # the splitter's instance, checked when this process has it
-        original = loaded_tokenizer(location)
-        if original is not None and hasattr(original, "backend_tokenizer"):
-            pipeline = OpenVINOPipeline(plain, names, pad_to=pad_to, shared=original)
-            if pipeline._shared_features(["x"]) is None:
-                original(["x"])  # a call sets no truncation or padding (load may have)
-            found = agrees(pipeline)
-            shared = found is not None and found >= SAME_MIN_COSINE
         from lcelkit.chains.openvino_cache import publish_file
 
         marker = pipeline_marker(location, precision, names)
@@ -258,7 +196,6 @@ def record_pipeline(
             "entry": model_file.parent.name,
             "min_cosine": cosine,
             "names": names,
-            "shared": shared,
         }
         publish_file(marker, json.dumps(record).encode("utf-8"))
         return True
@@ -300,19 +237,18 @@ def load_cached_pipeline(
             return None
         import openvino as ov
 
-        from lcelkit.chains.embedder_models import load_query_tokenizer, loaded_tokenizer
+        from lcelkit.chains.embedder_models import load_query_tokenizer
 
+        # one after the other: the tokenizer's Rust parse holds the interpreter, and beside
+        # the compile in a thread both took longer than in turn (2 shared cores)
         options = compile_options(precision, cached=True)
         compiled = ov.Core().compile_model(str(model_file), "CPU", options)
-        original = loaded_tokenizer(location) if record.get("shared") is True else None
-        pipeline = OpenVINOPipeline(plain, names, pad_to=pad_to, shared=original)
-        if original is None or pipeline._shared_features(["x"]) is None:
-            # no usable splitter's tokenizer: the query tokenizer, loaded now (its Rust
-            # parse holds the interpreter: beside the compile in a thread both took longer)
-            pipeline = OpenVINOPipeline(
-                plain, names, pad_to=pad_to, tokenizer=load_query_tokenizer(location)
-            )
-        return pipeline, compiled, reference
+        tokenizer = load_query_tokenizer(location)
+        return (
+            OpenVINOPipeline(plain, names, pad_to=pad_to, tokenizer=tokenizer),
+            compiled,
+            reference,
+        )
     except Exception as exc:
         logger.info("%s: no cached OpenVINO pipeline (%s); loading it in full", location, exc)
         return None

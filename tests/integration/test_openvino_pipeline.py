@@ -7,7 +7,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lcelkit.chains import embedder_models
 from lcelkit.chains.embeddings import load_embeddings
 
 pytestmark = pytest.mark.integration
@@ -33,7 +32,6 @@ def _no_sentence_transformers(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def _cache(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
     monkeypatch.setenv("LCELKIT_OPENVINO_CACHE", str(tmp_path / "ov"))
-    monkeypatch.setattr(embedder_models, "_LOADED", {})  # no splitter's tokenizer yet
 
 
 def test_a_later_load_skips_sentence_transformers_with_the_same_vectors(monkeypatch, tmp_path):
@@ -67,23 +65,3 @@ def test_without_a_record_the_full_path_runs(monkeypatch, tmp_path):
     again.load()
     assert again._pipeline is None and again._model is not None
     assert list((tmp_path / "ov").glob("*-pipeline-fp32-*.json"))  # recorded now
-
-
-def test_the_splitters_tokenizer_is_shared_without_changing_its_counts(monkeypatch, tmp_path):
-    _cache(monkeypatch, tmp_path)
-    splitter_tokenizer = embedder_models.load_tokenizer(None)  # as make_splitter does
-    long_text = "revenue growth by region " * 200
-    count = len(splitter_tokenizer(long_text, add_special_tokens=True)["input_ids"])
-    full = load_embeddings(backend="openvino", dtype="fp32")
-    expected = np.array(full.embed_documents(TEXTS))
-
-    with monkeypatch.context() as patched:
-        _no_sentence_transformers(patched)
-        later = load_embeddings(backend="openvino", dtype="fp32")
-        got = np.array(later.embed_documents(TEXTS))
-    assert later._pipeline is not None and later._pipeline.shared is splitter_tokenizer
-    assert later._pipeline._tokenizer is None  # no second tokenizer loaded
-    assert np.min(np.sum(expected * got, axis=1)) > 0.99999
-    # the splitter still counts every token: the embedder's truncation did not stick
-    assert len(splitter_tokenizer(long_text, add_special_tokens=True)["input_ids"]) == count > 256
-    assert splitter_tokenizer.backend_tokenizer.truncation is None
