@@ -47,11 +47,18 @@ from .embedder_models import (
     resolve_model,
     resolve_prompts,
 )
+from .embedder_openvino import (
+    _PROBES,
+    BF16_MIN_COSINE,
+    OPENVINO_BATCH_SIZE,
+    OpenVINOEmbedderMixin,
+)
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
     from transformers import PreTrainedTokenizerBase
 
+    from lcelkit.chains.openvino_pipeline import OpenVINOPipeline
     from lcelkit.chains.query_encoder import QueryEncoder
 
 __all__ = [
@@ -75,20 +82,8 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-_PROBES = [
-    "The quarterly revenue grew by 12 percent compared to last year.",
-    "표 3은 지역별 매출을 보여 줍니다.",
-    "| Region | Q1 | Q2 |\n|---|---|---|\n| North | 10 | 12 |",
-    "How do I reset my password?",
-]
 CPU_BATCH_SIZE = 16  # passages per PyTorch forward pass on a CPU (fastest of 8/16/32/64 here)
-OPENVINO_BATCH_SIZE = 8  # per OpenVINO request, two in flight (fastest of 4/8/12/16/24 here)
 ACCELERATOR_BATCH_SIZE = 64
-# OpenVINO compiles and caches kernels for every input shape it meets: unpadded, the
-# ingest's resident memory kept growing (1.17 GB peak after 6.4k chunks, 2.2 GB after
-# 22k); padded to multiples of 16 it stays flat (0.99 GB) for ~3% more compute.
-OPENVINO_PAD_TO = 16
-BF16_MIN_COSINE = 0.99  # bf16 is used only when it keeps every probe within 1e-2 cosine.
 
 
 _TABLE_SEPARATOR = re.compile(r"\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)*\|?")
@@ -127,7 +122,7 @@ def bf16_supported() -> bool:
     return cpu_features()["bf16"]
 
 
-class SentenceTransformerEmbeddings(Embeddings):
+class SentenceTransformerEmbeddings(OpenVINOEmbedderMixin, Embeddings):
     """Lazily loaded sentence-transformers embedder with normalized vectors.
 
     ``dtype``: ``"auto"`` picks bf16 when the CPU supports it and every probe
@@ -184,6 +179,8 @@ class SentenceTransformerEmbeddings(Embeddings):
         self.show_progress = show_progress
         self.dtype: str | None = None  # what is actually used, known after loading
         self._model: SentenceTransformer | None = None
+        self._pipeline: OpenVINOPipeline | None = None  # the cached path (no sentence-transformers)
+        self._ready = False  # _load has run: vectors can be computed
         self._lock = threading.Lock()
         self.light_queries = light_queries
         self._query_encoder: QueryEncoder | Literal[False] | None = None  # False: not plain
@@ -191,22 +188,34 @@ class SentenceTransformerEmbeddings(Embeddings):
     # -- loading -----------------------------------------------------------------
     @property
     def model(self) -> SentenceTransformer:
-        """The loaded SentenceTransformer (loads on first access)."""
+        """The loaded SentenceTransformer (loads on first access; where the cached OpenVINO
+        pipeline computes the vectors, it is loaded only for callers of this property)."""
+        self._ensure_loaded()
         if self._model is None:
             with self._lock:
                 if self._model is None:
-                    self._model = self._load()
+                    self._model = self._load_sentence_transformer()
         return self._model
 
     @property
     def loaded(self) -> bool:
-        """Whether the weights are in memory yet."""
-        return self._model is not None
+        """Whether the model is in memory yet (sentence-transformers' or the cached
+        OpenVINO pipeline)."""
+        return self._ready
 
-    def _load(self) -> SentenceTransformer:
-        if Path(self.location).exists():
-            # A local folder never needs the hub; keep transformers from asking.
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    def load(self) -> None:
+        """Set the model up now (what the first embedding would do), e.g. while files are
+        parsed; does not load sentence-transformers where the cached pipeline serves."""
+        self._ensure_loaded()
+
+    def _ensure_loaded(self) -> None:
+        if not self._ready:
+            with self._lock:
+                if not self._ready:
+                    self._model = self._load()
+                    self._ready = True
+
+    def _load_sentence_transformer(self) -> SentenceTransformer:
         try:
             from sentence_transformers import SentenceTransformer
 
@@ -218,8 +227,15 @@ class SentenceTransformerEmbeddings(Embeddings):
                 "to use the bundled all-MiniLM-L6-v2",
             ) from exc
         model.eval()
-        self.dtype = "fp32"
-        self.backend = "torch"
+        return model
+
+    def _load(self) -> SentenceTransformer | None:
+        """Set the model up: the cached OpenVINO pipeline when an earlier process recorded
+        it (None: sentence-transformers is not loaded), else sentence-transformers with
+        OpenVINO or PyTorch (see the class docstring)."""
+        if Path(self.location).exists():
+            # A local folder never needs the hub; keep transformers from asking.
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")
         want_bf16 = self.requested_dtype == "bf16" or (
             self.requested_dtype == "auto" and self.device == "cpu" and bf16_supported()
         )
@@ -227,6 +243,12 @@ class SentenceTransformerEmbeddings(Embeddings):
             self.requested_backend == "openvino"
             or (self.requested_backend == "auto" and importlib.util.find_spec("openvino"))
         )
+        if want_openvino and Path(self.location).is_dir() and self._cached_pipeline(want_bf16):
+            logger.info("embedder %s loaded (openvino %s, cached pipeline)", self.name, self.dtype)
+            return None
+        model = self._load_sentence_transformer()
+        self.dtype = "fp32"
+        self.backend = "torch"
         if any(getattr(m, "include_prompt", True) is False for m in model):
             want_openvino = False  # pooling must drop the prompt: sentence-transformers does
         if not (want_openvino and self._openvino(model, want_bf16)) and want_bf16:
@@ -258,125 +280,6 @@ class SentenceTransformerEmbeddings(Embeddings):
                 logger.warning("cached tokenizer of %s unusable (%s)", self.location, exc)
         return cls(self.location, device=self.device)
 
-    def _openvino(self, model: SentenceTransformer, bf16: bool) -> bool:
-        """OpenVINO in the fastest precision that passes the probe check: bf16 where the
-        CPU has it (or it is asked for); else int8 weights (``dtype`` auto or int8, NNCF
-        installed), else fp32. See DESIGN.md, "Embedder"."""
-        if bf16:
-            return self._try_openvino(model, precision="bf16")
-        int8 = self.requested_dtype in ("auto", "int8") and importlib.util.find_spec("nncf")
-        if int8 and self._try_openvino(model, precision="int8"):
-            return True
-        return self._try_openvino(model, precision="fp32")
-
-    def _try_openvino(self, model: SentenceTransformer, *, precision: str) -> bool:
-        """Run the transformer with OpenVINO; keep it only if its vectors agree with fp32.
-
-        ``precision``: ``bf16`` (fp32 weights, bf16 kernels), ``int8`` (int8 weights from
-        NNCF, activations quantized on the fly by OpenVINO) or ``fp32``. The converted
-        model comes from the on-disk cache (``chains.openvino_cache``) when an earlier
-        process made it; the probe check runs every time. The PyTorch module stays
-        usable (``embedder.model.encode``, ``.save``).
-        """
-        import numpy as np
-
-        try:
-            import openvino as ov
-
-            from .openvino_cache import compile_options, converted_model, reference_vectors
-
-            features = model.preprocess(_PROBES)
-            names = [k for k in ("input_ids", "attention_mask", "token_type_ids") if k in features]
-            if len(model) < 2 or names[:2] != ["input_ids", "attention_mask"]:
-                raise EmbeddingsError(f"{self.name}: not a plain text transformer model")
-            core = ov.Core()
-            converted = converted_model(
-                model, self.location, names, features, int8=precision == "int8", core=core
-            )
-            compiled = core.compile_model(converted, "CPU", compile_options(precision, cached=True))
-            ref = reference_vectors(
-                self.location,
-                _PROBES,
-                lambda: model.encode(_PROBES, normalize_embeddings=True, convert_to_numpy=True),
-            )
-            self._compiled, self._ov_inputs = compiled, names
-            self._ov_queue = ov.AsyncInferQueue(compiled)
-            low = np.asarray(self._encode_openvino(model, list(_PROBES), force_queue=True))
-            cosine = float(np.min(np.sum(ref * low, axis=1)))
-        except Exception as exc:  # conversion or kernels unsupported: PyTorch it is
-            logger.warning(
-                "OpenVINO embedding backend unavailable (%s: %s); using PyTorch", precision, exc
-            )
-            self._compiled = self._ov_queue = None
-            return False
-        if cosine < BF16_MIN_COSINE:
-            logger.warning(
-                "OpenVINO %s vectors drift from fp32 (min cosine %.4f); not using them",
-                precision,
-                cosine,
-            )
-            self._compiled = self._ov_queue = None
-            return False
-        self.backend, self.dtype = "openvino", precision
-        if self._batch_size is None:
-            self.batch_size = OPENVINO_BATCH_SIZE
-        return True
-
-    def _encode_openvino(
-        self, model: SentenceTransformer, texts: list[str], *, force_queue: bool = False
-    ) -> list[list[float]]:
-        """sentence-transformers' own preprocessing and pooling around the OpenVINO forward
-        pass; longest texts first so that each batch pads little (as ``encode`` does).
-
-        One batch (a query) runs on its own infer request, so that queries never wait for
-        an ingest. More go through one long-lived asynchronous queue (a request per stream,
-        one stream per core; the next batch is tokenized while the previous ones run), held
-        by one caller at a time: creating requests per call costs memory churn, measured by
-        bench/ingest.py.
-        """
-        import numpy as np
-        import torch
-
-        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
-        batches = [order[s : s + self.batch_size] for s in range(0, len(texts), self.batch_size)]
-        out: list[Any] = [None] * len(texts)
-        failures: list[BaseException] = []
-
-        def pool(index: int, features: dict[str, Any], hidden: Any) -> None:
-            features["token_embeddings"] = torch.from_numpy(np.array(hidden, copy=True))
-            with torch.no_grad():
-                for module in list(model)[1:]:
-                    features = module(features)
-            vectors = torch.nn.functional.normalize(features["sentence_embedding"].float(), dim=-1)
-            for i, vector in zip(batches[index], vectors.numpy(), strict=True):
-                out[i] = vector
-
-        if len(batches) == 1 and not force_queue:
-            request = self._compiled.create_infer_request()  # one per call: thread-safe
-            features = _pad_length(model.preprocess([texts[i] for i in batches[0]]))
-            result = request.infer([features[k].numpy() for k in self._ov_inputs])
-            pool(0, features, result[0])
-        else:
-            prepared: dict[int, dict[str, Any]] = {}
-
-            def done(request: Any, index: int) -> None:
-                try:
-                    pool(index, prepared.pop(index), request.get_output_tensor(0).data)
-                except BaseException as exc:  # raised below, after wait_all
-                    failures.append(exc)
-
-            with self._ov_lock:
-                queue = self._ov_queue
-                queue.set_callback(done)
-                for index, batch in enumerate(batches):
-                    features = _pad_length(model.preprocess([texts[i] for i in batch]))
-                    prepared[index] = features
-                    queue.start_async([features[k].numpy() for k in self._ov_inputs], index)
-                queue.wait_all()
-        if failures:
-            raise failures[0]
-        return np.stack(out).astype("float32").tolist()
-
     def _try_bf16(self, model: SentenceTransformer, *, forced: bool) -> None:
         import numpy as np
         import torch
@@ -399,16 +302,26 @@ class SentenceTransformerEmbeddings(Embeddings):
     @property
     def dimension(self) -> int:
         """Vector size (loads the model)."""
+        self._ensure_loaded()
+        if self._pipeline is not None:
+            shape = self._compiled.output(0).get_partial_shape()
+            if shape.rank.is_static and shape[-1].is_static:
+                return int(shape[-1].get_length())
         return int(self.model.get_embedding_dimension())
 
     @property
     def max_seq_length(self) -> int:
         """Longest input in word pieces; longer text is truncated by the model."""
+        self._ensure_loaded()
+        if self._pipeline is not None:
+            return self._pipeline.max_seq_length
         return int(self.model.max_seq_length)
 
     @property
     def tokenizer(self) -> PreTrainedTokenizerBase:
         """The model's tokenizer (loaded without the weights when possible)."""
+        if self._pipeline is not None and self._model is None:
+            return self._pipeline.tokenizer
         if self._model is not None:
             return self._model.tokenizer
         if Path(self.location).is_dir():  # the query encoder's instance (one load)
@@ -417,10 +330,13 @@ class SentenceTransformerEmbeddings(Embeddings):
 
     # -- Embeddings interface --------------------------------------------------------
     def _encode(self, texts: list[str], prompt: str = "", **kwargs: Any) -> list[list[float]]:
-        model = self.model
+        self._ensure_loaded()
         texts = [embedding_text(_nfc(t)) for t in texts]
+        if self._pipeline is not None:  # the cached path: no sentence-transformers
+            return self._run([prompt + t for t in texts], pipeline=self._pipeline)
+        model = self.model
         if self._compiled is not None:  # include_prompt is True here (see _load)
-            return self._encode_openvino(model, [prompt + t for t in texts])
+            return self._run([prompt + t for t in texts], model=model)
         vectors = model.encode(
             texts,
             prompt=prompt,  # sentence-transformers applies it (include_prompt); "" = none
@@ -447,7 +363,7 @@ class SentenceTransformerEmbeddings(Embeddings):
         the OpenVINO set-up. Once the full model is loaded (an ingest), it answers. Only
         with ``backend="auto"``: a backend asked for by name always runs the queries.
         """
-        if self._model is None and self.light_queries and self.requested_backend == "auto":
+        if not self._ready and self.light_queries and self.requested_backend == "auto":
             encoder = self._light_encoder()
             if encoder is not None:
                 return encoder.encode(self.query_prompt + embedding_text(_nfc(text)))
@@ -493,16 +409,3 @@ def load_embeddings(
 
 def _nfc(text: str) -> str:
     return text if unicodedata.is_normalized("NFC", text) else unicodedata.normalize("NFC", text)
-
-
-def _pad_length(features: dict[str, Any], multiple: int = OPENVINO_PAD_TO) -> dict[str, Any]:
-    """Pad the token tensors of one batch to a length that is a multiple of ``multiple``
-    (masked out, so the vectors do not change)."""
-    import torch
-
-    extra = -features["input_ids"].shape[1] % multiple
-    if extra:
-        for key in ("input_ids", "attention_mask", "token_type_ids"):
-            if key in features:
-                features[key] = torch.nn.functional.pad(features[key], (0, extra))
-    return features

@@ -285,7 +285,7 @@ def make_indexer(
         # the worker parses the next files while this process embeds (loaders/ahead.py);
         # in-process parsing (no budget) takes turns with the embedder as before
         parse_ahead=settings.ingest.parse_ahead if isolated else 0,
-        warm=lambda: getattr(embeddings, "model", None),  # loads it while parsing starts
+        warm=getattr(embeddings, "load", None),  # sets the model up while parsing starts
     )
     if rebuild:
         indexer.forget_all()
