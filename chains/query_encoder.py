@@ -32,6 +32,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -124,12 +125,20 @@ class QueryEncoder:
     when there is one that agrees with PyTorch fp32, else with ``transformers``; loaded on
     first use."""
 
-    def __init__(self, pipeline: PlainPipeline) -> None:
+    def __init__(
+        self, pipeline: PlainPipeline, *, probes: Sequence[str] = (), min_cosine: float = 0.99
+    ) -> None:
+        """``probes``: the texts whose PyTorch fp32 vectors the embedder caches
+        (``chains.openvino_cache.reference_vectors``); the OpenVINO model is used only when
+        its vectors of them are within ``min_cosine``. No probes: PyTorch only."""
         self.pipeline = pipeline
+        self.probes = list(probes)
+        self.min_cosine = min_cosine
         self._loaded: tuple[Any, Any] | None = None
         self._lock = threading.Lock()
         #: ``"openvino fp32"``, ``"openvino int8"`` or ``"torch"`` once loaded.
         self.backend: str | None = None
+        self._inputs: list[str] = []  # what the OpenVINO model takes, in order
 
     def _tokenize(self, tokenizer: Any, texts: list[str]) -> dict[str, Any]:
         """Padded numpy features of ``texts``, in the order the OpenVINO model takes them."""
@@ -162,12 +171,11 @@ class QueryEncoder:
         agree with PyTorch fp32's cached ones; else None (logged)."""
         import importlib.util
 
-        if importlib.util.find_spec("openvino") is None:
+        if not self.probes or importlib.util.find_spec("openvino") is None:
             return None
         import numpy as np
         import openvino as ov
 
-        from lcelkit.chains.embeddings import _PROBES, BF16_MIN_COSINE
         from lcelkit.chains.openvino_cache import (
             CACHE_FORMAT,
             cache_dir,
@@ -176,19 +184,22 @@ class QueryEncoder:
         )
 
         folder = self.pipeline.folder
-        probes = [p.lower() for p in _PROBES] if self.pipeline.do_lower_case else list(_PROBES)
+        probes = [p.lower() for p in self.probes] if self.pipeline.do_lower_case else self.probes
         features = self._tokenize(tokenizer, probes)
         names = list(features)
+        # An embedder that read its tokenizer from a cached view takes no token_type_ids
+        # (all zeros for one text, which is what the model assumes without them).
+        choices = [names, [n for n in names if n != "token_type_ids"]]
         versions = {"openvino": ov.get_version()}
-        for variant in ("fp32", "int8"):
-            if variant == "int8":
+        for variant, inputs in [(v, n) for v in ("fp32", "int8") for n in choices]:
+            if variant == "int8" and "nncf" not in versions:
                 from importlib.metadata import PackageNotFoundError, version
 
                 try:
                     versions = {**versions, "nncf": version("nncf")}
                 except PackageNotFoundError:
                     versions = {**versions, "nncf": "missing"}
-            entry = cache_dir() / cache_key(folder, variant, names, versions)
+            entry = cache_dir() / cache_key(folder, variant, inputs, versions)
             meta = _json(entry / "entry.json")
             if not isinstance(meta, dict) or meta.get("format") != CACHE_FORMAT:
                 continue
@@ -205,8 +216,8 @@ class QueryEncoder:
                 def no_reference() -> Any:
                     raise _NoReference
 
-                reference = reference_vectors(str(folder), list(_PROBES), no_reference)
-                hidden = compiled(list(features.values()))[0]
+                reference = reference_vectors(str(folder), self.probes, no_reference)
+                hidden = compiled([features[n] for n in inputs])[0]
                 got = self._pool(np.asarray(hidden, dtype=np.float32), features["attention_mask"])
                 cosine = float(np.min(np.sum(np.asarray(reference) * got, axis=1)))
             except _NoReference:
@@ -215,10 +226,10 @@ class QueryEncoder:
             except Exception as exc:
                 logger.info("OpenVINO query model %s unusable (%s); trying the next", entry, exc)
                 continue
-            if cosine < BF16_MIN_COSINE:
+            if cosine < self.min_cosine:
                 logger.info("OpenVINO %s query vectors drift (cosine %.4f)", variant, cosine)
                 continue
-            self.backend = f"openvino {variant}"
+            self.backend, self._inputs = f"openvino {variant}", inputs
             logger.info("query encoder: OpenVINO %s (probe cosine %.5f)", entry.name, cosine)
             return compiled
         return None
@@ -257,7 +268,7 @@ class QueryEncoder:
             import numpy as np
 
             features = self._tokenize(tokenizer, [text])
-            hidden = np.asarray(model(list(features.values()))[0], dtype=np.float32)
+            hidden = np.asarray(model([features[n] for n in self._inputs])[0], dtype=np.float32)
             return [float(x) for x in self._pool(hidden, features["attention_mask"])[0]]
         import torch
 
