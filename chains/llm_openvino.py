@@ -295,6 +295,15 @@ def make_openvino(model: str, *, backend: str, **params: Any) -> LocalChatOpenVI
     """The OpenVINO chat model, loaded now; None when ``backend`` is ``auto`` and the
     model cannot run on OpenVINO (warned: the caller uses transformers). ``params`` are
     :class:`LocalChatHuggingFace`'s."""
+    path = Path(model).expanduser()
+    if (path / "adapter_config.json").is_file() and not (path / "config.json").is_file():
+        if backend == "openvino":
+            raise ConfigError(
+                f"{model} is an adapter folder; llm.backend openvino runs full models only",
+                hint="set LCELKIT_LLM__BACKEND=transformers (or auto) for adapters",
+            )
+        logger.info("%s is an adapter folder: answering with transformers", model)
+        return None
     try:
         return LocalChatOpenVINO(model_id=model, **params).load()
     except ConfigError as exc:

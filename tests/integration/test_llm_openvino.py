@@ -142,3 +142,13 @@ def test_backend_choice(tiny_hf_model, ov_cache):
     with pytest.raises(ConfigError, match="without adapter, in fp32, on the CPU"):
         ov_llm.wants_openvino("openvino", "m", adapter=None, device="cuda", dtype="auto")
     assert not ov_cache.exists()  # nothing exported for any of these
+
+
+def test_an_adapter_folder_given_as_the_model_runs_with_transformers(tmp_path, ov_cache):
+    adapter = tmp_path / "adapter"
+    adapter.mkdir()
+    (adapter / "adapter_config.json").write_text('{"base_model_name_or_path": "x"}')
+    assert ov_llm.make_openvino(str(adapter), backend="auto") is None  # nothing exported
+    with pytest.raises(ConfigError, match="adapter folder"):
+        ov_llm.make_openvino(str(adapter), backend="openvino")
+    assert not ov_cache.exists()
