@@ -340,6 +340,8 @@ def _compile(entry: Path, *, cached: bool) -> Any:
         except OSError as exc:
             logger.info("OpenVINO model cache %s unavailable: %s", compiled_cache, exc)
     core = ov.Core()
+    if "CACHE_DIR" in options:  # by path: a cached compile is imported without reading the
+        return core.compile_model(str(entry / _MODEL_FILE), "CPU", options)  # IR (~0.2 s less)
     return core.compile_model(core.read_model(str(entry / _MODEL_FILE)), "CPU", options)
 
 
