@@ -24,7 +24,11 @@ token F1 (best over the golds), seconds per answer, prompt tokens (the model's o
 count). Rows are appended to ``--out`` (JSONL) as they come, so a run cut short still
 reports (``--report-only`` prints the table from that file).
 
-    python bench/answers.py [--sets squad tables] [--n 100] [--max-new 48]
+    python bench/answers.py [--sets squad tables] [--n 100] [--max-new 48] [--backend auto]
+
+``--backend`` picks the chat model's runtime (``llm.backend``): ``openvino`` or
+``transformers`` answer with the same weights; compare their ``answer`` fields row by
+row to check that the OpenVINO export answers as transformers does.
 """
 
 from __future__ import annotations
@@ -239,9 +243,11 @@ def run(args: argparse.Namespace) -> None:
     model = str(args.model or smollm2_path())
     t0 = time.perf_counter()
     llm = make_chat_model(
-        "huggingface", model, temperature=0.0, max_new_tokens=args.max_new, request_timeout=600
-    )
-    print(f"model loaded in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+        "huggingface", model, temperature=0.0, max_new_tokens=args.max_new, request_timeout=600,
+        backend=args.backend,
+    )  # fmt: skip
+    print(f"model loaded in {time.perf_counter() - t0:.1f} s ({type(llm).__name__})",
+          file=sys.stderr)  # fmt: skip
     work = Path(tempfile.mkdtemp(prefix="bench-answers-"))
     with open(args.out, "a", encoding="utf-8") as out:
         for name in args.sets:
@@ -254,7 +260,7 @@ def run(args: argparse.Namespace) -> None:
                 settings = Settings(
                     home=work / f"{name}-{recipe}",
                     llm={"provider": "huggingface", "model": model, "temperature": 0.0,
-                         "max_new_tokens": args.max_new},
+                         "max_new_tokens": args.max_new, "backend": args.backend},
                 )  # fmt: skip
                 usage = _Usage()
                 naive_usage: list[int] = []
@@ -282,7 +288,7 @@ def run(args: argparse.Namespace) -> None:
                         "answers": q["answers"], "answer": text, "error": error,
                         "contains": contains_gold(text, q["answers"]),
                         "f1": token_f1(text, q["answers"]), "seconds": seconds,
-                        "prompt_tokens": tokens,
+                        "prompt_tokens": tokens, "backend": type(llm).__name__,
                     }  # fmt: skip
                     out.write(json.dumps(row, ensure_ascii=False) + "\n")
                     out.flush()
@@ -321,6 +327,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n", type=int, default=100)
     parser.add_argument("--max-new", type=int, default=48)
     parser.add_argument("--model", default=None, help="GGUF file or HF folder (default SmolLM2)")
+    parser.add_argument(
+        "--backend",
+        default="auto",
+        choices=["auto", "openvino", "transformers"],
+        help="llm.backend: OpenVINO or transformers (auto: OpenVINO if it can)",
+    )
     parser.add_argument("--out", type=Path, default=Path("bench-answers.jsonl"))
     parser.add_argument("--report-only", action="store_true")
     args = parser.parse_args(argv)

@@ -11,7 +11,8 @@ imports (every import of the process, from ``-X importtime``), embedding the que
 generating, and the rest (store, retrieval, prompt, start-up). The CPU's features
 (bf16/AMX/VNNI) and the chat model's dtype are printed beside the figures;
 ``LCELKIT_CPU_NO_BF16=1`` runs as on a CPU without bf16 (``chains/openvino_cache.py``;
-passed on to the child, as is ``LCELKIT_LLM__DTYPE``).
+passed on to the child, as are ``LCELKIT_LLM__DTYPE`` and ``LCELKIT_LLM__BACKEND``:
+``transformers`` or ``openvino``, see ``chains/llm_openvino.py``).
 
     python bench/ask.py [--runs 6] [--max-new 512]
 """
@@ -58,14 +59,20 @@ def _import_seconds(stderr: str) -> float:
 
 def _cpu_line() -> str:
     from lcelkit.chains.embeddings import bf16_supported
+    from lcelkit.chains.llm_openvino import openvino_available
     from lcelkit.chains.openvino_cache import describe_cpu
 
     dtype = os.environ.get("LCELKIT_LLM__DTYPE", "auto")
+    backend = os.environ.get("LCELKIT_LLM__BACKEND", "auto")
+    if backend == "auto":
+        backend = (
+            "openvino" if openvino_available() and dtype in ("auto", "fp32") else "transformers"
+        )
     if dtype == "auto":
-        dtype = "bf16" if bf16_supported() else "fp32"
+        dtype = "fp32" if backend == "openvino" or not bf16_supported() else "bf16"
     return (
-        f"CPU: {describe_cpu()}; chat model {dtype}; load average {os.getloadavg()[0]:.1f} "
-        f"on {os.cpu_count()} CPUs"
+        f"CPU: {describe_cpu()}; chat model {dtype} on {backend}; load average "
+        f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
     )
 
 
@@ -81,8 +88,9 @@ def main(argv: list[str] | None = None) -> int:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LCELKIT_")}
     if os.environ.get("LCELKIT_CPU_NO_BF16"):  # the child runs the CPU path printed
         env["LCELKIT_CPU_NO_BF16"] = os.environ["LCELKIT_CPU_NO_BF16"]
-    if os.environ.get("LCELKIT_LLM__DTYPE"):  # e.g. fp32 or bf16, to compare
-        env["LCELKIT_LLM__DTYPE"] = os.environ["LCELKIT_LLM__DTYPE"]
+    for name in ("LCELKIT_LLM__DTYPE", "LCELKIT_LLM__BACKEND"):  # e.g. fp32/bf16, to compare
+        if os.environ.get(name):
+            env[name] = os.environ[name]
     env.update(
         LCELKIT_HOME=str(work / "home"),
         LCELKIT_GGUF_CACHE=str(work / "gguf"),

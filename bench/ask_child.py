@@ -2,8 +2,9 @@
 
 Runs the CLI's ``main()`` as ``python -m lcelkit`` would and writes to
 ``$LCELKIT_BENCH_TIMINGS`` (JSON) the seconds spent embedding the query
-(``SentenceTransformerEmbeddings.embed_query``), generating (``transformers``'
-``GenerationMixin.generate``) and in the whole command; bench/ask.py adds the import time
+(``SentenceTransformerEmbeddings.embed_query``), generating (the chat model's token loop,
+``_iter_generate`` of the transformers or the OpenVINO backend, prompt encoding included)
+and in the whole command; bench/ask.py adds the import time
 from ``-X importtime``. Then it exits at once, as the CLI does after ``ask``.
 """
 
@@ -34,16 +35,39 @@ def _timed(owner: type, name: str, totals: dict[str, float], label: str) -> None
     setattr(owner, name, wrapper)
 
 
+def _timed_iter(owner: type, name: str, totals: dict[str, float], label: str) -> None:
+    """Time a generator method: the time spent inside it, summed over its steps."""
+    original: Callable[..., Any] = owner.__dict__[name]
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        iterator = original(*args, **kwargs)
+        try:
+            while True:
+                begun = time.perf_counter()
+                try:
+                    item = next(iterator)
+                except StopIteration:
+                    return
+                finally:
+                    totals[label] = totals.get(label, 0.0) + time.perf_counter() - begun
+                yield item
+        finally:
+            iterator.close()
+
+    setattr(owner, name, wrapper)
+
+
 def main() -> None:
     """Run ``lcelkit`` with ``sys.argv[1:]``, timed."""
-    from transformers.generation.utils import GenerationMixin
-
     from lcelkit.chains.embeddings import SentenceTransformerEmbeddings
+    from lcelkit.chains.llm_hf import LocalChatHuggingFace
+    from lcelkit.chains.llm_openvino import LocalChatOpenVINO
     from lcelkit.cli import main as cli_main
 
     totals: dict[str, float] = {}
     _timed(SentenceTransformerEmbeddings, "embed_query", totals, "embed query")
-    _timed(GenerationMixin, "generate", totals, "generate")
+    _timed_iter(LocalChatHuggingFace, "_iter_generate", totals, "generate")
+    _timed_iter(LocalChatOpenVINO, "_iter_generate", totals, "generate")
     code = cli_main(sys.argv[1:])
     totals["total"] = time.perf_counter() - START
     with open(os.environ["LCELKIT_BENCH_TIMINGS"], "w", encoding="utf-8") as fh:

@@ -374,7 +374,11 @@ class SentenceTransformerEmbeddings(OpenVINOEmbedderMixin, Embeddings):
             from lcelkit.chains.query_encoder import QueryEncoder, plain_pipeline
 
             pipeline = plain_pipeline(self.location) if Path(self.location).is_dir() else None
-            self._query_encoder = QueryEncoder(pipeline) if pipeline else False
+            self._query_encoder = (
+                QueryEncoder(pipeline, probes=_PROBES, min_cosine=BF16_MIN_COSINE)
+                if pipeline
+                else False
+            )
         return self._query_encoder or None
 
     def __repr__(self) -> str:

@@ -232,6 +232,11 @@ def discover_context_window(
         if provider == "ollama":
             return ollama_context_window(base_url, model, timeout)
         if provider == "huggingface":
+            from lcelkit.chains.llm_openvino import config_window
+
+            folder, _ = hf_location(model)  # a local model: its JSON files, no transformers
+            if folder is not None and (folder / "config.json").is_file():
+                return config_window(folder)
             return hf_context_window(model)
     except Exception as exc:
         logger.info("could not discover the context window of %s/%s: %s", provider, model, exc)
@@ -289,6 +294,11 @@ def check_backend(
         folder, location = hf_location(model)
         if folder is not None:
             check_hf_folder(folder)
+            if (folder / "config.json").is_file() and (folder / "tokenizer.json").is_file():
+                from lcelkit.chains.llm_openvino import chat_tokenizer
+
+                chat_tokenizer(folder)  # ``tokenizers`` alone: no transformers import
+                return
         _load_hf_tokenizer(location, model)
         return
     raise ConfigError(
@@ -340,6 +350,7 @@ def make_chat_model(
     adapter: str | None = None,
     device: str = "cpu",
     dtype: str = "auto",
+    backend: str = "auto",
 ) -> BaseChatModel:
     """A chat model for ``provider`` (``"auto"``, ``"ollama"`` or ``"huggingface"``).
 
@@ -348,7 +359,9 @@ def make_chat_model(
     ``device`` and ``dtype`` apply to Hugging Face only; ``base_url`` and
     ``keep_alive`` to Ollama only. Construction talks to Ollama only to discover the
     window (5 s timeout); a local HF model loads here (a missing folder fails at once).
-    ``"auto"``: the backend :func:`resolve_backend` chooses.
+    ``"auto"``: the backend :func:`resolve_backend` chooses. ``backend`` (Hugging Face
+    only): ``auto`` runs a local model on OpenVINO when it can (``chains.llm_openvino``),
+    else with transformers; ``openvino`` or ``transformers`` force one.
     """
     if provider == "auto":
         provider, model = _concrete(provider, model, base_url)  # type: ignore[assignment]
@@ -363,6 +376,19 @@ def make_chat_model(
             keep_alive=keep_alive,
         )
     if provider == "huggingface":
+        from lcelkit.chains.llm_openvino import make_openvino, wants_openvino
+
+        if wants_openvino(backend, model, adapter=adapter, device=device, dtype=dtype):
+            chosen = make_openvino(
+                model,
+                backend=backend,
+                max_new_tokens=max_new_tokens,
+                temperature=temperature,
+                context_window=context_window,
+                request_timeout=request_timeout,
+            )
+            if chosen is not None:
+                return chosen
         return make_huggingface(
             model,
             max_new_tokens=max_new_tokens,

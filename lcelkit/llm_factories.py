@@ -47,7 +47,7 @@ def llm_settings_of(settings: Settings, llm: BaseChatModel | None = None) -> LLM
     if llm is None:
         return llm_settings(settings)
     model = getattr(llm, "bound", llm)
-    if type(model).__name__ == "LocalChatHuggingFace":
+    if type(model).__name__ in ("LocalChatHuggingFace", "LocalChatOpenVINO"):
         return cfg.model_copy(update={"provider": "huggingface", "model": model.model_id})
     if "Ollama" in type(model).__name__ and isinstance(getattr(model, "model", None), str):
         return cfg.model_copy(update={"provider": "ollama", "model": model.model})
@@ -100,6 +100,7 @@ def make_llm(settings: Settings) -> BaseChatModel:
         adapter=cfg.adapter,
         device=cfg.device,
         dtype=cfg.dtype,
+        backend=cfg.backend,
     )
 
 

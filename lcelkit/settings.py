@@ -80,6 +80,12 @@ class LLMSettings(BaseModel):
     adapter: str | None = Field(default=None, description="LoRA/PEFT adapter folder (HF only).")
     device: str = Field(default="cpu", description="HF pipeline device: cpu, cuda, auto.")
     dtype: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
+    backend: Literal["auto", "openvino", "transformers"] = Field(
+        default="auto",
+        description="Local (huggingface) models: auto runs them on OpenVINO (exported once, "
+        "fp32, no torch at answer time) when openvino is installed and there is no adapter, "
+        "else with transformers; openvino or transformers force one (chains.llm_openvino).",
+    )
 
     @field_validator("base_url")
     @classmethod

@@ -20,6 +20,8 @@ from lcelkit.chains.query_encoder import plain_pipeline
 
 pytestmark = pytest.mark.integration
 
+ROOT = Path(__file__).resolve().parents[2]
+
 QUERIES = [
     "What was the Q3 revenue of the North region?",
     "  How do I reset my password?  ",
@@ -221,3 +223,44 @@ def test_sentence_transformers_reads_a_slow_tokenizer_from_its_cached_copy(
     other = str(_copy(tmp_path / "other"))
     cache.load_cached_tokenizer(other)
     assert cache.tokenizer_view(other) is None
+
+
+@pytest.mark.parametrize("dtype, floor", [("fp32", 0.9999), ("int8", 0.99)])
+def test_a_query_runs_on_the_openvino_model_an_ingest_cached_without_torch(
+    tmp_path: Path, dtype: str, floor: float
+):
+    env = {
+        **os.environ,
+        "LCELKIT_OPENVINO_CACHE": str(tmp_path / "cache"),
+        "LCELKIT_CPU_NO_BF16": "1",  # int8/fp32 as on a CPU without bf16
+        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+    }
+    ingest = (
+        "from lcelkit.chains.embeddings import load_embeddings\n"
+        f"embedder = load_embeddings(dtype={dtype!r})\n"
+        "embedder.embed_documents(['A passage to embed.'])\n"
+        "print(embedder.backend, embedder.dtype)\n"
+    )
+    query = (  # MiniLM's tokenizer loads fast: treat it as slow, so that it is cached (e5)
+        "import json, sys\n"
+        "import lcelkit.chains.tokenizer_cache as cache\n"
+        "cache.WORTH_S = 0.0\n"
+        "from lcelkit.chains.embeddings import load_embeddings\n"
+        "embedder = load_embeddings()\n"
+        f"vectors = [embedder.embed_query(q) for q in {QUERIES!r}]\n"
+        "print(json.dumps([embedder._query_encoder.backend, 'torch' in sys.modules,\n"
+        "                  'transformers' in sys.modules, vectors]))\n"
+    )
+    run = {"capture_output": True, "text": True, "timeout": 300, "env": env}
+    before = subprocess.run([sys.executable, "-c", query], **run)  # nothing cached yet
+    assert before.returncode == 0, before.stderr[-2000:]
+    assert json.loads(before.stdout.splitlines()[-1])[:2] == ["torch", True]
+    done = subprocess.run([sys.executable, "-c", ingest], **run)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split()[-2:] == ["openvino", dtype]
+    done = subprocess.run([sys.executable, "-c", query], **run)
+    assert done.returncode == 0, done.stderr[-2000:]
+    backend, torch_loaded, transformers_loaded, vectors = json.loads(done.stdout.splitlines()[-1])
+    assert (backend, torch_loaded, transformers_loaded) == (f"openvino {dtype}", False, False)
+    full = load_embeddings(backend="torch", dtype="fp32", light_queries=False)
+    assert _cosines(vectors, [full.embed_query(q) for q in QUERIES]).min() > floor
