@@ -132,6 +132,24 @@ def _guarded(streamer: Any, model: str | None, timeout: float) -> Iterator[str]:
         yield piece
 
 
+def _final_chunk(model_id: str, n_in: int, n_out: int, stopped: bool) -> ChatGenerationChunk:
+    """The last, empty chunk of a local model's stream: token usage and finish reason
+    ("stop" when the answer ended before ``max_new_tokens``, else "length")."""
+    reason = "stop" if stopped else "length"
+    return ChatGenerationChunk(
+        message=AIMessageChunk(
+            content="",
+            usage_metadata={
+                "input_tokens": n_in,
+                "output_tokens": n_out,
+                "total_tokens": n_in + n_out,
+            },
+            response_metadata={"finish_reason": reason, "model_name": model_id},
+        ),
+        generation_info={"finish_reason": reason, "model_name": model_id},
+    )
+
+
 def _message_text(content: Any) -> str:
     if isinstance(content, str):
         return content
@@ -449,19 +467,7 @@ class LocalChatHuggingFace(BaseChatModel):
             yield ChatGenerationChunk(message=AIMessageChunk(content=text[emitted:]))
         sequences = result.get("sequences")
         n_out = int(sequences.shape[1]) - n_in if sequences is not None else 0
-        reason = "stop" if stopped or n_out < max_new else "length"
-        yield ChatGenerationChunk(
-            message=AIMessageChunk(
-                content="",
-                usage_metadata={
-                    "input_tokens": n_in,
-                    "output_tokens": n_out,
-                    "total_tokens": n_in + n_out,
-                },
-                response_metadata={"finish_reason": reason, "model_name": self.model_id},
-            ),
-            generation_info={"finish_reason": reason, "model_name": self.model_id},
-        )
+        yield _final_chunk(self.model_id, n_in, n_out, stopped or n_out < max_new)
 
     def _stream(
         self,

@@ -38,6 +38,7 @@ from pydantic import PrivateAttr
 from lcelkit.chains.llm_hf import (
     _MIN_REPLY,
     LocalChatHuggingFace,
+    _final_chunk,
     _held_back,
     _Loaded,
     _loop_cut,
@@ -246,19 +247,7 @@ class LocalChatOpenVINO(LocalChatHuggingFace):
             if len(text) > emitted:
                 yield ChatGenerationChunk(message=AIMessageChunk(content=text[emitted:]))
         n_out = len(new)
-        reason = "stop" if stopped or n_out < max_new else "length"
-        yield ChatGenerationChunk(
-            message=AIMessageChunk(
-                content="",
-                usage_metadata={
-                    "input_tokens": n_in,
-                    "output_tokens": n_out,
-                    "total_tokens": n_in + n_out,
-                },
-                response_metadata={"finish_reason": reason, "model_name": self.model_id},
-            ),
-            generation_info={"finish_reason": reason, "model_name": self.model_id},
-        )
+        yield _final_chunk(self.model_id, n_in, n_out, stopped or n_out < max_new)
 
     @property
     def _llm_type(self) -> str:

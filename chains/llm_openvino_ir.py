@@ -16,6 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from lcelkit.chains.openvino_cache import F32_LATENCY
 from lcelkit.errors import ConfigError, ModelNotFoundError
 
 __all__ = ["ChatTokenizer", "chat_tokenizer", "compiled_runner", "openvino_entry"]
@@ -36,13 +37,7 @@ _COPIED = (
 _INPUTS = ("input_ids", "attention_mask", "position_ids")
 #: The CPU runs the IR in f32, KV cache included, and never quantizes activations: the
 #: answers must be the transformers fp32 path's (DESIGN.md, "Without bf16").
-_COMPILE = {
-    "INFERENCE_PRECISION_HINT": "f32",
-    "KV_CACHE_PRECISION": "f32",
-    "DYNAMIC_QUANTIZATION_GROUP_SIZE": "0",
-    "PERFORMANCE_HINT": "LATENCY",
-    "NUM_STREAMS": "1",
-}
+_COMPILE = {**F32_LATENCY, "KV_CACHE_PRECISION": "f32"}
 _PROBES = (
     "What is the capital of France? Answer in one sentence.",
     "Context:\n[1] North · Q3 = 15.2\n[2] The south region grew by 4%.\n\n"

@@ -37,6 +37,7 @@ from typing import Any
 
 __all__ = [
     "CACHE_FORMAT",
+    "F32_LATENCY",
     "MODEL_FILE",
     "NO_BF16_ENV",
     "cache_dir",
@@ -58,6 +59,15 @@ logger = logging.getLogger(__name__)
 CACHE_FORMAT = 1  # bump when what an entry holds changes
 NO_BF16_ENV = "LCELKIT_CPU_NO_BF16"
 MODEL_FILE = "model.xml"  # an entry's OpenVINO model (weights beside it)
+#: Compile options for one request at a time whose results must be PyTorch fp32's: f32
+#: kernels (int8 weights dequantized), activations never quantized (ingest's dynamic
+#: quantization is for throughput), one stream.
+F32_LATENCY = {
+    "INFERENCE_PRECISION_HINT": "f32",
+    "DYNAMIC_QUANTIZATION_GROUP_SIZE": "0",
+    "PERFORMANCE_HINT": "LATENCY",
+    "NUM_STREAMS": "1",
+}
 _META_FILE = "entry.json"
 
 

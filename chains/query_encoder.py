@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from lcelkit.chains.openvino_cache import F32_LATENCY
 from lcelkit.errors import EmbeddingsError
 
 __all__ = ["PlainPipeline", "QueryEncoder", "plain_pipeline"]
@@ -106,14 +107,8 @@ def plain_pipeline(location: str | Path) -> PlainPipeline | None:
 
 
 _INPUT_ORDER = ("input_ids", "attention_mask", "token_type_ids")
-#: The f32 kernels for the query on OpenVINO: int8 weights are dequantized, activations
-#: are never quantized (ingest's dynamic quantization is for throughput).
-_OPENVINO_OPTIONS = {
-    "INFERENCE_PRECISION_HINT": "f32",
-    "DYNAMIC_QUANTIZATION_GROUP_SIZE": "0",
-    "PERFORMANCE_HINT": "LATENCY",
-    "NUM_STREAMS": "1",
-}
+#: The f32 kernels for the query on OpenVINO (``chains.openvino_cache.F32_LATENCY``).
+_OPENVINO_OPTIONS = F32_LATENCY
 
 
 class _NoReference(LookupError):
