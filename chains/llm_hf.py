@@ -357,33 +357,46 @@ class LocalChatHuggingFace(BaseChatModel):
             return tokenizer.apply_chat_template(dicts, tokenize=False, add_generation_prompt=True)
 
     # -- generation ----------------------------------------------------------------
-    def _iter_generate(
-        self, messages: list[BaseMessage], stop: list[str] | None, **kwargs: Any
-    ) -> Iterator[ChatGenerationChunk]:
-        from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
-
+    def _generation_setup(
+        self, stop: list[str] | None, kwargs: dict[str, Any]
+    ) -> tuple[list[str], int, _Loaded]:
+        """The stop strings, the new-token limit and the loaded model of one generation."""
         wanted = stop or self.stop or []
         stops = [s for s in ([wanted] if isinstance(wanted, str) else wanted) if s]
         max_new = int(kwargs.get("max_new_tokens") or self.max_new_tokens)
         loaded = self.load()._loaded
         assert loaded is not None
-        tokenizer, model = loaded.tokenizer, loaded.model
+        return stops, max_new, loaded
+
+    def _reply_room(self, n_in: int, max_new: int, loaded: _Loaded) -> int:
+        """New tokens the context window leaves after ``n_in`` prompt tokens.
+
+        The reply adapts to what the window leaves (``chains.budget.reply_reserve`` sized
+        the prompt); only a prompt that leaves almost nothing fails (ContextBudgetError).
+        """
         window = self.context_window or loaded.context_window
+        if not window or n_in + max_new <= window:
+            return max_new
+        left = window - n_in
+        if left < min(max_new, _MIN_REPLY):
+            raise ContextBudgetError(
+                f"the prompt has {n_in} tokens; it leaves {max(left, 0)} of the "
+                f"context window of {window} tokens of {self.model_id} for the reply",
+                hint="shorten the input, retrieve fewer chunks, or lower max_new_tokens",
+            )
+        return left
+
+    def _iter_generate(
+        self, messages: list[BaseMessage], stop: list[str] | None, **kwargs: Any
+    ) -> Iterator[ChatGenerationChunk]:
+        from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
+
+        stops, max_new, loaded = self._generation_setup(stop, kwargs)
+        tokenizer, model = loaded.tokenizer, loaded.model
         prompt = self._to_chat_prompt(messages, tokenizer)
         inputs = tokenizer(prompt, return_tensors="pt", add_special_tokens=False)
         n_in = int(inputs["input_ids"].shape[1])
-        if window and n_in + max_new > window:
-            # The reply adapts to what the window leaves (chains.budget.reply_reserve
-            # sized the prompt); only a prompt that leaves almost nothing fails.
-            left = window - n_in
-            if left < min(max_new, _MIN_REPLY):
-                raise ContextBudgetError(
-                    f"the prompt has {n_in} tokens; it leaves {max(left, 0)} of the "
-                    f"context window of {window} tokens of {self.model_id} "
-                    "for the reply",
-                    hint="shorten the input, retrieve fewer chunks, or lower max_new_tokens",
-                )
-            max_new = left
+        max_new = self._reply_room(n_in, max_new, loaded)
         inputs = inputs.to(model.device)
         cancel = threading.Event()
 

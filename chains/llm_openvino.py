@@ -36,7 +36,6 @@ from langchain_core.outputs import ChatGenerationChunk
 from pydantic import PrivateAttr
 
 from lcelkit.chains.llm_hf import (
-    _MIN_REPLY,
     LocalChatHuggingFace,
     _final_chunk,
     _held_back,
@@ -53,7 +52,7 @@ from lcelkit.chains.llm_openvino_ir import (
     openvino_entry,
 )
 from lcelkit.chains.windows import pick_window
-from lcelkit.errors import BackendError, ConfigError, ContextBudgetError
+from lcelkit.errors import BackendError, ConfigError
 
 __all__ = [
     "ChatTokenizer",
@@ -188,24 +187,11 @@ class LocalChatOpenVINO(LocalChatHuggingFace):
     def _iter_generate(
         self, messages: list[BaseMessage], stop: list[str] | None, **kwargs: Any
     ) -> Iterator[ChatGenerationChunk]:
-        wanted = stop or self.stop or []
-        stops = [s for s in ([wanted] if isinstance(wanted, str) else wanted) if s]
-        max_new = int(kwargs.get("max_new_tokens") or self.max_new_tokens)
-        loaded = self.load()._loaded
-        assert loaded is not None
+        stops, max_new, loaded = self._generation_setup(stop, kwargs)
         tokenizer, model = loaded.tokenizer, loaded.model
-        window = self.context_window or loaded.context_window
         ids = tokenizer.encode(self._to_chat_prompt(messages, tokenizer))
         n_in = len(ids)
-        if window and n_in + max_new > window:
-            left = window - n_in
-            if left < min(max_new, _MIN_REPLY):
-                raise ContextBudgetError(
-                    f"the prompt has {n_in} tokens; it leaves {max(left, 0)} of the "
-                    f"context window of {window} tokens of {self.model_id} for the reply",
-                    hint="shorten the input, retrieve fewer chunks, or lower max_new_tokens",
-                )
-            max_new = left
+        max_new = self._reply_room(n_in, max_new, loaded)
         cancel = threading.Event()
         temperature = self.temperature if self.temperature is not None else 0.0
         new: list[int] = []
