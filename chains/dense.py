@@ -73,14 +73,16 @@ def dense_passages(
     """The best hit of each of the nearest ``m`` passages among the nearest
     ``m * UNIT_FANOUT`` chunks (``best_per_passage(dense_query(...))[:m]``).
 
-    Unfiltered and without embeddings, Chroma returns ids and distances only, and the
-    texts and metadata of the nearest ids are read in growing batches until ``m``
-    passages are found: the same list, without reading the rest.
+    Without embeddings, and unless the filter is applied here (``dense_query``'s
+    post-filter, which reads every neighbour's metadata), Chroma returns ids and
+    distances only, and the texts and metadata of the nearest ids are read in growing
+    batches until ``m`` passages are found: the same list, without reading the rest.
     """
-    if where or with_embeddings:
-        hits = dense_query(store, vector, m * UNIT_FANOUT, where, with_embeddings=with_embeddings)
+    n = m * UNIT_FANOUT
+    if with_embeddings or (where and n <= POSTFILTER_FETCH // 4):  # filtered here: metadata
+        hits = dense_query(store, vector, n, where, with_embeddings=with_embeddings)
         return best_per_passage(hits)[:m]
-    res = _query(store, vector, m * UNIT_FANOUT, None, ["distances"])
+    res = _query(store, vector, n, where, ["distances"])
     ids = list(res["ids"][0]) if res.get("ids") else []
     dists = list(res["distances"][0]) if res.get("distances") else []
     order = _tie_order(ids, dists)

@@ -339,7 +339,7 @@ class HybridRetriever(_CallTimeArgs):
                 bm25_score=bm25_score.get(passage_key(doc)),
                 **extra,
             )
-            for doc, score, ranks in fused
+            for doc, score, ranks in fused[:k]  # one per passage already: the first k stay
         ]
         return resolve_parents(ranked, k, store_fetcher(self.store))
 

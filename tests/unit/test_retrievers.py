@@ -408,12 +408,18 @@ def test_collections_get_a_wide_hnsw_graph_and_old_ones_a_wide_search(tmp_path):
     assert client.get_collection("narrow").configuration["hnsw"]["ef_search"] == 1000
 
 
-@pytest.mark.parametrize("m", [1, 2, 3, 4])
-def test_dense_passages_reads_few_chunks_and_equals_reading_them_all(unit_store, m, monkeypatch):
-    """Unfiltered, Chroma returns ids and distances only and texts are read for the
-    nearest ids until ``m`` passages are found (row units of one piece collapse, so
-    more than ``m`` ids may be needed): the same hits as reading all ``m * 6``."""
-    from lcelkit.chains.dense import dense_passages, dense_query
+@pytest.mark.parametrize(
+    ("m", "where"),
+    [(1, None), (2, None), (3, None), (4, None), (6, {"source": {"$in": ["t.pdf", "f.md"]}})],
+)
+def test_dense_passages_reads_few_chunks_and_equals_reading_them_all(
+    unit_store, m, where, monkeypatch
+):
+    """Chroma returns ids and distances only and texts are read for the nearest ids
+    until ``m`` passages are found (row units of one piece collapse, so more than ``m``
+    ids may be needed): the same hits as reading all ``m * 6``. Also with a filter that
+    Chroma applies (``m * 6`` above the post-filter's reach)."""
+    from lcelkit.chains.dense import POSTFILTER_FETCH, dense_passages, dense_query
     from lcelkit.chains.parents import UNIT_FANOUT, best_per_passage
 
     st, _ = unit_store
@@ -423,7 +429,8 @@ def test_dense_passages_reads_few_chunks_and_equals_reading_them_all(unit_store,
         ids=fillers,
     )
     vector = KeywordEmbeddings().embed_query("revenue grew in the north region")
-    full = best_per_passage(dense_query(st, vector, m * UNIT_FANOUT, None))[:m]
+    assert where is None or m * UNIT_FANOUT > POSTFILTER_FETCH // 4
+    full = best_per_passage(dense_query(st, vector, m * UNIT_FANOUT, where))[:m]
     collection = st._collection
     calls: list[dict] = []
     for name in ("query", "get"):
@@ -435,11 +442,13 @@ def test_dense_passages_reads_few_chunks_and_equals_reading_them_all(unit_store,
                 calls.append({_name: kw}) or _real(self, *a, **kw)
             ),
         )
-    lazy = dense_passages(st, vector, m, None)
+    lazy = dense_passages(st, vector, m, where)
     assert [(d.id, d.page_content, d.metadata, s) for d, s, _ in lazy] == [
         (d.id, d.page_content, d.metadata, s) for d, s, _ in full
     ]
     assert [d.metadata.get("parent_id") or d.id for d, _, _ in lazy][:1] == ["piece"]
     assert calls[0]["query"]["include"] == ["distances"]
+    assert calls[0]["query"]["where"] == where
+    assert where is None or {d.metadata["source"] for d, _, _ in lazy} == {"t.pdf", "f.md"}
     read = sum(len(c["get"]["ids"]) for c in calls[1:])
     assert m <= read < m * UNIT_FANOUT  # not the texts of all the neighbours
