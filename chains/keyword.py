@@ -496,6 +496,13 @@ class KeywordIndex:
         then orders by (score, chunk id) as the joined query does: the same rows.
         None when it cannot say (the joined query runs then).
         """
+        self._conn.execute("BEGIN")  # one snapshot for the ranking and the rows read
+        try:
+            return self._top_unfiltered_in(match, k)
+        finally:
+            self._conn.execute("COMMIT")
+
+    def _top_unfiltered_in(self, match: str, k: int) -> list[tuple[str, str, str, float]] | None:
         limit = 2 * k
         while True:
             ranked = self._conn.execute(
