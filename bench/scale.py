@@ -300,7 +300,8 @@ def deploy(args: argparse.Namespace, pg_url: str, chroma_url: str, work: Path) -
     for q, a, b in diffs[:3]:
         first = next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), None)
         print(f"  differs: {q!r}: first different rank {first + 1 if first is not None else '-'}")
-    explain_dense(queries, settings_for(emb_env), settings_for(two_envs[0]))
+    explain_dense(queries, settings_for(emb_env), settings_for(two_envs[0]),
+                  differing={q for q, _, _ in diffs})  # fmt: skip
     if args.only == "same":
         return
 
@@ -343,11 +344,14 @@ def deploy(args: argparse.Namespace, pg_url: str, chroma_url: str, work: Path) -
     kill_points(args, team, work, files)
 
 
-def explain_dense(queries: list[str], embedded: Any, team: Any, n: int = 120) -> None:
+def explain_dense(
+    queries: list[str], embedded: Any, team: Any, n: int = 120, differing: set[str] | None = None
+) -> None:
     """Where the dense side of the two deployments can differ, chunk by chunk: the stored
     vectors of each chunk id (bit for bit), and each store's nearest ``n`` (what the hybrid
     retriever asks Chroma for: fetch_k x UNIT_FANOUT) against the exact nearest ``n`` by
-    brute-force cosine over the same vectors."""
+    brute-force cosine over the same vectors. For each query in ``differing`` (top 10 not
+    identical), says which of these it was."""
     import numpy as np
 
     from lcelkit.chains.store import chroma_client
@@ -372,6 +376,7 @@ def explain_dense(queries: list[str], embedded: Any, team: Any, n: int = 120) ->
     embedder = make_embeddings(embedded)
     missed = dict.fromkeys(cols, 0)
     sets_differ = ties_only = 0
+    missed_now = dict.fromkeys(cols, False)
     for query in queries:
         vector = np.asarray(embedder.embed_query(query), "float32")
         got = {}
@@ -382,9 +387,14 @@ def explain_dense(queries: list[str], embedded: Any, team: Any, n: int = 120) ->
             sims = np.stack([vectors[name][c] for c in keys]) @ vector
             # a miss: a chunk clearly nearer than the farthest returned one, not returned
             nearer = {keys[i] for i in np.nonzero(sims > 1.0 - dist[-1] + 1e-5)[0]}
-            missed[name] += bool(nearer - set(ids))
+            missed_now[name] = bool(nearer - set(ids))
+            missed[name] += missed_now[name]
             got[name] = ids
         a, b = got["embedded"], got["team"]
+        if query in (differing or ()):
+            print(f"  {query!r}: nearest {n} {'differ' if set(a) != set(b) else 'the same'} "
+                  f"between the stores; a nearer chunk missed: embedded {missed_now['embedded']},"
+                  f" team {missed_now['team']}")  # fmt: skip
         sets_differ += set(a) != set(b)
         ties_only += set(a) == set(b) and a != b
     print(f"dense nearest {n} of {len(queries)} queries: a nearer chunk missed in the embedded "

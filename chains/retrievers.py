@@ -61,12 +61,13 @@ from lcelkit.chains.coverage import (
     embedder_reads_hangul,
     hangul_share,
 )
+from lcelkit.chains.dense import collection_of as _collection
+from lcelkit.chains.dense import dense_passages
 from lcelkit.chains.fusion import RRF_K, passage_key, relative_fuse, rrf_fuse
-from lcelkit.chains.keyword import KeywordIndex, match_filter
+from lcelkit.chains.keyword import KeywordIndex
 from lcelkit.chains.keyword import tokenize as keyword_tokenize
 from lcelkit.chains.parents import UNIT_FANOUT, best_per_passage, resolve_parents, store_fetcher
-from lcelkit.chains.store import cosine_relevance
-from lcelkit.errors import ConfigError, EmbedderMismatchError, StoreError
+from lcelkit.errors import ConfigError
 
 if TYPE_CHECKING:
     from langchain_chroma import Chroma
@@ -95,7 +96,6 @@ SEARCH_KINDS: tuple[str, ...] = ("similarity", "mmr", "threshold", "hybrid", "bm
 HYBRID_ALPHA = 0.5
 _HANGUL_TOKEN = re.compile("[\uac00-\ud7a3\u1100-\u11ff\u3130-\u318f]")
 LEAN_ALPHA = 0.9  # BM25's weight when the embedder cannot read the text (HybridRetriever)
-POSTFILTER_FETCH = 128  # unfiltered neighbours tried before Chroma's filtered search
 Fusion = Literal["relative", "rrf"]
 
 
@@ -137,80 +137,6 @@ def parse_filters(items: Sequence[str] | None) -> dict[str, Any] | None:
             )
         clauses.append({key: _coerce(value)})
     return clauses[0] if len(clauses) == 1 else {"$and": clauses}
-
-
-# -- dense search on the Chroma collection ------------------------------------------------
-def _collection(store: Chroma) -> Any:
-    return store._collection  # langchain-chroma exposes no public handle to the collection
-
-
-def _dense_query(
-    store: Chroma,
-    vector: list[float],
-    n: int,
-    where: dict[str, Any] | None,
-    *,
-    with_embeddings: bool = False,
-) -> list[tuple[Document, float, Any]]:
-    """Nearest ``n`` chunks as ``(doc, cosine similarity in [0,1], embedding|None)``.
-
-    With a filter, the nearest :data:`POSTFILTER_FETCH` chunks are fetched unfiltered
-    and filtered here first: when at least ``n`` of them pass, they are exactly the
-    filtered top ``n`` (a chunk that passes further down is farther than all of
-    them), at HNSW speed. Otherwise Chroma's own ``where`` search runs (slower: it
-    pre-filters on metadata; 25-80 ms at 20k chunks).
-    """
-    if where and n <= POSTFILTER_FETCH // 4:
-        near = _raw_dense_query(store, vector, POSTFILTER_FETCH, None, with_embeddings)
-        passed = [hit for hit in near if match_filter(hit[0].metadata, where)]
-        if len(passed) >= n or len(near) < POSTFILTER_FETCH:
-            return passed[:n]
-    return _raw_dense_query(store, vector, n, where, with_embeddings)
-
-
-def _raw_dense_query(
-    store: Chroma,
-    vector: list[float],
-    n: int,
-    where: dict[str, Any] | None,
-    with_embeddings: bool,
-) -> list[tuple[Document, float, Any]]:
-    include = ["documents", "metadatas", "distances"]
-    if with_embeddings:
-        include.append("embeddings")
-    try:
-        res = _collection(store).query(
-            query_embeddings=[vector], n_results=max(1, n), where=where or None, include=include
-        )
-    except Exception as exc:
-        if "dimension" in str(exc).lower():  # vectors of another embedder than the query's
-            raise EmbedderMismatchError(
-                f"vector search failed: {exc} (the collection was built with another embedder)",
-                hint="set LCELKIT_EMBEDDINGS_MODEL to the embedder the collection was built "
-                "with, or re-index with this one: lcelkit ingest --rebuild PATH",
-            ) from None
-        hint = "check that the store is reachable"
-        if where:
-            hint = "check the --filter keys/values (Chroma where syntax) and " + hint[6:]
-        raise StoreError(
-            f"vector search failed: {exc.__class__.__name__}: {exc}", hint=hint
-        ) from None
-    ids = res["ids"][0] if res.get("ids") else []
-    docs = res["documents"][0] if res.get("documents") else []
-    metas = res["metadatas"][0] if res.get("metadatas") else []
-    dists = res["distances"][0] if res.get("distances") else []
-    embs = res["embeddings"][0] if with_embeddings and res.get("embeddings") is not None else None
-    out: list[tuple[Document, float, Any]] = []
-    # equal distances (the same text in two chunks) in id order, not in the order of
-    # Chroma's graph, which differs between stores written in another order
-    order = sorted(range(len(ids)), key=lambda i: (dists[i], ids[i])) if dists else []
-    for i in order:
-        cid = ids[i]
-        metadata = dict(metas[i] or {}) if i < len(metas) else {}
-        metadata.setdefault("chunk_id", cid)
-        doc = Document(id=cid, page_content=docs[i] or "", metadata=metadata)
-        out.append((doc, cosine_relevance(dists[i]), embs[i] if embs is not None else None))
-    return out
 
 
 def _with_score(doc: Document, **extra: Any) -> Document:
@@ -278,10 +204,9 @@ class DenseRetriever(_CallTimeArgs):
             import numpy as np
             from langchain_core.vectorstores.utils import maximal_marginal_relevance
 
-            hits = _dense_query(
-                self.store, vector, max(self.fetch_k, k) * UNIT_FANOUT, where, with_embeddings=True
+            hits = dense_passages(
+                self.store, vector, max(self.fetch_k, k), where, with_embeddings=True
             )
-            hits = best_per_passage(hits)[: max(self.fetch_k, k)]
             if not hits:
                 return []
             chosen = maximal_marginal_relevance(
@@ -293,7 +218,7 @@ class DenseRetriever(_CallTimeArgs):
             return resolve_parents(
                 [_with_score(hits[i][0], score=hits[i][1]) for i in chosen], k, fetch
             )
-        hits = _dense_query(self.store, vector, k * UNIT_FANOUT, where)
+        hits = dense_passages(self.store, vector, k, where)  # one hit per passage, best first
         if self.search == "threshold":
             hits = [h for h in hits if h[1] >= self.score_threshold]
         return resolve_parents([_with_score(doc, score=score) for doc, score, _ in hits], k, fetch)
@@ -394,7 +319,7 @@ class HybridRetriever(_CallTimeArgs):
         # row units collapse into their pieces: each side keeps the best hit per passage
         keyword = best_per_passage(self.index.search(query, n * UNIT_FANOUT, filter=where))[:n]
         vector = embedder.embed_query(query)
-        dense = best_per_passage(_dense_query(self.store, vector, n * UNIT_FANOUT, where))[:n]
+        dense = dense_passages(self.store, vector, n, where)
         dense_score = {passage_key(d): s for d, s, _ in dense}
         bm25_score = {passage_key(d): s for d, s in keyword}
         reason = self._lean_reason(query, embedder)
@@ -436,7 +361,7 @@ class HybridRetriever(_CallTimeArgs):
                 bm25_score=bm25_score.get(passage_key(doc)),
                 **extra,
             )
-            for doc, score, ranks in fused
+            for doc, score, ranks in fused[:k]  # one per passage already: the first k stay
         ]
         return resolve_parents(ranked, k, store_fetcher(self.store))
 

@@ -49,7 +49,8 @@ _DEFAULT_MAX_BATCH = 5000
 # which ones depends on the order the graph was built in. Measured on 5,808 SQuAD
 # chunks x 200 questions (the nearest 120 not the exact set): defaults 163-167 queries;
 # 400 / 32 / 1000 below: 1-6. At 23k vectors: query p50 1.6 -> 3.7 ms, insert 3 -> 14 s
-# (docs/DESIGN.md, "Vector store").
+# (docs/DESIGN.md, "Store"); hybrid search reads less per query to make up for it
+# (chains/dense.py, KeywordIndex._top_unfiltered).
 HNSW_CONFIGURATION: dict[str, Any] = {
     "space": "cosine",
     "ef_construction": 400,

@@ -146,3 +146,29 @@ def test_very_common_query_terms_are_pruned_only_in_large_indexes():
     small = KeywordIndex()
     small.add_documents(docs[:50], [f"s{i}" for i in range(50)])
     assert small._prune(["quarterly", "zebras"]) == ["quarterly", "zebras"]
+
+
+def test_unfiltered_search_breaks_ties_by_id_like_the_joined_query():
+    """The unfiltered search ranks on the FTS table alone and reads only the rows it
+    keeps; ties at the k-th score (duplicate chunks, here 40 of them in ids written out
+    of order) must still come back by chunk id, as the filtered (joined) query orders."""
+    import random
+
+    index = KeywordIndex(None)
+    ids = [f"dup{i:02d}" for i in range(40)]
+    random.Random(7).shuffle(ids)
+    docs = [Document(page_content="revenue grew in the north", metadata={"s": 1}) for _ in ids]
+    docs += [Document(page_content="revenue grew", metadata={"s": 1})]  # two terms of three
+    docs += [Document(page_content=f"revenue note {i} and more words", metadata={"s": 1})
+             for i in range(30)]  # fmt: skip
+    index.add_documents(docs, [*ids, "best", *(f"other{i:02d}" for i in range(30))])
+    everything = {"s": {"$ne": 0}}  # a filter every chunk passes: the joined query
+    for k in (1, 3, 10, 41, 45, 100):
+        fast = index.search("revenue grew north", k)
+        joined = index.search("revenue grew north", k, filter=everything)
+        assert [(d.id, s, d.page_content, d.metadata) for d, s in fast] == [
+            (d.id, s, d.page_content, d.metadata) for d, s in joined
+        ]
+        assert len(fast) == min(k, 71)
+    top = _ids(index.search("revenue grew north", 5))
+    assert top == ["dup00", "dup01", "dup02", "dup03", "dup04"]  # the tie: by id

@@ -223,11 +223,11 @@ def test_fusion_ties_do_not_depend_on_list_order():
 
 
 def test_filtered_dense_search_post_filters_exactly(store, monkeypatch):
-    import lcelkit.chains.retrievers as retrievers
+    import lcelkit.chains.dense as dense
 
     where = parse_filters(["source=b.pdf"])
     fast = make_retriever(store, search="similarity", k=2, filter=where).invoke("revenue")
-    monkeypatch.setattr(retrievers, "POSTFILTER_FETCH", 0)  # force Chroma's where search
+    monkeypatch.setattr(dense, "POSTFILTER_FETCH", 0)  # force Chroma's where search
     slow = make_retriever(store, search="similarity", k=2, filter=where).invoke("revenue")
     assert _ids(fast) == _ids(slow) and {d.metadata["source"] for d in fast} == {"b.pdf"}
 
@@ -432,3 +432,49 @@ def test_a_korean_question_sharing_only_numbers_with_english_text_gets_no_bm25_l
     assert with_name[0].metadata["bm25_rank"] == 1
     # an English question is untouched
     assert any(d.metadata["bm25_rank"] for d in hybrid.invoke("revenue in 2007"))
+
+
+@pytest.mark.parametrize(
+    ("m", "where"),
+    [(1, None), (2, None), (3, None), (4, None), (6, {"source": {"$in": ["t.pdf", "f.md"]}})],
+)
+def test_dense_passages_reads_few_chunks_and_equals_reading_them_all(
+    unit_store, m, where, monkeypatch
+):
+    """Chroma returns ids and distances only and texts are read for the nearest ids
+    until ``m`` passages are found (row units of one piece collapse, so more than ``m``
+    ids may be needed): the same hits as reading all ``m * 6``. Also with a filter that
+    Chroma applies (``m * 6`` above the post-filter's reach)."""
+    from lcelkit.chains.dense import POSTFILTER_FETCH, dense_passages, dense_query
+    from lcelkit.chains.parents import UNIT_FANOUT, best_per_passage
+
+    st, _ = unit_store
+    fillers = [f"f{i:02d}" for i in range(30)]  # equal vectors: ordered by id
+    st.add_documents(
+        [Document(page_content=f"login notes {i}", metadata={"source": "f.md"}) for i in fillers],
+        ids=fillers,
+    )
+    vector = KeywordEmbeddings().embed_query("revenue grew in the north region")
+    assert where is None or m * UNIT_FANOUT > POSTFILTER_FETCH // 4
+    full = best_per_passage(dense_query(st, vector, m * UNIT_FANOUT, where))[:m]
+    collection = st._collection
+    calls: list[dict] = []
+    for name in ("query", "get"):
+        real = getattr(type(collection), name)
+        monkeypatch.setattr(
+            type(collection),
+            name,
+            lambda self, *a, _real=real, _name=name, **kw: (
+                calls.append({_name: kw}) or _real(self, *a, **kw)
+            ),
+        )
+    lazy = dense_passages(st, vector, m, where)
+    assert [(d.id, d.page_content, d.metadata, s) for d, s, _ in lazy] == [
+        (d.id, d.page_content, d.metadata, s) for d, s, _ in full
+    ]
+    assert [d.metadata.get("parent_id") or d.id for d, _, _ in lazy][:1] == ["piece"]
+    assert calls[0]["query"]["include"] == ["distances"]
+    assert calls[0]["query"]["where"] == where
+    assert where is None or {d.metadata["source"] for d, _, _ in lazy} == {"t.pdf", "f.md"}
+    read = sum(len(c["get"]["ids"]) for c in calls[1:])
+    assert m <= read < m * UNIT_FANOUT  # not the texts of all the neighbours
