@@ -320,11 +320,11 @@ class HybridRetriever(_CallTimeArgs):
         keyword = best_per_passage(self.index.search(query, n * UNIT_FANOUT, filter=where))[:n]
         vector = embedder.embed_query(query)
         dense = dense_passages(self.store, vector, n, where)
-        dense_score = {passage_key(d): s for d, s, _ in dense}
-        bm25_score = {passage_key(d): s for d, s in keyword}
         reason = self._lean_reason(query, embedder)
         if keyword and not reason and self._numbers_only(query):
             keyword = []  # only numbers to match across scripts: no evidence of the topic
+        dense_score = {passage_key(d): s for d, s, _ in dense}
+        bm25_score = {passage_key(d): s for d, s in keyword}
         alpha = LEAN_ALPHA if reason else self.alpha
         if reason and not self._lean_logged:
             self._lean_logged = True

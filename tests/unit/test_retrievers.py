@@ -426,6 +426,7 @@ def test_a_korean_question_sharing_only_numbers_with_english_text_gets_no_bm25_l
     # "2007" is all BM25 could match of this question: years alone say nothing of the topic
     numbers_only = hybrid.invoke("2007년 지역별 매출은 얼마나 늘었나요?")
     assert numbers_only and all(d.metadata["bm25_rank"] is None for d in numbers_only)
+    assert all(d.metadata["bm25_score"] is None for d in numbers_only)
     # a Latin-script name it shares with the text keeps the keyword side ("CDS")
     with_name = hybrid.invoke("2007년 CDS 스프레드는 얼마였나요?")
     assert with_name[0].metadata["chunk_id"] == "t1"
