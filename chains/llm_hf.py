@@ -112,6 +112,24 @@ def _held_back(text: str, stops: Sequence[str]) -> int:
     return hold
 
 
+def _advance(text: str, piece: str, emitted: int, stops: Sequence[str]) -> tuple[str, int, bool]:
+    """After ``piece`` joined the reply ``text`` (``emitted`` characters of it shown):
+    what to show now, the new ``emitted``, and whether the reply ends here (a stop
+    string, a repeated line, a loop). Text that may be the start of a stop string is held
+    back."""
+    cut = _stop_cut(text, stops) if stops else None
+    if cut is None and "\n" in piece:
+        cut = _repeat_cut(text)
+    if cut is None:
+        cut = _loop_cut(text)
+    if cut is not None:
+        return (text[emitted:cut] if cut > emitted else ""), cut, True
+    safe = len(text) - (_held_back(text, stops) if stops else 0)
+    if safe > emitted:
+        return text[emitted:safe], safe, False
+    return "", emitted, False
+
+
 def _guarded(streamer: Any, model: str | None, timeout: float) -> Iterator[str]:
     """Iterate a TextIteratorStreamer; a stall past ``timeout`` is a backend error."""
     import queue
@@ -452,21 +470,12 @@ class LocalChatHuggingFace(BaseChatModel):
         try:
             for piece in _guarded(streamer, self.model_id, self.request_timeout):
                 text += piece
-                cut = _stop_cut(text, stops) if stops else None
-                if cut is None and "\n" in piece:
-                    cut = _repeat_cut(text)
-                if cut is None:
-                    cut = _loop_cut(text)
-                if cut is not None:
-                    if cut > emitted:
-                        yield ChatGenerationChunk(message=AIMessageChunk(content=text[emitted:cut]))
-                    emitted, stopped = cut, True
+                shown, emitted, stopped = _advance(text, piece, emitted, stops)
+                if shown:
+                    yield ChatGenerationChunk(message=AIMessageChunk(content=shown))
+                if stopped:
                     cancel.set()
                     break
-                safe = len(text) - (_held_back(text, stops) if stops else 0)
-                if safe > emitted:
-                    yield ChatGenerationChunk(message=AIMessageChunk(content=text[emitted:safe]))
-                    emitted = safe
         finally:
             cancel.set()
             thread.join(timeout=self.request_timeout)

@@ -37,12 +37,9 @@ from pydantic import PrivateAttr
 
 from lcelkit.chains.llm_hf import (
     LocalChatHuggingFace,
+    _advance,
     _final_chunk,
-    _held_back,
     _Loaded,
-    _loop_cut,
-    _repeat_cut,
-    _stop_cut,
 )
 from lcelkit.chains.llm_openvino_ir import (
     ChatTokenizer,
@@ -206,20 +203,11 @@ class LocalChatOpenVINO(LocalChatHuggingFace):
                     continue
                 piece, printed = decoded[printed:], len(decoded)
                 text += piece
-                cut = _stop_cut(text, stops) if stops else None
-                if cut is None and "\n" in piece:
-                    cut = _repeat_cut(text)
-                if cut is None:
-                    cut = _loop_cut(text)
-                if cut is not None:
-                    if cut > emitted:
-                        yield ChatGenerationChunk(message=AIMessageChunk(content=text[emitted:cut]))
-                    emitted, stopped = cut, True
+                shown, emitted, stopped = _advance(text, piece, emitted, stops)
+                if shown:
+                    yield ChatGenerationChunk(message=AIMessageChunk(content=shown))
+                if stopped:
                     break
-                safe = len(text) - (_held_back(text, stops) if stops else 0)
-                if safe > emitted:
-                    yield ChatGenerationChunk(message=AIMessageChunk(content=text[emitted:safe]))
-                    emitted = safe
         except Exception as exc:
             raise BackendError(
                 f"generation with {self.model_id} failed: {exc.__class__.__name__}: {exc}",
