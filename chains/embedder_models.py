@@ -13,6 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lcelkit.chains.json_files import read_json_object
 from lcelkit.errors import EmbeddingsError
 
 if TYPE_CHECKING:
@@ -119,16 +120,6 @@ def load_query_tokenizer(location: str) -> PreTrainedTokenizerBase | Any:
         ) from exc
 
 
-def _read_json(path: Path) -> dict[str, Any]:
-    import json
-
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
 def model_prompts(model: str | None = None) -> tuple[dict[str, str], str | None]:
     """``(prompts, default_prompt_name)`` a model folder declares, read without the weights.
 
@@ -136,7 +127,7 @@ def model_prompts(model: str | None = None) -> tuple[dict[str, str], str | None]
     (the bundled MiniLM) or the model is not a local folder.
     """
     _, location = resolve_model(model)
-    config = _read_json(Path(location) / "config_sentence_transformers.json")
+    config = read_json_object(Path(location) / "config_sentence_transformers.json")
     prompts = config.get("prompts") or {}
     if not isinstance(prompts, dict):
         prompts = {}
@@ -171,10 +162,10 @@ def model_max_length(model: str | None = None) -> int | None:
     """
     _, location = resolve_model(model)
     folder = Path(location)
-    value = _read_json(folder / "sentence_bert_config.json").get("max_seq_length")
+    value = read_json_object(folder / "sentence_bert_config.json").get("max_seq_length")
     if isinstance(value, int) and value > 0:
         return value
-    value = _read_json(folder / "tokenizer_config.json").get("model_max_length")
+    value = read_json_object(folder / "tokenizer_config.json").get("model_max_length")
     if isinstance(value, int) and 0 < value < 1_000_000:
         return value
     return None

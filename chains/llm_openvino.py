@@ -35,6 +35,7 @@ from langchain_core.messages import AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGenerationChunk
 from pydantic import PrivateAttr
 
+from lcelkit.chains.json_files import read_json_object
 from lcelkit.chains.llm_hf import (
     LocalChatHuggingFace,
     _advance,
@@ -43,7 +44,6 @@ from lcelkit.chains.llm_hf import (
 )
 from lcelkit.chains.llm_openvino_ir import (
     ChatTokenizer,
-    _json,
     chat_tokenizer,
     compiled_runner,
     openvino_entry,
@@ -74,7 +74,10 @@ def openvino_available() -> bool:
 
 def _eos_ids(folder: Path, tokenizer: ChatTokenizer) -> set[int]:
     found: set[int] = set()
-    for source in (_json(folder / "generation_config.json"), _json(folder / "config.json")):
+    for source in (
+        read_json_object(folder / "generation_config.json"),
+        read_json_object(folder / "config.json"),
+    ):
         value = source.get("eos_token_id")
         if isinstance(value, int):
             found.add(value)
@@ -103,7 +106,7 @@ def config_window(folder: Path) -> int | None:
     """The context window ``config.json`` (and its ``text_config``) and
     ``tokenizer_config.json`` give (the smaller), read as JSON (no transformers), as
     ``chains.hf_files.hf_context_window`` reads them with transformers."""
-    config = _json(folder / "config.json")
+    config = read_json_object(folder / "config.json")
     windows = []
     for part in (config, config.get("text_config")):
         if not isinstance(part, dict):
@@ -113,7 +116,7 @@ def config_window(folder: Path) -> int | None:
             if isinstance(value, int) and value > 0:
                 windows.append(value)
                 break
-    limit = _json(folder / "tokenizer_config.json").get("model_max_length")
+    limit = read_json_object(folder / "tokenizer_config.json").get("model_max_length")
     if isinstance(limit, int | float) and 0 < limit < 10_000_000:
         windows.append(int(limit))
     return min(windows) if windows else None

@@ -16,6 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from lcelkit.chains.json_files import read_json_object
 from lcelkit.chains.openvino_cache import F32_LATENCY
 from lcelkit.errors import ConfigError, ModelNotFoundError
 
@@ -43,14 +44,6 @@ _PROBES = (
     "Context:\n[1] North · Q3 = 15.2\n[2] The south region grew by 4%.\n\n"
     "Question: What was the Q3 revenue of the North region?",
 )
-
-
-def _json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
 
 
 def _versions() -> dict[str, str]:
@@ -83,7 +76,7 @@ class ChatTokenizer:
 
         self.name_or_path = str(folder)
         self._tok = Tokenizer.from_file(str(folder / "tokenizer.json"))
-        config = _json(folder / "tokenizer_config.json")
+        config = read_json_object(folder / "tokenizer_config.json")
         template = folder / "chat_template.jinja"
         self.chat_template: str | None = (
             template.read_text(encoding="utf-8") if template.is_file() else None

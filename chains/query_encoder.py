@@ -29,7 +29,6 @@ or when nothing is cached, the query runs on PyTorch as above.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from collections.abc import Sequence
@@ -37,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from lcelkit.chains.json_files import read_json
 from lcelkit.chains.openvino_cache import F32_LATENCY
 from lcelkit.errors import EmbeddingsError
 
@@ -67,17 +67,10 @@ class PlainPipeline:
     do_lower_case: bool
 
 
-def _json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-
-
 def plain_pipeline(location: str | Path) -> PlainPipeline | None:
     """The folder's pipeline when :class:`QueryEncoder` computes it exactly, else None."""
     folder = Path(location)
-    modules = _json(folder / "modules.json")
+    modules = read_json(folder / "modules.json")
     if not isinstance(modules, list) or not 2 <= len(modules) <= 3:
         return None
     kinds = [m.get("type") if isinstance(m, dict) else None for m in modules]
@@ -85,7 +78,7 @@ def plain_pipeline(location: str | Path) -> PlainPipeline | None:
         return None
     if modules[0].get("path", "") not in ("", "."):
         return None  # the transformer in a sub-folder: let sentence-transformers read it
-    pooling_config = _json(folder / str(modules[1].get("path", "1_Pooling")) / "config.json")
+    pooling_config = read_json(folder / str(modules[1].get("path", "1_Pooling")) / "config.json")
     if not isinstance(pooling_config, dict) or pooling_config.get("include_prompt") is False:
         return None
     modes = {mode for key, mode in _POOLING_FLAGS.items() if pooling_config.get(key)}
@@ -94,7 +87,7 @@ def plain_pipeline(location: str | Path) -> PlainPipeline | None:
         modes.add({"mean_tokens": "mean", "cls_token": "cls"}.get(mode, mode))
     if len(modes) != 1 or not modes <= {"mean", "cls"}:
         return None
-    config = _json(folder / "sentence_bert_config.json") or {}
+    config = read_json(folder / "sentence_bert_config.json") or {}
     if not isinstance(config, dict) or set(config) - {"max_seq_length", "do_lower_case"}:
         return None  # model or tokenizer arguments we do not apply
     longest = config.get("max_seq_length")
@@ -195,7 +188,7 @@ class QueryEncoder:
                 except PackageNotFoundError:
                     versions = {**versions, "nncf": "missing"}
             entry = cache_dir() / cache_key(folder, variant, inputs, versions)
-            meta = _json(entry / "entry.json")
+            meta = read_json(entry / "entry.json")
             if not isinstance(meta, dict) or meta.get("format") != CACHE_FORMAT:
                 continue
             try:
