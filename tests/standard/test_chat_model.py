@@ -1,7 +1,10 @@
-"""LangChain's standard chat-model suites (``langchain-tests``) for lcelkit's local model,
-:class:`~lcelkit.chains.llm_hf.LocalChatHuggingFace`, built from plain parameters as
-``ChatOllama`` is from ``model=``. The integration suite runs the real
-SmolLM2-135M-Instruct GGUF (README command 1 installs it).
+"""LangChain's standard chat-model suites (``langchain-tests``) for lcelkit's local
+models: :class:`~lcelkit.chains.llm_hf.LocalChatHuggingFace` (transformers) and
+:class:`~lcelkit.chains.llm_openvino.LocalChatOpenVINO` (the same model on OpenVINO, what
+``llm.backend`` ``auto`` answers with on a CPU), each built from plain parameters as
+``ChatOllama`` is from ``model=``. The integration suites run the real
+SmolLM2-135M-Instruct GGUF (README command 1 installs it; its OpenVINO export is cached,
+so README command 1 has usually made it already).
 
 What a 135M local model cannot do is marked not applicable, each with its reason: it
 has no native tool calling (its chat template has no tool format and transformers does
@@ -18,6 +21,7 @@ from langchain_tests.integration_tests import ChatModelIntegrationTests
 from langchain_tests.unit_tests import ChatModelUnitTests
 
 from lcelkit.chains.llm_hf import LocalChatHuggingFace
+from lcelkit.chains.llm_openvino import LocalChatOpenVINO
 from tests.standard.conftest import smollm2_gguf
 
 NO_TOOLS = (
@@ -124,3 +128,20 @@ class TestLocalChatIntegration(_Capabilities, ChatModelIntegrationTests):
     test_stream_time = _not_applicable(
         "not applicable: it replays recorded HTTP (VCR); the local model makes no HTTP calls"
     )
+
+
+class _OnOpenVINO:
+    """The same suites on the OpenVINO backend (everything else as stated above)."""
+
+    @property
+    def chat_model_class(self) -> type[LocalChatOpenVINO]:
+        return LocalChatOpenVINO
+
+
+class TestLocalChatOpenVINOUnit(_OnOpenVINO, TestLocalChatUnit):
+    pass
+
+
+@pytest.mark.integration
+class TestLocalChatOpenVINOIntegration(_OnOpenVINO, TestLocalChatIntegration):
+    pass
