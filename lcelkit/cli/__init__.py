@@ -15,7 +15,7 @@ from lcelkit.errors import LcelkitError
 __all__ = ["COMMAND_MODULES", "QUICK_EXIT_COMMANDS", "build_parser", "main", "run"]
 
 # Subcommand modules under lcelkit.cli; each defines register(subparsers).
-COMMAND_MODULES: tuple[str, ...] = ("ingest", "serve", "ask", "eval", "chat")
+COMMAND_MODULES: tuple[str, ...] = ("ingest", "serve", "ask", "eval", "chat", "cache")
 
 EXIT_OK, EXIT_PARTIAL, EXIT_ERROR, EXIT_BACKEND_DOWN = 0, 1, 2, 3
 
