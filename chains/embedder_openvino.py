@@ -216,8 +216,25 @@ class OpenVINOEmbedderMixin:
             features = _pad_length(model.preprocess(texts))
             return {k: features[k].numpy() for k in names}
 
-        def encode(texts: list[str], pipeline: OpenVINOPipeline | None) -> list[list[float]]:
-            return self._run(texts, model=model, pipeline=pipeline, force_queue=True)
+        def encode(texts: list[str], pipeline: OpenVINOPipeline) -> tuple[Any, Any]:
+            """One forward pass, pooled by sentence-transformers and by ``pipeline``."""
+            import numpy as np
+            import torch
+
+            request = self._compiled.create_infer_request()
+            theirs, ours = [], []
+            for start in range(0, len(texts), self.batch_size):
+                features = _pad_length(model.preprocess(texts[start : start + self.batch_size]))
+                arrays = {k: features[k].numpy() for k in names}
+                hidden = np.array(request.infer([arrays[k] for k in names])[0], copy=True)
+                ours.append(pipeline.pool(arrays, hidden))
+                features["token_embeddings"] = torch.from_numpy(hidden)
+                with torch.no_grad():
+                    for module in list(model)[1:]:
+                        features = module(features)
+                embedded = features["sentence_embedding"].float()
+                theirs.append(torch.nn.functional.normalize(embedded, dim=-1).numpy())
+            return np.concatenate(theirs), np.concatenate(ours)
 
         recorded = record_pipeline(
             self.location, precision, names, model_file, st_features, encode,

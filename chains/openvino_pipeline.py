@@ -193,8 +193,9 @@ def record_pipeline(
     """Check :class:`OpenVINOPipeline` against the full path and record it when it agrees.
 
     ``st_features(texts)``: sentence-transformers' padded token tensors (NumPy);
-    ``encode(texts, pipeline)``: vectors through the compiled model, with
-    sentence-transformers' pooling when ``pipeline`` is None, else with ``pipeline``'s.
+    ``encode(texts, pipeline)``: ``(sentence-transformers' vectors, pipeline's vectors)``
+    of ``texts``, both pooled from one pass of them through the compiled model (the token
+    ids, checked equal first, are the same input).
     ``model_file``: the cached OpenVINO model the compiled model was read from. True when
     the record was written (never raises: the record is an optimisation).
     """
@@ -214,7 +215,8 @@ def record_pipeline(
                 not np.array_equal(ours[k], theirs[k]) for k in names
             ):
                 return None
-        same = np.asarray(encode(texts, pipeline)) * np.asarray(encode(texts, None))
+        theirs, ours = encode(texts, pipeline)
+        same = np.asarray(theirs) * np.asarray(ours)
         return float(np.min(np.sum(same, axis=1)))
 
     try:

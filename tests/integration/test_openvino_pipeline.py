@@ -83,3 +83,21 @@ def test_texts_tokenized_at_once_are_batched_as_the_tokenizer_pads_them(monkeypa
         for name in theirs:
             assert ours[name].dtype == theirs[name].dtype
             assert np.array_equal(ours[name], theirs[name]), name
+
+
+def test_a_pipeline_whose_pooling_differs_is_neither_recorded_nor_used(monkeypatch, tmp_path):
+    from lcelkit.chains.openvino_pipeline import OpenVINOPipeline
+
+    _cache(monkeypatch, tmp_path)
+    pool = OpenVINOPipeline.pool
+
+    def first_token_only(self, features, hidden):  # CLS where the model pools the mean
+        mask = np.zeros_like(features["attention_mask"])
+        mask[:, 0] = 1
+        return pool(self, {**features, "attention_mask": mask}, hidden)
+
+    monkeypatch.setattr(OpenVINOPipeline, "pool", first_token_only)
+    embedder = load_embeddings(backend="openvino", dtype="fp32")
+    embedder.load()
+    assert embedder.backend == "openvino" and embedder._pipeline is None
+    assert not list((tmp_path / "ov").glob("*-pipeline-*.json"))
