@@ -89,8 +89,19 @@ def resolve_model(model: str | None) -> tuple[str, str]:
 @lru_cache(maxsize=8)
 def load_tokenizer(model: str | None = None) -> PreTrainedTokenizerBase:
     """The embedder's tokenizer alone (no weights): for counting tokens (the splitter).
-    One instance per ``model`` and process; see :data:`TOKENIZER_LOCK`."""
+    One instance per ``model`` and process; see :data:`TOKENIZER_LOCK`.
+
+    A tokenizer that transformers rebuilds slowly at every load (e5's: ~2 s, in every
+    ingest's parse worker) is read from its checked cached copy when an earlier process
+    made one (``chains.tokenizer_cache.load_view_tokenizer``: the same ids), else loaded
+    from the folder as it is."""
     _, location = resolve_model(model)
+    if Path(location).is_dir():
+        from lcelkit.chains.tokenizer_cache import load_view_tokenizer
+
+        cached = load_view_tokenizer(location)
+        if cached is not None:
+            return cached
     try:
         from transformers import AutoTokenizer
 

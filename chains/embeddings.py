@@ -330,8 +330,20 @@ class SentenceTransformerEmbeddings(OpenVINOEmbedderMixin, Embeddings):
 
     # -- Embeddings interface --------------------------------------------------------
     def _encode(self, texts: list[str], prompt: str = "", **kwargs: Any) -> list[list[float]]:
+        """Vectors of ``texts`` in order; a text the embedder reads more than once in one
+        call (a table's repeated rows or captions, the same paragraph in two files) is
+        computed once and its vector copied."""
         self._ensure_loaded()
-        texts = [embedding_text(_nfc(t)) for t in texts]
+        read = [embedding_text(_nfc(t)) for t in texts]
+        unique = list(dict.fromkeys(read))
+        if len(unique) == len(read):
+            return self._encode_unique(read, prompt, **kwargs)
+        vectors = dict(zip(unique, self._encode_unique(unique, prompt, **kwargs), strict=True))
+        return [list(vectors[t]) for t in read]
+
+    def _encode_unique(
+        self, texts: list[str], prompt: str = "", **kwargs: Any
+    ) -> list[list[float]]:
         if self._pipeline is not None:  # the cached path: no sentence-transformers
             return self._run([prompt + t for t in texts], pipeline=self._pipeline)
         model = self.model

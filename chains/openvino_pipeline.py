@@ -102,6 +102,45 @@ class OpenVINOPipeline:
             out[name] = np.pad(array, ((0, 0), (0, extra))) if extra else array
         return out
 
+    def tokenize(self, texts: list[str]) -> dict[str, list[list[int]]] | None:
+        """The token ids of every text, truncated, not padded (:meth:`batch` pads a
+        batch of them), so that many texts are tokenized once and can be grouped by
+        their length in tokens; None where the tokenizer pads on the left (then
+        :meth:`features` serves)."""
+        if getattr(self.tokenizer, "padding_side", "right") != "right":
+            return None
+        from lcelkit.chains.embedder_models import TOKENIZER_LOCK
+
+        if self.plain.do_lower_case:
+            texts = [t.lower() for t in texts]
+        with TOKENIZER_LOCK:
+            encoded = self.tokenizer(
+                list(texts), truncation="longest_first", max_length=self.max_seq_length
+            )
+        return {name: list(encoded[name]) for name in self.names}
+
+    def batch(self, tokens: dict[str, list[list[int]]], rows: list[int]) -> dict[str, Any]:
+        """The token tensors of the texts ``rows`` of :meth:`tokenize`'s result, padded as
+        :meth:`features` pads them (the tokenizer's pad id, masked out, to a multiple of
+        ``pad_to`` past the longest)."""
+        import numpy as np
+
+        longest = max(len(tokens["input_ids"][i]) for i in rows)
+        width = longest + (-longest % self.pad_to)
+        pads = {
+            "input_ids": self.tokenizer.pad_token_id or 0,
+            "token_type_ids": getattr(self.tokenizer, "pad_token_type_id", 0) or 0,
+            "attention_mask": 0,
+        }
+        out = {}
+        for name in self.names:
+            array = np.full((len(rows), width), pads.get(name, 0), dtype=np.int64)
+            for row, i in enumerate(rows):
+                ids = tokens[name][i]
+                array[row, : len(ids)] = ids
+            out[name] = array
+        return out
+
     def pool(self, features: dict[str, Any], hidden: Any) -> Any:
         """Normalised sentence vectors (float32) from the last hidden state ``hidden``."""
         import numpy as np
@@ -154,8 +193,9 @@ def record_pipeline(
     """Check :class:`OpenVINOPipeline` against the full path and record it when it agrees.
 
     ``st_features(texts)``: sentence-transformers' padded token tensors (NumPy);
-    ``encode(texts, pipeline)``: vectors through the compiled model, with
-    sentence-transformers' pooling when ``pipeline`` is None, else with ``pipeline``'s.
+    ``encode(texts, pipeline)``: ``(sentence-transformers' vectors, pipeline's vectors)``
+    of ``texts``, both pooled from one pass of them through the compiled model (the token
+    ids, checked equal first, are the same input).
     ``model_file``: the cached OpenVINO model the compiled model was read from. True when
     the record was written (never raises: the record is an optimisation).
     """
@@ -175,7 +215,8 @@ def record_pipeline(
                 not np.array_equal(ours[k], theirs[k]) for k in names
             ):
                 return None
-        same = np.asarray(encode(texts, pipeline)) * np.asarray(encode(texts, None))
+        theirs, ours = encode(texts, pipeline)
+        same = np.asarray(theirs) * np.asarray(ours)
         return float(np.min(np.sum(same, axis=1)))
 
     try:

@@ -30,8 +30,9 @@ the original files.
 
 Entries live beside the OpenVINO cache (``chains/openvino_cache.py``: the same key of the
 folder's files, sizes and modification times, plus the transformers and tokenizers
-versions) under ``tokenizers/``. The splitter keeps loading the original class
-(``load_tokenizer``), so chunking never depends on the cache.
+versions) under ``tokenizers/``. The splitter (``load_tokenizer``, in every ingest's
+parse worker) reads the view too (:func:`load_view_tokenizer`) once an entry exists; the
+first ingest's worker, which starts before the entry is made, loads the folder as before.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ __all__ = [
     "WORTH_S",
     "QueryTokenizer",
     "load_cached_tokenizer",
+    "load_view_tokenizer",
     "tokenizer_cache_dir",
     "tokenizer_view",
 ]
@@ -283,6 +285,23 @@ def load_cached_tokenizer(location: str) -> Any:
 
 _TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
 _VIEW_META = "lcelkit-view-2.json"  # 2: added tokens in the view's tokenizer_config.json
+
+
+def load_view_tokenizer(location: str) -> Any:
+    """The model folder ``location``'s tokenizer as ``PreTrainedTokenizerFast`` read from
+    its cached, checked copy (:func:`tokenizer_view`; ~0.65 s for e5 instead of a ~2 s
+    rebuild), for the splitter; None when the cache holds none (the tokenizer loads fast
+    anyway, or no process has cached it yet) or it cannot be read."""
+    view = tokenizer_view(location)
+    if view is None:
+        return None
+    try:
+        from transformers import PreTrainedTokenizerFast
+
+        return PreTrainedTokenizerFast.from_pretrained(str(view))
+    except Exception as exc:  # an optimisation: the folder always works
+        logger.warning("cached tokenizer of %s unreadable (%s); loading the folder", location, exc)
+        return None
 
 
 def tokenizer_view(location: str) -> Path | None:

@@ -95,6 +95,28 @@ def test_openvino_embedder_is_safe_across_threads():
     assert np.allclose(alone, np.array(together), atol=2e-3)
 
 
+def test_a_text_read_twice_in_one_call_is_embedded_once(monkeypatch):
+    embedder = load_embeddings(backend="openvino")
+    embedder.load()
+    seen: list[str] = []
+    run = embedder._run
+
+    def counting(texts, **kwargs):
+        seen.extend(texts)
+        return run(texts, **kwargs)
+
+    monkeypatch.setattr(embedder, "_run", counting)
+    row = "| North | 10 | 12 |"  # a repeated table row: read as "North 10 12" either way
+    texts = ["Revenue by region", row, "Costs by region", "North 10 12", row, "Revenue by region"]
+    vectors = np.array(embedder.embed_documents(texts))
+    assert sorted(seen) == sorted(set(seen)) and len(seen) == 3  # three distinct texts read
+    alone = np.array([embedder.embed_query(t) for t in ("Revenue by region", "North 10 12")])
+    assert np.dot(vectors[0], alone[0]) > 0.999 and np.dot(vectors[5], alone[0]) > 0.999
+    for i in (1, 3, 4):
+        assert np.dot(vectors[i], alone[1]) > 0.999
+    assert np.dot(vectors[0], vectors[2]) < 0.99  # distinct texts keep their own vectors
+
+
 def test_any_sentence_transformers_folder_works(embedder, tmp_path):
     embedder.model.save(str(tmp_path / "copy"))
     other = load_embeddings(str(tmp_path / "copy"), dtype="fp32")

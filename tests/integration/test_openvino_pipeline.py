@@ -39,8 +39,9 @@ def test_a_later_load_skips_sentence_transformers_with_the_same_vectors(monkeypa
     full = load_embeddings(backend="openvino", dtype="fp32")
     expected = np.array(full.embed_documents(TEXTS))
     query = np.array(full.embed_query("What was the Q1 revenue?"))
-    assert full._pipeline is None and full._model is not None  # the full path recorded it
+    assert full._model is not None  # the full path (sentence-transformers) recorded it
     assert list((tmp_path / "ov").glob("*-pipeline-fp32-*.json"))
+    assert full._pipeline is not None  # and then computes through the recorded pipeline
 
     with monkeypatch.context() as patched:
         _no_sentence_transformers(patched)
@@ -63,5 +64,40 @@ def test_without_a_record_the_full_path_runs(monkeypatch, tmp_path):
         record.unlink()  # e.g. written by another version, or never checked
     again = load_embeddings(backend="openvino", dtype="fp32")
     again.load()
-    assert again._pipeline is None and again._model is not None
+    assert again._model is not None  # sentence-transformers loaded: the full path
     assert list((tmp_path / "ov").glob("*-pipeline-fp32-*.json"))  # recorded now
+
+
+def test_texts_tokenized_at_once_are_batched_as_the_tokenizer_pads_them(monkeypatch, tmp_path):
+    _cache(monkeypatch, tmp_path)
+    embedder = load_embeddings(backend="openvino", dtype="fp32")
+    embedder.load()
+    pipeline = embedder._pipeline
+    assert pipeline is not None
+    tokens = pipeline.tokenize(TEXTS)
+    assert tokens is not None
+    for rows in ([0, 1, 2], [5, 3], [4], [5, 0, 1, 2, 3, 4]):
+        ours = pipeline.batch(tokens, rows)
+        theirs = pipeline.features([TEXTS[i] for i in rows])
+        assert set(ours) == set(theirs)
+        for name in theirs:
+            assert ours[name].dtype == theirs[name].dtype
+            assert np.array_equal(ours[name], theirs[name]), name
+
+
+def test_a_pipeline_whose_pooling_differs_is_neither_recorded_nor_used(monkeypatch, tmp_path):
+    from lcelkit.chains.openvino_pipeline import OpenVINOPipeline
+
+    _cache(monkeypatch, tmp_path)
+    pool = OpenVINOPipeline.pool
+
+    def first_token_only(self, features, hidden):  # CLS where the model pools the mean
+        mask = np.zeros_like(features["attention_mask"])
+        mask[:, 0] = 1
+        return pool(self, {**features, "attention_mask": mask}, hidden)
+
+    monkeypatch.setattr(OpenVINOPipeline, "pool", first_token_only)
+    embedder = load_embeddings(backend="openvino", dtype="fp32")
+    embedder.load()
+    assert embedder.backend == "openvino" and embedder._pipeline is None
+    assert not list((tmp_path / "ov").glob("*-pipeline-*.json"))

@@ -219,6 +219,20 @@ def test_sentence_transformers_reads_a_slow_tokenizer_from_its_cached_copy(
     assert type(embedder.model.tokenizer) is type(cached.tokenizer)  # the embedder uses it
     assert np.array_equal(embedder.model.encode(texts), original.encode(texts))
 
+    # the splitter's tokenizer (every ingest's parse worker) reads the cached copy too,
+    # counting the same tokens as the folder's own
+    from lcelkit.chains.embedder_models import load_tokenizer
+
+    load_tokenizer.cache_clear()
+    counter = load_tokenizer(str(folder))
+    assert type(counter).__name__ != "BertTokenizer"  # not rebuilt from the vocab
+    for text in texts:
+        assert (
+            counter(text, add_special_tokens=True, verbose=False)["input_ids"]
+            == (original.tokenizer(text, add_special_tokens=True)["input_ids"])
+        )
+    load_tokenizer.cache_clear()
+
     monkeypatch.setattr(cache, "WORTH_S", 1e9)  # a tokenizer that loads fast: no view
     other = str(_copy(tmp_path / "other"))
     cache.load_cached_tokenizer(other)
