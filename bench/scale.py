@@ -348,20 +348,24 @@ def explain_dense(
     queries: list[str], embedded: Any, team: Any, n: int = 120, differing: set[str] | None = None
 ) -> None:
     """Where the dense side of the two deployments can differ, chunk by chunk: the stored
-    vectors of each chunk id (bit for bit), and each store's nearest ``n`` (what the hybrid
-    retriever asks Chroma for: fetch_k x UNIT_FANOUT) against the exact nearest ``n`` by
-    brute-force cosine over the same vectors. For each query in ``differing`` (top 10 not
-    identical), says which of these it was."""
+    vectors of each chunk id (bit for bit), and each store's HNSW nearest ``n`` (what the
+    hybrid retriever asked Chroma for, fetch_k x UNIT_FANOUT, before the exact search)
+    against the exact nearest ``n`` by brute-force cosine over the same vectors; then the
+    exact search the retrievers use now (``chains.dense_exact``) in both stores. For each
+    query in ``differing`` (top 10 not identical), says which of these it was."""
     import numpy as np
 
+    from lcelkit.chains.dense_exact import exact_nearest
     from lcelkit.chains.store import chroma_client
     from lcelkit.factories import make_embeddings
 
+    clients = {
+        "embedded": chroma_client(persist_dir=embedded.chroma_dir),
+        "team": chroma_client(url=team.store.url),
+    }
     cols = {
-        "embedded": chroma_client(persist_dir=embedded.chroma_dir).get_collection(
-            embedded.store.collection
-        ),
-        "team": chroma_client(url=team.store.url).get_collection(team.store.collection),
+        "embedded": clients["embedded"].get_collection(embedded.store.collection),
+        "team": clients["team"].get_collection(team.store.collection),
     }
     vectors: dict[str, dict[str, Any]] = {}
     for name, col in cols.items():
@@ -377,8 +381,19 @@ def explain_dense(
     missed = dict.fromkeys(cols, 0)
     sets_differ = ties_only = 0
     missed_now = dict.fromkeys(cols, False)
+    exact_same = exact_brute = exact_used = 0
     for query in queries:
         vector = np.asarray(embedder.embed_query(query), "float32")
+        # what the retrievers use below MIRROR_MAX chunks: the exact nearest n
+        exact = {name: exact_nearest(clients[name], col, vector.tolist(), n, None)
+                 for name, col in cols.items()}  # fmt: skip
+        if all(e is not None for e in exact.values()):
+            exact_used += 1
+            exact_same += exact["embedded"][0] == exact["team"][0]
+            keys = list(vectors["embedded"])
+            sims = np.stack([vectors["embedded"][c] for c in keys]).astype("float64") @ vector
+            brute = sorted(range(len(keys)), key=lambda i: (-sims[i], keys[i]))[:n]
+            exact_brute += exact["embedded"][0] == [keys[i] for i in brute]
         got = {}
         for name, col in cols.items():
             res = col.query(query_embeddings=[vector.tolist()], n_results=n, include=["distances"])
@@ -401,6 +416,10 @@ def explain_dense(
           f"store {missed['embedded']}, in the team store {missed['team']}; the two stores "
           f"return other chunks {sets_differ}, the same chunks in another order (equal "
           f"distances) {ties_only}", flush=True)  # fmt: skip
+    print(f"exact search (chains.dense_exact, what the retrievers use here): used for "
+          f"{exact_used} of {len(queries)} queries; nearest {n} identical in the two stores "
+          f"{exact_same}, equal to brute force (float64, ties by id) {exact_brute}",
+          flush=True)  # fmt: skip
 
 
 def kill_points(args: argparse.Namespace, team: dict, work: Path, files: list[Path]) -> None:

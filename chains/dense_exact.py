@@ -215,7 +215,11 @@ def exact_nearest(
         return None  # another embedder's vectors: Chroma's query raises the mismatch
     query = np.asarray(vector, dtype=np.float32)
     norm = float(np.linalg.norm(query))
-    dist = 1.0 - (mat @ (query / norm if norm > 0 else query)).astype(np.float64)
+    # einsum, not a BLAS product (``mat @ query``): BLAS rounds a row's dot product
+    # differently by its position in the matrix, so two stores holding the rows in other
+    # orders would order near-equal distances differently
+    sims = np.einsum("ij,j->i", mat, query / norm if norm > 0 else query)
+    dist = 1.0 - sims.astype(np.float64)
     take = min(n, len(ids))
     near = np.argpartition(dist, take - 1)[:take] if take < len(ids) else np.arange(len(ids))
     near = np.nonzero(dist <= dist[near].max())[0]  # every chunk tied at the cut: by id

@@ -11,7 +11,7 @@ from lcelkit.chains.dense import dense_passages, dense_query
 from lcelkit.chains.store import open_chroma
 from loaders.mirrored import STORE_STAMP_KEY, MirroredStore
 
-DIM = 64
+DIM = 384
 
 
 class NoEmbeddings(Embeddings):
@@ -70,11 +70,11 @@ def test_two_stores_written_in_other_orders_return_the_exact_nearest_120(tmp_pat
     hnsw_missed = 0
     for q in queries:
         want = _brute(ids, vectors, q, 120)
-        got = [
-            [d.id for d, _, _ in dense_query(st, q.tolist(), 120, None)]
-            for st in (forward, backward)
-        ]
+        hits = [dense_query(st, q.tolist(), 120, None) for st in (forward, backward)]
+        got = [[d.id for d, _, _ in h] for h in hits]
         assert got[0] == got[1] == want
+        # bit for bit: a row's score does not depend on where the store keeps it
+        assert [s for _, s, _ in hits[0]] == [s for _, s, _ in hits[1]]
         passages = dense_passages(forward, q.tolist(), 20, None)
         assert [d.id for d, _, _ in passages] == want[:20]
         raw = forward._collection.query(query_embeddings=[q.tolist()], n_results=120, include=[])
