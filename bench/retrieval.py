@@ -118,7 +118,7 @@ def stamp(store: Any) -> None:
     The stores here are written directly (no parsing, no records), so they stamp here."""
     import uuid
 
-    from loaders.mirrored import STORE_STAMP_KEY
+    from lcelkit.loaders.mirrored import STORE_STAMP_KEY
 
     collection = store._collection
     collection.modify(metadata={**(collection.metadata or {}), STORE_STAMP_KEY: uuid.uuid4().hex})

@@ -9,7 +9,7 @@ from langchain_core.embeddings import Embeddings
 from lcelkit.chains import dense_exact
 from lcelkit.chains.dense import dense_passages, dense_query
 from lcelkit.chains.store import open_chroma
-from loaders.mirrored import STORE_STAMP_KEY, MirroredStore
+from lcelkit.loaders.mirrored import STORE_STAMP_KEY, MirroredStore
 
 DIM = 384
 
