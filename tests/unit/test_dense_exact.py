@@ -150,3 +150,18 @@ def test_collections_get_chromas_default_graph_and_wide_ones_keep_theirs(tmp_pat
     open_chroma(NoEmbeddings(), collection="wide", embedder_name="none", client=client)
     hnsw = client.get_collection("wide").configuration["hnsw"]
     assert (hnsw["ef_construction"], hnsw["max_neighbors"], hnsw["ef_search"]) == (400, 32, 1000)
+
+
+def test_above_the_copy_limit_chroma_answers_and_below_it_the_copy_is_used(
+    tmp_path, data, monkeypatch
+):
+    ids, vectors, groups, queries = data
+    st = _store(tmp_path, "limit", ids[:300], vectors[:300], groups, list(range(300)))
+    q = queries[3].tolist()
+    monkeypatch.setattr(dense_exact, "MIRROR_MAX", 299)
+    assert dense_exact.exact_nearest(st._client, st._collection, q, 5, None) is None
+    assert len(dense_query(st, q, 5, None)) == 5  # Chroma's HNSW query
+    monkeypatch.setattr(dense_exact, "MIRROR_MAX", 300)
+    got = dense_exact.exact_nearest(st._client, st._collection, q, 5, None)
+    assert got is not None and got[0] == _brute(ids[:300], vectors[:300], queries[3], 5)
+    assert len(dense_exact.mirror_of(st._collection)) == 300
