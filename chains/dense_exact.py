@@ -12,12 +12,12 @@ same vectors returns the same neighbours, in (distance, chunk id) order.
   pass over it per query, the candidates ordered by their float64 cosine. It is used
   while the collection holds at most :data:`MIRROR_MAX` chunks and carries a write
   stamp (``loaders.mirrored.STORE_STAMP_KEY``: every lcelkit write run sets a new one
-  when it ends). Each query reads the stamp as
-  stored now (one small read; a round trip on a server); when it changed, the copy is
-  brought in step chunk id by chunk id (the ids Chroma holds now, the missing vectors
-  read, the gone ones dropped) before ranking: the first query after an ingest ends
-  sees every chunk it wrote. Without a stamp (a collection written by other code) or
-  above the size, ``None``: Chroma's HNSW query runs.
+  when it ends). Each query reads the stamp as stored now (one small read; a round trip
+  on a server); when it changed, the copy is brought in step chunk id by chunk id (the
+  ids Chroma holds now, the missing vectors read, the gone ones dropped) before
+  ranking: the first query after an ingest ends sees every chunk it wrote. Without a
+  stamp (a collection written by other code) or above the size, ``None``: Chroma's
+  HNSW query runs.
 * **Filtered**: the ids of the chunks that pass come from Chroma
   (``get(where=..., include=[])``, the metadata filter its query applies, always
   current); when at most :data:`EXACT_FILTER_MAX` pass, their vectors (from the copy,
