@@ -390,8 +390,8 @@ def explain_dense(
     sets_differ = ties_only = 0
     missed_now = dict.fromkeys(cols, False)
     exact_same = exact_brute = exact_used = 0
-    keys = list(vectors["embedded"])
-    rows = np.stack([vectors["embedded"][c] for c in keys])
+    all_ids = list(vectors["embedded"])
+    rows = np.stack([vectors["embedded"][c] for c in all_ids])
     wide = rows.astype("float64")
     norms = np.sqrt(np.einsum("ij,ij->i", wide, wide))
     for query in queries:
@@ -403,8 +403,8 @@ def explain_dense(
             exact_used += 1
             exact_same += exact["embedded"][0] == exact["team"][0]
             cos = cosine64(rows, norms, vector.tolist())  # every chunk, no candidates
-            brute = sorted(range(len(keys)), key=lambda i: (-cos[i], keys[i]))[:n]
-            exact_brute += exact["embedded"][0] == [keys[i] for i in brute]
+            brute = sorted(range(len(all_ids)), key=lambda i: (-cos[i], all_ids[i]))[:n]
+            exact_brute += exact["embedded"][0] == [all_ids[i] for i in brute]
         got = {}
         for name, col in cols.items():
             res = col.query(query_embeddings=[vector.tolist()], n_results=n, include=["distances"])
