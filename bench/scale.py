@@ -30,9 +30,11 @@ throwaway PostgreSQL cluster (``initdb``/``pg_ctl``, tests/support/postgres.py).
 
     python bench/scale.py [--benchdata ../shared/benchdata] [--queries 200] [--edits 20]
                           [--kill-points 10] [--only ranking|deploy|same|kill]
+                          [--skip-single]
 
 ``--only same``: the embedded and the 2-worker ingest and step 3 alone (no 1-worker
 ingest, no rewrites, no kills).
+``--skip-single``: everything but the 1-worker ingest (so no speed-up figure).
 """
 
 from __future__ import annotations
@@ -257,17 +259,18 @@ def deploy(args: argparse.Namespace, pg_url: str, chroma_url: str, work: Path) -
     # -- 2. ingest ----------------------------------------------------------------------
     emb_env = env_for(work / "embedded", collection="default")
     t_emb, out_emb = run_ingest([emb_env], files)
-    if args.only != "same":
+    single = args.only != "same" and not args.skip_single
+    if single:
         one_env = env_for(work / "w-one", collection="one", **team)
         t_one, out_one = run_ingest([one_env], files)
     two_envs = [env_for(work / f"w-{i}", collection="two", **team) for i in (1, 2)]
     t_two, out_two = run_ingest(two_envs, files)
     print("\n| ingest of the corpus | seconds | summary |\n|---|---|---|")
     print(f"| embedded default (1 process) | {t_emb:.1f} | {out_emb[0]} |")
-    if args.only != "same":
+    if single:
         print(f"| team, 1 worker | {t_one:.1f} | {out_one[0]} |")
     print(f"| team, 2 workers at once | {t_two:.1f} | {' / '.join(out_two)} |")
-    if args.only != "same":
+    if single:
         print(f"\n2-worker speed-up over 1 worker: {t_one / t_two:.2f}x", flush=True)
 
     # -- 3. same answers everywhere -----------------------------------------------------
@@ -276,12 +279,17 @@ def deploy(args: argparse.Namespace, pg_url: str, chroma_url: str, work: Path) -
     tables = answers_mod.table_questions(n_table)
     queries = [q["question"] for q in squad] + [q["question"] for q in tables]
     results: dict[str, list[dict]] = {}
+    first: dict[str, float] = {}
     for name, env in (("embedded", emb_env), ("team worker 1", two_envs[0]),
                       ("team worker 2", two_envs[1])):  # fmt: skip
         worker = QueryWorker(env)
-        worker.ask(queries[0])  # warm-up, not counted
+        first[name] = worker.ask(queries[0])["ms"]  # warm-up (reads the vectors): not counted
         results[name] = [worker.ask(q) for q in queries]
         worker.close()
+    print(
+        "\nfirst query of each process (not counted below; the exact search reads the "
+        "collection's vectors then): " + ", ".join(f"{n} {ms:.0f} ms" for n, ms in first.items())
+    )
     base = results["embedded"]
     print("\n| query process | queries | top-10 identical to embedded | p50 ms | p95 ms |")
     print("|---|---|---|---|---|")
@@ -348,20 +356,24 @@ def explain_dense(
     queries: list[str], embedded: Any, team: Any, n: int = 120, differing: set[str] | None = None
 ) -> None:
     """Where the dense side of the two deployments can differ, chunk by chunk: the stored
-    vectors of each chunk id (bit for bit), and each store's nearest ``n`` (what the hybrid
-    retriever asks Chroma for: fetch_k x UNIT_FANOUT) against the exact nearest ``n`` by
-    brute-force cosine over the same vectors. For each query in ``differing`` (top 10 not
-    identical), says which of these it was."""
+    vectors of each chunk id (bit for bit), and each store's HNSW nearest ``n`` (what the
+    hybrid retriever asked Chroma for, fetch_k x UNIT_FANOUT, before the exact search)
+    against the exact nearest ``n`` by brute-force cosine over the same vectors; then the
+    exact search the retrievers use now (``chains.dense_exact``) in both stores. For each
+    query in ``differing`` (top 10 not identical), says which of these it was."""
     import numpy as np
 
+    from lcelkit.chains.dense_exact import cosine64, exact_nearest
     from lcelkit.chains.store import chroma_client
     from lcelkit.factories import make_embeddings
 
+    clients = {
+        "embedded": chroma_client(persist_dir=embedded.chroma_dir),
+        "team": chroma_client(url=team.store.url),
+    }
     cols = {
-        "embedded": chroma_client(persist_dir=embedded.chroma_dir).get_collection(
-            embedded.store.collection
-        ),
-        "team": chroma_client(url=team.store.url).get_collection(team.store.collection),
+        "embedded": clients["embedded"].get_collection(embedded.store.collection),
+        "team": clients["team"].get_collection(team.store.collection),
     }
     vectors: dict[str, dict[str, Any]] = {}
     for name, col in cols.items():
@@ -377,8 +389,22 @@ def explain_dense(
     missed = dict.fromkeys(cols, 0)
     sets_differ = ties_only = 0
     missed_now = dict.fromkeys(cols, False)
+    exact_same = exact_brute = exact_used = 0
+    all_ids = list(vectors["embedded"])
+    rows = np.stack([vectors["embedded"][c] for c in all_ids])
+    wide = rows.astype("float64")
+    norms = np.sqrt(np.einsum("ij,ij->i", wide, wide))
     for query in queries:
         vector = np.asarray(embedder.embed_query(query), "float32")
+        # what the retrievers use below MIRROR_MAX chunks: the exact nearest n
+        exact = {name: exact_nearest(clients[name], col, vector.tolist(), n, None)
+                 for name, col in cols.items()}  # fmt: skip
+        if all(e is not None for e in exact.values()):
+            exact_used += 1
+            exact_same += exact["embedded"][0] == exact["team"][0]
+            cos = cosine64(rows, norms, vector.tolist())  # every chunk, no candidates
+            brute = sorted(range(len(all_ids)), key=lambda i: (-cos[i], all_ids[i]))[:n]
+            exact_brute += exact["embedded"][0] == [all_ids[i] for i in brute]
         got = {}
         for name, col in cols.items():
             res = col.query(query_embeddings=[vector.tolist()], n_results=n, include=["distances"])
@@ -401,6 +427,11 @@ def explain_dense(
           f"store {missed['embedded']}, in the team store {missed['team']}; the two stores "
           f"return other chunks {sets_differ}, the same chunks in another order (equal "
           f"distances) {ties_only}", flush=True)  # fmt: skip
+    print(f"exact search (chains.dense_exact, what the retrievers use here): used for "
+          f"{exact_used} of {len(queries)} queries; nearest {n} identical in the two stores "
+          f"{exact_same}, equal to brute force (float64 cosine of every chunk, ties by id) "
+          f"{exact_brute}",
+          flush=True)  # fmt: skip
 
 
 def kill_points(args: argparse.Namespace, team: dict, work: Path, files: list[Path]) -> None:
@@ -441,6 +472,9 @@ def main() -> int:
     parser.add_argument("--edits", type=int, default=20)
     parser.add_argument("--kill-points", type=int, default=10)
     parser.add_argument("--only", choices=["ranking", "deploy", "same", "kill"])
+    parser.add_argument(
+        "--skip-single", action="store_true", help="no 1-worker team ingest (no speed-up figure)"
+    )
     args = parser.parse_args()
 
     from tests.support.postgres import PostgresCluster

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from langchain_core.documents import Document
 
+from lcelkit.chains.dense_exact import exact_nearest
 from lcelkit.chains.fusion import passage_key
 from lcelkit.chains.keyword import match_filter
 from lcelkit.chains.parents import UNIT_FANOUT, best_per_passage
@@ -51,8 +52,9 @@ def dense_query(
     With a filter, the nearest :data:`POSTFILTER_FETCH` chunks are fetched unfiltered
     and filtered here first: when at least ``n`` of them pass, they are exactly the
     filtered top ``n`` (a chunk that passes further down is farther than all of
-    them), at HNSW speed. Otherwise Chroma's own ``where`` search runs (slower: it
-    pre-filters on metadata; 25-80 ms at 20k chunks).
+    them), at HNSW speed. Otherwise, when at most ``EXACT_FILTER_MAX`` chunks pass,
+    they are ranked exactly (``chains.dense_exact``), else Chroma's own ``where``
+    search runs (it pre-filters on metadata, then searches its graph).
     """
     if where and n <= POSTFILTER_FETCH // 4:
         near = _raw_dense_query(store, vector, POSTFILTER_FETCH, None, with_embeddings)
@@ -82,10 +84,15 @@ def dense_passages(
     if with_embeddings or (where and n <= POSTFILTER_FETCH // 4):  # filtered here: metadata
         hits = dense_query(store, vector, n, where, with_embeddings=with_embeddings)
         return best_per_passage(hits)[:m]
-    res = _query(store, vector, n, where, ["distances"])
-    ids = list(res["ids"][0]) if res.get("ids") else []
-    dists = list(res["distances"][0]) if res.get("distances") else []
-    order = _tie_order(ids, dists)
+    exact = exact_nearest(store._client, collection_of(store), vector, n, where)
+    if exact is not None:  # ranked exactly here (chains.dense_exact)
+        ids, dists, _ = exact
+        order = list(range(len(ids)))
+    else:
+        res = _query(store, vector, n, where, ["distances"])
+        ids = list(res["ids"][0]) if res.get("ids") else []
+        dists = list(res["distances"][0]) if res.get("distances") else []
+        order = _tie_order(ids, dists)
     out: list[Hit] = []
     seen: set[str] = set()
     start, size = 0, max(1, m)
@@ -162,6 +169,15 @@ def _raw_dense_query(
     where: dict[str, Any] | None,
     with_embeddings: bool,
 ) -> list[Hit]:
+    exact = exact_nearest(store._client, collection_of(store), vector, n, where)
+    if exact is not None:  # ranked exactly here (chains.dense_exact)
+        ids, dists, vecs = exact
+        docs = _read(store, ids)
+        return [
+            (docs[cid], cosine_relevance(dists[i]), vecs[i].tolist() if with_embeddings else None)
+            for i, cid in enumerate(ids)
+            if cid in docs
+        ]
     include = ["documents", "metadatas", "distances"]
     if with_embeddings:
         include.append("embeddings")

@@ -1,10 +1,10 @@
 """The Chroma vector store: embedded (persistent, on disk) or a ``chroma run`` server.
 
-Collections use cosine space and an HNSW graph built and searched wider than Chroma's
-defaults (:data:`HNSW_CONFIGURATION`), so that the nearest chunks a query gets are,
-with rare exceptions, the exact ones at these sizes, whatever order the chunks were
-written in: an embedded process and a team's Chroma server (written by other workers,
-in another order) then return the same neighbours. Cosine space means that
+Collections use cosine space and Chroma's default HNSW graph
+(:data:`HNSW_CONFIGURATION`). Queries rank the nearest chunks exactly where they can
+(``chains.dense_exact``), so an embedded process and a team's Chroma server (written by
+other workers, in another order) return the same neighbours without a wider graph.
+Cosine space means that
 ``similarity_search_with_relevance_scores`` gives
 ``1 - cosine_distance`` (in [0, 1] for normalized embedders with related texts).
 The collection's metadata records the embedder's name and dimension; opening a
@@ -44,19 +44,14 @@ logger = logging.getLogger(__name__)
 EMBEDDER_NAME_KEY = "lcelkit_embedder"
 EMBEDDER_DIM_KEY = "lcelkit_dimension"
 _DEFAULT_MAX_BATCH = 5000
-# Chroma's defaults (ef_construction 100, max_neighbors 16, ef_search 100) miss some of
-# the nearest 120 chunks (what hybrid search asks for: fetch_k x 6) in most queries, and
-# which ones depends on the order the graph was built in. Measured on 5,808 SQuAD
-# chunks x 200 questions (the nearest 120 not the exact set): defaults 163-167 queries;
-# 400 / 32 / 1000 below: 1-6. At 23k vectors: query p50 1.6 -> 3.7 ms, insert 3 -> 14 s
-# (docs/DESIGN.md, "Store"); hybrid search reads less per query to make up for it
-# (chains/dense.py, KeywordIndex._top_unfiltered).
-HNSW_CONFIGURATION: dict[str, Any] = {
-    "space": "cosine",
-    "ef_construction": 400,
-    "max_neighbors": 32,
-    "ef_search": 1000,
-}
+# Chroma's default graph (ef_construction 100, max_neighbors 16, ef_search 100). From
+# 2026-12 to the exact search of chains/dense_exact.py lcelkit built 400 / 32 / 1000, so
+# that HNSW's nearest 120 were nearly always the exact ones in every store (1-6 of 200
+# queries not, against 163-167 with the defaults, at 5,808 SQuAD chunks); that cost
+# ~+0.5 ms of Chroma time per chunk written and ~2.5 ms per query at 20k chunks.
+# Collections built then keep their wider graph (Chroma cannot change it) until
+# `lcelkit ingest --rebuild` (docs/DESIGN.md, "Store").
+HNSW_CONFIGURATION: dict[str, Any] = {"space": "cosine"}
 
 
 def chroma_client(*, persist_dir: str | Path | None = None, url: str = "") -> chromadb.ClientAPI:
@@ -163,28 +158,12 @@ def open_chroma(
             hint="collection names are 3-512 characters of [a-zA-Z0-9._-]",
         ) from None
     ensure_embedder(existing, embedder_name, dimension)
-    _widen_search(existing)
     return Chroma(
         client=client,
         collection_name=collection,
         embedding_function=embeddings,
         relevance_score_fn=cosine_relevance,
     )
-
-
-def _widen_search(collection: Any) -> None:
-    """Raise an existing collection's ``ef_search`` to :data:`HNSW_CONFIGURATION`'s (the
-    one setting of its graph Chroma lets change; an embedded Chroma applies it in the
-    next process, not to an index it has loaded). Collections built before keep their
-    narrower graph until rebuilt (``lcelkit ingest --rebuild``)."""
-    try:
-        hnsw = (collection.configuration or {}).get("hnsw") or {}
-        want = HNSW_CONFIGURATION["ef_search"]
-        if hnsw and int(hnsw.get("ef_search") or 0) < want:
-            collection.modify(configuration={"hnsw": {"ef_search": want}})
-            logger.info("collection %s: HNSW ef_search raised to %d", collection.name, want)
-    except Exception as exc:  # an older server without configurations: search as it is
-        logger.debug("could not raise ef_search of %s: %s", collection.name, exc)
 
 
 def cosine_relevance(distance: float) -> float:

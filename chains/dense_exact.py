@@ -1,0 +1,276 @@
+"""Exact vector search: the nearest chunks by cosine over the collection's own vectors,
+ranked with numpy, instead of Chroma's approximate HNSW search.
+
+Why: HNSW is approximate, and which near chunks it misses depends on the order its
+graph was built in, so an embedded process and a team's Chroma server (written by other
+workers, in another order) returned different neighbours for some queries, and hybrid
+top 10s that differed (docs/DESIGN.md, "Store"). Ranked exactly, every store holding the
+same vectors returns the same neighbours, in (distance, chunk id) order.
+
+* **Unfiltered** (:func:`exact_nearest` without ``where``): an in-process copy of every
+  vector of the collection (:class:`VectorMirror`, float32; 30 MB at 20,000 x 384), one
+  pass over it per query, the candidates ordered by their float64 cosine. It is used
+  while the collection holds at most :data:`MIRROR_MAX` chunks and carries a write
+  stamp (``loaders.mirrored.STORE_STAMP_KEY``: every lcelkit write run sets a new one
+  when it ends). Each query reads the stamp as stored now (one small read; a round trip
+  on a server); when it changed, the copy is brought in step chunk id by chunk id (the
+  ids Chroma holds now, the missing vectors read, the gone ones dropped) before
+  ranking: the first query after an ingest ends sees every chunk it wrote. Without a
+  stamp (a collection written by other code) or above the size, ``None``: Chroma's
+  HNSW query runs.
+* **Filtered**: the ids of the chunks that pass come from Chroma
+  (``get(where=..., include=[])``, the metadata filter its query applies, always
+  current); when at most :data:`EXACT_FILTER_MAX` pass, their vectors (from the copy,
+  or read once and kept) are ranked here. Chroma's filtered query searched its graph
+  among them, which with the wide graph took longer than the filter itself.
+
+Vectors are kept by chunk id for the collection's lifetime (a collection rebuilt under
+the same name is another collection, with another id): a chunk id names one vector, as
+lcelkit's ids are content hashes of source, page and text, and a collection has one
+embedder. A vector written again under the same id by other code is not seen.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+__all__ = [
+    "EXACT_FILTER_MAX",
+    "MIRROR_MAX",
+    "VectorMirror",
+    "cosine64",
+    "exact_nearest",
+    "mirror_of",
+]
+
+logger = logging.getLogger(__name__)
+
+EXACT_FILTER_MAX = 4096  # chunks passing a filter up to which they are ranked here
+MIRROR_MAX = 50_000  # chunks up to which the whole collection is copied (77 MB at 384-d)
+_STAMP_KEY = "lcelkit:write_stamp"  # loaders.mirrored.STORE_STAMP_KEY (no import: layering)
+_READ_BATCH = 5000
+
+
+class _Stale(Exception):
+    """The chunks changed while being read: the caller falls back to Chroma."""
+
+
+class VectorMirror:
+    """The stored vectors (float32) of one collection by chunk id, with their float64
+    norms; ``complete`` when it holds every chunk of the collection as of write stamp
+    ``stamp``. Thread-safe (a query ranks on the matrix it read under the lock)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.stamp: Any = None
+        self.complete = False
+        self.ids: list[str] = []
+        self._row: dict[str, int] = {}
+        self._mat: Any = None  # (capacity, dim) float32; rows [0, len(ids)) are live
+        self._norm: Any = None  # (capacity,) float64 norms of those rows
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def _reset(self, stamp: Any) -> None:
+        self.stamp, self.complete = stamp, False
+        self.ids, self._row, self._mat, self._norm = [], {}, None, None
+
+    def _append(self, ids: list[str], mat: Any, norm: Any) -> None:
+        import numpy as np
+
+        n, total = len(self.ids), len(self.ids) + len(ids)
+        if self._mat is None or self._mat.shape[1] != mat.shape[1]:
+            self._mat = np.empty((max(total, 1024), mat.shape[1]), dtype=np.float32)
+            self._norm = np.empty(self._mat.shape[0], dtype=np.float64)
+            self.ids, self._row, n = [], {}, 0
+            total = len(ids)
+        elif total > self._mat.shape[0]:
+            size = max(total, 2 * self._mat.shape[0])
+            grown = np.empty((size, mat.shape[1]), np.float32)
+            grown[:n] = self._mat[:n]
+            norms = np.empty(size, np.float64)
+            norms[:n] = self._norm[:n]
+            self._mat, self._norm = grown, norms
+        self._mat[n:total] = mat
+        self._norm[n:total] = norm
+        for j, cid in enumerate(ids):
+            self._row[cid] = n + j
+        self.ids.extend(ids)
+
+    def matrix(self) -> tuple[list[str], Any, Any]:
+        """The live ids, their vectors and norms (views: rows are only ever appended
+        until the next sync, which builds new arrays)."""
+        with self._lock:
+            n = len(self.ids)
+            if self._mat is None:
+                return [], None, None
+            return self.ids[:n], self._mat[:n], self._norm[:n]
+
+    def vectors(self, collection: Any, ids: list[str]) -> tuple[Any, Any]:
+        """``(len(ids), dim)`` vectors of ``ids`` in order and their norms; those not held
+        are read from ``collection`` and kept. Raises :class:`_Stale` when one has none
+        (deleted)."""
+
+        with self._lock:
+            if len(self.ids) > 2 * MIRROR_MAX:  # filtered reads piling up: start over
+                self._reset(None)
+            missing = [cid for cid in ids if cid not in self._row]
+        if missing:
+            got_ids, mat, norm = _read_vectors(collection, missing)
+            if len(got_ids) != len(set(missing)):
+                raise _Stale
+            with self._lock:
+                fresh = [j for j, c in enumerate(got_ids) if c not in self._row]
+                if fresh:
+                    self._append([got_ids[j] for j in fresh], mat[fresh], norm[fresh])
+        with self._lock:
+            if any(cid not in self._row for cid in ids):
+                raise _Stale  # another thread started over meanwhile
+            rows = [self._row[cid] for cid in ids]
+            return self._mat[rows], self._norm[rows]
+
+    def sync(self, collection: Any, stamp: Any) -> bool:
+        """Hold every chunk of ``collection`` as of ``stamp`` (read before calling);
+        False when it holds more than :data:`MIRROR_MAX` chunks."""
+        import numpy as np
+
+        with self._lock:
+            if self.complete and stamp == self.stamp:
+                return True
+        now = list(collection.get(include=[])["ids"])
+        if len(now) > MIRROR_MAX:
+            return False
+        with self._lock:
+            have = dict(self._row) if self._mat is not None else {}
+            old_mat, old_norm = self._mat, self._norm
+        missing = [cid for cid in now if cid not in have]
+        got: dict[str, tuple[Any, float]] = {}
+        for start in range(0, len(missing), _READ_BATCH):
+            got_ids, mat, norm = _read_vectors(collection, missing[start : start + _READ_BATCH])
+            got.update(zip(got_ids, zip(mat, norm, strict=True), strict=True))
+        live = [cid for cid in now if cid in have or cid in got]  # deleted since: left out
+        dim = next(iter(got.values()))[0].shape[0] if got else (old_mat.shape[1] if live else 0)
+        mat = np.empty((max(len(live), 1), dim), dtype=np.float32)
+        norms = np.empty(max(len(live), 1), dtype=np.float64)
+        for j, cid in enumerate(live):
+            if cid in got:
+                mat[j], norms[j] = got[cid]
+            else:
+                mat[j], norms[j] = old_mat[have[cid]], old_norm[have[cid]]
+        with self._lock:
+            self.stamp, self.complete = stamp, True
+            self.ids, self._mat, self._norm = live, mat, norms
+            self._row = {cid: j for j, cid in enumerate(live)}
+        logger.debug("vector copy of %s in step: %d chunks", collection.name, len(live))
+        return True
+
+
+def _read_vectors(collection: Any, ids: list[str]) -> tuple[list[str], Any, Any]:
+    """The stored vectors of ``ids`` (those that still exist) and their float64 norms."""
+    import numpy as np
+
+    got = collection.get(ids=ids, include=["embeddings"])
+    got_ids = list(got.get("ids") or [])
+    embs = got.get("embeddings")
+    if not got_ids or embs is None:
+        return [], np.zeros((0, 0), dtype=np.float32), np.zeros(0)
+    mat = np.asarray(embs, dtype=np.float32)
+    wide = mat.astype(np.float64)
+    return got_ids, mat, np.sqrt(np.einsum("ij,ij->i", wide, wide))
+
+
+def cosine64(rows: Any, norms: Any, vector: list[float]) -> Any:
+    """Cosine similarity of each row to ``vector`` in float64 (``numpy.einsum``: the
+    same value for a row wherever it sits in ``rows``); 0 for a zero row or query.
+    ``norms``: the rows' float64 norms."""
+    import numpy as np
+
+    query = np.asarray(vector, dtype=np.float64)
+    qnorm = float(np.sqrt(query @ query))
+    if qnorm == 0.0:
+        return np.zeros(len(rows))
+    dots = np.einsum("ij,j->i", np.asarray(rows, dtype=np.float64), query / qnorm)
+    return np.divide(dots, norms, out=np.zeros(len(rows)), where=norms > 0)
+
+
+_MIRRORS: dict[str, VectorMirror] = {}
+_MIRRORS_LOCK = threading.Lock()
+
+
+def mirror_of(collection: Any) -> VectorMirror:
+    """The process-wide :class:`VectorMirror` of a Chroma collection (by its id)."""
+    key = str(collection.id)
+    with _MIRRORS_LOCK:
+        mirror = _MIRRORS.get(key)
+        if mirror is None:
+            mirror = _MIRRORS[key] = VectorMirror()
+        return mirror
+
+
+def _fresh_stamp(client: Any, collection: Any) -> Any:
+    """The collection's write stamp as stored now (the collection object's metadata is
+    the copy read when it was opened)."""
+    fresh = client.get_collection(collection.name, embedding_function=None)
+    if str(fresh.id) != str(collection.id):  # rebuilt under us: never mix two collections
+        raise _Stale
+    return (fresh.metadata or {}).get(_STAMP_KEY)
+
+
+def exact_nearest(
+    client: Any, collection: Any, vector: list[float], n: int, where: dict[str, Any] | None
+) -> tuple[list[str], list[float], Any] | None:
+    """The nearest ``n`` chunks (passing ``where``), ranked exactly: ``(ids, cosine
+    distances, stored vectors)``, nearest first, ties by chunk id (:func:`_rank`).
+    ``None`` when this cannot be done here (see the module doc): the caller runs
+    Chroma's query."""
+    import numpy as np
+
+    try:
+        mirror = mirror_of(collection)
+        if where:
+            ids = list(collection.get(where=where, include=[])["ids"])
+            if len(ids) > EXACT_FILTER_MAX:
+                return None
+            if not ids:
+                return [], [], np.zeros((0, len(vector)), dtype=np.float32)
+            mat, norms = mirror.vectors(collection, ids)
+        else:
+            stamp = _fresh_stamp(client, collection)
+            if stamp is None or not mirror.sync(collection, stamp):
+                return None
+            ids, mat, norms = mirror.matrix()
+            if not ids:
+                return [], [], np.zeros((0, len(vector)), dtype=np.float32)
+    except Exception as exc:  # a bad filter, a server gone, chunks deleted meanwhile
+        logger.debug("exact search not possible, Chroma searches: %s", exc)
+        return None
+    if mat.shape[1] != len(vector):
+        return None  # another embedder's vectors: Chroma's query raises the mismatch
+    order, cos = _rank(ids, mat, norms, vector, n)
+    return [ids[i] for i in order], [1.0 - float(c) for c in cos], mat[order]
+
+
+def _rank(ids: list[str], mat: Any, norms: Any, vector: list[float], n: int) -> tuple:
+    """The rows of the nearest ``n`` (row indices, cosine similarities), nearest first,
+    ties by chunk id. A float32 pass over every row (``numpy.einsum``, ~1 ms at 20k x
+    384) picks the candidates: the top ``n`` and every row within 1e-4 of the ``n``-th;
+    they are ordered by their float64 cosine (:func:`cosine64`), so the order is the
+    float64 one (float32 rounds near-equal similarities alike), and the same in every
+    store: einsum, unlike a BLAS product, gives a row the same value wherever it sits."""
+    import numpy as np
+
+    query = np.asarray(vector, dtype=np.float64)
+    qnorm = float(np.sqrt(query @ query)) or 1.0
+    rough = np.einsum("ij,j->i", mat, (query / qnorm).astype(np.float32)).astype(np.float64)
+    rough = np.divide(rough, norms, out=np.zeros(len(ids)), where=norms > 0)
+    take = min(n, len(ids))
+    if take <= 0:
+        return [], []
+    kth = np.partition(rough, len(ids) - take)[len(ids) - take]
+    cand = np.nonzero(rough >= kth - 1e-4)[0]
+    cos = cosine64(mat[cand], norms[cand], vector)
+    best = sorted(range(len(cand)), key=lambda j: (-float(cos[j]), ids[cand[j]]))[:take]
+    return [int(cand[j]) for j in best], [float(cos[j]) for j in best]

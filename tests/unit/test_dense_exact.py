@@ -1,0 +1,167 @@
+"""Exact vector search (chains.dense_exact) on a real embedded Chroma in tmp_path."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from langchain_core.embeddings import Embeddings
+
+from lcelkit.chains import dense_exact
+from lcelkit.chains.dense import dense_passages, dense_query
+from lcelkit.chains.store import open_chroma
+from lcelkit.loaders.mirrored import STORE_STAMP_KEY, MirroredStore
+
+DIM = 384
+
+
+class NoEmbeddings(Embeddings):
+    """The tests hand vectors to the store and the queries themselves."""
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        raise AssertionError("not used")
+
+    def embed_query(self, text: str) -> list[float]:
+        raise AssertionError("not used")
+
+
+def _unit(rows: np.ndarray) -> np.ndarray:
+    return (rows / np.linalg.norm(rows, axis=-1, keepdims=True)).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(7)
+    vectors = _unit(rng.normal(size=(1500, DIM)))
+    ids = [f"c{i:05d}" for i in range(len(vectors))]
+    groups = [f"g{i % 50}" for i in range(len(vectors))]
+    queries = _unit(rng.normal(size=(8, DIM)))
+    return ids, vectors, groups, queries
+
+
+def _store(path, name, ids, vectors, groups, order, *, stamp=True):
+    st = open_chroma(NoEmbeddings(), collection=name, embedder_name="none", persist_dir=path)
+    col = st._collection
+    for start in range(0, len(order), 100):  # the graph is built in the write order
+        part = order[start : start + 100]
+        col.add(
+            ids=[ids[i] for i in part],
+            embeddings=vectors[part],
+            documents=[f"text {ids[i]}" for i in part],
+            metadatas=[{"group": groups[i]} for i in part],
+        )
+    if stamp:  # as every lcelkit write run does when it ends
+        col.modify(metadata={**(col.metadata or {}), STORE_STAMP_KEY: f"run-{name}"})
+    return st
+
+
+def _brute(ids, vectors, query, n, keep=None):
+    dist = 1.0 - vectors.astype(np.float64) @ query.astype(np.float64)
+    rows = [i for i in range(len(ids)) if keep is None or keep(i)]
+    return [ids[i] for i in sorted(rows, key=lambda i: (dist[i], ids[i]))][:n]
+
+
+def test_two_stores_written_in_other_orders_return_the_exact_nearest_120(tmp_path, data):
+    """Chroma's default HNSW graph misses some of the nearest 120 of random vectors in
+    most queries, differently per write order; ranked exactly, both stores return the
+    brute-force list, ids and order (what makes a team's top 10 the embedded one's)."""
+    ids, vectors, groups, queries = data
+    forward = _store(tmp_path / "f", "forward", ids, vectors, groups, list(range(len(ids))))
+    backward = _store(tmp_path / "b", "backward", ids, vectors, groups, list(range(len(ids)))[::-1])
+    hnsw_missed = 0
+    for q in queries:
+        want = _brute(ids, vectors, q, 120)
+        hits = [dense_query(st, q.tolist(), 120, None) for st in (forward, backward)]
+        got = [[d.id for d, _, _ in h] for h in hits]
+        assert got[0] == got[1] == want
+        # bit for bit: a row's score does not depend on where the store keeps it
+        assert [s for _, s, _ in hits[0]] == [s for _, s, _ in hits[1]]
+        passages = dense_passages(forward, q.tolist(), 20, None)
+        assert [d.id for d, _, _ in passages] == want[:20]
+        raw = forward._collection.query(query_embeddings=[q.tolist()], n_results=120, include=[])
+        hnsw_missed += set(raw["ids"][0]) != set(want)
+    assert hnsw_missed  # the graph alone is approximate here: the test can tell
+
+
+def test_a_filtered_search_ranks_the_passing_chunks_exactly(tmp_path, data, monkeypatch):
+    ids, vectors, groups, queries = data
+    st = _store(tmp_path, "filtered", ids, vectors, groups, list(range(len(ids))))
+    where = {"group": {"$in": ["g1", "g2", "g3"]}}
+    q = queries[0]
+    want = _brute(ids, vectors, q, 40, keep=lambda i: groups[i] in ("g1", "g2", "g3"))
+    hits = dense_query(st, q.tolist(), 40, where)
+    assert [d.id for d, _, _ in hits] == want
+    assert all(d.metadata["group"] in ("g1", "g2", "g3") for d, _, _ in hits)
+    scores = [s for _, s, _ in hits]
+    assert scores == sorted(scores, reverse=True) and 0.0 <= scores[-1] <= scores[0] <= 1.0
+    # more chunks pass than are ranked here: Chroma's filtered query, the same chunks
+    monkeypatch.setattr(dense_exact, "EXACT_FILTER_MAX", 10)
+    few = {"group": "g4"}  # 30 chunks: HNSW finds them all
+    fallback = [d.id for d, _, _ in dense_query(st, q.tolist(), 30, few)]
+    assert sorted(fallback) == sorted(i for i, g in zip(ids, groups, strict=True) if g == "g4")
+
+
+def test_the_first_query_after_a_write_run_sees_its_chunks(tmp_path, data):
+    """A long-running process keeps its copy of the vectors; an ingest in another
+    process (here: another store object on the same folder) writes and stamps, and the
+    next query sees the new chunk and no longer the deleted one."""
+    ids, vectors, groups, queries = data
+    reader = _store(tmp_path, "live", ids, vectors, groups, list(range(len(ids))))
+    q = queries[1]
+    first = dense_query(reader, q.tolist(), 5, None)
+    gone = first[0][0].id
+    writer = open_chroma(
+        NoEmbeddings(), collection="live", embedder_name="none", persist_dir=tmp_path
+    )
+    mirrored = MirroredStore(writer, [])
+    mirrored.wrote = True
+    writer._collection.add(
+        ids=["new"], embeddings=[q.tolist()], documents=["new"], metadatas=[{"group": "x"}]
+    )
+    writer._collection.delete(ids=[gone])
+    mirrored.stamp()
+    after = [d.id for d, _, _ in dense_query(reader, q.tolist(), 5, None)]
+    assert after[0] == "new" and gone not in after
+    assert after[1:] == [d.id for d, _, _ in first[1:5]]
+
+
+def test_a_collection_without_a_write_stamp_is_searched_by_chroma(tmp_path, data):
+    """Written by other code (no stamp): nothing is copied, Chroma's query answers, so a
+    chunk written a moment ago is found at once."""
+    ids, vectors, groups, queries = data
+    st = _store(tmp_path, "plain", ids[:200], vectors[:200], groups, list(range(200)), stamp=False)
+    q = queries[2]
+    dense_query(st, q.tolist(), 5, None)
+    st._collection.add(ids=["late"], embeddings=[q.tolist()], documents=["late"])
+    assert dense_query(st, q.tolist(), 1, None)[0][0].id == "late"
+    assert len(dense_exact.mirror_of(st._collection)) == 0
+
+
+def test_collections_get_chromas_default_graph_and_wide_ones_keep_theirs(tmp_path):
+    """The exact search made the wider graph unnecessary (docs/DESIGN.md, "Store"); a
+    collection an earlier lcelkit built wide is opened as it is."""
+    from lcelkit.chains.store import chroma_client
+
+    st = open_chroma(NoEmbeddings(), collection="plain", embedder_name="none", persist_dir=tmp_path)
+    hnsw = st._collection.configuration["hnsw"]
+    assert (hnsw["ef_construction"], hnsw["max_neighbors"], hnsw["ef_search"]) == (100, 16, 100)
+    client = chroma_client(persist_dir=tmp_path)
+    wide = {"space": "cosine", "ef_construction": 400, "max_neighbors": 32, "ef_search": 1000}
+    client.create_collection("wide", configuration={"hnsw": wide}, embedding_function=None)
+    open_chroma(NoEmbeddings(), collection="wide", embedder_name="none", client=client)
+    hnsw = client.get_collection("wide").configuration["hnsw"]
+    assert (hnsw["ef_construction"], hnsw["max_neighbors"], hnsw["ef_search"]) == (400, 32, 1000)
+
+
+def test_above_the_copy_limit_chroma_answers_and_below_it_the_copy_is_used(
+    tmp_path, data, monkeypatch
+):
+    ids, vectors, groups, queries = data
+    st = _store(tmp_path, "limit", ids[:300], vectors[:300], groups, list(range(300)))
+    q = queries[3].tolist()
+    monkeypatch.setattr(dense_exact, "MIRROR_MAX", 299)
+    assert dense_exact.exact_nearest(st._client, st._collection, q, 5, None) is None
+    assert len(dense_query(st, q, 5, None)) == 5  # Chroma's HNSW query
+    monkeypatch.setattr(dense_exact, "MIRROR_MAX", 300)
+    got = dense_exact.exact_nearest(st._client, st._collection, q, 5, None)
+    assert got is not None and got[0] == _brute(ids[:300], vectors[:300], queries[3], 5)
+    assert len(dense_exact.mirror_of(st._collection)) == 300
