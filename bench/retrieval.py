@@ -437,6 +437,14 @@ def main() -> int:
         lat_questions[0]["question"]
     )
     first_ms = (time.perf_counter() - started) * 1000
+    from lcelkit.chains import dense_exact
+
+    dense_exact._MIRRORS.clear()  # as a later process: the copy kept on disk is read
+    started = time.perf_counter()
+    make_retriever(big_store, search="similarity", k=4, keyword_index=big_index).invoke(
+        lat_questions[1]["question"]
+    )
+    later_ms = (time.perf_counter() - started) * 1000
     for kind in ROWS:
 
         def retriever_for(where: dict | None, kind: str = kind) -> BaseRetriever:
@@ -478,7 +486,8 @@ def main() -> int:
     print(
         f"Latency corpus: the {len(passages)} paragraphs + jittered copies = {n_big} chunks "
         f"(padding without embedding {pad_s:.1f} s); filtered = title of the question's article; "
-        f"the process's first similarity query {first_ms:.0f} ms (not in the figures above)"
+        f"the process's first similarity query {first_ms:.0f} ms, a later process's first "
+        f"(the vector copy kept on disk) {later_ms:.0f} ms (not in the figures above)"
     )
     load = Path("/proc/loadavg").read_text().split()[:3] if Path("/proc/loadavg").exists() else []
     embed_ms: list[float] = []

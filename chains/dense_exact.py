@@ -34,7 +34,10 @@ from __future__ import annotations
 
 import logging
 import threading
+from pathlib import Path
 from typing import Any
+
+from lcelkit.chains.dense_disk import copy_path, load_copy, save_copy
 
 __all__ = [
     "EXACT_FILTER_MAX",
@@ -132,20 +135,32 @@ class VectorMirror:
             rows = [self._row[cid] for cid in ids]
             return self._mat[rows], self._norm[rows]
 
-    def sync(self, collection: Any, stamp: Any) -> bool:
+    def sync(self, collection: Any, stamp: Any, disk: Path | None = None) -> bool:
         """Hold every chunk of ``collection`` as of ``stamp`` (read before calling);
-        False when it holds more than :data:`MIRROR_MAX` chunks."""
+        False when it holds more than :data:`MIRROR_MAX` chunks. ``disk``: where the copy
+        is kept between processes (``chains.dense_disk``), if anywhere."""
         import numpy as np
 
         with self._lock:
             if self.complete and stamp == self.stamp:
                 return True
+            empty = self._mat is None
+        saved = load_copy(disk) if disk is not None and empty else None
+        if saved is not None and saved[0] == str(stamp) and len(saved[1]) <= MIRROR_MAX:
+            with self._lock:  # the copy as of this very stamp: nothing to read
+                self.stamp, self.complete = stamp, True
+                self.ids, self._mat, self._norm = saved[1], saved[2], saved[3]
+                self._row = {cid: j for j, cid in enumerate(saved[1])}
+            return True
         now = list(collection.get(include=[])["ids"])
         if len(now) > MIRROR_MAX:
             return False
         with self._lock:
             have = dict(self._row) if self._mat is not None else {}
             old_mat, old_norm = self._mat, self._norm
+        if saved is not None and not have:  # an older copy: read only what is new
+            have = {cid: j for j, cid in enumerate(saved[1])}
+            old_mat, old_norm = saved[2], saved[3]
         missing = [cid for cid in now if cid not in have]
         got: dict[str, tuple[Any, float]] = {}
         for start in range(0, len(missing), _READ_BATCH):
@@ -165,6 +180,8 @@ class VectorMirror:
             self.ids, self._mat, self._norm = live, mat, norms
             self._row = {cid: j for j, cid in enumerate(live)}
         logger.debug("vector copy of %s in step: %d chunks", collection.name, len(live))
+        if disk is not None and live:
+            save_copy(disk, stamp, live, mat, norms)
         return True
 
 
@@ -239,7 +256,7 @@ def exact_nearest(
             mat, norms = mirror.vectors(collection, ids)
         else:
             stamp = _fresh_stamp(client, collection)
-            if stamp is None or not mirror.sync(collection, stamp):
+            if stamp is None or not mirror.sync(collection, stamp, copy_path(client, collection)):
                 return None
             ids, mat, norms = mirror.matrix()
             if not ids:

@@ -165,3 +165,44 @@ def test_above_the_copy_limit_chroma_answers_and_below_it_the_copy_is_used(
     got = dense_exact.exact_nearest(st._client, st._collection, q, 5, None)
     assert got is not None and got[0] == _brute(ids[:300], vectors[:300], queries[3], 5)
     assert len(dense_exact.mirror_of(st._collection)) == 300
+
+
+def test_a_new_process_reads_the_copy_from_disk_and_only_what_was_written_since(
+    tmp_path, data, monkeypatch
+):
+    """A one-shot process (here: the process-wide copies forgotten) loads the copy the
+    last one kept beside the store instead of reading every vector from Chroma; after a
+    write run it reads only the chunks written since, and a damaged file is ignored."""
+    ids, vectors, groups, queries = data
+    st = _store(tmp_path, "disk", ids[:400], vectors[:400], groups, list(range(400)))
+    q = queries[4]
+    want = _brute(ids[:400], vectors[:400], q, 10)
+    assert [d.id for d, _, _ in dense_query(st, q.tolist(), 10, None)] == want
+    kept = tmp_path / "lcelkit-vectors" / f"{st._collection.id}.npz"
+    assert kept.is_file()
+
+    read: list[int] = []
+    original = dense_exact._read_vectors
+
+    def counted(collection, wanted):
+        read.append(len(wanted))
+        return original(collection, wanted)
+
+    monkeypatch.setattr(dense_exact, "_read_vectors", counted)
+    monkeypatch.setattr(dense_exact, "_MIRRORS", {})  # a new process
+    assert [d.id for d, _, _ in dense_query(st, q.tolist(), 10, None)] == want
+    assert read == []  # nothing read from Chroma: the copy on disk was as of this stamp
+
+    col = st._collection
+    col.add(ids=["fresh"], embeddings=[q.tolist()], documents=["fresh"])
+    col.delete(ids=[want[0]])
+    col.modify(metadata={**(col.metadata or {}), STORE_STAMP_KEY: "run-2"})
+    monkeypatch.setattr(dense_exact, "_MIRRORS", {})
+    after = [d.id for d, _, _ in dense_query(st, q.tolist(), 10, None)]
+    assert after[0] == "fresh" and want[0] not in after and after[1:] == want[1:10]
+    assert read == [1]  # the one chunk written since the copy was kept
+
+    kept.write_bytes(b"not a numpy file")
+    monkeypatch.setattr(dense_exact, "_MIRRORS", {})
+    assert [d.id for d, _, _ in dense_query(st, q.tolist(), 10, None)] == after
+    assert read[-1] == 400  # rebuilt from the store
