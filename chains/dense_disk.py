@@ -22,7 +22,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-__all__ = ["copy_path", "load_copy", "save_copy"]
+__all__ = ["copy_path", "drop_other_copies", "load_copy", "save_copy"]
 
 logger = logging.getLogger(__name__)
 
@@ -84,3 +84,15 @@ def save_copy(path: Path, stamp: Any, ids: list[str], mat: Any, norms: Any) -> N
     finally:
         if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def drop_other_copies(path: Path, client: Any) -> None:
+    """Delete the kept copies of collections the store no longer has (``ingest
+    --rebuild`` makes a new collection): each is the size of its vectors."""
+    try:
+        live = {f"{c.id}.npz" for c in client.list_collections()}
+        for other in path.parent.glob("*.npz"):
+            if other.name not in live:
+                other.unlink(missing_ok=True)
+    except Exception as exc:
+        logger.debug("old vector copies not checked: %s", exc)

@@ -37,7 +37,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from lcelkit.chains.dense_disk import copy_path, load_copy, save_copy
+from lcelkit.chains.dense_disk import copy_path, drop_other_copies, load_copy, save_copy
 
 __all__ = [
     "EXACT_FILTER_MAX",
@@ -135,7 +135,9 @@ class VectorMirror:
             rows = [self._row[cid] for cid in ids]
             return self._mat[rows], self._norm[rows]
 
-    def sync(self, collection: Any, stamp: Any, disk: Path | None = None) -> bool:
+    def sync(
+        self, collection: Any, stamp: Any, disk: Path | None = None, client: Any = None
+    ) -> bool:
         """Hold every chunk of ``collection`` as of ``stamp`` (read before calling);
         False when it holds more than :data:`MIRROR_MAX` chunks. ``disk``: where the copy
         is kept between processes (``chains.dense_disk``), if anywhere."""
@@ -182,6 +184,8 @@ class VectorMirror:
         logger.debug("vector copy of %s in step: %d chunks", collection.name, len(live))
         if disk is not None and live:
             save_copy(disk, stamp, live, mat, norms)
+            if client is not None:
+                drop_other_copies(disk, client)
         return True
 
 
@@ -256,7 +260,8 @@ def exact_nearest(
             mat, norms = mirror.vectors(collection, ids)
         else:
             stamp = _fresh_stamp(client, collection)
-            if stamp is None or not mirror.sync(collection, stamp, copy_path(client, collection)):
+            disk = copy_path(client, collection)
+            if stamp is None or not mirror.sync(collection, stamp, disk, client):
                 return None
             ids, mat, norms = mirror.matrix()
             if not ids:

@@ -206,3 +206,16 @@ def test_a_new_process_reads_the_copy_from_disk_and_only_what_was_written_since(
     monkeypatch.setattr(dense_exact, "_MIRRORS", {})
     assert [d.id for d, _, _ in dense_query(st, q.tolist(), 10, None)] == after
     assert read[-1] == 400  # rebuilt from the store
+
+
+def test_the_copy_of_a_dropped_collection_is_deleted(tmp_path, data):
+    ids, vectors, groups, queries = data
+    old = _store(tmp_path, "rebuilt", ids[:50], vectors[:50], groups, list(range(50)))
+    dense_query(old, queries[5].tolist(), 3, None)
+    old_copy = tmp_path / "lcelkit-vectors" / f"{old._collection.id}.npz"
+    assert old_copy.is_file()
+    old._client.delete_collection("rebuilt")  # what ingest --rebuild does first
+    new = _store(tmp_path, "rebuilt", ids[:60], vectors[:60], groups, list(range(60)))
+    dense_query(new, queries[5].tolist(), 3, None)
+    assert not old_copy.exists()
+    assert (tmp_path / "lcelkit-vectors" / f"{new._collection.id}.npz").is_file()
