@@ -39,7 +39,6 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from langchain_core.documents import Document  # noqa: E402
 from langchain_core.embeddings import Embeddings  # noqa: E402
 
 from lcelkit.chains import dense  # noqa: E402
@@ -82,18 +81,7 @@ def build(rb: Any, q_store: Any, emb: Embeddings, name: str, work: Path, wide: b
         client.create_collection(name, configuration={"hnsw": WIDE}, embedding_function=None)
         store = open_chroma(emb, collection=name, embedder_name=emb.name, client=client)
     index = KeywordIndex(work / f"{name}.sqlite")
-    got = q_store._collection.get(include=["embeddings", "documents", "metadatas"])
-    store._collection.add(
-        ids=got["ids"],
-        embeddings=got["embeddings"],
-        documents=got["documents"],
-        metadatas=got["metadatas"],
-    )
-    docs = [
-        Document(page_content=t, metadata=m)
-        for t, m in zip(got["documents"], got["metadatas"], strict=True)
-    ]
-    index.add_documents(docs, got["ids"])
+    rb.copy_store(q_store, store, index)
     rb.pad_with_copies(store, index, 20_000)
     rb.stamp(store)
     return store, index

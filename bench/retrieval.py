@@ -75,6 +75,22 @@ def passage_docs(passages: list[dict]) -> tuple[list[Document], list[str]]:
     return docs, [p["_id"] for p in passages]
 
 
+def copy_store(source: Any, store: Any, index: KeywordIndex) -> None:
+    """Every chunk of ``source`` (vectors, texts, metadata) into ``store`` and ``index``."""
+    got = source._collection.get(include=["embeddings", "documents", "metadatas"])
+    store._collection.add(
+        ids=got["ids"],
+        embeddings=got["embeddings"],
+        documents=got["documents"],
+        metadatas=got["metadatas"],
+    )
+    docs = [
+        Document(page_content=t, metadata=m)
+        for t, m in zip(got["documents"], got["metadatas"], strict=True)
+    ]
+    index.add_documents(docs, got["ids"])
+
+
 def pad_with_copies(store: Any, index: KeywordIndex, target: int, seed: int = 13) -> int:
     """Pad ``store`` (holding the paragraphs) past ``target`` chunks with jittered copies.
 
@@ -412,20 +428,7 @@ def main() -> int:
         embeddings, collection="squad-20k", embedder_name=embeddings.name, persist_dir=work / "l"
     )
     big_index = KeywordIndex(work / "l-keyword.sqlite")
-    got = store._collection.get(include=["embeddings", "documents", "metadatas"])
-    big_store._collection.add(
-        ids=got["ids"],
-        embeddings=got["embeddings"],
-        documents=got["documents"],
-        metadatas=got["metadatas"],
-    )
-    big_index.add_documents(
-        [
-            Document(page_content=t, metadata=m)
-            for t, m in zip(got["documents"], got["metadatas"], strict=True)
-        ],
-        got["ids"],
-    )
+    copy_store(store, big_store, big_index)
     started = time.perf_counter()
     n_big = pad_with_copies(big_store, big_index, args.target_chunks)
     pad_s = time.perf_counter() - started
