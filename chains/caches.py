@@ -186,10 +186,10 @@ def scan_caches() -> list[CacheEntry]:
     return out
 
 
-def remove(entries: list[CacheEntry]) -> tuple[int, int, list[str]]:
-    """Delete ``entries``: ``(removed, bytes freed, errors)``; one that cannot be deleted
-    is reported and the rest go on."""
-    removed, freed, errors = 0, 0, []
+def remove(entries: list[CacheEntry]) -> tuple[list[CacheEntry], list[str]]:
+    """Delete ``entries``: ``(those removed, errors)``; one that cannot be deleted is
+    reported and the rest go on."""
+    removed, errors = [], []
     for entry in entries:
         try:
             if entry.path.is_dir() and not entry.path.is_symlink():
@@ -199,6 +199,5 @@ def remove(entries: list[CacheEntry]) -> tuple[int, int, list[str]]:
         except OSError as exc:
             errors.append(f"{entry.path}: {exc.strerror or exc}")
             continue
-        removed += 1
-        freed += entry.size
-    return removed, freed, errors
+        removed.append(entry)
+    return removed, errors

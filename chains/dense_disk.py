@@ -34,10 +34,9 @@ def copy_path(client: Any, collection: Any) -> Path | None:
     client)."""
     try:
         settings = client.get_settings()
-        folder = settings.persist_directory if settings.is_persistent else None
-        if not folder or getattr(settings, "chroma_api_impl", "").endswith("FastAPI"):
-            return None
-        return Path(folder) / FOLDER / f"{collection.id}.npz"
+        if not settings.is_persistent or not settings.persist_directory:
+            return None  # a server's client (HttpClient) or an in-memory one
+        return Path(settings.persist_directory) / FOLDER / f"{collection.id}.npz"
     except Exception:  # another client type
         return None
 

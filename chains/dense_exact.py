@@ -135,6 +135,13 @@ class VectorMirror:
             rows = [self._row[cid] for cid in ids]
             return self._mat[rows], self._norm[rows]
 
+    def _complete(self, stamp: Any, ids: list[str], mat: Any, norms: Any) -> None:
+        """Hold exactly ``ids`` (rows of ``mat``, ``norms``), complete as of ``stamp``."""
+        with self._lock:
+            self.stamp, self.complete = stamp, True
+            self.ids, self._mat, self._norm = ids, mat, norms
+            self._row = {cid: j for j, cid in enumerate(ids)}
+
     def sync(
         self, collection: Any, stamp: Any, disk: Path | None = None, client: Any = None
     ) -> bool:
@@ -149,10 +156,7 @@ class VectorMirror:
             empty = self._mat is None
         saved = load_copy(disk) if disk is not None and empty else None
         if saved is not None and saved[0] == str(stamp) and len(saved[1]) <= MIRROR_MAX:
-            with self._lock:  # the copy as of this very stamp: nothing to read
-                self.stamp, self.complete = stamp, True
-                self.ids, self._mat, self._norm = saved[1], saved[2], saved[3]
-                self._row = {cid: j for j, cid in enumerate(saved[1])}
+            self._complete(stamp, *saved[1:])  # the copy as of this very stamp: nothing read
             return True
         now = list(collection.get(include=[])["ids"])
         if len(now) > MIRROR_MAX:
@@ -177,10 +181,7 @@ class VectorMirror:
                 mat[j], norms[j] = got[cid]
             else:
                 mat[j], norms[j] = old_mat[have[cid]], old_norm[have[cid]]
-        with self._lock:
-            self.stamp, self.complete = stamp, True
-            self.ids, self._mat, self._norm = live, mat, norms
-            self._row = {cid: j for j, cid in enumerate(live)}
+        self._complete(stamp, live, mat, norms)
         logger.debug("vector copy of %s in step: %d chunks", collection.name, len(live))
         if disk is not None and live:
             save_copy(disk, stamp, live, mat, norms)

@@ -92,19 +92,16 @@ def run_cache(args: argparse.Namespace) -> int:
             )
             print("  what to do: run `lcelkit cache clear --yes`", file=sys.stderr)
             return EXIT_ERROR
-    if args.dry_run:
-        removed, freed, errors = len(chosen), sum(e.size for e in chosen), []
-    else:
-        removed, freed, errors = remove(chosen)
+    removed, errors = (chosen, []) if args.dry_run else remove(chosen)
+    freed = sum(e.size for e in removed)
     if args.json:
-        print(json.dumps({"removed": removed, "bytes": freed, "errors": errors,
+        print(json.dumps({"removed": len(removed), "bytes": freed, "errors": errors,
                           "dry_run": args.dry_run}))  # fmt: skip
     else:
         verb = "would remove" if args.dry_run else "removed"
-        for e in chosen:
-            if args.dry_run or not any(err.startswith(f"{e.path}:") for err in errors):
-                print(f"{verb}: {e.path} ({_mb(e.size)}){': ' + e.stale if e.stale else ''}")
-        print(f"{verb} {removed} entries, {_mb(freed)}")
+        for e in removed:
+            print(f"{verb}: {e.path} ({_mb(e.size)}){': ' + e.stale if e.stale else ''}")
+        print(f"{verb} {len(removed)} entries, {_mb(freed)}")
         for err in errors:
             print(f"error: cannot delete {err}", file=sys.stderr)
     return EXIT_PARTIAL if errors else EXIT_OK
