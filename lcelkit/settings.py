@@ -189,7 +189,8 @@ class IngestSettings(BaseModel):
         ge=0,
         le=1024,
         description="Files the parse worker may parse ahead while this process embeds and "
-        "writes the current batch (and at most 64 MiB of them). 0: parse and embed take turns.",
+        "writes the current batch (and at most 64 MiB of them; while the embedder loads, "
+        "only the 64 MiB). 0: parse and embed take turns.",
     )
     table_row_units: bool = Field(
         default=True,

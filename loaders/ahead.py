@@ -11,7 +11,10 @@ order, so summaries and progress keep the order of the files.
 The look-ahead is bounded: at most ``files`` parsed-but-not-consumed files and about
 ``max_bytes`` of their input (one file is always allowed), so the chunks held in memory
 stay those of a few files. One thread and one parse at a time: on a 2-core machine the
-other core embeds.
+other core embeds. While the embedder's model loads (seconds; the first time on a machine,
+conversion included) nothing is embedded, so the file count is not a bound then
+(``room(loading=True)``): the worker parses on, up to ``max_bytes``, on the core the
+loading leaves idle, instead of stopping after ``files`` files.
 """
 
 from __future__ import annotations
@@ -49,9 +52,10 @@ class ParseAhead:
         self._count = 0  # submitted and not yet consumed (``taken``)
         self._bytes = 0
 
-    def room(self) -> bool:
-        """Whether another file may be submitted now (the bounds are not reached)."""
-        return self._count < self.files and self._bytes < self.max_bytes
+    def room(self, *, loading: bool = False) -> bool:
+        """Whether another file may be submitted now (the bounds are not reached);
+        ``loading``: the embedder is loading, only the byte bound counts."""
+        return (loading or self._count < self.files) and self._bytes < self.max_bytes
 
     def submit(self, path: Path, source: str, size: int) -> Future:
         """Queue ``parse(path, source)``; its future holds the result or the error."""

@@ -304,7 +304,12 @@ class Indexer:
         while run.queue:
             head = run.queue[0]
             if head.future is not None and not head.future.done():
-                if not final and run.ahead is not None and run.ahead.room():
+                # before the embedder loads (``warm``), parse ahead as far as the byte
+                # bound allows: nothing is embedded meanwhile and a core would sit idle.
+                # Not with claims: a team worker takes no more files than it will soon
+                # process, so the other workers get their share.
+                loading = self.warm is not None and not run.warmed and self.claims is None
+                if not final and run.ahead is not None and run.ahead.room(loading=loading):
                     return
                 if sum(len(p.chunks) for p in run.pending) >= min(IDLE_FLUSH, self.batch_size):
                     self._flush(run.pending, run.report)

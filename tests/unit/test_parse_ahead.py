@@ -267,3 +267,39 @@ def test_claimed_files_are_parsed_ahead_and_a_held_file_is_taken_over_after_its_
     finally:
         mine.close()
         other.close()
+
+
+def test_files_are_parsed_past_the_look_ahead_while_the_embedder_loads(tmp_path: Path):
+    # loading a model takes seconds and embeds nothing: the parse worker goes on parsing
+    # instead of stopping after ``parse_ahead`` files and leaving its core idle
+    files = _files(tmp_path / "docs", {f"f{i:02d}.txt": f"file {i}" for i in range(10)})
+    parsed: list[str] = []
+    during_load: list[int] = []
+
+    def parse(path: Path, source: str) -> list[Document]:
+        time.sleep(0.02)
+        parsed.append(path.name)
+        return _chunks(path, source)
+
+    def warm() -> None:  # a slow model load: how far did parsing get meanwhile?
+        deadline = time.monotonic() + 5
+        while len(parsed) < len(files) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        during_load.append(len(parsed))
+
+    indexer, _ = _indexer(tmp_path, parse, parse_ahead=2, warm=warm)
+    report = indexer.ingest(files)
+    assert len(report.added) == 10 and report.chunks_written == 10
+    assert during_load == [10]  # every file, not 2: only the byte bound holds while loading
+
+
+def test_the_byte_bound_holds_while_the_embedder_loads():
+    from lcelkit.loaders.ahead import ParseAhead
+
+    ahead = ParseAhead(lambda path, source: [], files=2, max_bytes=100)
+    for _ in range(3):
+        ahead.submit(Path("x"), "x", 10)
+    assert not ahead.room() and ahead.room(loading=True)
+    ahead.submit(Path("big"), "big", 90)
+    assert not ahead.room(loading=True)  # 120 bytes ahead: over the bound
+    ahead.close()
