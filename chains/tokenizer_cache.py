@@ -22,11 +22,11 @@ bundled MiniLM's takes ~0.02 s) are returned as they are.
 
 sentence-transformers loads a model folder's tokenizer itself (an ingest's embedder:
 the same ~2 s rebuild). :func:`tokenizer_view` gives it a folder of links to the model
-folder's files with the cached, checked tokenizer in place of the original, its
-``tokenizer_config.json`` naming the plain fast class so that transformers reads
-``tokenizer.json`` as it is, and stating its added tokens so that transformers does not
-parse the whole file in Python to find them; the weights, configuration and modules are
-the original files.
+folder's files with the cached, checked tokenizer in place of the original: the entry's
+``tokenizer_config.json`` names the plain fast class so that transformers reads
+``tokenizer.json`` as it is, and states its added tokens so that transformers does not
+parse the whole file in Python to find them (:func:`_plain_config`; the entry is checked
+in that form); the weights, configuration and modules are the original files.
 
 Entries live beside the OpenVINO cache (``chains/openvino_cache.py``: the same key of the
 folder's files, sizes and modification times, plus the transformers and tokenizers
@@ -68,7 +68,8 @@ PROBES = [
     "",
 ]
 _META = "lcelkit-tokenizer.json"
-_FORMAT = 2  # 2: entries say whether QueryTokenizer reads them (``raw`` in the meta file)
+_FORMAT = 3  # 2: entries say whether QueryTokenizer reads them (``raw`` in the meta file);
+# 3: their tokenizer_config.json is the plain one the view reads (:func:`_plain_config`)
 _TRUNCATE = (True, "longest_first", "only_first")
 WORTH_S = 0.3  # a load at least this slow is cached (MiniLM's: ~0.02 s; e5's: ~2 s)
 
@@ -261,6 +262,7 @@ def load_cached_tokenizer(location: str) -> Any:
     try:
         with publish_dir(entry, _META) as work:  # published only once _META is written
             tokenizer.save_pretrained(str(work))
+            _plain_config(work, tokenizer)
             reloaded = PreTrainedTokenizerFast.from_pretrained(str(work))
             expected = _ids(tokenizer)
             if _ids(reloaded) != expected:
@@ -283,8 +285,26 @@ def load_cached_tokenizer(location: str) -> Any:
     return tokenizer
 
 
+def _plain_config(folder: Path, tokenizer: Any) -> None:
+    """Make ``folder``'s saved ``tokenizer_config.json`` read ``tokenizer.json`` as it is:
+    the plain fast class (not the model's own, which transformers 5 rebuilds from the
+    vocabulary), and the added tokens stated, taken from the tokenizer in memory, so that
+    transformers does not parse the whole file in Python to find them (~0.6 s for e5's
+    17 MB). The entry is checked in this form: it is what the view and the splitter read."""
+    path = folder / "tokenizer_config.json"
+    config = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    config["tokenizer_class"] = "PreTrainedTokenizerFast"
+    added = tokenizer.backend_tokenizer.get_added_tokens_decoder()
+    fields = ("content", "single_word", "lstrip", "rstrip", "normalized", "special")
+    config["added_tokens_decoder"] = {
+        str(index): {name: getattr(token, name) for name in fields}
+        for index, token in sorted(added.items())
+    }
+    path.write_text(json.dumps(config), encoding="utf-8")
+
+
 _TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
-_VIEW_META = "lcelkit-view-2.json"  # 2: added tokens in the view's tokenizer_config.json
+_VIEW_META = "lcelkit-view-3.json"  # 3: the entry's own (checked) tokenizer_config.json
 
 
 def load_view_tokenizer(location: str) -> Any:
@@ -327,17 +347,8 @@ def tokenizer_view(location: str) -> Path | None:
             for item in folder.iterdir():
                 if item.name not in _TOKENIZER_FILES and not item.name.startswith("."):
                     os.symlink(item.resolve(), work / item.name)
-            shutil.copy(entry / "tokenizer.json", work / "tokenizer.json")
-            config = json.loads((entry / "tokenizer_config.json").read_text(encoding="utf-8"))
-            config["tokenizer_class"] = "PreTrainedTokenizerFast"  # read tokenizer.json as is
-            # the added tokens stated here: else transformers parses the whole file in
-            # Python at every load only to find them (~1 s for e5's 17 MB)
-            spec = json.loads((entry / "tokenizer.json").read_text(encoding="utf-8"))
-            config["added_tokens_decoder"] = {
-                str(token["id"]): {k: v for k, v in token.items() if k != "id"}
-                for token in spec.get("added_tokens", [])
-            }
-            (work / "tokenizer_config.json").write_text(json.dumps(config), encoding="utf-8")
+            for name in ("tokenizer.json", "tokenizer_config.json"):  # (_plain_config)
+                shutil.copy(entry / name, work / name)
             (work / _VIEW_META).write_text(json.dumps({"folder": location}), encoding="utf-8")
         return view
     except Exception as exc:  # an optimisation: the original folder always works
