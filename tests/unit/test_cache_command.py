@@ -64,6 +64,13 @@ def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (half / "model.bin").write_bytes(b"\0" * 1000)
     day_ago = time.time() - 2 * 86400
     os.utime(half, (day_ago, day_ago))
+    # tokenizer entries: this format's, and one an older lcelkit made (never read again)
+    from lcelkit.chains.tokenizer_cache import _FORMAT, _META
+
+    for name, meta in (("e5-tokenizer-dddd", {"format": _FORMAT}), ("e5-tokenizer-eeee", {})):
+        (lcelkit / "tokenizers" / name).mkdir(parents=True)
+        (lcelkit / "tokenizers" / name / "tokenizer.json").write_bytes(b"\0" * 500)
+        (lcelkit / "tokenizers" / name / _META).write_text(json.dumps(meta), encoding="utf-8")
     (ov / "compiled").mkdir()
     (ov / "compiled" / "123.blob").write_bytes(b"\0" * 4000)
     return lcelkit
@@ -81,11 +88,12 @@ def test_show_lists_each_area_and_says_why_an_entry_is_stale(cache, capsys):
     assert areas["compiled"]["bytes"] == 4000 and areas["compiled"]["stale"] == 0
     why = {Path(s["path"]).name: s["why"] for s in shown["stale"]}
     assert set(why) == {"old-0123456789ab", "orphan-llm1", "old-llm1", "e5-fp32-bbbb",
-                        ".e5-fp32-cccc-tmp1"}  # fmt: skip
+                        ".e5-fp32-cccc-tmp1", "e5-tokenizer-eeee"}  # fmt: skip
     assert "deleted.gguf is gone" in why["old-0123456789ab"]
     assert "stale GGUF copy" in why["orphan-llm1"]
     assert "openvino 2020.1.0" in why["old-llm1"] and "openvino 2020.1.0" in why["e5-fp32-bbbb"]
     assert "unfinished" in why[".e5-fp32-cccc-tmp1"]
+    assert "older lcelkit" in why["e5-tokenizer-eeee"]
 
     assert main(["cache"]) == 0
     text = capsys.readouterr().out
@@ -94,16 +102,17 @@ def test_show_lists_each_area_and_says_why_an_entry_is_stale(cache, capsys):
 
 def test_prune_deletes_the_stale_entries_only(cache, capsys):
     assert main(["cache", "prune", "--dry-run"]) == 0
-    assert "would remove 5 entries" in capsys.readouterr().out
+    assert "would remove 6 entries" in capsys.readouterr().out
     assert (cache / "gguf" / "old-0123456789ab").is_dir()  # a dry run deletes nothing
 
     assert main(["cache", "prune"]) == 0
-    assert "removed 5 entries" in capsys.readouterr().out
+    assert "removed 6 entries" in capsys.readouterr().out
     left = {p.name for p in cache.rglob("*") if p.parent.name in ("gguf", "llm", "openvino")}
     assert {"live-llm1", "e5-fp32-aaaa", "compiled"} <= left
     assert not {"old-0123456789ab", "orphan-llm1", "old-llm1", "e5-fp32-bbbb"} & left
     assert len([p for p in (cache / "gguf").iterdir()]) == 1  # the live copy stays
     assert (cache / "openvino" / "compiled" / "123.blob").is_file()
+    assert [p.name for p in (cache / "tokenizers").iterdir()] == ["e5-tokenizer-dddd"]
     assert _show(capsys)["stale"] == []
 
     assert main(["cache", "prune", "--compiled"]) == 0
@@ -117,5 +126,5 @@ def test_clear_asks_before_deleting_everything(cache, capsys):
     assert (cache / "openvino" / "llm" / "live-llm1").is_dir()
 
     assert main(["cache", "clear", "--yes", "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["removed"] == 9
+    assert json.loads(capsys.readouterr().out)["removed"] == 11
     assert _show(capsys)["stale"] == [] and not any((cache / "gguf").iterdir())
