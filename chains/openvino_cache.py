@@ -191,11 +191,18 @@ def publish_file(path: Path, data: bytes) -> None:
 
 
 def load_or_build(
-    key: str, build: Callable[[], Any], *, core: Any, root: Path | None = None
+    key: str,
+    build: Callable[[], Any],
+    *,
+    core: Any,
+    root: Path | None = None,
+    source: dict[str, Any] | None = None,
 ) -> tuple[Any, bool]:
     """``(openvino.Model, from_cache)``: the cached model ``key``, else ``build()`` saved
     and read back (so that this process compiles what later ones read, and OpenVINO's
-    compiled-model cache, keyed by the model, serves them).
+    compiled-model cache, keyed by the model, serves them). ``source``: the
+    :func:`cache_key` arguments the key was made of, kept in the entry so that
+    ``lcelkit cache`` can tell when the model folder is gone or changed.
 
     A missing entry is built and saved (temporary folder, then rename); an unreadable one
     is rebuilt with a warning. A cache folder that cannot be written only costs the next
@@ -216,6 +223,8 @@ def load_or_build(
         with publish_dir(entry, _META_FILE) as work:
             ov.save_model(model, str(work / MODEL_FILE), compress_to_fp16=False)
             meta = {"format": CACHE_FORMAT, "key": key, "openvino": ov.get_version()}
+            if source:
+                meta["source"] = source
             (work / _META_FILE).write_text(json.dumps(meta), encoding="utf-8")
     except OSError as exc:
         logger.warning("could not save the converted embedder in %s: %s", root, exc)
@@ -304,8 +313,10 @@ def converted_model(
                 nncf_logger.setLevel(level)
         return converted
 
-    key = cache_key(location, "int8" if int8 else "fp32", names, _versions(int8))
-    converted, cached = load_or_build(key, build, core=core)
+    variant, versions = "int8" if int8 else "fp32", _versions(int8)
+    key = cache_key(location, variant, names, versions)
+    source = {"location": str(location), "variant": variant, "inputs": names, "versions": versions}
+    converted, cached = load_or_build(key, build, core=core, source=source)
     logger.info("OpenVINO embedder model %s (%s)", key, "cached" if cached else "converted")
     return converted
 

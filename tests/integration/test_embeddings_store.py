@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -244,6 +245,12 @@ def test_converted_model_is_cached_and_a_broken_entry_is_rebuilt(monkeypatch, ca
     assert first.backend == "openvino"
     entries = [p for p in (tmp_path / "ov").iterdir() if p.is_dir() and p.name != "compiled"]
     assert len(entries) == 1 and (entries[0] / "model.xml").exists()
+    # the entry records the model folder it was made from: `lcelkit cache` sees it is live
+    from lcelkit.chains.caches import _embedder_stale
+
+    meta = json.loads((entries[0] / "entry.json").read_text(encoding="utf-8"))
+    assert Path(meta["source"]["location"]).resolve() == Path(first.location).resolve()
+    assert _embedder_stale(entries[0], openvino.get_version()) is None
     blobs = list((tmp_path / "ov" / "compiled").glob("*.blob"))  # OpenVINO's compiled model
     assert len(blobs) == 1
 

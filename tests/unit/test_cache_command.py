@@ -59,6 +59,24 @@ def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         (ov / name / "entry.json").write_text(
             json.dumps({"format": 1, "openvino": made}), encoding="utf-8"
         )
+    # embedder exports that record their model folder: live, folder deleted, folder changed
+    from lcelkit.chains.openvino_cache import cache_key
+
+    model = tmp_path / "e5-model"
+    model.mkdir()
+    (model / "model.safetensors").write_bytes(b"\0" * 10)
+    args = {"variant": "fp32", "inputs": ["input_ids"], "versions": {"openvino": "x"}}
+    live_key = cache_key(model, args["variant"], args["inputs"], args["versions"])
+    for name, location, key in (
+        ("e5-fp32-ffff", model, live_key),
+        ("e5-fp32-gggg", tmp_path / "deleted-model", "e5-fp32-gggg"),
+        ("e5-fp32-hhhh", model, "made-before-the-weights-were-replaced"),
+    ):
+        (ov / name).mkdir()
+        (ov / name / "model.bin").write_bytes(b"\0" * 100)
+        meta = {"format": 1, "openvino": versions["openvino"] + "-1-x", "key": key,
+                "source": {"location": str(location), **args}}  # fmt: skip
+        (ov / name / "entry.json").write_text(json.dumps(meta), encoding="utf-8")
     half = ov / ".e5-fp32-cccc-tmp1"
     half.mkdir()
     (half / "model.bin").write_bytes(b"\0" * 1000)
@@ -88,12 +106,15 @@ def test_show_lists_each_area_and_says_why_an_entry_is_stale(cache, capsys):
     assert areas["compiled"]["bytes"] == 4000 and areas["compiled"]["stale"] == 0
     why = {Path(s["path"]).name: s["why"] for s in shown["stale"]}
     assert set(why) == {"old-0123456789ab", "orphan-llm1", "old-llm1", "e5-fp32-bbbb",
-                        ".e5-fp32-cccc-tmp1", "e5-tokenizer-eeee"}  # fmt: skip
+                        ".e5-fp32-cccc-tmp1", "e5-tokenizer-eeee", "e5-fp32-gggg",
+                        "e5-fp32-hhhh"}  # fmt: skip
     assert "deleted.gguf is gone" in why["old-0123456789ab"]
     assert "stale GGUF copy" in why["orphan-llm1"]
     assert "openvino 2020.1.0" in why["old-llm1"] and "openvino 2020.1.0" in why["e5-fp32-bbbb"]
     assert "unfinished" in why[".e5-fp32-cccc-tmp1"]
     assert "older lcelkit" in why["e5-tokenizer-eeee"]
+    assert "deleted-model is gone" in why["e5-fp32-gggg"]
+    assert "e5-model changed since" in why["e5-fp32-hhhh"]
 
     assert main(["cache"]) == 0
     text = capsys.readouterr().out
@@ -102,13 +123,13 @@ def test_show_lists_each_area_and_says_why_an_entry_is_stale(cache, capsys):
 
 def test_prune_deletes_the_stale_entries_only(cache, capsys):
     assert main(["cache", "prune", "--dry-run"]) == 0
-    assert "would remove 6 entries" in capsys.readouterr().out
+    assert "would remove 8 entries" in capsys.readouterr().out
     assert (cache / "gguf" / "old-0123456789ab").is_dir()  # a dry run deletes nothing
 
     assert main(["cache", "prune"]) == 0
-    assert "removed 6 entries" in capsys.readouterr().out
+    assert "removed 8 entries" in capsys.readouterr().out
     left = {p.name for p in cache.rglob("*") if p.parent.name in ("gguf", "llm", "openvino")}
-    assert {"live-llm1", "e5-fp32-aaaa", "compiled"} <= left
+    assert {"live-llm1", "e5-fp32-aaaa", "e5-fp32-ffff", "compiled"} <= left
     assert not {"old-0123456789ab", "orphan-llm1", "old-llm1", "e5-fp32-bbbb"} & left
     assert len([p for p in (cache / "gguf").iterdir()]) == 1  # the live copy stays
     assert (cache / "openvino" / "compiled" / "123.blob").is_file()
@@ -126,5 +147,5 @@ def test_clear_asks_before_deleting_everything(cache, capsys):
     assert (cache / "openvino" / "llm" / "live-llm1").is_dir()
 
     assert main(["cache", "clear", "--yes", "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["removed"] == 11
+    assert json.loads(capsys.readouterr().out)["removed"] == 14
     assert _show(capsys)["stale"] == [] and not any((cache / "gguf").iterdir())
