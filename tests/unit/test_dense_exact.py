@@ -82,6 +82,23 @@ def test_two_stores_written_in_other_orders_return_the_exact_nearest_120(tmp_pat
     assert hnsw_missed  # the graph alone is approximate here: the test can tell
 
 
+def test_a_scan_split_over_two_threads_ranks_and_scores_the_same(tmp_path, data, monkeypatch):
+    """A big collection's scan runs in two halves on two threads: the same scores and
+    the same exact lists as one pass (here forced on 1,500 chunks)."""
+    ids, vectors, groups, queries = data
+    st = _store(tmp_path / "s", "split", ids, vectors, groups, list(range(len(ids))))
+    one = [dense_query(st, q.tolist(), 50, None) for q in queries]
+    monkeypatch.setattr(dense_exact, "SCAN_SPLIT_MIN", 64)
+    monkeypatch.setattr(dense_exact, "_cores", lambda: 2)
+    two = [dense_query(st, q.tolist(), 50, None) for q in queries]
+    assert dense_exact._SCAN_POOL is not None  # the second half ran on the worker
+    for q, a, b in zip(queries, one, two, strict=True):
+        assert [d.id for d, _, _ in a] == [d.id for d, _, _ in b] == _brute(ids, vectors, q, 50)
+        assert [s for _, s, _ in a] == [s for _, s, _ in b]
+    rough = dense_exact._scan(vectors, queries[0])
+    assert np.array_equal(rough, np.einsum("ij,j->i", vectors, queries[0]))
+
+
 def test_a_filtered_search_ranks_the_passing_chunks_exactly(tmp_path, data, monkeypatch):
     ids, vectors, groups, queries = data
     st = _store(tmp_path, "filtered", ids, vectors, groups, list(range(len(ids))))

@@ -465,3 +465,39 @@ def test_dense_passages_reads_few_chunks_and_equals_reading_them_all(
     reads = [c["get"] for c in calls if "documents" in (c.get("get") or {}).get("include", [])]
     read = sum(len(c["ids"]) for c in reads)
     assert m <= read < m * UNIT_FANOUT  # not the texts of all the neighbours
+
+
+def test_hybrid_runs_its_dense_side_beside_the_keyword_query_and_raises_either_error(
+    store, index, monkeypatch
+):
+    import threading
+
+    from lcelkit.chains import retrievers
+    from lcelkit.errors import StoreError
+
+    threads: list[str] = []
+    real = retrievers.dense_passages
+
+    def noted(*args, **kwargs):
+        threads.append(threading.current_thread().name)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(retrievers, "dense_passages", noted)
+    hybrid = make_retriever(store, search="hybrid", k=3, keyword_index=index)
+    assert _ids(hybrid.invoke("revenue region table"))[0] == "r3"
+    assert threads and threads[0].startswith("lcelkit-dense")  # not this thread
+
+    def dead(*args, **kwargs):
+        raise StoreError("the Chroma server at http://x is not answering", hint="start it")
+
+    monkeypatch.setattr(retrievers, "dense_passages", dead)
+    with pytest.raises(StoreError, match="not answering"):
+        hybrid.invoke("revenue")
+    monkeypatch.setattr(retrievers, "dense_passages", real)
+
+    def broken(*args, **kwargs):
+        raise StoreError("the keyword index is unreadable", hint="run lcelkit ingest")
+
+    monkeypatch.setattr(index, "search", broken)
+    with pytest.raises(StoreError, match="keyword index is unreadable"):
+        hybrid.invoke("revenue")
