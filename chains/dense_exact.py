@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from lcelkit.chains.dense_disk import copy_path, drop_other_copies, load_copy, save_copy
+from lcelkit.chains.pools import LazyPool
 
 __all__ = [
     "EXACT_FILTER_MAX",
@@ -302,8 +303,7 @@ def _rank(ids: list[str], mat: Any, norms: Any, vector: list[float], n: int) -> 
 
 
 SCAN_SPLIT_MIN = 8192  # rows from which a scan runs in two halves on two threads
-_SCAN_POOL: Any = None
-_SCAN_POOL_LOCK = threading.Lock()
+_SCAN_POOL = LazyPool(1, "lcelkit-scan")
 
 
 def _scan(mat: Any, query: Any) -> Any:
@@ -319,7 +319,7 @@ def _scan(mat: Any, query: Any) -> Any:
         return np.einsum("ij,j->i", mat, query)
     out = np.empty(rows, dtype=np.float32)
     half = rows // 2
-    future = _scan_pool().submit(np.einsum, "ij,j->i", mat[half:], query, out=out[half:])
+    future = _SCAN_POOL.submit(np.einsum, "ij,j->i", mat[half:], query, out=out[half:])
     np.einsum("ij,j->i", mat[:half], query, out=out[:half])
     future.result()
     return out
@@ -332,13 +332,3 @@ def _cores() -> int:
         return len(os.sched_getaffinity(0))
     except (AttributeError, OSError):  # not Linux
         return os.cpu_count() or 1
-
-
-def _scan_pool() -> Any:
-    global _SCAN_POOL
-    with _SCAN_POOL_LOCK:
-        if _SCAN_POOL is None:
-            from concurrent.futures import ThreadPoolExecutor
-
-            _SCAN_POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lcelkit-scan")
-        return _SCAN_POOL

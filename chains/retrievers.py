@@ -42,9 +42,8 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import wait
 from typing import TYPE_CHECKING, Any, Literal
 
 from langchain_core.callbacks import (
@@ -69,6 +68,7 @@ from lcelkit.chains.fusion import RRF_K, passage_key, relative_fuse, rrf_fuse
 from lcelkit.chains.keyword import KeywordIndex
 from lcelkit.chains.keyword import tokenize as keyword_tokenize
 from lcelkit.chains.parents import UNIT_FANOUT, best_per_passage, resolve_parents, store_fetcher
+from lcelkit.chains.pools import LazyPool
 from lcelkit.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -321,7 +321,7 @@ class HybridRetriever(_CallTimeArgs):
         # thread while this one runs the keyword query: both wait mostly outside the GIL
         # (SQLite or PostgreSQL; numpy's scan of the exact search).
         vector = embedder.embed_query(query)
-        dense_side = _side_pool().submit(dense_passages, self.store, vector, n, where)
+        dense_side = _SIDE_POOL.submit(dense_passages, self.store, vector, n, where)
         try:  # row units collapse into their pieces: each side keeps the best per passage
             keyword = best_per_passage(self.index.search(query, n * UNIT_FANOUT, filter=where))
         except BaseException:
@@ -376,17 +376,7 @@ class HybridRetriever(_CallTimeArgs):
         return resolve_parents(ranked, k, store_fetcher(self.store))
 
 
-_SIDE_POOL: ThreadPoolExecutor | None = None
-_SIDE_POOL_LOCK = threading.Lock()
-
-
-def _side_pool() -> ThreadPoolExecutor:
-    """The threads hybrid searches run their dense side on (one query holds one)."""
-    global _SIDE_POOL
-    with _SIDE_POOL_LOCK:
-        if _SIDE_POOL is None:
-            _SIDE_POOL = ThreadPoolExecutor(max_workers=8, thread_name_prefix="lcelkit-dense")
-        return _SIDE_POOL
+_SIDE_POOL = LazyPool(8, "lcelkit-dense")  # hybrid searches' dense sides, one per query
 
 
 def sync_keyword_index(index: KeywordIndex, store: Chroma, *, batch_size: int = 2000) -> int:
