@@ -183,17 +183,9 @@ class OpenVINOEmbedderMixin:
         as a later process would: it tokenizes many texts at once and batches them by
         their length in tokens (:meth:`_run`). Left as it is on any failure."""
         try:
-            from .embedder_models import load_query_tokenizer
             from .openvino_pipeline import OpenVINOPipeline
-            from .query_encoder import plain_pipeline
 
-            plain = plain_pipeline(self.location)
-            if plain is None or plain.max_seq_length is None:
-                return
-            tokenizer = load_query_tokenizer(self.location)
-            self._pipeline = OpenVINOPipeline(
-                plain, names, pad_to=OPENVINO_PAD_TO, tokenizer=tokenizer
-            )
+            self._pipeline = OpenVINOPipeline.of(self.location, names, pad_to=OPENVINO_PAD_TO)
         except Exception as exc:  # an optimisation only
             logger.info("recorded pipeline of %s not used (%s)", self.location, exc)
 

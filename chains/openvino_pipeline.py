@@ -43,6 +43,7 @@ logger = logging.getLogger(__name__)
 
 _FORMAT = 1  # bump when what a record means changes
 SAME_MIN_COSINE = 0.9999  # the pipeline must give sentence-transformers' vectors
+_LONG_TEXT = "revenue growth by region and quarter " * 120  # past any max_seq_length
 CHECK_TEXTS = [
     "The quarterly revenue grew by 12 percent compared to last year.",
     "표 3은 지역별 매출을 보여 줍니다.",
@@ -51,7 +52,7 @@ CHECK_TEXTS = [
     "Ｆｕｌｌｗｉｄｔｈ, café, e\u0301, naïve — “quotes” 😀 \u00a0nbsp\u3000ideographic",
     "x",
     "",
-    "revenue growth by region and quarter " * 120,  # past any max_seq_length: truncated
+    _LONG_TEXT,
 ]
 _NAME_SETS = (
     ["input_ids", "attention_mask", "token_type_ids"],
@@ -74,6 +75,19 @@ class OpenVINOPipeline:
         self.names = list(names)
         self.pad_to = pad_to
         self.tokenizer = tokenizer
+
+    @classmethod
+    def of(cls, location: str, names: list[str], *, pad_to: int) -> OpenVINOPipeline | None:
+        """The pipeline of the model folder ``location`` with the process's query
+        tokenizer; None when its modules are not a plain pipeline with a known
+        ``max_seq_length``."""
+        from lcelkit.chains.embedder_models import load_query_tokenizer
+        from lcelkit.chains.query_encoder import plain_pipeline
+
+        plain = plain_pipeline(location)
+        if plain is None or plain.max_seq_length is None:
+            return None
+        return cls(plain, names, pad_to=pad_to, tokenizer=load_query_tokenizer(location))
 
     @property
     def max_seq_length(self) -> int:
@@ -201,9 +215,6 @@ def record_pipeline(
     """
     import numpy as np
 
-    from lcelkit.chains.embedder_models import load_query_tokenizer
-    from lcelkit.chains.query_encoder import plain_pipeline
-
     texts = CHECK_TEXTS + [document_prompt + t for t in CHECK_TEXTS if document_prompt]
 
     def agrees(pipeline: OpenVINOPipeline) -> float | None:
@@ -215,23 +226,20 @@ def record_pipeline(
                 not np.array_equal(ours[k], theirs[k]) for k in names
             ):
                 return None
-        # the texts past max_seq_length in their own batch: in one with the short texts
-        # they padded every row to the model's limit (~0.7 s of e5's first set-up)
+        # the text past max_seq_length in a batch of its own: in one with the short
+        # texts it padded every row to the model's limit (~0.7 s of e5's first set-up)
         least = 1.0
-        for group in ([t for t in texts if len(t) <= 1000], [t for t in texts if len(t) > 1000]):
-            if group:
-                theirs, ours = encode(group, pipeline)
-                same = np.asarray(theirs) * np.asarray(ours)
-                least = min(least, float(np.min(np.sum(same, axis=1))))
+        for long in (False, True):
+            group = [t for t in texts if t.endswith(_LONG_TEXT) == long]
+            theirs, ours = encode(group, pipeline)
+            same = np.asarray(theirs) * np.asarray(ours)
+            least = min(least, float(np.min(np.sum(same, axis=1))))
         return least
 
     try:
-        plain = plain_pipeline(location)
-        if plain is None or plain.max_seq_length is None:
+        private = OpenVINOPipeline.of(location, names, pad_to=pad_to)
+        if private is None:
             return False
-        private = OpenVINOPipeline(
-            plain, names, pad_to=pad_to, tokenizer=load_query_tokenizer(location)
-        )
         cosine = agrees(private)
         if cosine is None or cosine < SAME_MIN_COSINE:
             logger.info("%s: the plain pipeline differs (%s); not recorded", location, cosine)
