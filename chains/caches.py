@@ -107,14 +107,11 @@ def _tokenizer_stale(path: Path) -> str | None:
     """A tokenizer entry of an older entry format (its key differs: never read again)."""
     from lcelkit.chains.tokenizer_cache import _FORMAT, _META
 
-    meta = path / _META
-    if path.name.startswith(".") or not meta.is_file():
+    if path.name.startswith(".") or not (path / _META).is_file():
         return _unfinished(path)
-    try:
-        made = json.loads(meta.read_text(encoding="utf-8")).get("format")
-    except (OSError, ValueError, AttributeError):
+    if _read_meta(path / _META).get("format") == _FORMAT:
         return None
-    return None if made == _FORMAT else "made by an older lcelkit (another entry format)"
+    return "made by an older lcelkit (another entry format)"
 
 
 def _gguf_stale(path: Path) -> str | None:
