@@ -71,9 +71,12 @@ def dense_passages(
     where: dict[str, Any] | None,
     *,
     with_embeddings: bool = False,
+    split_scan: bool = True,
 ) -> list[Hit]:
     """The best hit of each of the nearest ``m`` passages among the nearest
     ``m * UNIT_FANOUT`` chunks (``best_per_passage(dense_query(...))[:m]``).
+    ``split_scan=False``: the exact search's scan stays on the calling thread
+    (``chains.dense_exact``), for a caller with other work on the cores meanwhile.
 
     Without embeddings, and unless the filter is applied here (``dense_query``'s
     post-filter, which reads every neighbour's metadata), Chroma returns ids and
@@ -84,7 +87,7 @@ def dense_passages(
     if with_embeddings or (where and n <= POSTFILTER_FETCH // 4):  # filtered here: metadata
         hits = dense_query(store, vector, n, where, with_embeddings=with_embeddings)
         return best_per_passage(hits)[:m]
-    exact = exact_nearest(store._client, collection_of(store), vector, n, where)
+    exact = exact_nearest(store._client, collection_of(store), vector, n, where, split=split_scan)
     if exact is not None:  # ranked exactly here (chains.dense_exact)
         ids, dists, _ = exact
         order = list(range(len(ids)))

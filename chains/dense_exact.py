@@ -12,8 +12,9 @@ same vectors returns the same neighbours, in (distance, chunk id) order.
   pass over it per query, the candidates ordered by their float64 cosine. It is used
   while the collection holds at most :data:`MIRROR_MAX` chunks and carries a write
   stamp (``loaders.mirrored.STORE_STAMP_KEY``: every lcelkit write run sets a new one
-  when it ends). Each query reads the stamp as stored now (one small read; a round trip
-  on a server); when it changed, the copy is brought in step chunk id by chunk id (the
+  when it ends). Each query reads the stamp as stored now (``chains.store_stamp``: a
+  round trip on a server; embedded, a look at the store file's status, and a read only
+  when that changed); when it changed, the copy is brought in step chunk id by chunk id (the
   ids Chroma holds now, the missing vectors read, the gone ones dropped) before
   ranking: the first query after an ingest ends sees every chunk it wrote. Without a
   stamp (a collection written by other code) or above the size, ``None``: Chroma's
@@ -39,6 +40,7 @@ from typing import Any
 
 from lcelkit.chains.dense_disk import copy_path, drop_other_copies, load_copy, save_copy
 from lcelkit.chains.pools import LazyPool
+from lcelkit.chains.store_stamp import fresh_stamp
 
 __all__ = [
     "EXACT_FILTER_MAX",
@@ -53,7 +55,6 @@ logger = logging.getLogger(__name__)
 
 EXACT_FILTER_MAX = 4096  # chunks passing a filter up to which they are ranked here
 MIRROR_MAX = 50_000  # chunks up to which the whole collection is copied (77 MB at 384-d)
-_STAMP_KEY = "lcelkit:write_stamp"  # loaders.mirrored.STORE_STAMP_KEY (no import: layering)
 _READ_BATCH = 5000
 
 
@@ -143,6 +144,11 @@ class VectorMirror:
             self.stamp, self.complete = stamp, True
             self.ids, self._mat, self._norm = ids, mat, norms
             self._row = {cid: j for j, cid in enumerate(ids)}
+
+    def holds(self, stamp: Any) -> bool:
+        """Whether every chunk of the collection as of ``stamp`` is held."""
+        with self._lock:
+            return self.complete and stamp == self.stamp
 
     def sync(
         self, collection: Any, stamp: Any, disk: Path | None = None, client: Any = None
@@ -234,22 +240,20 @@ def mirror_of(collection: Any) -> VectorMirror:
         return mirror
 
 
-def _fresh_stamp(client: Any, collection: Any) -> Any:
-    """The collection's write stamp as stored now (the collection object's metadata is
-    the copy read when it was opened)."""
-    fresh = client.get_collection(collection.name, embedding_function=None)
-    if str(fresh.id) != str(collection.id):  # rebuilt under us: never mix two collections
-        raise _Stale
-    return (fresh.metadata or {}).get(_STAMP_KEY)
-
-
 def exact_nearest(
-    client: Any, collection: Any, vector: list[float], n: int, where: dict[str, Any] | None
+    client: Any,
+    collection: Any,
+    vector: list[float],
+    n: int,
+    where: dict[str, Any] | None,
+    *,
+    split: bool = True,
 ) -> tuple[list[str], list[float], Any] | None:
     """The nearest ``n`` chunks (passing ``where``), ranked exactly: ``(ids, cosine
     distances, stored vectors)``, nearest first, ties by chunk id (:func:`_rank`).
     ``None`` when this cannot be done here (see the module doc): the caller runs
-    Chroma's query."""
+    Chroma's query. ``split=False``: the scan stays on this thread (:func:`_scan`), for
+    a caller with other work on the other cores meanwhile (hybrid's keyword query)."""
     import numpy as np
 
     try:
@@ -262,9 +266,13 @@ def exact_nearest(
                 return [], [], np.zeros((0, len(vector)), dtype=np.float32)
             mat, norms = mirror.vectors(collection, ids)
         else:
-            stamp = _fresh_stamp(client, collection)
-            disk = copy_path(client, collection)
-            if stamp is None or not mirror.sync(collection, stamp, disk, client):
+            stamp = fresh_stamp(client, collection)
+            if stamp is None:
+                return None
+            synced = mirror.holds(stamp) or mirror.sync(
+                collection, stamp, copy_path(client, collection), client
+            )  # the copy's path only when it is out of step
+            if not synced:
                 return None
             ids, mat, norms = mirror.matrix()
             if not ids:
@@ -274,11 +282,13 @@ def exact_nearest(
         return None
     if mat.shape[1] != len(vector):
         return None  # another embedder's vectors: Chroma's query raises the mismatch
-    order, cos = _rank(ids, mat, norms, vector, n)
+    order, cos = _rank(ids, mat, norms, vector, n, split=split)
     return [ids[i] for i in order], [1.0 - float(c) for c in cos], mat[order]
 
 
-def _rank(ids: list[str], mat: Any, norms: Any, vector: list[float], n: int) -> tuple:
+def _rank(
+    ids: list[str], mat: Any, norms: Any, vector: list[float], n: int, *, split: bool = True
+) -> tuple:
     """The rows of the nearest ``n`` (row indices, cosine similarities), nearest first,
     ties by chunk id. A float32 pass over every row (``numpy.einsum``, ~1 ms at 20k x
     384) picks the candidates: the top ``n`` and every row within 1e-4 of the ``n``-th;
@@ -290,7 +300,7 @@ def _rank(ids: list[str], mat: Any, norms: Any, vector: list[float], n: int) -> 
     rows = mat.shape[0]  # ``ids`` may be longer (see VectorMirror.matrix)
     query = np.asarray(vector, dtype=np.float64)
     qnorm = float(np.sqrt(query @ query)) or 1.0
-    rough = _scan(mat, (query / qnorm).astype(np.float32)).astype(np.float64)
+    rough = _scan(mat, (query / qnorm).astype(np.float32), split=split).astype(np.float64)
     rough = np.divide(rough, norms, out=np.zeros(rows), where=norms > 0)
     take = min(n, rows)
     if take <= 0:
@@ -306,16 +316,20 @@ SCAN_SPLIT_MIN = 8192  # rows from which a scan runs in two halves on two thread
 _SCAN_POOL = LazyPool(1, "lcelkit-scan")
 
 
-def _scan(mat: Any, query: Any) -> Any:
+def _scan(mat: Any, query: Any, *, split: bool = True) -> Any:
     """The float32 dot product of every row of ``mat`` with ``query`` (``numpy.einsum``).
     From :data:`SCAN_SPLIT_MIN` rows on a machine with two cores or more, the second half
     is computed on a worker thread meanwhile (einsum releases the GIL; the pass is bound
     by memory, ~0.9 ms at 20k x 384 on one core of the project's machine, ~0.5 on two).
-    Each row is computed by the same kernel either way: the same values."""
+    Not with ``split=False``: hybrid's dense side runs beside its keyword query, and
+    there a second scan thread only contended for the cores (``bench/dense_paths.py
+    --interleave``: hybrid +0.5 ms against Chroma's HNSW split, +-0.1 ms not; the
+    similarity search alone -0.0 ms split, +0.2 ms not). Each row is computed by the
+    same kernel either way: the same values."""
     import numpy as np
 
     rows = mat.shape[0]
-    if rows < SCAN_SPLIT_MIN or _cores() < 2:
+    if not split or rows < SCAN_SPLIT_MIN or _cores() < 2:
         return np.einsum("ij,j->i", mat, query)
     out = np.empty(rows, dtype=np.float32)
     half = rows // 2

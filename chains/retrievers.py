@@ -321,7 +321,11 @@ class HybridRetriever(_CallTimeArgs):
         # thread while this one runs the keyword query: both wait mostly outside the GIL
         # (SQLite or PostgreSQL; numpy's scan of the exact search).
         vector = embedder.embed_query(query)
-        dense_side = _SIDE_POOL.submit(dense_passages, self.store, vector, n, where)
+        # its exact scan on that one thread: a second scan thread beside the keyword
+        # query only contended for the cores (chains.dense_exact._scan)
+        dense_side = _SIDE_POOL.submit(
+            dense_passages, self.store, vector, n, where, split_scan=False
+        )
         try:  # row units collapse into their pieces: each side keeps the best per passage
             keyword = best_per_passage(self.index.search(query, n * UNIT_FANOUT, filter=where))
         except BaseException:

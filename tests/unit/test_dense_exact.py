@@ -99,6 +99,37 @@ def test_a_scan_split_over_two_threads_ranks_and_scores_the_same(tmp_path, data,
     assert np.array_equal(rough, np.einsum("ij,j->i", vectors, queries[0]))
 
 
+def test_a_hybrid_searchs_dense_side_scans_on_its_own_thread(tmp_path, data, monkeypatch):
+    """Hybrid runs its keyword query beside the dense side, so the dense side's scan
+    does not take the other core too: the same passages, no scan worker."""
+    from lcelkit.chains.dense import dense_passages
+    from lcelkit.chains.keyword import KeywordIndex
+    from lcelkit.chains.retrievers import make_retriever, sync_keyword_index
+
+    ids, vectors, groups, queries = data
+    st = _store(tmp_path / "h", "hybrid", ids, vectors, groups, list(range(len(ids))))
+    index = KeywordIndex(tmp_path / "kw.sqlite")
+    sync_keyword_index(index, st)
+    monkeypatch.setattr(dense_exact, "SCAN_SPLIT_MIN", 64)
+    monkeypatch.setattr(dense_exact, "_cores", lambda: 2)
+    split = [dense_passages(st, q.tolist(), 10, None) for q in queries]
+
+    def refuse(*_a, **_k):
+        raise AssertionError("hybrid's dense side split its scan")
+
+    monkeypatch.setattr(dense_exact._SCAN_POOL, "submit", refuse)
+    alone = [dense_passages(st, q.tolist(), 10, None, split_scan=False) for q in queries]
+    assert [[d.id for d, _, _ in a] for a in alone] == [[d.id for d, _, _ in b] for b in split]
+
+    class Vectors(NoEmbeddings):
+        def embed_query(self, text: str) -> list[float]:
+            return queries[int(text.split()[-1])].tolist()
+
+    retriever = make_retriever(st, search="hybrid", k=4, keyword_index=index, embeddings=Vectors())
+    for i in range(len(queries)):
+        assert len(retriever.invoke(f"text query {i}")) == 4
+
+
 def test_a_filtered_search_ranks_the_passing_chunks_exactly(tmp_path, data, monkeypatch):
     ids, vectors, groups, queries = data
     st = _store(tmp_path, "filtered", ids, vectors, groups, list(range(len(ids))))
