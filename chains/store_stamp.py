@@ -14,12 +14,13 @@ size, mtime, ctime) stays the stamp as long as that status is unchanged, **provi
 files had last changed well before (:data:`SETTLE_NS`) the status was taken: a write
 that began after it changes the mtime to a later time. This is git's rule for "racily
 clean" index entries: a file changed within the clock's granularity of the check is
-checked again, never trusted. A store written within the last second is read from
+checked again, never trusted. A store written within the last two seconds is read from
 Chroma every time, as before; a Chroma server's clients always ask the server.
 
-What the rule needs: a local filesystem that sets mtime on write (not a network one
-with cached attributes; SQLite's own locking needs a local filesystem too) and a
-wall clock that is not stepped back by more than :data:`SETTLE_NS`.
+What the rule needs: a local filesystem that sets mtime on write, with timestamps no
+coarser than :data:`SETTLE_NS` (2 s: FAT's; ext4 and most others keep nanoseconds), not
+a network one with cached attributes (SQLite's own locking needs a local filesystem
+too), and a wall clock that is not stepped back by more than :data:`SETTLE_NS`.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from typing import Any
 __all__ = ["SETTLE_NS", "StaleCollection", "fresh_stamp"]
 
 STAMP_KEY = "lcelkit:write_stamp"  # loaders.mirrored.STORE_STAMP_KEY (no import: layering)
-SETTLE_NS = 1_000_000_000  # files changed within this of the check are never trusted
+SETTLE_NS = 2_000_000_000  # files changed within this of the check are never trusted
 _FILES = ("chroma.sqlite3", "chroma.sqlite3-wal")
 
 _SEEN: dict[tuple[str, str], tuple[tuple, Any]] = {}  # (folder, collection id) -> (files, stamp)
