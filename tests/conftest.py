@@ -3,12 +3,33 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.support.ollama_server import FakeOllamaServer
+
+#: The suite's own cache folder (``XDG_CACHE_HOME``, which every child process inherits;
+#: ``LCELKIT_*`` variables are cleared by many tests). Tests build models in temporary
+#: folders, and lcelkit keys its OpenVINO exports, LLM IRs and compiled models by the
+#: model's folder, so with the user's ``~/.cache/lcelkit`` every run left ~1 GB there
+#: that nothing would use again. One empty folder per session, removed at its end; the
+#: bundled models are converted once per session, as on a clean machine.
+#: ``LCELKIT_TEST_CACHE_HOME=DIR`` keeps the suite's cache in DIR instead (not removed).
+_KEPT_CACHE = os.environ.get("LCELKIT_TEST_CACHE_HOME", "").strip()
+SUITE_CACHE = _KEPT_CACHE or tempfile.mkdtemp(prefix="lcelkit-test-cache-")
+os.environ["XDG_CACHE_HOME"] = SUITE_CACHE
+for _name in ("LCELKIT_OPENVINO_CACHE", "LCELKIT_GGUF_CACHE", "LCELKIT_MODEL_CACHE"):
+    os.environ.pop(_name, None)  # the caller's own cache folders: not for the suite
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Remove the session's cache folder (not one named by LCELKIT_TEST_CACHE_HOME)."""
+    if not _KEPT_CACHE:
+        shutil.rmtree(SUITE_CACHE, ignore_errors=True)
 
 
 @pytest.fixture
