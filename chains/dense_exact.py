@@ -48,6 +48,7 @@ __all__ = [
     "VectorMirror",
     "cosine64",
     "exact_nearest",
+    "inverse_norms",
     "mirror_of",
 ]
 
@@ -75,13 +76,14 @@ class VectorMirror:
         self._row: dict[str, int] = {}
         self._mat: Any = None  # (capacity, dim) float32; rows [0, len(ids)) are live
         self._norm: Any = None  # (capacity,) float64 norms of those rows
+        self._inv: Any = None  # float32 1/norm of the live rows (0 for a zero row), lazily
 
     def __len__(self) -> int:
         return len(self.ids)
 
     def _reset(self, stamp: Any) -> None:
         self.stamp, self.complete = stamp, False
-        self.ids, self._row, self._mat, self._norm = [], {}, None, None
+        self.ids, self._row, self._mat, self._norm, self._inv = [], {}, None, None, None
 
     def _append(self, ids: list[str], mat: Any, norm: Any) -> None:
         import numpy as np
@@ -101,19 +103,23 @@ class VectorMirror:
             self._mat, self._norm = grown, norms
         self._mat[n:total] = mat
         self._norm[n:total] = norm
+        self._inv = None
         for j, cid in enumerate(ids):
             self._row[cid] = n + j
         self.ids.extend(ids)
 
-    def matrix(self) -> tuple[list[str], Any, Any]:
-        """The live ids, their vectors and norms: views, not copies (rows, and ids, are
-        only ever appended until the next sync, which builds new ones): the first
-        ``len(vectors)`` ids are the rows' (the id list is not copied per query)."""
+    def matrix(self) -> tuple[list[str], Any, Any, Any]:
+        """The live ids, their vectors, norms and float32 inverse norms: views, not
+        copies (rows, and ids, are only ever appended until the next sync, which builds
+        new ones): the first ``len(vectors)`` ids are the rows' (the id list is not
+        copied per query)."""
         with self._lock:
             n = len(self.ids)
             if self._mat is None:
-                return [], None, None
-            return self.ids, self._mat[:n], self._norm[:n]
+                return [], None, None, None
+            if self._inv is None or len(self._inv) != n:
+                self._inv = inverse_norms(self._norm[:n])
+            return self.ids, self._mat[:n], self._norm[:n], self._inv
 
     def vectors(self, collection: Any, ids: list[str]) -> tuple[Any, Any]:
         """``(len(ids), dim)`` vectors of ``ids`` in order and their norms; those not held
@@ -142,7 +148,7 @@ class VectorMirror:
         """Hold exactly ``ids`` (rows of ``mat``, ``norms``), complete as of ``stamp``."""
         with self._lock:
             self.stamp, self.complete = stamp, True
-            self.ids, self._mat, self._norm = ids, mat, norms
+            self.ids, self._mat, self._norm, self._inv = ids, mat, norms, None
             self._row = {cid: j for j, cid in enumerate(ids)}
 
     def holds(self, stamp: Any) -> bool:
@@ -265,6 +271,7 @@ def exact_nearest(
             if not ids:
                 return [], [], np.zeros((0, len(vector)), dtype=np.float32)
             mat, norms = mirror.vectors(collection, ids)
+            inv = None
         else:
             stamp = fresh_stamp(client, collection)
             if stamp is None:
@@ -274,7 +281,7 @@ def exact_nearest(
             )  # the copy's path only when it is out of step
             if not synced:
                 return None
-            ids, mat, norms = mirror.matrix()
+            ids, mat, norms, inv = mirror.matrix()
             if not ids:
                 return [], [], np.zeros((0, len(vector)), dtype=np.float32)
     except Exception as exc:  # a bad filter, a server gone, chunks deleted meanwhile
@@ -282,34 +289,62 @@ def exact_nearest(
         return None
     if mat.shape[1] != len(vector):
         return None  # another embedder's vectors: Chroma's query raises the mismatch
-    order, cos = _rank(ids, mat, norms, vector, n, split=split)
+    order, cos = _rank(ids, mat, norms, vector, n, split=split, inv=inv)
     return [ids[i] for i in order], [1.0 - float(c) for c in cos], mat[order]
 
 
 def _rank(
-    ids: list[str], mat: Any, norms: Any, vector: list[float], n: int, *, split: bool = True
+    ids: list[str],
+    mat: Any,
+    norms: Any,
+    vector: list[float],
+    n: int,
+    *,
+    split: bool = True,
+    inv: Any = None,
 ) -> tuple:
     """The rows of the nearest ``n`` (row indices, cosine similarities), nearest first,
-    ties by chunk id. A float32 pass over every row (``numpy.einsum``, ~1 ms at 20k x
-    384) picks the candidates: the top ``n`` and every row within 1e-4 of the ``n``-th;
-    they are ordered by their float64 cosine (:func:`cosine64`), so the order is the
-    float64 one (float32 rounds near-equal similarities alike), and the same in every
-    store: einsum, unlike a BLAS product, gives a row the same value wherever it sits."""
+    ties by chunk id. A float32 pass over every row (:func:`_scan`, ~0.5 ms at 20k x 384)
+    picks the candidates: the top ``n`` and every row within :func:`_margin` of the
+    ``n``-th; they are ordered by their float64 cosine (:func:`cosine64`), so the order
+    is the float64 one (float32 rounds near-equal similarities alike) and the same in
+    every store. ``inv``: the rows' float32 inverse norms, if at hand."""
     import numpy as np
 
     rows = mat.shape[0]  # ``ids`` may be longer (see VectorMirror.matrix)
-    query = np.asarray(vector, dtype=np.float64)
-    qnorm = float(np.sqrt(query @ query)) or 1.0
-    rough = _scan(mat, (query / qnorm).astype(np.float32), split=split).astype(np.float64)
-    rough = np.divide(rough, norms, out=np.zeros(rows), where=norms > 0)
     take = min(n, rows)
     if take <= 0:
         return [], []
+    query = np.asarray(vector, dtype=np.float64)
+    qnorm = float(np.sqrt(query @ query))
+    unit = query / (qnorm or 1.0)
+    rough = _scan(mat, unit.astype(np.float32), split=split)
+    np.multiply(rough, inverse_norms(norms) if inv is None else inv, out=rough)
     kth = np.partition(rough, rows - take)[rows - take]
-    cand = np.nonzero(rough >= kth - 1e-4)[0]
-    cos = cosine64(mat[cand], norms[cand], vector)
-    best = sorted(range(len(cand)), key=lambda j: (-float(cos[j]), ids[cand[j]]))[:take]
-    return [int(cand[j]) for j in best], [float(cos[j]) for j in best]
+    cand = np.flatnonzero(rough >= kth - _margin(mat.shape[1]))
+    if qnorm == 0.0:
+        cos = np.zeros(len(cand))
+    else:
+        dots = np.einsum("ij,j->i", mat[cand].astype(np.float64), unit)
+        cos = np.divide(dots, norms[cand], out=np.zeros(len(cand)), where=norms[cand] > 0)
+    picked = cand.tolist()  # (-cosine, chunk id, row): tuples compare in C
+    best = sorted(zip((-cos).tolist(), [ids[r] for r in picked], picked, strict=True))[:take]
+    return [r for _, _, r in best], [-c for c, _, _ in best]
+
+
+def _margin(dim: int) -> float:
+    """How far below the ``n``-th float32 score a row can be and still be among the
+    ``n`` nearest by float64 cosine: twice the float32 error bound of a dot product of
+    ``dim`` terms with a unit query, relative to the row's norm ((dim + 3) unit
+    roundoffs, the query's and the scaling's included); at least 1e-4."""
+    return max(1e-4, 2.1 * (dim + 3) * 2.0**-24)
+
+
+def inverse_norms(norms: Any) -> Any:
+    """float32 ``1 / norm`` (0 for a zero row): the scan's scores become cosines."""
+    import numpy as np
+
+    return np.divide(1.0, norms, out=np.zeros(len(norms)), where=norms > 0).astype(np.float32)
 
 
 SCAN_SPLIT_MIN = 8192  # rows from which a scan runs in two halves on two threads

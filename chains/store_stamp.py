@@ -31,6 +31,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from lcelkit.errors import StoreError
+
 __all__ = ["SETTLE_NS", "StaleCollection", "fresh_stamp"]
 
 STAMP_KEY = "lcelkit:write_stamp"  # loaders.mirrored.STORE_STAMP_KEY (no import: layering)
@@ -41,7 +43,7 @@ _SEEN: dict[tuple[str, str], tuple[tuple, Any]] = {}  # (folder, collection id) 
 _SEEN_LOCK = threading.Lock()
 
 
-class StaleCollection(Exception):
+class StaleCollection(StoreError):
     """The collection was rebuilt under the same name since it was opened."""
 
 
@@ -77,7 +79,10 @@ def _settled(status: tuple, checked_ns: int) -> bool:
 def _read(client: Any, collection: Any) -> Any:
     fresh = client.get_collection(collection.name, embedding_function=None)
     if str(fresh.id) != str(collection.id):  # rebuilt under us: never mix two collections
-        raise StaleCollection(collection.name)
+        raise StaleCollection(
+            f"collection {collection.name!r} was rebuilt since it was opened",
+            hint="open the store again",
+        )
     return (fresh.metadata or {}).get(STAMP_KEY)
 
 
