@@ -4,37 +4,23 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from langchain_core.embeddings import Embeddings
 
 from lcelkit.chains import dense_exact
 from lcelkit.chains.dense import dense_passages, dense_query
 from lcelkit.chains.store import open_chroma
 from lcelkit.loaders.mirrored import STORE_STAMP_KEY, MirroredStore
+from tests.support.vectors import NoEmbeddings, unit_rows
 
 DIM = 384
-
-
-class NoEmbeddings(Embeddings):
-    """The tests hand vectors to the store and the queries themselves."""
-
-    def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        raise AssertionError("not used")
-
-    def embed_query(self, text: str) -> list[float]:
-        raise AssertionError("not used")
-
-
-def _unit(rows: np.ndarray) -> np.ndarray:
-    return (rows / np.linalg.norm(rows, axis=-1, keepdims=True)).astype(np.float32)
 
 
 @pytest.fixture(scope="module")
 def data():
     rng = np.random.default_rng(7)
-    vectors = _unit(rng.normal(size=(1500, DIM)))
+    vectors = unit_rows(rng.normal(size=(1500, DIM)))
     ids = [f"c{i:05d}" for i in range(len(vectors))]
     groups = [f"g{i % 50}" for i in range(len(vectors))]
-    queries = _unit(rng.normal(size=(8, DIM)))
+    queries = unit_rows(rng.normal(size=(8, DIM)))
     return ids, vectors, groups, queries
 
 

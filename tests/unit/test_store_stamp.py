@@ -8,34 +8,20 @@ import time
 
 import numpy as np
 import pytest
-from langchain_core.embeddings import Embeddings
 
 from lcelkit.chains import store_stamp
 from lcelkit.chains.dense import dense_query
 from lcelkit.chains.store import open_chroma
 from lcelkit.loaders.mirrored import STORE_STAMP_KEY
+from tests.support.vectors import NoEmbeddings, unit_rows
 
 DIM = 64
-
-
-class NoEmbeddings(Embeddings):
-    """Vectors are handed to the store and the queries by the tests."""
-
-    def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        raise AssertionError("not used")
-
-    def embed_query(self, text: str) -> list[float]:
-        raise AssertionError("not used")
-
-
-def _unit(rows: np.ndarray) -> np.ndarray:
-    return (rows / np.linalg.norm(rows, axis=-1, keepdims=True)).astype(np.float32)
 
 
 @pytest.fixture
 def store(tmp_path):
     rng = np.random.default_rng(3)
-    vectors = _unit(rng.normal(size=(300, DIM)))
+    vectors = unit_rows(rng.normal(size=(300, DIM)))
     st = open_chroma(
         NoEmbeddings(), collection="watched", embedder_name="none", persist_dir=tmp_path
     )
@@ -46,7 +32,7 @@ def store(tmp_path):
         documents=[f"text {i}" for i in range(len(vectors))],
     )
     col.modify(metadata={**(col.metadata or {}), STORE_STAMP_KEY: "run-1"})
-    return st, _unit(rng.normal(size=(3, DIM)))
+    return st, unit_rows(rng.normal(size=(3, DIM)))
 
 
 def _settle() -> None:
