@@ -285,12 +285,40 @@ def exact_nearest(
             if not ids:
                 return [], [], np.zeros((0, len(vector)), dtype=np.float32)
     except Exception as exc:  # a bad filter, a server gone, chunks deleted meanwhile
+        if _written_elsewhere(exc):
+            _warn_written_elsewhere(collection)
         logger.debug("exact search not possible, Chroma searches: %s", exc)
         return None
     if mat.shape[1] != len(vector):
         return None  # another embedder's vectors: Chroma's query raises the mismatch
     order, cos = _rank(ids, mat, norms, vector, n, split=split, inv=inv)
     return [ids[i] for i in order], [1.0 - float(c) for c in cos], mat[order]
+
+
+_WARNED: set[str] = set()
+
+
+def _written_elsewhere(exc: Exception) -> bool:
+    """Chroma's embedded client lists chunks another process wrote (their ids and texts
+    are in the SQLite file) but cannot read their vectors: its vector segment is the one
+    it loaded. Its error says so only in words."""
+    return "Error finding id" in str(exc)
+
+
+def _warn_written_elsewhere(collection: Any) -> None:
+    """Say once per collection and process what to do (the answers go on without the
+    new chunks: Chroma's own query cannot see them either)."""
+    key = str(collection.id)
+    if key in _WARNED:
+        return
+    _WARNED.add(key)
+    logger.warning(
+        "collection %r was written by another process (an `lcelkit ingest` beside this "
+        "one?) and an embedded Chroma store cannot read chunks another process wrote: "
+        "this process answers without them. Restart it to see them; to ingest while "
+        "serving, run a Chroma server (store.url, LCELKIT_CHROMA_URL; docs/DEPLOY.md)",
+        collection.name,
+    )
 
 
 def _rank(

@@ -4,6 +4,10 @@ that has not changed is not asked again."""
 
 from __future__ import annotations
 
+import logging
+import subprocess
+import sys
+import textwrap
 import time
 
 import numpy as np
@@ -111,3 +115,28 @@ def test_a_collection_rebuilt_under_its_name_by_another_client_is_not_mixed_up(s
     assert [d.id for d, _, _ in dense_query(new, q, 3, None)] == ["only"]
     with pytest.raises(Exception):  # noqa: B017 - Chroma's own error for a gone collection
         dense_query(st, q, 3, None)
+
+
+def test_a_store_written_by_another_process_answers_and_says_to_restart(store, tmp_path, caplog):
+    """An embedded Chroma cannot read the vectors another process wrote into its folder
+    (an ``lcelkit ingest`` beside a running ``lcelkit serve``): queries go on answering,
+    without the new chunk, and one warning says what to do."""
+    st, queries = store
+    q = queries[0].tolist()
+    before = [d.id for d, _, _ in dense_query(st, q, 3, None)]
+    code = textwrap.dedent(
+        f"""
+        import chromadb
+        col = chromadb.PersistentClient(path={str(tmp_path)!r}).get_collection("watched")
+        col.add(ids=["elsewhere"], embeddings=[{q!r}], documents=["written elsewhere"])
+        col.modify(metadata={{**(col.metadata or {{}}), {STORE_STAMP_KEY!r}: "run-other"}})
+        """
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+    with caplog.at_level(logging.WARNING, logger="lcelkit.chains.dense_exact"):
+        first = [d.id for d, _, _ in dense_query(st, q, 3, None)]
+        second = [d.id for d, _, _ in dense_query(st, q, 3, None)]
+    assert first == second == before  # answered, from what this process can read
+    warned = [r.getMessage() for r in caplog.records if "another process" in r.getMessage()]
+    assert len(warned) == 1
+    assert "'watched'" in warned[0] and "Restart it" in warned[0] and "store.url" in warned[0]
