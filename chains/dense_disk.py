@@ -22,23 +22,30 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-__all__ = ["copy_path", "drop_other_copies", "load_copy", "save_copy"]
+__all__ = ["copy_path", "drop_other_copies", "load_copy", "persist_folder", "save_copy"]
 
 logger = logging.getLogger(__name__)
 
 FOLDER = "lcelkit-vectors"
 
 
-def copy_path(client: Any, collection: Any) -> Path | None:
-    """Where the copy of ``collection`` is kept, or None (not an embedded, persistent
-    client)."""
+def persist_folder(client: Any) -> Path | None:
+    """The folder an embedded, persistent Chroma client keeps its store in, or None (a
+    server's client, an in-memory one, another client type)."""
     try:
         settings = client.get_settings()
         if not settings.is_persistent or not settings.persist_directory:
-            return None  # a server's client (HttpClient) or an in-memory one
-        return Path(settings.persist_directory) / FOLDER / f"{collection.id}.npz"
+            return None
+        return Path(settings.persist_directory)
     except Exception:  # another client type
         return None
+
+
+def copy_path(client: Any, collection: Any) -> Path | None:
+    """Where the copy of ``collection`` is kept, or None (not an embedded, persistent
+    client)."""
+    folder = persist_folder(client)
+    return None if folder is None else folder / FOLDER / f"{collection.id}.npz"
 
 
 def load_copy(path: Path) -> tuple[Any, list[str], Any, Any] | None:

@@ -228,7 +228,14 @@ def cosine64(rows: Any, norms: Any, vector: list[float]) -> Any:
     qnorm = float(np.sqrt(query @ query))
     if qnorm == 0.0:
         return np.zeros(len(rows))
-    dots = np.einsum("ij,j->i", np.asarray(rows, dtype=np.float64), query / qnorm)
+    return _cosine_to_unit(rows, norms, query / qnorm)
+
+
+def _cosine_to_unit(rows: Any, norms: Any, unit: Any) -> Any:
+    """:func:`cosine64` for a query already scaled to unit length (float64)."""
+    import numpy as np
+
+    dots = np.einsum("ij,j->i", np.asarray(rows, dtype=np.float64), unit)
     return np.divide(dots, norms, out=np.zeros(len(rows)), where=norms > 0)
 
 
@@ -350,11 +357,7 @@ def _rank(
     np.multiply(rough, inverse_norms(norms) if inv is None else inv, out=rough)
     kth = np.partition(rough, rows - take)[rows - take]
     cand = np.flatnonzero(rough >= kth - _margin(mat.shape[1]))
-    if qnorm == 0.0:
-        cos = np.zeros(len(cand))
-    else:
-        dots = np.einsum("ij,j->i", mat[cand].astype(np.float64), unit)
-        cos = np.divide(dots, norms[cand], out=np.zeros(len(cand)), where=norms[cand] > 0)
+    cos = np.zeros(len(cand)) if qnorm == 0.0 else _cosine_to_unit(mat[cand], norms[cand], unit)
     picked = cand.tolist()  # (-cosine, chunk id, row): tuples compare in C
     best = sorted(zip((-cos).tolist(), [ids[r] for r in picked], picked, strict=True))[:take]
     return [r for _, _, r in best], [-c for c, _, _ in best]

@@ -31,11 +31,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from lcelkit.chains.dense_disk import persist_folder
 from lcelkit.errors import StoreError
 
 __all__ = ["SETTLE_NS", "StaleCollection", "fresh_stamp"]
 
-STAMP_KEY = "lcelkit:write_stamp"  # loaders.mirrored.STORE_STAMP_KEY (no import: layering)
+_STAMP_KEY = "lcelkit:write_stamp"  # loaders.mirrored.STORE_STAMP_KEY (no import: layering)
 SETTLE_NS = 2_000_000_000  # files changed within this of the check are never trusted
 _FILES = ("chroma.sqlite3", "chroma.sqlite3-wal")
 
@@ -45,16 +46,6 @@ _SEEN_LOCK = threading.Lock()
 
 class StaleCollection(StoreError):
     """The collection was rebuilt under the same name since it was opened."""
-
-
-def _folder(client: Any) -> Path | None:
-    try:
-        settings = client.get_settings()
-        if settings.is_persistent and settings.persist_directory:
-            return Path(settings.persist_directory)
-    except Exception:  # another client type
-        return None
-    return None  # a server's client, or an in-memory one: nothing to watch
 
 
 def _status(folder: Path) -> tuple | None:
@@ -83,7 +74,7 @@ def _read(client: Any, collection: Any) -> Any:
             f"collection {collection.name!r} was rebuilt since it was opened",
             hint="open the store again",
         )
-    return (fresh.metadata or {}).get(STAMP_KEY)
+    return (fresh.metadata or {}).get(_STAMP_KEY)
 
 
 def fresh_stamp(client: Any, collection: Any) -> Any:
@@ -91,8 +82,8 @@ def fresh_stamp(client: Any, collection: Any) -> Any:
     :class:`StaleCollection` when a collection of that name with another id replaced
     it. Embedded, the last stamp read is returned while the store's files are unchanged
     and had settled before that read (module doc); otherwise Chroma is asked."""
-    folder = _folder(client)
-    if folder is None:
+    folder = persist_folder(client)
+    if folder is None:  # a server's client, or an in-memory one: nothing to watch
         return _read(client, collection)
     key = (str(folder), str(collection.id))
     checked = time.time_ns()
